@@ -1,0 +1,41 @@
+// Faster CPU kernels that stand beside an op's reference compute. The CPU executor uses a
+// registered kernel when its `supports` accepts the node and its input types/shapes, and the
+// op's reference compute otherwise. A kernel must compute exactly the op's function; its test
+// compares it with the reference compute.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ops/op.h"
+
+namespace kiln::cpu {
+
+struct CpuKernel {
+  std::string op;
+  std::string name;  // e.g. "conv2d_im2col_sgemm", shown by inspect and the profiler
+  std::function<bool(const ir::Node&, const std::vector<ops::TensorDesc>& inputs)> supports;
+  std::function<void(ops::ComputeContext&)> run;
+};
+
+class CpuKernelRegistry {
+ public:
+  static CpuKernelRegistry& instance();
+  void add(CpuKernel kernel);
+  // The first registered kernel for node.op that supports it, or nullptr.
+  const CpuKernel* select(const ir::Node& node, const std::vector<ops::TensorDesc>& inputs) const;
+
+ private:
+  std::vector<CpuKernel> kernels_;
+};
+
+struct CpuKernelRegistration {
+  explicit CpuKernelRegistration(CpuKernel k) { CpuKernelRegistry::instance().add(std::move(k)); }
+};
+
+}  // namespace kiln::cpu
+
+#define KILN_REGISTER_CPU_KERNEL(...)                                                     \
+  static const ::kiln::cpu::CpuKernelRegistration KILN_OP_CONCAT(kiln_cpu_kernel_,       \
+                                                                 __COUNTER__)(__VA_ARGS__)

@@ -1,0 +1,179 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+
+#include "core/half.h"
+
+namespace kiln {
+
+namespace {
+// Owned storage is 64-byte aligned so that vectorized kernels can read it directly.
+std::shared_ptr<void> allocate(size_t bytes) {
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded ? rounded : 64);
+  KILN_CHECK(p != nullptr, ErrorCode::kRuntime, "out of host memory allocating ", bytes, " bytes");
+  std::memset(p, 0, rounded ? rounded : 64);
+  return std::shared_ptr<void>(p, std::free);
+}
+}  // namespace
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape_) n *= d;
+  return n;
+}
+
+Tensor Tensor::zeros(DataType dtype, Dims shape) {
+  for (int64_t d : shape) {
+    KILN_CHECK(d >= 0, ErrorCode::kInvalidArgument, "tensor shape ", to_string(shape),
+               " has a negative extent");
+  }
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  auto storage = allocate(t.nbytes());
+  t.data_ = storage.get();
+  t.owner_ = std::move(storage);
+  t.defined_ = true;
+  return t;
+}
+
+Tensor Tensor::from_bytes(DataType dtype, Dims shape, const void* bytes, size_t size) {
+  Tensor t = zeros(dtype, std::move(shape));
+  KILN_CHECK(size == t.nbytes(), ErrorCode::kInvalidArgument, "tensor of shape ",
+             to_string(t.shape_), " and type ", to_string(dtype), " needs ", t.nbytes(),
+             " bytes, got ", size);
+  if (size) std::memcpy(t.data_, bytes, size);
+  return t;
+}
+
+Tensor Tensor::view(DataType dtype, Dims shape, void* data) {
+  return view(dtype, std::move(shape), data, nullptr);
+}
+
+Tensor Tensor::view(DataType dtype, Dims shape, void* data, std::shared_ptr<const void> owner) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.data_ = data;
+  t.owner_ = std::move(owner);
+  t.defined_ = true;
+  return t;
+}
+
+Tensor Tensor::reshaped(Dims shape) const {
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  KILN_ASSERT(t.numel() == numel());
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  return from_bytes(dtype_, shape_, data_, nbytes());
+}
+
+double Tensor::as_double(int64_t i) const {
+  switch (dtype_) {
+    case DataType::kFloat32: return data<float>()[i];
+    case DataType::kFloat16: return fp16_to_float(data<uint16_t>()[i]);
+    case DataType::kBFloat16: return bf16_to_float(data<uint16_t>()[i]);
+    case DataType::kFloat64: return data<double>()[i];
+    case DataType::kInt8: return data<int8_t>()[i];
+    case DataType::kUInt8: return data<uint8_t>()[i];
+    case DataType::kInt16: return data<int16_t>()[i];
+    case DataType::kInt32: return data<int32_t>()[i];
+    case DataType::kInt64: return double(data<int64_t>()[i]);
+    case DataType::kBool: return data<uint8_t>()[i] ? 1.0 : 0.0;
+    case DataType::kFloat8E4M3: return fp8e4m3_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat8E5M2: return fp8e5m2_to_float(data<uint8_t>()[i]);
+    case DataType::kUInt16: return data<uint16_t>()[i];
+    case DataType::kUInt32: return data<uint32_t>()[i];
+    case DataType::kUInt64: return double(data<uint64_t>()[i]);
+  }
+  return 0;
+}
+
+int64_t Tensor::as_int64(int64_t i) const {
+  switch (dtype_) {
+    case DataType::kInt64: return data<int64_t>()[i];
+    case DataType::kInt32: return data<int32_t>()[i];
+    case DataType::kUInt64: return int64_t(data<uint64_t>()[i]);
+    default: return int64_t(as_double(i));
+  }
+}
+
+std::vector<int64_t> Tensor::to_int64_vector() const {
+  std::vector<int64_t> out(static_cast<size_t>(numel()));
+  for (int64_t i = 0; i < numel(); ++i) out[size_t(i)] = as_int64(i);
+  return out;
+}
+
+std::vector<double> Tensor::to_double_vector() const {
+  std::vector<double> out(static_cast<size_t>(numel()));
+  for (int64_t i = 0; i < numel(); ++i) out[size_t(i)] = as_double(i);
+  return out;
+}
+
+namespace {
+template <typename T>
+void store_from_double(Tensor& out, int64_t i, double v) {
+  out.data<T>()[i] = static_cast<T>(v);
+}
+}  // namespace
+
+Tensor Tensor::cast(DataType to) const {
+  Tensor out = zeros(to, shape_);
+  const int64_t n = numel();
+  if (to == dtype_) {
+    if (n) std::memcpy(out.raw(), data_, nbytes());
+    return out;
+  }
+  // Integer-to-integer casts go through int64 so that large values keep every bit.
+  if (is_integer(dtype_) && is_integer(to)) {
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t v = as_int64(i);
+      switch (to) {
+        case DataType::kInt8: out.data<int8_t>()[i] = int8_t(v); break;
+        case DataType::kUInt8: out.data<uint8_t>()[i] = uint8_t(v); break;
+        case DataType::kInt16: out.data<int16_t>()[i] = int16_t(v); break;
+        case DataType::kUInt16: out.data<uint16_t>()[i] = uint16_t(v); break;
+        case DataType::kInt32: out.data<int32_t>()[i] = int32_t(v); break;
+        case DataType::kUInt32: out.data<uint32_t>()[i] = uint32_t(v); break;
+        case DataType::kInt64: out.data<int64_t>()[i] = v; break;
+        case DataType::kUInt64: out.data<uint64_t>()[i] = uint64_t(v); break;
+        default: break;
+      }
+    }
+    return out;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    double v = as_double(i);
+    switch (to) {
+      case DataType::kFloat32: store_from_double<float>(out, i, v); break;
+      case DataType::kFloat64: store_from_double<double>(out, i, v); break;
+      case DataType::kFloat16: out.data<uint16_t>()[i] = float_to_fp16(float(v)); break;
+      case DataType::kBFloat16: out.data<uint16_t>()[i] = float_to_bf16(float(v)); break;
+      case DataType::kFloat8E4M3: out.data<uint8_t>()[i] = float_to_fp8e4m3(float(v)); break;
+      case DataType::kFloat8E5M2: out.data<uint8_t>()[i] = float_to_fp8e5m2(float(v)); break;
+      case DataType::kBool: out.data<uint8_t>()[i] = v != 0.0; break;
+      // float to integer: truncate toward zero, as C and ONNX's Cast do
+      case DataType::kInt8: store_from_double<int8_t>(out, i, std::isnan(v) ? 0 : v); break;
+      case DataType::kUInt8: store_from_double<uint8_t>(out, i, std::isnan(v) ? 0 : v); break;
+      case DataType::kInt16: store_from_double<int16_t>(out, i, std::isnan(v) ? 0 : v); break;
+      case DataType::kUInt16: store_from_double<uint16_t>(out, i, std::isnan(v) ? 0 : v); break;
+      case DataType::kInt32: store_from_double<int32_t>(out, i, std::isnan(v) ? 0 : v); break;
+      case DataType::kUInt32: store_from_double<uint32_t>(out, i, std::isnan(v) ? 0 : v); break;
+      case DataType::kInt64: store_from_double<int64_t>(out, i, std::isnan(v) ? 0 : v); break;
+      case DataType::kUInt64: store_from_double<uint64_t>(out, i, std::isnan(v) ? 0 : v); break;
+    }
+  }
+  return out;
+}
+
+Dims contiguous_strides(const Dims& shape) {
+  Dims strides(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
+  return strides;
+}
+
+}  // namespace kiln

@@ -1,0 +1,117 @@
+#include "kiln/types.h"
+
+#include "core/error.h"
+#include "kiln/version.h"
+
+namespace kiln {
+
+const char* version_string() { return KILN_VERSION_STRING; }
+
+size_t element_size(DataType type) {
+  switch (type) {
+    case DataType::kFloat64:
+    case DataType::kInt64:
+    case DataType::kUInt64: return 8;
+    case DataType::kFloat32:
+    case DataType::kInt32:
+    case DataType::kUInt32: return 4;
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+    case DataType::kInt16:
+    case DataType::kUInt16: return 2;
+    case DataType::kInt8:
+    case DataType::kUInt8:
+    case DataType::kBool:
+    case DataType::kFloat8E4M3:
+    case DataType::kFloat8E5M2: return 1;
+  }
+  fail(ErrorCode::kInternal, "element_size: unknown data type ", int(type));
+}
+
+const char* to_string(DataType type) {
+  switch (type) {
+    case DataType::kFloat32: return "float32";
+    case DataType::kFloat16: return "float16";
+    case DataType::kBFloat16: return "bfloat16";
+    case DataType::kFloat64: return "float64";
+    case DataType::kInt8: return "int8";
+    case DataType::kUInt8: return "uint8";
+    case DataType::kInt16: return "int16";
+    case DataType::kInt32: return "int32";
+    case DataType::kInt64: return "int64";
+    case DataType::kBool: return "bool";
+    case DataType::kFloat8E4M3: return "float8e4m3";
+    case DataType::kFloat8E5M2: return "float8e5m2";
+    case DataType::kUInt16: return "uint16";
+    case DataType::kUInt32: return "uint32";
+    case DataType::kUInt64: return "uint64";
+  }
+  return "unknown";
+}
+
+DataType data_type_from_string(std::string_view name) {
+  for (int i = 0; i <= int(DataType::kUInt64); ++i) {
+    if (name == to_string(DataType(i))) return DataType(i);
+  }
+  fail(ErrorCode::kInvalidArgument, "unknown data type '", name, "'");
+}
+
+bool is_floating_point(DataType type) {
+  switch (type) {
+    case DataType::kFloat32:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+    case DataType::kFloat64:
+    case DataType::kFloat8E4M3:
+    case DataType::kFloat8E5M2: return true;
+    default: return false;
+  }
+}
+
+bool is_integer(DataType type) {
+  switch (type) {
+    case DataType::kInt8:
+    case DataType::kUInt8:
+    case DataType::kInt16:
+    case DataType::kInt32:
+    case DataType::kInt64:
+    case DataType::kUInt16:
+    case DataType::kUInt32:
+    case DataType::kUInt64: return true;
+    default: return false;
+  }
+}
+
+std::string to_string(const Dims& dims) {
+  std::string out;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) out += 'x';
+    out += std::to_string(dims[i]);
+  }
+  return out.empty() ? "scalar" : out;
+}
+
+int64_t volume(const Dims& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+const char* to_string(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "invalid argument";
+    case ErrorCode::kInvalidModel: return "invalid model";
+    case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kInvalidPlan: return "invalid plan";
+    case ErrorCode::kVersionMismatch: return "version mismatch";
+    case ErrorCode::kIO: return "I/O error";
+    case ErrorCode::kRuntime: return "runtime error";
+    case ErrorCode::kInternal: return "internal error";
+  }
+  return "error";
+}
+
+}  // namespace kiln

@@ -1,0 +1,87 @@
+#include "ops/op.h"
+
+namespace kiln::ops {
+
+InferContext::InferContext(const ir::Node& node, std::vector<std::optional<TensorDesc>> inputs,
+                           std::vector<const Tensor*> input_values)
+    : node_(node),
+      inputs_(std::move(inputs)),
+      input_values_(std::move(input_values)),
+      outputs_(node.outputs.size()),
+      output_values_(node.outputs.size()) {}
+
+const TensorDesc& InferContext::input(size_t i) const {
+  check(has_input(i), "input ", i, " is required but missing");
+  return *inputs_[i];
+}
+
+const Tensor* InferContext::input_value(size_t i) const {
+  return i < input_values_.size() ? input_values_[i] : nullptr;
+}
+
+const Tensor& InferContext::require_value(size_t i, std::string_view what) const {
+  const Tensor* v = input_value(i);
+  if (v == nullptr) {
+    fail(ErrorCode::kUnsupported, node_.describe(), ": its ", what, " (input ", i,
+         (node_.has_input(i) ? cat(" '", node_.inputs[i]->name, "'") : std::string()),
+         ") depends on runtime data; kiln needs it when shapes are resolved "
+         "(a constant, or computed from tensor shapes)");
+  }
+  return *v;
+}
+
+void InferContext::set_output(size_t i, DataType dtype, Dims shape) {
+  KILN_ASSERT(i < outputs_.size());
+  for (int64_t d : shape) {
+    check(d >= 0, "output ", i, " would have shape ", to_string(shape));
+  }
+  outputs_[i] = TensorDesc{dtype, std::move(shape)};
+}
+
+void InferContext::set_output_value(size_t i, Tensor value) {
+  KILN_ASSERT(i < outputs_.size());
+  outputs_[i] = TensorDesc{value.dtype(), value.shape()};
+  output_values_[i] = std::move(value);
+}
+
+const Tensor& ComputeContext::input(size_t i) const {
+  KILN_CHECK(has_input(i), ErrorCode::kInvalidModel, node_.describe(), ": input ", i,
+             " is required but missing");
+  return *inputs_[i];
+}
+
+Tensor& ComputeContext::output(size_t i) {
+  KILN_ASSERT(has_output(i));
+  return *outputs_[i];
+}
+
+OpRegistry& OpRegistry::instance() {
+  static OpRegistry registry;
+  return registry;
+}
+
+void OpRegistry::add(OpDef def) {
+  KILN_ASSERT(find(def.name) == nullptr);
+  std::string name = def.name;
+  defs_.emplace(std::move(name), std::make_unique<OpDef>(std::move(def)));
+}
+
+const OpDef* OpRegistry::find(std::string_view name) const {
+  auto it = defs_.find(name);
+  return it == defs_.end() ? nullptr : it->second.get();
+}
+
+const OpDef& OpRegistry::get(const ir::Node& node) const {
+  const OpDef* def = find(node.op);
+  KILN_CHECK(def != nullptr, ErrorCode::kUnsupported, node.describe(), ": kiln has no op '",
+             node.op, "'");
+  return *def;
+}
+
+std::vector<const OpDef*> OpRegistry::all() const {
+  std::vector<const OpDef*> out;
+  for (const auto& [name, d] : defs_) out.push_back(d.get());
+  return out;
+}
+
+}  // namespace kiln::ops

@@ -1,0 +1,154 @@
+#include "ops/shape_inference.h"
+
+namespace kiln::ops {
+
+const TensorDesc& ResolvedShapes::of(const ir::Value* v) const {
+  auto it = desc.find(v);
+  KILN_CHECK(it != desc.end(), ErrorCode::kInternal, "no resolved shape for value '", v->name, "'");
+  return it->second;
+}
+
+namespace {
+
+const TensorDesc* lookup_desc(const ir::Value* v, const ResolvedShapes& known,
+                              const ResolvedShapes* outer) {
+  if (auto it = known.desc.find(v); it != known.desc.end()) return &it->second;
+  if (outer) {
+    for (const auto& [ov, d] : outer->desc) {
+      if (ov->name == v->name) return &d;
+    }
+  }
+  return nullptr;
+}
+
+const Tensor* lookup_value(const ir::Value* v, const ResolvedShapes& known,
+                           const ResolvedShapes* outer) {
+  if (auto it = known.values.find(v); it != known.values.end()) return &it->second;
+  if (outer) {
+    for (const auto& [ov, t] : outer->values) {
+      if (ov->name == v->name) return &t;
+    }
+  }
+  return nullptr;
+}
+
+void check_input_shape(const ir::Value& input, const Dims& dims) {
+  if (!input.has_shape) return;
+  KILN_CHECK(dims.size() == input.shape.size(), ErrorCode::kInvalidArgument, "input '",
+             input.name, "' has rank ", input.shape.size(), " (", ir::to_string(input.shape),
+             ") but was given shape ", to_string(dims));
+  for (size_t i = 0; i < dims.size(); ++i) {
+    KILN_CHECK(dims[i] >= 0, ErrorCode::kInvalidArgument, "input '", input.name,
+               "' was given a negative extent in shape ", to_string(dims));
+    KILN_CHECK(!input.shape[i].is_static() || input.shape[i].value == dims[i],
+               ErrorCode::kInvalidArgument, "input '", input.name, "' dimension ", i,
+               " is fixed at ", input.shape[i].value, " but was given shape ", to_string(dims));
+  }
+}
+
+}  // namespace
+
+InferContext infer_node(const ir::Node& node, const ResolvedShapes& known,
+                        const ResolvedShapes* outer) {
+  const OpDef& def = OpRegistry::instance().get(node);
+  const int n_in = int(node.inputs.size());
+  KILN_CHECK(n_in >= def.min_inputs && (def.max_inputs < 0 || n_in <= def.max_inputs),
+             ErrorCode::kInvalidModel, node.describe(), ": has ", n_in, " inputs, expected ",
+             def.min_inputs, (def.max_inputs < 0 ? " or more" : cat(" to ", def.max_inputs)));
+  const int n_out = int(node.outputs.size());
+  KILN_CHECK(n_out >= def.min_outputs && n_out <= def.max_outputs, ErrorCode::kInvalidModel,
+             node.describe(), ": has ", n_out, " outputs, expected ", def.min_outputs, " to ",
+             def.max_outputs);
+  std::vector<std::optional<TensorDesc>> descs(node.inputs.size());
+  std::vector<const Tensor*> values(node.inputs.size(), nullptr);
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const ir::Value* in = node.inputs[i];
+    if (!in) continue;
+    const TensorDesc* d = lookup_desc(in, known, outer);
+    KILN_CHECK(d != nullptr, ErrorCode::kInvalidModel, node.describe(), ": input '", in->name,
+               "' is not produced before it is used");
+    descs[i] = *d;
+    values[i] = lookup_value(in, known, outer);
+  }
+  InferContext ctx(node, std::move(descs), std::move(values));
+  def.infer(ctx);
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    if (node.outputs[i] && !ctx.outputs()[i]) {
+      fail(ErrorCode::kInternal, node.describe(), ": inference left output ", i, " unset");
+    }
+  }
+  return ctx;
+}
+
+ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string, Dims>& input_shapes,
+                              const ResolvedShapes* outer) {
+  ResolvedShapes r;
+  for (const auto& v : graph.values()) {
+    if (v->constant) {
+      r.desc[v.get()] = TensorDesc{v->constant->dtype(), v->constant->shape()};
+      r.values[v.get()] = *v->constant;
+    }
+  }
+  for (const ir::Value* in : graph.inputs()) {
+    auto it = input_shapes.find(in->name);
+    Dims dims;
+    if (it != input_shapes.end()) {
+      dims = it->second;
+    } else {
+      KILN_CHECK(in->has_shape && volume(ir::to_dims(in->shape)) >= 0, ErrorCode::kInvalidArgument,
+                 "input '", in->name, "' has dynamic shape ", ir::to_string(in->shape),
+                 " and no shape was given for it");
+      dims = ir::to_dims(in->shape);
+    }
+    check_input_shape(*in, dims);
+    r.desc[in] = TensorDesc{in->dtype, dims};
+  }
+  for (const auto& node_ptr : graph.nodes()) {
+    const ir::Node& node = *node_ptr;
+    InferContext ctx = infer_node(node, r, outer);
+    bool evaluate = true;  // all inputs known and outputs small: compute them on the host now
+    int64_t out_elems = 0;
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      if (node.inputs[i] && !lookup_value(node.inputs[i], r, outer)) evaluate = false;
+    }
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (!node.outputs[i]) continue;
+      r.desc[node.outputs[i]] = *ctx.outputs()[i];
+      if (ctx.output_values()[i]) r.values[node.outputs[i]] = *ctx.output_values()[i];
+      out_elems += volume(ctx.outputs()[i]->shape);
+    }
+    // Ops with subgraphs are left to the executor: their bodies may be large.
+    for (const auto& [key, attr] : node.attrs) {
+      if (std::holds_alternative<std::shared_ptr<ir::Graph>>(attr)) evaluate = false;
+    }
+    if (!evaluate || out_elems > kMaxShapeTimeElements) continue;
+    bool all_known = true;
+    for (const ir::Value* out : node.outputs) {
+      if (out && !r.values.count(out)) all_known = false;
+    }
+    if (all_known) continue;
+    const OpDef& def = OpRegistry::instance().get(node);
+    std::vector<const Tensor*> inputs;
+    for (const ir::Value* in : node.inputs) inputs.push_back(in ? lookup_value(in, r, outer) : nullptr);
+    std::vector<Tensor> outputs;
+    outputs.reserve(node.outputs.size());
+    std::vector<Tensor*> output_ptrs;
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (!node.outputs[i]) {
+        output_ptrs.push_back(nullptr);
+        continue;
+      }
+      outputs.push_back(Tensor::zeros(ctx.outputs()[i]->dtype, ctx.outputs()[i]->shape));
+      output_ptrs.push_back(&outputs.back());
+    }
+    ComputeContext cctx(node, std::move(inputs), std::move(output_ptrs));
+    def.compute(cctx);
+    size_t k = 0;
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (node.outputs[i]) r.values[node.outputs[i]] = std::move(outputs[k++]);
+    }
+  }
+  return r;
+}
+
+}  // namespace kiln::ops

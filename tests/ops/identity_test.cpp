@@ -1,0 +1,25 @@
+#include <gtest/gtest.h>
+
+#include "ops/op_harness.h"
+
+namespace kiln {
+namespace {
+
+using testing::f32;
+using testing::run_op;
+
+TEST(Identity, CopiesValues) {
+  auto out = run_op("Identity", {f32({2, 2}, {1, 2, 3, 4})});
+  ASSERT_EQ(out[0].shape(), (Dims{2, 2}));
+  EXPECT_EQ(out[0].data<float>()[3], 4.0f);
+}
+
+TEST(Dropout, IsIdentityWithTrueMask) {
+  auto out = run_op("Dropout", {f32({3}, {1, -2, 3})}, {}, 2);
+  EXPECT_EQ(out[0].data<float>()[1], -2.0f);
+  EXPECT_EQ(out[1].dtype(), DataType::kBool);
+  EXPECT_EQ(out[1].data<uint8_t>()[2], 1);
+}
+
+}  // namespace
+}  // namespace kiln
