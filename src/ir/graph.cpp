@@ -72,6 +72,12 @@ Value* Graph::find_value(const std::string& name) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
+void Graph::rename_value(Value* value, const std::string& name) {
+  by_name_.erase(value->name);
+  value->name = name;
+  by_name_[name] = value;
+}
+
 Node* Graph::add_node(std::string op, std::string name, std::vector<Value*> inputs,
                       const std::vector<std::string>& output_names, Attributes attrs) {
   return insert_node(nodes_.end(), std::move(op), std::move(name), std::move(inputs),

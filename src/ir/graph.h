@@ -27,6 +27,8 @@ class Graph {
   Value* add_input(std::string name, DataType dtype, Shape shape);
   Value* add_constant(std::string name, Tensor tensor);
   Value* find_value(const std::string& name) const;
+  // Renames a value; the caller makes sure `name` is unused.
+  void rename_value(Value* value, const std::string& name);
   void mark_output(Value* value) { outputs_.push_back(value); }
 
   // Appends a node whose outputs are new values named after `output_names` (types and shapes

@@ -1,0 +1,84 @@
+// The builder turns a NetworkDefinition into an optimized engine for one target, as TensorRT's
+// IBuilder does: Builder + BuilderConfig (+ OptimizationProfiles for dynamic shapes).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/logger.h"
+#include "kiln/network.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+class Engine;
+
+enum class BuilderFlag : uint32_t {
+  kFP16 = 0,  // allow float16 kernels (mixed precision)
+  kBF16 = 1,  // allow bfloat16 kernels
+  kTF32 = 2,  // allow TF32 matrix math (on by default on GPUs that have it)
+  kINT8 = 3,
+  kFP8 = 4,
+};
+
+enum class DeviceType { kCPU, kGPU };
+
+enum class OptProfileSelector { kMIN = 0, kOPT = 1, kMAX = 2 };
+
+// Ranges of input shapes an engine must accept: per dynamic input, min <= opt <= max
+// elementwise. Kernels are chosen for `opt`; memory is planned for `max`.
+class OptimizationProfile {
+ public:
+  void set_dimensions(const std::string& input, OptProfileSelector which, const Dims& dims);
+  // Throws kiln::Error when the input has no dims set in this profile.
+  const Dims& get_dimensions(const std::string& input, OptProfileSelector which) const;
+  bool has(const std::string& input) const { return shapes_.count(input) != 0; }
+  std::vector<std::string> inputs() const;
+
+ private:
+  std::map<std::string, std::array<Dims, 3>> shapes_;
+};
+
+class BuilderConfig {
+ public:
+  void set_flag(BuilderFlag flag) { flags_ |= 1u << uint32_t(flag); }
+  void clear_flag(BuilderFlag flag) { flags_ &= ~(1u << uint32_t(flag)); }
+  bool get_flag(BuilderFlag flag) const { return (flags_ >> uint32_t(flag)) & 1u; }
+  uint32_t flags() const { return flags_; }
+
+  void set_device(DeviceType device) { device_ = device; }
+  DeviceType device() const { return device_; }
+
+  // Returns the profile's index.
+  int add_optimization_profile(const OptimizationProfile& profile);
+  const std::vector<OptimizationProfile>& optimization_profiles() const { return profiles_; }
+
+ private:
+  uint32_t flags_ = 1u << uint32_t(BuilderFlag::kTF32);
+  DeviceType device_ = DeviceType::kCPU;
+  std::vector<OptimizationProfile> profiles_;
+};
+
+class Builder {
+ public:
+  explicit Builder(Logger& logger);
+  std::unique_ptr<NetworkDefinition> create_network() const;
+  std::unique_ptr<BuilderConfig> create_config() const;
+
+  // Optimizes the network and returns the serialized engine (a plan). The network is not
+  // modified. Throws kiln::Error naming the input, layer or op that prevents the build.
+  std::vector<uint8_t> build_serialized_network(const NetworkDefinition& network,
+                                                const BuilderConfig& config) const;
+  // Same, returning a ready engine without a serialization round trip.
+  std::unique_ptr<Engine> build_engine(const NetworkDefinition& network,
+                                       const BuilderConfig& config) const;
+
+ private:
+  Logger* logger_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,93 @@
+// Engine: an optimized network for one target, immutable and shareable across threads; and
+// ExecutionContext: the per-stream state (shapes, addresses, activation memory) to run it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/builder.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+namespace detail {
+struct EngineImpl;
+struct ContextImpl;
+}  // namespace detail
+
+enum class TensorIOMode { kNONE, kINPUT, kOUTPUT };
+
+class ExecutionContext;
+
+class Engine {
+ public:
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  int num_io_tensors() const;
+  // Inputs first (in network order), then outputs.
+  const std::string& io_tensor_name(int index) const;
+  TensorIOMode tensor_io_mode(const std::string& name) const;
+  DataType tensor_dtype(const std::string& name) const;
+  // Dims as built; -1 where the dim depends on input shapes. Throws for an unknown name.
+  Dims tensor_shape(const std::string& name) const;
+  int num_optimization_profiles() const;
+  Dims profile_shape(const std::string& input, int profile, OptProfileSelector which) const;
+
+  int num_layers() const;
+  DeviceType device() const;
+  // Bytes of the activation arena an execution context allocates, and the sum of all
+  // activations as if none shared memory (the difference is what the memory planner saved).
+  uint64_t arena_bytes() const;
+  uint64_t total_activation_bytes() const;
+  uint64_t weight_bytes() const;
+
+  // A human-readable description: inputs, outputs, layers with kernels and shapes, memory.
+  std::string describe() const;
+
+  std::vector<uint8_t> serialize() const;
+  // Writes atomically: on failure nothing is left at `path`.
+  void save(const std::string& path) const;
+
+  std::unique_ptr<ExecutionContext> create_execution_context() const;
+
+  const detail::EngineImpl& impl() const { return *impl_; }
+
+ private:
+  friend struct detail::EngineImpl;
+  explicit Engine(std::unique_ptr<detail::EngineImpl> impl);
+  std::unique_ptr<detail::EngineImpl> impl_;
+};
+
+class ExecutionContext {
+ public:
+  ~ExecutionContext();
+  ExecutionContext(const ExecutionContext&) = delete;
+  ExecutionContext& operator=(const ExecutionContext&) = delete;
+
+  // Sets a dynamic input's extents; must lie within the profile (clear error otherwise).
+  void set_input_shape(const std::string& name, const Dims& dims);
+  // Resolved extents of any I/O tensor once every input shape is known.
+  Dims tensor_shape(const std::string& name) const;
+  // Where an input is read from or an output written to: host memory for CPU engines, device
+  // memory for GPU engines. The caller keeps it valid until the run finishes.
+  void set_tensor_address(const std::string& name, void* address);
+  void* tensor_address(const std::string& name) const;
+  bool all_input_shapes_specified() const;
+
+  // Runs the engine and returns when results are in the output buffers.
+  void execute();
+  // Enqueues the run on a CUDA stream (cudaStream_t, or nullptr for the CPU backend, which
+  // runs synchronously).
+  void enqueue(void* stream);
+
+ private:
+  friend struct detail::EngineImpl;
+  explicit ExecutionContext(std::unique_ptr<detail::ContextImpl> impl);
+  std::unique_ptr<detail::ContextImpl> impl_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,23 @@
+// Runs an engine's graph on the host: node by node, each with the CPU backend's fast kernel
+// when one supports the node, else the op's reference compute. Activations live in the
+// context's arena at the offsets the memory planner chose; inputs and outputs are read and
+// written in the caller's buffers.
+#pragma once
+
+#include <cstddef>
+#include <map>
+
+#include "ops/shape_inference.h"
+#include "plan/plan.h"
+
+namespace kiln::cpu {
+
+void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
+                   const ops::ResolvedShapes& resolved, std::byte* arena, size_t arena_bytes,
+                   const std::map<const ir::Value*, void*>& io_addresses);
+
+// The kernel the executor would use for `node` at these input types and shapes: a fast
+// kernel's name, or "reference".
+std::string select_kernel_name(const ir::Node& node, const std::vector<ops::TensorDesc>& inputs);
+
+}  // namespace kiln::cpu

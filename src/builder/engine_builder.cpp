@@ -1,0 +1,245 @@
+#include "builder/engine_builder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "backends/cpu/cpu_executor.h"
+#include "builder/memory_planner.h"
+#include "ir/verifier.h"
+#include "ops/shape_inference.h"
+#include "passes/constant_folding.h"
+#include "passes/identity_elimination.h"
+
+namespace kiln::builder {
+
+namespace {
+
+bool is_dynamic(const ir::Value& input) {
+  for (const ir::Dim& d : input.shape) {
+    if (!d.is_static()) return true;
+  }
+  return false;
+}
+
+// The profiles to build for: the user's, checked against the inputs, or one implicit
+// profile when every input is static.
+std::vector<plan::ProfileData> make_profiles(const ir::Graph& graph, const BuilderConfig& config) {
+  std::vector<plan::ProfileData> out;
+  const auto& profiles = config.optimization_profiles();
+  for (const ir::Value* in : graph.inputs()) {
+    KILN_CHECK(in->has_shape, ErrorCode::kInvalidModel, "input '", in->name, "' has no shape");
+    if (is_dynamic(*in)) {
+      KILN_CHECK(!profiles.empty(), ErrorCode::kInvalidArgument, "input '", in->name,
+                 "' has dynamic shape ", ir::to_string(in->shape),
+                 ": add an optimization profile giving its min/opt/max shapes "
+                 "(kiln build --minShapes/--optShapes/--maxShapes or --shapes)");
+    }
+  }
+  std::vector<OptimizationProfile> effective = profiles;
+  if (effective.empty()) effective.emplace_back();
+  for (size_t p = 0; p < effective.size(); ++p) {
+    const OptimizationProfile& profile = effective[p];
+    for (const std::string& name : profile.inputs()) {
+      bool found = std::any_of(graph.inputs().begin(), graph.inputs().end(),
+                               [&](const ir::Value* v) { return v->name == name; });
+      KILN_CHECK(found, ErrorCode::kInvalidArgument, "optimization profile ", p,
+                 " names input '", name, "', which the network does not have");
+    }
+    plan::ProfileData data;
+    for (const ir::Value* in : graph.inputs()) {
+      Dims declared = ir::to_dims(in->shape);
+      Dims mn = declared, op = declared, mx = declared;
+      if (profile.has(in->name)) {
+        mn = profile.get_dimensions(in->name, OptProfileSelector::kMIN);
+        op = profile.get_dimensions(in->name, OptProfileSelector::kOPT);
+        mx = profile.get_dimensions(in->name, OptProfileSelector::kMAX);
+      } else {
+        KILN_CHECK(!is_dynamic(*in), ErrorCode::kInvalidArgument, "input '", in->name,
+                   "' has dynamic shape ", ir::to_string(in->shape), " but optimization profile ",
+                   p, " gives no shapes for it");
+      }
+      for (const Dims* d : {&mn, &op, &mx}) {
+        KILN_CHECK(d->size() == declared.size(), ErrorCode::kInvalidArgument, "profile shape ",
+                   to_string(*d), " for input '", in->name, "' has rank ", d->size(), ", the input has rank ",
+                   declared.size(), " (", ir::to_string(in->shape), ")");
+        for (size_t i = 0; i < d->size(); ++i) {
+          KILN_CHECK(declared[i] < 0 || (*d)[i] == declared[i], ErrorCode::kInvalidArgument,
+                     "profile shape ", to_string(*d), " for input '", in->name, "' changes dim ", i,
+                     ", which is fixed at ", declared[i]);
+        }
+      }
+      for (size_t i = 0; i < declared.size(); ++i) {
+        KILN_CHECK(mn[i] >= 0 && mn[i] <= op[i] && op[i] <= mx[i], ErrorCode::kInvalidArgument,
+                   "profile for input '", in->name, "' must have 0 <= min <= opt <= max in every dim; got min ",
+                   to_string(mn), ", opt ", to_string(op), ", max ", to_string(mx));
+      }
+      data.input_names.push_back(in->name);
+      data.min.push_back(mn);
+      data.opt.push_back(op);
+      data.max.push_back(mx);
+    }
+    out.push_back(std::move(data));
+  }
+  return out;
+}
+
+std::map<std::string, Dims> shapes_at(const plan::ProfileData& p, OptProfileSelector which) {
+  std::map<std::string, Dims> shapes;
+  for (size_t i = 0; i < p.input_names.size(); ++i) {
+    shapes[p.input_names[i]] = which == OptProfileSelector::kMIN   ? p.min[i]
+                               : which == OptProfileSelector::kOPT ? p.opt[i]
+                                                                   : p.max[i];
+  }
+  return shapes;
+}
+
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+}  // namespace
+
+plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& config, Logger& logger) {
+  auto start = std::chrono::steady_clock::now();
+  KILN_CHECK(config.device() == DeviceType::kCPU, ErrorCode::kUnsupported,
+             "this kiln build has no GPU backend yet; build for DeviceType::kCPU");
+  KILN_CHECK(!network.outputs().empty(), ErrorCode::kInvalidModel,
+             "the network has no outputs: mark at least one tensor as output");
+  std::unique_ptr<ir::Graph> graph = network.clone();
+  ir::verify(*graph);
+
+  plan::PlanContents plan;
+  plan.profiles = make_profiles(*graph, config);
+  plan.builder_flags = config.flags();
+  plan.target = "cpu";
+
+  std::vector<std::unique_ptr<passes::Pass>> pipeline;
+  pipeline.push_back(passes::make_identity_elimination());
+  pipeline.push_back(passes::make_constant_folding());
+  passes::run_pipeline(*graph, pipeline);
+
+  // Resolve shapes at every profile point. Values known at shape time with the same contents
+  // at every point are constants for this engine: fold them.
+  std::vector<ops::ResolvedShapes> points;
+  for (const auto& p : plan.profiles) {
+    for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
+      points.push_back(ops::resolve_shapes(*graph, shapes_at(p, which)));
+    }
+  }
+  std::vector<ir::Node*> frozen;
+  for (auto& node : graph->nodes()) {
+    std::vector<const Tensor*> values;
+    for (ir::Value* out : node->outputs) {
+      const Tensor* first = nullptr;
+      bool same = out != nullptr;
+      for (const auto& r : points) {
+        if (!same) break;
+        auto it = r.values.find(out);
+        if (it == r.values.end()) same = false;
+        else if (!first) first = &it->second;
+        else if (!same_tensor(*first, it->second)) same = false;
+      }
+      values.push_back(same ? first : nullptr);
+    }
+    if (values.empty() || std::count(values.begin(), values.end(), nullptr) > 0) continue;
+    for (size_t i = 0; i < values.size(); ++i) {
+      ir::Value* out = node->outputs[i];
+      out->constant = values[i]->clone();
+      out->dtype = out->constant->dtype();
+      out->shape = ir::from_dims(out->constant->shape());
+      out->has_shape = true;
+      out->producer = nullptr;
+      node->outputs[i] = nullptr;
+    }
+    frozen.push_back(node.get());
+  }
+  if (!frozen.empty()) {
+    for (ir::Node* n : frozen) graph->erase_node(n);
+    graph->remove_dead_code();
+    ir::verify(*graph);
+    points.clear();
+    for (const auto& p : plan.profiles) {
+      for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
+        points.push_back(ops::resolve_shapes(*graph, shapes_at(p, which)));
+      }
+    }
+  }
+
+  // Annotate values: a dim is static when it agrees at every profile point.
+  for (const auto& v : graph->values()) {
+    if (v->is_constant()) continue;
+    const ops::TensorDesc* first = nullptr;
+    Dims dims;
+    for (const auto& r : points) {
+      auto it = r.desc.find(v.get());
+      if (it == r.desc.end()) continue;
+      if (!first) {
+        first = &it->second;
+        dims = first->shape;
+      } else {
+        for (size_t i = 0; i < dims.size() && i < it->second.shape.size(); ++i) {
+          if (dims[i] != it->second.shape[i]) dims[i] = -1;
+        }
+      }
+    }
+    if (!first) continue;
+    bool is_input = std::find(graph->inputs().begin(), graph->inputs().end(), v.get()) != graph->inputs().end();
+    if (!is_input) {
+      v->dtype = first->dtype;
+      v->shape = ir::from_dims(dims);
+    }
+    v->has_shape = true;
+  }
+
+  // Memory: every computed activation, sized for the largest profile point.
+  std::unordered_map<const ir::Value*, int64_t> last_use;
+  std::unordered_map<const ir::Value*, int64_t> first_use;
+  int64_t index = 0;
+  for (const auto& node : graph->nodes()) {
+    for (const ir::Value* in : node->inputs) {
+      if (in) last_use[in] = index;
+    }
+    for (const ir::Value* out : node->outputs) {
+      if (out) first_use[out] = index;
+    }
+    ++index;
+  }
+  for (const ir::Value* out : graph->outputs()) last_use[out] = index;
+  std::vector<BufferRequest> requests;
+  for (const auto& [value, first] : first_use) {
+    bool host_known = true;
+    uint64_t bytes = 0;
+    for (const auto& r : points) {
+      if (!r.values.count(value)) host_known = false;
+      const auto& d = r.of(value);
+      bytes = std::max<uint64_t>(bytes, uint64_t(volume(d.shape)) * element_size(d.dtype));
+    }
+    if (host_known) continue;
+    auto lu = last_use.find(value);
+    requests.push_back({value->name, bytes, first, lu == last_use.end() ? first : lu->second});
+  }
+  std::sort(requests.begin(), requests.end(),
+            [](const BufferRequest& a, const BufferRequest& b) { return a.name < b.name; });
+  plan.memory = plan_memory(requests);
+
+  // Kernels, chosen at the first profile's opt shapes.
+  const ops::ResolvedShapes& opt = points[1];
+  for (const auto& node : graph->nodes()) {
+    std::vector<ops::TensorDesc> descs;
+    for (const ir::Value* in : node->inputs) descs.push_back(in ? opt.of(in) : ops::TensorDesc{});
+    plan.tactics[node->name] = cpu::select_kernel_name(*node, descs);
+  }
+
+  plan.graph = std::move(graph);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  logger.log(Logger::Severity::kInfo,
+             cat("built engine: ", plan.graph->nodes().size(), " layers, arena ", plan.memory.arena_bytes,
+                 " bytes (activations total ", plan.memory.total_activation_bytes, " bytes), ", ms, " ms"));
+  return plan;
+}
+
+}  // namespace kiln::builder

@@ -1,0 +1,106 @@
+#include "backends/cpu/cpu_executor.h"
+#include "runtime/engine_impl.h"
+
+namespace kiln {
+
+namespace detail {
+
+const ops::ResolvedShapes& ContextImpl::resolve() {
+  if (resolved) return *resolved;
+  std::map<std::string, Dims> shapes;
+  for (const IOTensor& t : engine->io) {
+    if (t.mode != TensorIOMode::kINPUT) continue;
+    auto it = input_shapes.find(t.name);
+    if (it != input_shapes.end()) {
+      shapes[t.name] = it->second;
+    } else {
+      KILN_CHECK(volume(t.dims) >= 0, ErrorCode::kInvalidArgument, "input '", t.name, "' has dynamic shape [",
+                 to_string(t.dims), "]: call set_input_shape for it first");
+      shapes[t.name] = t.dims;
+    }
+  }
+  resolved = ops::resolve_shapes(*engine->plan.graph, shapes);
+  return *resolved;
+}
+
+std::byte* ContextImpl::arena() {
+  // Allocated on first use and kept: the plan sized it for the profile's max shapes.
+  size_t bytes = size_t(engine->plan.memory.arena_bytes);
+  if (arena_storage.size() < bytes) arena_storage.assign(bytes, std::byte{0});
+  return arena_storage.data();
+}
+
+}  // namespace detail
+
+ExecutionContext::ExecutionContext(std::unique_ptr<detail::ContextImpl> impl) : impl_(std::move(impl)) {}
+ExecutionContext::~ExecutionContext() = default;
+
+void ExecutionContext::set_input_shape(const std::string& name, const Dims& dims) {
+  const detail::IOTensor& t = impl_->engine->io_tensor(name);
+  KILN_CHECK(t.mode == TensorIOMode::kINPUT, ErrorCode::kInvalidArgument, "'", name,
+             "' is an output; only input shapes can be set");
+  KILN_CHECK(dims.size() == t.dims.size(), ErrorCode::kInvalidArgument, "input '", name, "' has rank ",
+             t.dims.size(), " [", to_string(t.dims), "], got shape ", to_string(dims));
+  const plan::ProfileData& p = impl_->engine->plan.profiles.at(0);
+  for (size_t k = 0; k < p.input_names.size(); ++k) {
+    if (p.input_names[k] != name) continue;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      KILN_CHECK(dims[i] >= p.min[k][i] && dims[i] <= p.max[k][i], ErrorCode::kInvalidArgument,
+                 "shape ", to_string(dims), " for input '", name, "' is outside the engine's optimization profile (min ",
+                 to_string(p.min[k]), ", max ", to_string(p.max[k]), ")");
+    }
+  }
+  auto it = impl_->input_shapes.find(name);
+  if (it != impl_->input_shapes.end() && it->second == dims) return;
+  impl_->input_shapes[name] = dims;
+  impl_->resolved.reset();
+}
+
+Dims ExecutionContext::tensor_shape(const std::string& name) const {
+  const detail::IOTensor& t = impl_->engine->io_tensor(name);
+  if (t.mode == TensorIOMode::kINPUT) {
+    auto it = impl_->input_shapes.find(name);
+    return it != impl_->input_shapes.end() ? it->second : t.dims;
+  }
+  if (!all_input_shapes_specified()) return t.dims;
+  return impl_->resolve().of(t.value).shape;
+}
+
+void ExecutionContext::set_tensor_address(const std::string& name, void* address) {
+  impl_->engine->io_tensor(name);  // validates the name
+  impl_->addresses[name] = address;
+}
+
+void* ExecutionContext::tensor_address(const std::string& name) const {
+  auto it = impl_->addresses.find(name);
+  return it == impl_->addresses.end() ? nullptr : it->second;
+}
+
+bool ExecutionContext::all_input_shapes_specified() const {
+  for (const detail::IOTensor& t : impl_->engine->io) {
+    if (t.mode == TensorIOMode::kINPUT && volume(t.dims) < 0 && !impl_->input_shapes.count(t.name)) return false;
+  }
+  return true;
+}
+
+void ExecutionContext::execute() {
+  const ops::ResolvedShapes& resolved = impl_->resolve();
+  std::map<const ir::Value*, void*> io;
+  for (const detail::IOTensor& t : impl_->engine->io) {
+    void* address = tensor_address(t.name);
+    bool empty = volume(resolved.of(t.value).shape) == 0;
+    KILN_CHECK(address != nullptr || empty, ErrorCode::kInvalidArgument, "no address set for ",
+               t.mode == TensorIOMode::kINPUT ? "input" : "output", " '", t.name, "': call set_tensor_address");
+    io[t.value] = address;
+  }
+  const plan::PlanContents& p = impl_->engine->plan;
+  cpu::execute_graph(*p.graph, p.memory, resolved, impl_->arena(), size_t(p.memory.arena_bytes), io);
+}
+
+void ExecutionContext::enqueue(void* stream) {
+  KILN_CHECK(stream == nullptr, ErrorCode::kInvalidArgument,
+             "this engine runs on the CPU backend: enqueue takes a null stream");
+  execute();
+}
+
+}  // namespace kiln
