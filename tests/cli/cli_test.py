@@ -1,0 +1,669 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the `kiln` command-line tool.
+
+Each test writes tiny ONNX models with onnx.helper into a temporary directory, runs the built
+`kiln` binary on them, and checks what it prints and writes against values computed here with
+numpy. Error cases check the CLI's contract: a non-zero exit, exactly one `kiln: error:` line
+on stderr, no crash, and no partial output file.
+
+    cli_test.py --kiln build/bin/kiln                 # every test
+    cli_test.py --kiln build/bin/kiln CliTest.test_x  # one test (how ctest runs them)
+    cli_test.py --list                                # names, for tests/cli/tests.cmake
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+KILN = None  # path of the kiln binary, set from --kiln or $KILN_BIN
+
+OPSET = 17
+
+NUMPY_TO_ONNX = {
+    np.dtype("float32"): TensorProto.FLOAT,
+    np.dtype("float64"): TensorProto.DOUBLE,
+    np.dtype("float16"): TensorProto.FLOAT16,
+    np.dtype("int8"): TensorProto.INT8,
+    np.dtype("uint8"): TensorProto.UINT8,
+    np.dtype("int16"): TensorProto.INT16,
+    np.dtype("uint16"): TensorProto.UINT16,
+    np.dtype("int32"): TensorProto.INT32,
+    np.dtype("uint32"): TensorProto.UINT32,
+    np.dtype("int64"): TensorProto.INT64,
+    np.dtype("uint64"): TensorProto.UINT64,
+    np.dtype("bool"): TensorProto.BOOL,
+}
+
+# Weights of the MLP model (x @ W + b, then Relu), fixed so that expected values are exact to
+# compute here.
+MLP_W = (np.arange(12, dtype=np.float32).reshape(4, 3) - 5.5) / 4
+MLP_B = np.array([0.25, -0.5, 1.0], dtype=np.float32)
+
+
+def save_model(path, nodes, inputs, outputs, initializers=()):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def make_mlp(path, batch="batch", input_name="x"):
+    """y = Relu(x @ W + b) with x: [batch, 4] (batch dynamic when a string)."""
+    return save_model(
+        path,
+        [helper.make_node("MatMul", [input_name, "W"], ["xw"]),
+         helper.make_node("Add", ["xw", "b"], ["pre"]),
+         helper.make_node("Relu", ["pre"], ["y"])],
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [batch, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3])],
+        [numpy_helper.from_array(MLP_W, "W"), numpy_helper.from_array(MLP_B, "b")])
+
+
+def mlp_reference(x):
+    return np.maximum(x.astype(np.float64) @ MLP_W.astype(np.float64) + MLP_B, 0)
+
+
+CONV_W = np.sin(np.arange(3 * 2 * 3 * 3, dtype=np.float32)).reshape(3, 2, 3, 3)
+CONV_B = np.array([0.1, -0.2, 0.3], dtype=np.float32)
+
+
+def make_conv(path):
+    """Static Conv: x [1,2,5,5] -> y [1,3,5,5], 3x3 kernel, padding 1."""
+    return save_model(
+        path,
+        [helper.make_node("Conv", ["x", "W", "B"], ["y"], kernel_shape=[3, 3],
+                          pads=[1, 1, 1, 1])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 5, 5])],
+        [numpy_helper.from_array(CONV_W, "W"), numpy_helper.from_array(CONV_B, "B")])
+
+
+def conv_reference(x):
+    """A plain float64 loop: y[n,m,i,j] = B[m] + sum x_padded[n,c,i+p,j+q] * W[m,c,p,q]."""
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    n, c, h, w = x.shape
+    y = np.zeros((n, 3, h, w))
+    for m in range(3):
+        for i in range(h):
+            for j in range(w):
+                window = padded[:, :, i:i + 3, j:j + 3]
+                y[:, m, i, j] = CONV_B[m] + np.sum(window * CONV_W[m].astype(np.float64),
+                                                    axis=(1, 2, 3))
+    return y
+
+
+def make_identity(path, dtype, shape, input_name="x", output_names=("y",)):
+    """One input copied to each of `output_names` by Identity nodes."""
+    elem = NUMPY_TO_ONNX[np.dtype(dtype)]
+    return save_model(
+        path,
+        [helper.make_node("Identity", [input_name], [name]) for name in output_names],
+        [helper.make_tensor_value_info(input_name, elem, shape)],
+        [helper.make_tensor_value_info(name, elem, shape) for name in output_names])
+
+
+def save_npy(path, array, version=None):
+    with open(path, "wb") as f:
+        np.lib.format.write_array(f, array, version=version)
+    return path
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="kiln_cli_test_")
+        self.dir = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def kiln(self, *args, expect=0):
+        """Runs kiln; checks the exit status and that it did not crash."""
+        result = subprocess.run([KILN, *map(str, args)], capture_output=True, text=True,
+                                timeout=120, cwd=self.dir)
+        self.assertGreaterEqual(result.returncode, 0,
+                                f"kiln {' '.join(map(str, args))} died from a signal\n"
+                                f"{result.stderr}")
+        for marker in ("Traceback", "terminate called", "Segmentation", "Aborted",
+                       "AddressSanitizer"):
+            self.assertNotIn(marker, result.stderr)
+        if expect is not None:
+            self.assertEqual(result.returncode, expect,
+                             f"kiln {' '.join(map(str, args))}\nstdout:\n{result.stdout}\n"
+                             f"stderr:\n{result.stderr}")
+        return result
+
+    def kiln_error(self, *args, code=1, contains=()):
+        """Runs kiln expecting a failure with exactly one `kiln: error:` line."""
+        result = self.kiln(*args, expect=code)
+        error_lines = [line for line in result.stderr.splitlines()
+                       if line.startswith("kiln: error:")]
+        self.assertEqual(len(error_lines), 1, f"stderr:\n{result.stderr}")
+        for text in ([contains] if isinstance(contains, str) else contains):
+            self.assertIn(text, error_lines[0], f"stderr:\n{result.stderr}")
+        return result
+
+    def assert_only_files(self, directory, names):
+        """Nothing but `names` in `directory`: no partial or temporary file was left."""
+        self.assertEqual(sorted(os.listdir(directory)), sorted(names))
+
+    # ---------------------------------------------------------------- help, version, usage
+
+    def test_version(self):
+        for flag in ("--version", "version"):
+            result = self.kiln(flag)
+            self.assertRegex(result.stdout.strip(), r"^kiln \d+\.\d+\.\d+$")
+
+    def test_help(self):
+        for args in (["help"], ["--help"], ["-h"]):
+            out = self.kiln(*args).stdout
+            for command in ("build", "run", "inspect"):
+                self.assertIn(command, out)
+        for command, flag in (("build", "--minShapes"), ("run", "--output-dir"),
+                              ("inspect", "--shapes")):
+            self.assertIn(flag, self.kiln(command, "--help").stdout)
+            self.assertIn(flag, self.kiln("help", command).stdout)
+        # --help wins over anything else on the line, even flags it does not know.
+        self.assertIn("usage: kiln build", self.kiln("build", "--bogus", "--help").stdout)
+
+    def test_usage_errors_exit_2_with_usage_line(self):
+        result = self.kiln_error(code=2, contains="no command")
+        self.assertIn("usage:", result.stderr)
+        result = self.kiln_error("frobnicate", code=2, contains="unknown command 'frobnicate'")
+        self.assertIn("usage:", result.stderr)
+        result = self.kiln_error("help", "frobnicate", code=2, contains="frobnicate")
+        model = make_mlp(self.path("m.onnx"))
+        result = self.kiln_error("build", model, code=2, contains="-o")
+        self.assertIn("usage: kiln build", result.stderr)
+        self.kiln_error("run", code=2, contains="missing the model")
+        self.kiln_error("inspect", model, model, code=2, contains="expected one model")
+        self.kiln_error("build", model, "-o", code=2, contains="needs a value")
+        self.kiln_error("build", model, "-o", "a.plan", "-o", "b.plan", code=2,
+                        contains="more than once")
+        self.kiln_error("build", model, "-o", "a.plan", "--fp16=yes", code=2,
+                        contains="takes no value")
+        self.assert_only_files(self.dir, ["m.onnx"])
+
+    def test_unknown_flag(self):
+        model = make_mlp(self.path("m.onnx"))
+        result = self.kiln_error("build", model, "-o", "m.plan", "--shape=x:1x4", code=2,
+                                 contains=["unknown flag '--shape'", "did you mean --shapes"])
+        self.assertIn("usage: kiln build", result.stderr)
+        self.kiln_error("run", model, "--frobnicate", code=2, contains="--frobnicate")
+        self.assert_only_files(self.dir, ["m.onnx"])
+
+    # ---------------------------------------------------------------- build and run
+
+    def test_build_then_run_plan_matches_numpy(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        result = self.kiln("build", model, "-o", "mlp.plan", "--shapes=x:2x4")
+        out = result.stdout
+        for text in ("x", "y", "layers", "arena", "built in", "saved mlp.plan"):
+            self.assertIn(text, out)
+        self.assertRegex(out, r"x\s+float32\s+-1x4")
+        # min = max: the builder may resolve the output's batch statically.
+        self.assertRegex(out, r"y\s+float32\s+(-1|2)x3")
+        self.assert_only_files(self.dir, ["mlp.onnx", "mlp.plan"])
+
+        x = np.array([[1, -2, 3, 0.5], [-1, 0.25, 2, -3]], dtype=np.float32)
+        save_npy(self.path("x.npy"), x)
+        result = self.kiln("run", "mlp.plan", "--input", "x=x.npy", "--output-dir", "out")
+        y = np.load(self.path("out", "y.npy"))
+        self.assertEqual(y.dtype, np.float32)
+        self.assertEqual(y.shape, (2, 3))
+        expected = mlp_reference(x)
+        self.assertTrue(np.allclose(y, expected, rtol=1e-5, atol=1e-6), f"{y}\n{expected}")
+        # The printed summary: name, dtype, shape, min/max/mean and the first values.
+        self.assertIn("output y: float32 2x3", result.stdout)
+        stats = re.search(r"min (\S+)\s+max (\S+)\s+mean (\S+)", result.stdout)
+        self.assertIsNotNone(stats, result.stdout)
+        self.assertTrue(np.allclose([float(v) for v in stats.groups()],
+                                    [expected.min(), expected.max(), expected.mean()],
+                                    rtol=1e-4, atol=1e-6))
+        first = re.search(r"first 6 of 6:(.*)", result.stdout).group(1).split()
+        self.assertTrue(np.allclose([float(v) for v in first], expected.ravel(), rtol=1e-4,
+                                    atol=1e-6))
+        self.assert_only_files(self.path("out"), ["y.npy"])
+
+    def test_shape_range_profile(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        self.kiln("build", model, "-o", "mlp.plan", "--minShapes=x:1x4", "--optShapes=x:4x4",
+                  "--maxShapes=x:8x4")
+        out = self.kiln("inspect", "mlp.plan").stdout
+        self.assertIn("min 1x4 opt 4x4 max 8x4", out)
+        for batch in (1, 5, 8):
+            x = np.random.default_rng(batch).uniform(-2, 2, (batch, 4)).astype(np.float32)
+            save_npy(self.path("x.npy"), x)
+            self.kiln("run", "mlp.plan", "--input", "x=x.npy", "--output-dir", "out")
+            y = np.load(self.path("out", "y.npy"))
+            self.assertEqual(y.shape, (batch, 3))
+            self.assertTrue(np.allclose(y, mlp_reference(x), rtol=1e-5, atol=1e-6))
+        # Outside the profile: a clear error, and no output written.
+        save_npy(self.path("x9.npy"), np.zeros((9, 4), np.float32))
+        self.kiln_error("run", "mlp.plan", "--input", "x=x9.npy", "--output-dir", "out9",
+                        contains="x")
+        self.assertFalse(os.path.exists(self.path("out9")))
+        # A plan's dynamic input with no file and no --shapes runs at the profile's opt shape.
+        self.kiln("run", "mlp.plan", "--output-dir", "opt")
+        self.assertEqual(np.load(self.path("opt", "y.npy")).shape, (4, 3))
+        self.kiln("run", "mlp.plan", "--shapes=x:6x4", "--output-dir", "six")
+        self.assertEqual(np.load(self.path("six", "y.npy")).shape, (6, 3))
+
+    def test_range_defaults_when_only_some_ends_are_given(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        self.kiln("build", model, "-o", "a.plan", "--minShapes=x:1x4", "--maxShapes=x:8x4")
+        self.assertIn("min 1x4 opt 8x4 max 8x4", self.kiln("inspect", "a.plan").stdout)
+        self.kiln("build", model, "-o", "b.plan", "--optShapes=x:3x4")
+        self.assertIn("min 3x4 opt 3x4 max 3x4", self.kiln("inspect", "b.plan").stdout)
+
+    def test_flag_spellings(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        self.kiln("build", model, "-o", "a.plan", "--shapes", "x:2x4")
+        self.kiln("build", model, "--output=b.plan", "--shapes=x:2x4")
+        self.kiln("build", "--saveEngine", "c.plan", "--shapes=x:2x4", model, "--verbose")
+        self.kiln("build", model, "--output", "d.plan", "--minShapes", "x:1x4",
+                  "--maxShapes", "x:2x4")
+        for plan in "abcd":
+            self.assertTrue(os.path.isfile(self.path(plan + ".plan")))
+        x = np.ones((2, 4), np.float32)
+        save_npy(self.path("x.npy"), x)
+        self.kiln("run", "a.plan", "--input=x=x.npy", "--output-dir=o1", "--seed=3")
+        self.kiln("run", "a.plan", "-i", "x=x.npy", "--outputDir", "o2", "--seed", "3")
+        for out in ("o1", "o2"):
+            self.assertTrue(np.allclose(np.load(self.path(out, "y.npy")), mlp_reference(x),
+                                        rtol=1e-5, atol=1e-6))
+
+    def test_run_onnx_directly(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        x = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)
+        save_npy(self.path("x.npy"), x)
+        # The file's dims set the dynamic batch; no --shapes needed.
+        self.kiln("run", model, "--input", "x=x.npy", "--output-dir", "out")
+        self.assertTrue(np.allclose(np.load(self.path("out", "y.npy")), mlp_reference(x),
+                                    rtol=1e-5, atol=1e-6))
+        # With --shapes and random inputs.
+        result = self.kiln("run", model, "--shapes=x:5x4", "--output-dir", "rand")
+        self.assertIn("output y: float32 5x3", result.stdout)
+        self.assertEqual(np.load(self.path("rand", "y.npy")).shape, (5, 3))
+        self.assert_only_files(self.dir, ["mlp.onnx", "x.npy", "out", "rand"])
+
+    def test_dynamic_input_without_shapes_is_a_clear_error(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        for command in (["run", model], ["inspect", model], ["build", model, "-o", "m.plan"]):
+            self.kiln_error(*command, contains=["'x'", "--shapes=x:1x4"])
+        self.assert_only_files(self.dir, ["mlp.onnx"])
+
+    def test_static_conv(self):
+        model = make_conv(self.path("conv.onnx"))
+        x = np.cos(np.arange(50, dtype=np.float32)).reshape(1, 2, 5, 5)
+        save_npy(self.path("x.npy"), x)
+        self.kiln("run", model, "--input", "x=x.npy", "--output-dir", "out")
+        y = np.load(self.path("out", "y.npy"))
+        expected = conv_reference(x)
+        self.assertEqual(y.shape, (1, 3, 5, 5))
+        self.assertTrue(np.allclose(y, expected, rtol=1e-5, atol=1e-6),
+                        f"max diff {np.abs(y - expected).max()}")
+        # Static models build and inspect without any shape flag.
+        self.kiln("build", model, "-o", "conv.plan")
+        out = self.kiln("inspect", "conv.plan").stdout
+        self.assertRegex(out, r"x\s+float32\s+1x2x5x5")
+        self.assertRegex(out, r"y\s+float32\s+1x3x5x5")
+        self.kiln("run", "conv.plan", "--input", "x=x.npy", "--output-dir", "out2")
+        self.assertTrue(np.allclose(np.load(self.path("out2", "y.npy")), expected, rtol=1e-5,
+                                    atol=1e-6))
+        out = self.kiln("inspect", model).stdout
+        self.assertIn("ONNX model", out)
+        self.assertIn("layers:", out)
+        # A file whose shape differs from a static input is refused, naming the file.
+        save_npy(self.path("bad.npy"), np.zeros((1, 2, 5, 6), np.float32))
+        self.kiln_error("run", model, "--input", "x=bad.npy", contains=["bad.npy", "dim 3"])
+        # A static input given its own shape with --shapes is fine; another shape is not.
+        self.kiln("run", model, "--shapes=x:1x2x5x5")
+        self.kiln_error("run", model, "--shapes=x:2x2x5x5", contains=["dim 0", "fixed at 1"])
+
+    def test_inspect_onnx_and_plan(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        out = self.kiln("inspect", model, "--shapes=x:3x4").stdout
+        for text in ("model:", "inputs:", "outputs:", "layers:", "memory:", "arena"):
+            self.assertIn(text, out)
+        self.kiln("build", model, "-o", "mlp.plan", "--shapes=x:3x4")
+        out = self.kiln("inspect", "mlp.plan").stdout
+        self.assertIn("kiln plan", out)
+        self.assertIn("min 3x4 opt 3x4 max 3x4", out)
+        self.kiln_error("inspect", "mlp.plan", "--shapes=x:3x4", contains="ONNX models only")
+
+    def test_precision_flags(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        out = self.kiln("build", model, "-o", "h.plan", "--shapes=x:2x4", "--fp16").stdout
+        self.assertIn("fp16 allowed", out)
+        out = self.kiln("build", model, "-o", "b.plan", "--shapes=x:2x4", "--bf16",
+                        "--noTF32").stdout
+        self.assertIn("bf16 allowed", out)
+        x = np.array([[1, -2, 3, 0.5], [-1, 0.25, 2, -3]], dtype=np.float32)
+        save_npy(self.path("x.npy"), x)
+        for plan in ("h.plan", "b.plan"):
+            self.kiln("run", plan, "--input", "x=x.npy", "--output-dir", "o")
+            # Reduced precision may be used: compare at bfloat16's resolution.
+            self.assertTrue(np.allclose(np.load(self.path("o", "y.npy")), mlp_reference(x),
+                                        rtol=2e-2, atol=2e-2))
+
+    # ---------------------------------------------------------------- random inputs, names
+
+    def test_random_inputs_are_seeded(self):
+        for dtype, shape in (("float32", [64]), ("int64", [64]), ("bool", [64]),
+                             ("float16", [64]), ("float64", [64]), ("uint8", [64])):
+            model = make_identity(self.path(f"id_{dtype}.onnx"), dtype, shape)
+            values = {}
+            for seed in (5, 5, 6):
+                self.kiln("run", model, "--seed", seed, "--output-dir", f"o_{seed}")
+                values.setdefault(seed, []).append(np.load(self.path(f"o_{seed}", "y.npy")))
+            a, b = values[5]
+            c = values[6][0]
+            self.assertEqual(a.dtype, np.dtype(dtype))
+            self.assertTrue(np.array_equal(a, b), f"{dtype}: same seed, different values")
+            self.assertFalse(np.array_equal(a, c), f"{dtype}: seed ignored")
+            if dtype == "bool":
+                self.assertTrue(a.any() and not a.all())
+            elif dtype.startswith("float"):
+                self.assertTrue(np.all(a >= -1) and np.all(a < 1) and a.min() < -0.5 and
+                                a.max() > 0.5, f"{dtype}: {a}")
+            else:
+                self.assertTrue(np.all(a >= 0) and np.all(a < 10) and len(set(a.tolist())) > 5,
+                                f"{dtype}: {a}")
+        # The default seed is fixed too: two runs agree.
+        model = self.path("id_float32.onnx")
+        self.kiln("run", model, "--output-dir", "d1")
+        self.kiln("run", model, "--output-dir", "d2")
+        self.assertTrue(np.array_equal(np.load(self.path("d1", "y.npy")),
+                                       np.load(self.path("d2", "y.npy"))))
+
+    def test_bfloat16_inputs_and_outputs_use_float32_files(self):
+        save_model(self.path("bf16.onnx"), [helper.make_node("Identity", ["x"], ["y"])],
+                   [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, [4])],
+                   [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [4])])
+        # 1 + 2^-8 is halfway between two bfloat16 values: rounds to even (1.0); the others
+        # are exact in bfloat16.
+        x = np.array([1.5, -2.25, 1 + 2.0 ** -8, 3.015625], np.float32)
+        save_npy(self.path("x.npy"), x)
+        out = self.kiln("run", "bf16.onnx", "--input", "x=x.npy", "--output-dir", "o").stdout
+        self.assertIn("bfloat16 saved as float32", out)
+        y = np.load(self.path("o", "y.npy"))
+        self.assertEqual(y.dtype, np.float32)
+        self.assertTrue(np.array_equal(y, [1.5, -2.25, 1.0, 3.015625]), y)
+        self.kiln("run", "bf16.onnx", "--output-dir", "r")
+        y = np.load(self.path("r", "y.npy"))
+        self.assertTrue(np.all(y >= -1) and np.all(y < 1))
+        save_npy(self.path("x64.npy"), x.astype(np.float64))
+        self.kiln_error("run", "bf16.onnx", "--input", "x=x64.npy", contains="float32")
+
+    def test_output_names_are_sanitized(self):
+        model = make_identity(self.path("names.onnx"), "float32", [2],
+                              output_names=("out:0", "a/b c", "a:b c", "ok-name_1.v2"))
+        x = np.array([1.5, -2.5], np.float32)
+        save_npy(self.path("x.npy"), x)
+        self.kiln("run", model, "--input", "x=x.npy", "--output-dir", "out")
+        # 'a/b c' and 'a:b c' both sanitize to a_b_c: the second gets a suffix.
+        self.assert_only_files(self.path("out"),
+                               ["out_0.npy", "a_b_c.npy", "a_b_c_2.npy", "ok-name_1.v2.npy"])
+        for name in os.listdir(self.path("out")):
+            self.assertTrue(np.array_equal(np.load(self.path("out", name)), x))
+
+    def test_input_names_with_colons_and_equals(self):
+        model = make_mlp(self.path("colon.onnx"), input_name="in:0")
+        x = np.ones((2, 4), np.float32)
+        save_npy(self.path("x.npy"), x)
+        # The dims follow the LAST ':' of a shape item.
+        self.kiln("run", model, "--shapes=in:0:3x4", "--output-dir", "a")
+        self.assertEqual(np.load(self.path("a", "y.npy")).shape, (3, 3))
+        self.kiln("run", model, "--shapes='in:0':2x4", "--output-dir", "q")
+        self.assertEqual(np.load(self.path("q", "y.npy")).shape, (2, 3))
+        self.kiln("build", model, "-o", "c.plan", "--minShapes=in:0:1x4",
+                  "--maxShapes=in:0:4x4")
+        self.kiln("run", "c.plan", "--input", "in:0=x.npy", "--output-dir", "b")
+        self.assertTrue(np.allclose(np.load(self.path("b", "y.npy")), mlp_reference(x),
+                                    rtol=1e-5, atol=1e-6))
+        model = make_identity(self.path("eq.onnx"), "float32", [2], input_name="a=b")
+        save_npy(self.path("v.npy"), np.array([3, 4], np.float32))
+        self.kiln("run", model, "--input", "a=b=v.npy", "--output-dir", "e")
+        self.assertTrue(np.array_equal(np.load(self.path("e", "y.npy")), [3, 4]))
+
+    # ---------------------------------------------------------------- .npy reading and writing
+
+    def test_npy_round_trip_every_dtype_and_version(self):
+        rng = np.random.default_rng(0)
+        for dtype in NUMPY_TO_ONNX:
+            shape = (2, 3)
+            if dtype == np.bool_:
+                x = rng.integers(0, 2, shape).astype(bool)
+            elif dtype.kind == "f":
+                x = rng.normal(0, 100, shape).astype(dtype)
+            else:
+                info = np.iinfo(dtype)
+                x = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+            model = make_identity(self.path(f"id_{dtype}.onnx"), dtype, list(shape))
+            for version in ((1, 0), (2, 0), (3, 0)):
+                save_npy(self.path("x.npy"), x, version)
+                self.kiln("run", model, "--input", "x=x.npy", "--output-dir", "out")
+                y = np.load(self.path("out", "y.npy"))
+                self.assertEqual(y.dtype, x.dtype)
+                self.assertEqual(y.shape, x.shape)
+                self.assertTrue(np.array_equal(x, y), f"{dtype} {version}")
+                # What kiln writes is exactly what numpy writes for the same array.
+                with open(self.path("out", "y.npy"), "rb") as f:
+                    written = f.read()
+                save_npy(self.path("ref.npy"), x, (1, 0))
+                with open(self.path("ref.npy"), "rb") as f:
+                    self.assertEqual(written, f.read(), str(dtype))
+
+    def test_npy_scalar_and_empty_arrays(self):
+        model = make_identity(self.path("scalar.onnx"), "float32", [])
+        save_npy(self.path("s.npy"), np.array(2.5, np.float32))
+        out = self.kiln("run", model, "--input", "x=s.npy", "--output-dir", "o").stdout
+        y = np.load(self.path("o", "y.npy"))
+        self.assertEqual(y.shape, ())
+        self.assertEqual(float(y), 2.5)
+        self.assertIn("min 2.5  max 2.5  mean 2.5", out)
+        model = make_identity(self.path("empty.onnx"), "float32", ["n", 3])
+        save_npy(self.path("e.npy"), np.zeros((0, 3), np.float32))
+        out = self.kiln("run", model, "--input", "x=e.npy", "--output-dir", "o").stdout
+        self.assertEqual(np.load(self.path("o", "y.npy")).shape, (0, 3))
+        self.assertIn("empty", out)
+
+    def test_npy_errors_name_the_file(self):
+        model = make_identity(self.path("id.onnx"), "float32", [2, 3])
+        good = np.arange(6, dtype=np.float32).reshape(2, 3)
+        save_npy(self.path("good.npy"), good)
+        with open(self.path("good.npy"), "rb") as f:
+            data = f.read()
+        save_npy(self.path("big.npy"), good.astype(">f4"))
+        save_npy(self.path("fortran.npy"), np.asfortranarray(good))
+        with open(self.path("truncated.npy"), "wb") as f:
+            f.write(data[:-5])
+        with open(self.path("header.npy"), "wb") as f:
+            f.write(data[:30])
+        with open(self.path("notnpy.npy"), "wb") as f:
+            f.write(b"just some text, not an array\n")
+        with open(self.path("badversion.npy"), "wb") as f:
+            f.write(data[:6] + b"\x07\x00" + data[8:])
+        with open(self.path("badheader.npy"), "wb") as f:
+            f.write(data.replace(b"'fortran_order'", b"'fortran_ordeX'"))
+        save_npy(self.path("f64.npy"), good.astype(np.float64))
+        save_npy(self.path("complex.npy"), good.astype(np.complex64))
+        cases = {
+            "big.npy": "big-endian",
+            "fortran.npy": "Fortran",
+            "truncated.npy": "truncated",
+            "header.npy": "truncated header",
+            "notnpy.npy": "not a valid .npy",
+            "badversion.npy": "version 7.0",
+            "badheader.npy": "fortran_ordeX",
+            "f64.npy": "float64",
+            "complex.npy": "<c8",
+            "missing.npy": "no such file",
+        }
+        for name, text in cases.items():
+            self.kiln_error("run", model, "--input", f"x={name}", "--output-dir", "out",
+                            contains=[name, text])
+        self.assertFalse(os.path.exists(self.path("out")))
+        self.kiln_error("run", model, "--input", "nosuch=good.npy",
+                        contains=["no input named 'nosuch'", "inputs: x"])
+        self.kiln_error("run", model, "--input", "good.npy", contains="NAME=FILE.npy")
+        self.kiln_error("run", model, "--input", "x=good.npy", "--input", "x=good.npy",
+                        contains="more than once")
+
+    # ---------------------------------------------------------------- error cases
+
+    def test_missing_and_corrupt_models(self):
+        self.kiln_error("run", "nothere.onnx", contains=["nothere.onnx", "no such file"])
+        self.kiln_error("build", "nothere.onnx", "-o", "x.plan", contains="nothere.onnx")
+        self.kiln_error("inspect", "nothere.plan", contains="nothere.plan")
+        os.mkdir(self.path("adir.onnx"))
+        self.kiln_error("run", "adir.onnx", contains="directory")
+        with open(self.path("corrupt.onnx"), "wb") as f:
+            f.write(b"\x08\x07garbage that is not a protobuf\xff\xff\xff")
+        for command in (["run", "corrupt.onnx"], ["inspect", "corrupt.onnx"],
+                        ["build", "corrupt.onnx", "-o", "corrupt.plan"]):
+            self.kiln_error(*command, contains="corrupt.onnx")
+        self.assert_only_files(self.dir, ["adir.onnx", "corrupt.onnx"])
+
+    def test_unsupported_nodes_are_one_error_with_details(self):
+        graph = helper.make_graph(
+            [helper.make_node("NoSuchOp", ["x"], ["t"], name="first"),
+             helper.make_node("AlsoMissing", ["t"], ["y"], name="second")],
+            "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        onnx.save(model, self.path("unsupported.onnx"))
+        result = self.kiln_error("build", "unsupported.onnx", "-o", "u.plan")
+        # Every unsupported node is reported at once, below the one error line.
+        self.assertIn("first", result.stderr)
+        self.assertIn("second", result.stderr)
+        self.assertFalse(os.path.exists(self.path("u.plan")))
+
+    def test_truncated_and_foreign_plans(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        self.kiln("build", model, "-o", "mlp.plan", "--shapes=x:2x4")
+        with open(self.path("mlp.plan"), "rb") as f:
+            plan = f.read()
+        with open(self.path("half.plan"), "wb") as f:
+            f.write(plan[:len(plan) // 2])
+        with open(self.path("flipped.plan"), "wb") as f:
+            f.write(plan[:len(plan) // 2] + bytes([plan[len(plan) // 2] ^ 0xff]) +
+                    plan[len(plan) // 2 + 1:])
+        with open(self.path("empty.plan"), "wb") as f:
+            pass
+        for name in ("half.plan", "flipped.plan", "empty.plan"):
+            for command in ("run", "inspect"):
+                self.kiln_error(command, name)
+        # An ONNX model under another name is read as a plan, and the error says so.
+        os.rename(model, self.path("model.bin"))
+        self.kiln_error("run", "model.bin", contains=".onnx")
+
+    def test_bad_shape_specs(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        cases = {
+            "x:1x?": "x:1x?",
+            "x1x4": "no ':'",
+            "x:": "no dims",
+            ":2x4": "empty input name",
+            "x:2x4,": "empty item",
+            "x:-1x4": "-1",
+            "x:2x4,x:3x4": "more than once",
+        }
+        for spec, text in cases.items():
+            self.kiln_error("build", model, "-o", "m.plan", f"--shapes={spec}",
+                            contains=["--shapes", text])
+            self.kiln_error("run", model, f"--shapes={spec}", contains=text)
+        self.kiln_error("build", model, "-o", "m.plan", "--minShapes=x:1x4,y:zz",
+                        contains=["--minShapes", "y:zz"])
+        # Well-formed but wrong for this model.
+        self.kiln_error("build", model, "-o", "m.plan", "--shapes=q:2x4",
+                        contains=["'q'", "not an input", "inputs: x"])
+        self.kiln_error("build", model, "-o", "m.plan", "--shapes=x:2x4x1",
+                        contains=["has 2 dims"])
+        self.kiln_error("build", model, "-o", "m.plan", "--shapes=x:2x5",
+                        contains=["dim 1", "fixed at 4"])
+        self.kiln_error("build", model, "-o", "m.plan", "--minShapes=x:4x4",
+                        "--maxShapes=x:2x4", contains="min <= opt <= max")
+        self.kiln_error("build", model, "-o", "m.plan", "--shapes=x:2x4",
+                        "--maxShapes=x:2x4", contains="both")
+        self.kiln_error("run", model, "--seed", "abc", contains=["--seed", "abc"])
+        self.assert_only_files(self.dir, ["mlp.onnx"])
+
+    def test_no_partial_outputs(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        # Into a directory that does not exist: refused before building.
+        self.kiln_error("build", model, "-o", "nodir/m.plan", "--shapes=x:2x4",
+                        contains="nodir")
+        self.assertFalse(os.path.exists(self.path("nodir")))
+        # Over the model itself: refused, model intact.
+        with open(model, "rb") as f:
+            before = f.read()
+        self.kiln_error("build", model, "-o", model, "--shapes=x:2x4", contains="model itself")
+        with open(model, "rb") as f:
+            self.assertEqual(f.read(), before)
+        # A failed build leaves nothing behind, not even over an existing plan.
+        with open(self.path("old.plan"), "wb") as f:
+            f.write(b"previous contents")
+        self.kiln_error("build", model, "-o", "old.plan", "--shapes=x:2x5")
+        with open(self.path("old.plan"), "rb") as f:
+            self.assertEqual(f.read(), b"previous contents")
+        # --output-dir naming a file.
+        with open(self.path("afile"), "w") as f:
+            f.write("x")
+        self.kiln_error("run", model, "--shapes=x:1x4", "--output-dir", "afile",
+                        contains="afile")
+        self.assert_only_files(self.dir, ["mlp.onnx", "old.plan", "afile"])
+        # Writes that fail at the last step (the rename onto a directory) leave no temporary
+        # file behind.
+        os.makedirs(self.path("out", "y.npy"))
+        self.kiln_error("run", model, "--shapes=x:1x4", "--output-dir", "out",
+                        contains="out/y.npy")
+        self.assert_only_files(self.path("out"), ["y.npy"])
+        os.makedirs(self.path("plans", "m.plan"))
+        self.kiln_error("build", model, "-o", "plans/m.plan", "--shapes=x:1x4")
+        self.assert_only_files(self.path("plans"), ["m.plan"])
+        self.assert_only_files(self.path("plans", "m.plan"), [])
+        if os.geteuid() != 0:  # root ignores permissions
+            os.mkdir(self.path("ro"))
+            os.chmod(self.path("ro"), 0o500)
+            try:
+                self.kiln_error("run", model, "--shapes=x:1x4", "--output-dir", "ro",
+                                contains="ro/y.npy")
+                self.kiln_error("build", model, "-o", "ro/m.plan", "--shapes=x:1x4")
+                self.assert_only_files(self.path("ro"), [])
+            finally:
+                os.chmod(self.path("ro"), 0o700)
+
+
+def main():
+    global KILN
+    args = sys.argv[1:]
+    if args[:1] == ["--list"]:
+        for name in unittest.defaultTestLoader.getTestCaseNames(CliTest):
+            print(f"CliTest.{name}")
+        return 0
+    if len(args) >= 2 and args[0] == "--kiln":
+        KILN = os.path.abspath(args[1])
+        args = args[2:]
+    else:
+        KILN = os.environ.get("KILN_BIN")
+    if not KILN or not os.access(KILN, os.X_OK):
+        print("cli_test.py: give the kiln binary with --kiln PATH or $KILN_BIN", file=sys.stderr)
+        return 2
+    program = unittest.main(module=__name__, argv=[sys.argv[0], "-v", *args], exit=False)
+    return 0 if program.result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

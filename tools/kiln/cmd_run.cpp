@@ -1,0 +1,328 @@
+// kiln run: run a model (a plan, or an ONNX model built in memory) once on given or random
+// inputs, print a summary of each output and optionally save the outputs as .npy files.
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <new>
+#include <set>
+
+#include "commands.h"
+#include "model.h"
+#include "npy.h"
+#include "values.h"
+
+namespace kiln::cli {
+namespace {
+
+constexpr size_t kValuesShown = 8;
+
+// Host memory for one tensor, aligned for any kernel's vector loads.
+class HostBuffer {
+ public:
+  explicit HostBuffer(size_t bytes)
+      : size_(bytes), data_(static_cast<uint8_t*>(::operator new(bytes ? bytes : 1, kAlignment))) {
+    std::memset(data_, 0, bytes);
+  }
+  ~HostBuffer() { ::operator delete(data_, kAlignment); }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+
+  uint8_t* data() { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  static constexpr std::align_val_t kAlignment{64};
+  size_t size_;
+  uint8_t* data_;
+};
+
+// Storage-only types that numpy cannot hold: their .npy files are float32.
+bool stored_as_float32(DataType type) { return !has_npy_descr(type); }
+
+struct GivenInput {
+  std::string path;
+  NpyArray array;
+};
+
+// Resolves each --input NAME=FILE against the model's input names (a name may itself contain
+// '=', so the longest input name followed by '=' wins) and reads the files.
+std::map<std::string, GivenInput> read_given_inputs(const std::vector<std::string>& specs,
+                                                    const std::vector<InputInfo>& inputs) {
+  std::map<std::string, GivenInput> given;
+  for (const std::string& spec : specs) {
+    const InputInfo* match = nullptr;
+    for (const InputInfo& input : inputs) {
+      if (spec.size() > input.name.size() + 1 &&
+          spec.compare(0, input.name.size(), input.name) == 0 && spec[input.name.size()] == '=' &&
+          (!match || input.name.size() > match->name.size())) {
+        match = &input;
+      }
+    }
+    if (!match) {
+      const size_t equals = spec.find('=');
+      if (equals == std::string::npos || equals == 0 || equals + 1 == spec.size()) {
+        throw Error(ErrorCode::kInvalidArgument, "--input '" + spec + "': expected NAME=FILE.npy");
+      }
+      std::string names;
+      for (const InputInfo& input : inputs) names += (names.empty() ? "" : ", ") + input.name;
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--input '" + spec + "': the model has no input named '" +
+                      spec.substr(0, equals) + "' (inputs: " + (names.empty() ? "none" : names) +
+                      ")");
+    }
+    const InputInfo& input = *match;
+    if (given.count(input.name)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--input: input '" + input.name + "' is given more than once");
+    }
+    GivenInput file;
+    file.path = spec.substr(input.name.size() + 1);
+    check_input_file(file.path, "input file");
+    file.array = read_npy(file.path);
+    const DataType held = file.array.dtype;
+    const bool convertible = stored_as_float32(input.dtype) && held == DataType::kFloat32;
+    if (held != input.dtype && !convertible) {
+      const char* wanted = stored_as_float32(input.dtype) ? "float32" : to_string(input.dtype);
+      throw Error(ErrorCode::kInvalidArgument,
+                  "input '" + input.name + "' is " + to_string(input.dtype) + ", but '" +
+                      file.path + "' holds " + to_string(held) + "; save it as " + wanted +
+                      " (e.g. arr.astype(np." + wanted + "))");
+    }
+    check_fits(input, file.array.shape, "'" + file.path + "'");
+    given.emplace(input.name, std::move(file));
+  }
+  return given;
+}
+
+// DIR/NAME.npy with NAME's characters outside [A-Za-z0-9._-] replaced by '_'; names that
+// collide once sanitized get a numeric suffix.
+std::string output_file_name(const std::string& name, std::set<std::string>& used) {
+  std::string base = name.empty() ? "_" : name;
+  for (char& c : base) {
+    const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-';
+    if (!safe) c = '_';
+  }
+  std::string file = base + ".npy";
+  for (int suffix = 2; !used.insert(file).second; ++suffix) {
+    file = base + "_" + std::to_string(suffix) + ".npy";
+  }
+  return file;
+}
+
+void print_summary(const Summary& summary) {
+  if (summary.count == 0) {
+    std::printf("  empty (no elements)\n");
+    return;
+  }
+  std::printf("  min %s  max %s  mean %s", format_number(summary.min).c_str(),
+              format_number(summary.max).c_str(), format_number(summary.mean).c_str());
+  if (summary.nan_count) std::printf("  nan %zu", summary.nan_count);
+  if (summary.inf_count) std::printf("  inf %zu", summary.inf_count);
+  std::printf("\n  first %zu of %zu:", summary.first_values.size(), summary.count);
+  for (const std::string& value : summary.first_values) std::printf(" %s", value.c_str());
+  std::printf("\n");
+}
+
+int run_run(const ParsedArgs& args) {
+  if (args.positionals.size() != 1) {
+    throw UsageError(args.positionals.empty()
+                         ? "missing the model (MODEL.onnx or MODEL.plan)"
+                         : "expected one model, got " + std::to_string(args.positionals.size()));
+  }
+  const std::string model_path = args.positionals[0];
+  const ShapeFlags shape_flags = read_shape_flags(args);
+  const uint64_t seed = args.has("--seed") ? parse_uint(*args.value("--seed"), "--seed") : 0;
+  const std::optional<std::string> output_dir = args.value("--output-dir");
+  if (output_dir && output_dir->empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "--output-dir: empty directory name");
+  }
+
+  std::unique_ptr<Engine> engine;
+  std::map<std::string, GivenInput> given;
+  if (is_onnx_path(model_path)) {
+    Builder builder(cli_logger());
+    ParsedModel model = parse_onnx(builder, model_path);
+    const std::vector<InputInfo> inputs = network_inputs(*model.network);
+    given = read_given_inputs(args.values("--input"), inputs);
+    std::map<std::string, Dims> given_dims;
+    for (const auto& [name, file] : given) given_dims[name] = file.array.shape;
+    std::unique_ptr<BuilderConfig> config = builder.create_config();
+    OptimizationProfile profile;
+    if (make_profile(inputs, shape_flags, given_dims,
+                     " or give it a file with --input {name}=FILE.npy", profile)) {
+      config->add_optimization_profile(profile);
+    }
+    auto start = std::chrono::steady_clock::now();
+    engine = builder.build_engine(*model.network, *config);
+    std::printf("built %s in %.1f ms\n", model_path.c_str(), milliseconds_since(start));
+  } else {
+    engine = load_plan(model_path);
+    const std::vector<InputInfo> inputs = engine_inputs(*engine);
+    for (const auto& [name, dims] : shape_flags.shapes) {
+      bool known = false;
+      for (const InputInfo& input : inputs) known = known || input.name == name;
+      if (!known) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "--shapes names '" + name + "', which is not an input of the plan");
+      }
+    }
+    given = read_given_inputs(args.values("--input"), inputs);
+    std::printf("loaded %s\n", model_path.c_str());
+  }
+  if (engine->device() != DeviceType::kCPU) {
+    throw Error(ErrorCode::kUnsupported,
+                "'" + model_path + "' is a GPU engine; kiln run executes CPU engines only");
+  }
+
+  std::unique_ptr<ExecutionContext> context = engine->create_execution_context();
+  std::map<std::string, std::unique_ptr<HostBuffer>> buffers;
+
+  // Input shapes: from the input's file, else --shapes, else the profile's opt shape.
+  const std::vector<InputInfo> inputs = engine_inputs(*engine);
+  std::map<std::string, Dims> input_dims;
+  for (const InputInfo& input : inputs) {
+    auto file = given.find(input.name);
+    auto flag = shape_flags.shapes.find(input.name);
+    Dims dims = input.dims;
+    if (file != given.end()) {
+      dims = file->second.array.shape;
+      if (flag != shape_flags.shapes.end() && flag->second != dims) {
+        throw Error(ErrorCode::kInvalidArgument, "input '" + input.name + "': --shapes gives " +
+                                                     to_string(flag->second) + " but '" +
+                                                     file->second.path + "' is " + to_string(dims));
+      }
+    } else if (flag != shape_flags.shapes.end()) {
+      dims = flag->second;
+      check_fits(input, dims, "--shapes");
+    } else if (is_dynamic(input.dims)) {
+      if (engine->num_optimization_profiles() == 0) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "input '" + input.name + "' has dynamic shape " + to_string(input.dims) +
+                        "; give it with --shapes=" + input.name + ":DIMS");
+      }
+      dims = engine->profile_shape(input.name, 0, OptProfileSelector::kOPT);
+    }
+    if (is_dynamic(input.dims)) context->set_input_shape(input.name, dims);
+    input_dims[input.name] = dims;
+  }
+  if (!context->all_input_shapes_specified()) {
+    throw Error(ErrorCode::kInvalidArgument, "not every input shape is known");
+  }
+
+  for (const InputInfo& input : inputs) {
+    const Dims& dims = input_dims[input.name];
+    const size_t count = size_t(volume(dims));
+    auto buffer = std::make_unique<HostBuffer>(count * element_size(input.dtype));
+    auto file = given.find(input.name);
+    if (file != given.end()) {
+      const NpyArray& array = file->second.array;
+      if (array.dtype == input.dtype) {
+        std::memcpy(buffer->data(), array.data.data(), array.data.size());
+      } else {  // float32 file for a bfloat16/float8 input
+        std::vector<float> values(count);
+        std::memcpy(values.data(), array.data.data(), count * sizeof(float));
+        store_floats(input.dtype, values.data(), count, buffer->data());
+      }
+      std::printf("input %s: %s %s from %s\n", input.name.c_str(), to_string(input.dtype),
+                  to_string(dims).c_str(), file->second.path.c_str());
+    } else {
+      fill_random(input.dtype, buffer->data(), count, seed, input.name);
+      const char* range = input.dtype == DataType::kBool   ? "true/false"
+                          : is_floating_point(input.dtype) ? "uniform in [-1, 1)"
+                                                           : "integers in [0, 10)";
+      std::printf("input %s: %s %s random %s, seed %llu\n", input.name.c_str(),
+                  to_string(input.dtype), to_string(dims).c_str(), range,
+                  static_cast<unsigned long long>(seed));
+    }
+    context->set_tensor_address(input.name, buffer->data());
+    buffers[input.name] = std::move(buffer);
+  }
+
+  const std::vector<std::string> outputs = engine_outputs(*engine);
+  std::map<std::string, Dims> output_dims;
+  for (const std::string& name : outputs) {
+    const Dims dims = context->tensor_shape(name);
+    if (is_dynamic(dims)) {
+      throw Error(ErrorCode::kUnsupported, "output '" + name + "' has a data-dependent shape " +
+                                               to_string(dims) +
+                                               "; kiln run cannot size its buffer before running");
+    }
+    auto buffer = std::make_unique<HostBuffer>(size_t(volume(dims)) *
+                                               element_size(engine->tensor_dtype(name)));
+    context->set_tensor_address(name, buffer->data());
+    buffers[name] = std::move(buffer);
+    output_dims[name] = dims;
+  }
+
+  auto start = std::chrono::steady_clock::now();
+  context->execute();
+  std::printf("ran in %.3f ms\n", milliseconds_since(start));
+
+  if (output_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(*output_dir, ec);
+    if (ec || !std::filesystem::is_directory(*output_dir)) {
+      throw Error(ErrorCode::kIO, "--output-dir: cannot create directory '" + *output_dir +
+                                      "': " + (ec ? ec.message() : "a file has that name"));
+    }
+  }
+  std::set<std::string> used_file_names;
+  for (const std::string& name : outputs) {
+    const DataType dtype = engine->tensor_dtype(name);
+    const Dims& dims = output_dims[name];
+    HostBuffer& buffer = *buffers[name];
+    const size_t count = size_t(volume(dims));
+    std::printf("output %s: %s %s\n", name.c_str(), to_string(dtype), to_string(dims).c_str());
+    print_summary(summarize(dtype, buffer.data(), count, kValuesShown));
+    if (!output_dir) continue;
+
+    const std::string path =
+        (std::filesystem::path(*output_dir) / output_file_name(name, used_file_names)).string();
+    if (stored_as_float32(dtype)) {
+      std::vector<float> values(count);
+      for (size_t i = 0; i < count; ++i)
+        values[i] = float(element_as_double(dtype, buffer.data(), i));
+      write_npy(path, DataType::kFloat32, dims, values.data(), count * sizeof(float));
+      std::printf("  wrote %s (%s saved as float32)\n", path.c_str(), to_string(dtype));
+    } else {
+      write_npy(path, dtype, dims, buffer.data(), buffer.size());
+      std::printf("  wrote %s\n", path.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+const Command& run_command() {
+  static const Command command{
+      .name = "run",
+      .summary = "run a model once on given or random inputs and summarize its outputs",
+      .usage = "kiln run MODEL.onnx|MODEL.plan [--input NAME=FILE.npy ...] [options]",
+      .help =
+          "  --input NAME=FILE.npy  take input NAME from a .npy file (repeatable); its dims set\n"
+          "                         the input's shape. Other inputs get random values: floats\n"
+          "                         uniform in [-1, 1), integers in [0, 10), random bools\n"
+          "  --shapes=SPEC          shapes of dynamic inputs not given as files\n"
+          "                         (NAME:DIMS[,NAME:DIMS...]); a plan's inputs default to the\n"
+          "                         profile's opt shapes, an ONNX model's dynamic inputs need one\n"
+          "  --output-dir DIR       save every output as DIR/NAME.npy (NAME with characters\n"
+          "                         outside [A-Za-z0-9._-] replaced by '_'); creates DIR\n"
+          "  --seed N               seed of the random inputs (default 0)\n"
+          "  --verbose              log everything kiln does\n"
+          "An ONNX model is built in memory first, for the CPU, with one profile fixed at the\n"
+          "given shapes.\n",
+      .flags =
+          {
+              value_flag("--input", {"-i"}, true),
+              value_flag("--shapes", {}, true),
+              value_flag("--output-dir", {"--outputDir"}),
+              value_flag("--seed"),
+          },
+      .run = run_run,
+  };
+  return command;
+}
+
+}  // namespace kiln::cli
