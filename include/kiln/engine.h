@@ -85,7 +85,7 @@ class ExecutionContext {
   void enqueue(void* stream);
 
  private:
-  friend struct detail::EngineImpl;
+  friend class Engine;
   explicit ExecutionContext(std::unique_ptr<detail::ContextImpl> impl);
   std::unique_ptr<detail::ContextImpl> impl_;
 };

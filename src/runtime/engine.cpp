@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "kiln/version.h"
 #include "runtime/engine_impl.h"
 
 namespace kiln {
