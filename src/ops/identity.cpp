@@ -1,5 +1,5 @@
-// Identity: output = input. Dropout at inference is also the identity (its optional mask
-// output is all true), so it is defined here too.
+// Identity: output = input. Dropout at inference (or in training mode with ratio 0) is also
+// the identity, its optional mask output all true, so it is defined here too.
 #include <cstring>
 
 #include "ops/op.h"
@@ -30,9 +30,14 @@ KILN_REGISTER_OP(OpDef{
     .max_outputs = 2,
     .infer =
         [](InferContext& ctx) {
-          if (const Tensor* training = ctx.input_value(2)) {
-            ctx.check(training->numel() == 1 && training->as_int64(0) == 0,
-                      "training_mode=true is not supported: kiln runs inference only");
+          // Training mode with ratio 0 drops nothing (torch's dynamo exporter writes it for
+          // dropout layers of eval-mode models); any other training-mode dropout is random.
+          const Tensor* training = ctx.input_value(2);
+          if (ctx.has_input(2) && (!training || training->as_int64(0) != 0)) {
+            const Tensor* ratio = ctx.input_value(1);
+            ctx.check(ratio != nullptr && ratio->numel() == 1 && ratio->as_double(0) == 0.0,
+                      "training_mode=true with a nonzero or unknown ratio is random; kiln runs "
+                      "inference only");
           }
           ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(0));
           if (ctx.num_outputs() > 1) ctx.set_output(1, DataType::kBool, ctx.input_shape(0));

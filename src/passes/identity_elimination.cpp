@@ -6,6 +6,18 @@ namespace kiln::passes {
 
 namespace {
 
+bool constant_equals(const ir::Value* v, double expected) {
+  return v && v->is_constant() && v->constant->numel() == 1 && v->constant->as_double(0) == expected;
+}
+
+// Dropout is the identity unless it runs in training mode with a nonzero ratio (which its
+// shape inference then reports).
+bool is_identity_dropout(const ir::Node& node) {
+  if (node.outputs.size() > 1 && node.outputs[1]) return false;  // the mask is used
+  if (!node.has_input(2) || constant_equals(node.inputs[2], 0)) return true;
+  return constant_equals(node.has_input(1) ? node.inputs[1] : nullptr, 0);
+}
+
 class IdentityElimination : public Pass {
  public:
   std::string name() const override { return "identity_elimination"; }
@@ -13,9 +25,8 @@ class IdentityElimination : public Pass {
   bool apply(ir::Graph& graph) override {
     std::vector<ir::Node*> removable;
     for (auto& node : graph.nodes()) {
-      if (node->op != "Identity" && node->op != "Dropout") continue;
-      if (node->op == "Dropout" && node->outputs.size() > 1 && node->outputs[1]) continue;
-      if (node->inputs.size() != 1 || !node->inputs[0] || !node->outputs[0]) continue;
+      if (node->op != "Identity" && !(node->op == "Dropout" && is_identity_dropout(*node))) continue;
+      if (!node->has_input(0) || !node->outputs[0]) continue;
       ir::Value* in = node->inputs[0];
       ir::Value* out = node->outputs[0];
       const auto& outputs = graph.outputs();
@@ -33,7 +44,7 @@ class IdentityElimination : public Pass {
         }
         out->producer = producer;
         in->producer = nullptr;
-        node->inputs[0] = nullptr;
+        node->inputs.clear();
         removable.push_back(node.get());
         continue;
       }

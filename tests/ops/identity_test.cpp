@@ -21,5 +21,12 @@ TEST(Dropout, IsIdentityWithTrueMask) {
   EXPECT_EQ(out[1].data<uint8_t>()[2], 1);
 }
 
+TEST(Dropout, TrainingModeNeedsZeroRatio) {
+  Tensor yes = Tensor::from_vector<uint8_t>(DataType::kBool, {}, {1});
+  auto out = run_op("Dropout", {f32({2}, {1, 2}), f32({}, {0.0f}), yes});
+  EXPECT_EQ(out[0].data<float>()[1], 2.0f);
+  EXPECT_THROW(run_op("Dropout", {f32({2}, {1, 2}), f32({}, {0.5f}), yes}), Error);
+}
+
 }  // namespace
 }  // namespace kiln
