@@ -1,6 +1,9 @@
 #include "core/tensor.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <type_traits>
 
 #include "core/half.h"
 
@@ -115,9 +118,25 @@ std::vector<double> Tensor::to_double_vector() const {
 }
 
 namespace {
+// Float to integer truncates toward zero as C does; values outside the target's range (which
+// ONNX leaves undefined) are first clamped to int64 and then wrapped, so no conversion is
+// undefined behaviour. NaN becomes 0.
 template <typename T>
 void store_from_double(Tensor& out, int64_t i, double v) {
-  out.data<T>()[i] = static_cast<T>(v);
+  if constexpr (std::is_integral_v<T>) {
+    if (std::isnan(v)) v = 0;
+    v = std::trunc(v);
+    if constexpr (std::is_unsigned_v<T>) {
+      if (v >= 18446744073709551616.0) v = 18446744073709551615.0;
+      out.data<T>()[i] = v < 0 ? static_cast<T>(static_cast<int64_t>(std::max(v, -9223372036854775808.0)))
+                               : static_cast<T>(static_cast<uint64_t>(std::min(v, 18446744073709549568.0)));
+    } else {
+      v = std::clamp(v, -9223372036854775808.0, 9223372036854774784.0);
+      out.data<T>()[i] = static_cast<T>(static_cast<int64_t>(v));
+    }
+  } else {
+    out.data<T>()[i] = static_cast<T>(v);
+  }
 }
 }  // namespace
 
@@ -157,14 +176,14 @@ Tensor Tensor::cast(DataType to) const {
       case DataType::kFloat8E5M2: out.data<uint8_t>()[i] = float_to_fp8e5m2(float(v)); break;
       case DataType::kBool: out.data<uint8_t>()[i] = v != 0.0; break;
       // float to integer: truncate toward zero, as C and ONNX's Cast do
-      case DataType::kInt8: store_from_double<int8_t>(out, i, std::isnan(v) ? 0 : v); break;
-      case DataType::kUInt8: store_from_double<uint8_t>(out, i, std::isnan(v) ? 0 : v); break;
-      case DataType::kInt16: store_from_double<int16_t>(out, i, std::isnan(v) ? 0 : v); break;
-      case DataType::kUInt16: store_from_double<uint16_t>(out, i, std::isnan(v) ? 0 : v); break;
-      case DataType::kInt32: store_from_double<int32_t>(out, i, std::isnan(v) ? 0 : v); break;
-      case DataType::kUInt32: store_from_double<uint32_t>(out, i, std::isnan(v) ? 0 : v); break;
-      case DataType::kInt64: store_from_double<int64_t>(out, i, std::isnan(v) ? 0 : v); break;
-      case DataType::kUInt64: store_from_double<uint64_t>(out, i, std::isnan(v) ? 0 : v); break;
+      case DataType::kInt8: store_from_double<int8_t>(out, i, v); break;
+      case DataType::kUInt8: store_from_double<uint8_t>(out, i, v); break;
+      case DataType::kInt16: store_from_double<int16_t>(out, i, v); break;
+      case DataType::kUInt16: store_from_double<uint16_t>(out, i, v); break;
+      case DataType::kInt32: store_from_double<int32_t>(out, i, v); break;
+      case DataType::kUInt32: store_from_double<uint32_t>(out, i, v); break;
+      case DataType::kInt64: store_from_double<int64_t>(out, i, v); break;
+      case DataType::kUInt64: store_from_double<uint64_t>(out, i, v); break;
     }
   }
   return out;
