@@ -21,6 +21,19 @@ enum class TensorIOMode { kNONE, kINPUT, kOUTPUT };
 
 class ExecutionContext;
 
+// Receives outputs whose extents depend on the input data (NonZero, Unique, ...), as
+// TensorRT's IOutputAllocator does: the context asks for memory once the size is known, then
+// tells the shape.
+class OutputAllocator {
+ public:
+  virtual ~OutputAllocator() = default;
+  // Returns memory of at least `size` bytes (host memory for CPU engines) aligned to
+  // `alignment`; `current` is what was returned last time (or nullptr), and may be reused.
+  virtual void* reallocate_output(const std::string& name, void* current, uint64_t size,
+                                  uint64_t alignment) = 0;
+  virtual void notify_shape(const std::string& name, const Dims& dims) = 0;
+};
+
 class Engine {
  public:
   ~Engine();
@@ -83,6 +96,11 @@ class ExecutionContext {
   // Enqueues the run on a CUDA stream (cudaStream_t, or nullptr for the CPU backend, which
   // runs synchronously).
   void enqueue(void* stream);
+
+  // For an output whose shape depends on the input data (Engine::tensor_shape has -1 dims
+  // that no input shape determines): where its memory comes from. The allocator must outlive
+  // the runs. tensor_shape(name) gives the shape of the last run's result.
+  void set_output_allocator(const std::string& name, OutputAllocator* allocator);
 
  private:
   friend class Engine;

@@ -7,6 +7,9 @@
 #include <unordered_set>
 
 #include "backends/cpu/cpu_executor.h"
+#ifdef KILN_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 #include "builder/memory_planner.h"
 #include "ir/verifier.h"
 #include "ops/shape_inference.h"
@@ -105,8 +108,12 @@ bool same_tensor(const Tensor& a, const Tensor& b) {
 
 plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& config, Logger& logger) {
   auto start = std::chrono::steady_clock::now();
-  KILN_CHECK(config.device() == DeviceType::kCPU, ErrorCode::kUnsupported,
-             "this kiln build has no GPU backend yet; build for DeviceType::kCPU");
+  const bool gpu = config.device() == DeviceType::kGPU;
+#ifndef KILN_HAVE_CUDA
+  KILN_CHECK(!gpu, ErrorCode::kUnsupported,
+             "this kiln was built without CUDA: build for DeviceType::kCPU, or rebuild kiln where "
+             "the CUDA toolkit is installed (cmake -DKILN_CUDA=ON)");
+#endif
   KILN_CHECK(!network.outputs().empty(), ErrorCode::kInvalidModel,
              "the network has no outputs: mark at least one tensor as output");
   std::unique_ptr<ir::Graph> graph = network.clone();
@@ -115,7 +122,7 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
   plan::PlanContents plan;
   plan.profiles = make_profiles(*graph, config);
   plan.builder_flags = config.flags();
-  plan.target = "cpu";
+  plan.target = gpu ? "cuda:sm_90" : "cpu";
 
   std::vector<std::unique_ptr<passes::Pass>> pipeline;
   pipeline.push_back(passes::make_identity_elimination());
@@ -175,6 +182,15 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     const ops::TensorDesc* first = nullptr;
     Dims dims;
     for (const auto& r : points) {
+      if (auto d = r.deferred.find(v.get()); d != r.deferred.end()) {
+        // extents known only at run time: -1 dims of the declared rank (if the op knows it)
+        if (d->second != ops::ResolvedShapes::kUnknownRank) {
+          v->shape = ir::Shape(d->second, ir::Dim{});
+          v->has_shape = true;
+        }
+        first = nullptr;
+        break;
+      }
       auto it = r.desc.find(v.get());
       if (it == r.desc.end()) continue;
       if (!first) {
@@ -213,6 +229,9 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
   for (const auto& [value, first] : first_use) {
     bool host_known = true;
     uint64_t bytes = 0;
+    bool deferred = false;
+    for (const auto& r : points) deferred = deferred || r.is_deferred(value);
+    if (deferred) continue;  // allocated by the executor when its extents are known
     for (const auto& r : points) {
       if (!r.values.count(value)) host_known = false;
       const auto& d = r.of(value);
@@ -229,8 +248,17 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
   // Kernels, chosen at the first profile's opt shapes.
   const ops::ResolvedShapes& opt = points[1];
   for (const auto& node : graph->nodes()) {
+#ifdef KILN_HAVE_CUDA
+    // GPU engines: a CUDA kernel per node (the build fails naming a node that has none).
+    if (gpu) {
+      plan.tactics[node->name] = cuda::choose_tactic(*node, points, 1, config.flags());
+      continue;
+    }
+#endif
     std::vector<ops::TensorDesc> descs;
-    for (const ir::Value* in : node->inputs) descs.push_back(in ? opt.of(in) : ops::TensorDesc{});
+    for (const ir::Value* in : node->inputs) {
+      descs.push_back(in && !opt.is_deferred(in) ? opt.of(in) : ops::TensorDesc{});
+    }
     plan.tactics[node->name] = cpu::select_kernel_name(*node, descs);
   }
 

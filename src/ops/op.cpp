@@ -8,7 +8,8 @@ InferContext::InferContext(const ir::Node& node, std::vector<std::optional<Tenso
       inputs_(std::move(inputs)),
       input_values_(std::move(input_values)),
       outputs_(node.outputs.size()),
-      output_values_(node.outputs.size()) {}
+      output_values_(node.outputs.size()),
+      data_dependent_(node.outputs.size()) {}
 
 const TensorDesc& InferContext::input(size_t i) const {
   check(has_input(i), "input ", i, " is required but missing");
@@ -42,6 +43,18 @@ void InferContext::set_output_value(size_t i, Tensor value) {
   KILN_ASSERT(i < outputs_.size());
   outputs_[i] = TensorDesc{value.dtype(), value.shape()};
   output_values_[i] = std::move(value);
+}
+
+void InferContext::set_output_data_dependent(size_t i, DataType dtype, size_t rank) {
+  KILN_ASSERT(i < outputs_.size());
+  outputs_[i] = TensorDesc{dtype, Dims(rank, 0)};
+  data_dependent_[i] = rank;
+}
+
+Tensor& ComputeContext::allocate_output(size_t i, DataType dtype, Dims shape) {
+  KILN_ASSERT(has_output(i));
+  *outputs_[i] = Tensor::zeros(dtype, std::move(shape));
+  return *outputs_[i];
 }
 
 const Tensor& ComputeContext::input(size_t i) const {

@@ -51,6 +51,9 @@ class InferContext {
   void set_output(size_t i, DataType dtype, Dims shape);
   // For ops whose result is known from shapes alone (Shape, Size): also record the value.
   void set_output_value(size_t i, Tensor value);
+  // For outputs whose extents depend on input VALUES (NonZero, Unique, NonMaxSuppression):
+  // only the type and rank are known before compute, which then calls allocate_output.
+  void set_output_data_dependent(size_t i, DataType dtype, size_t rank);
 
   // Throws kiln::Error(kInvalidModel) "<Op> '<name>': <message>" unless `cond`.
   template <typename... Args>
@@ -59,6 +62,8 @@ class InferContext {
   }
 
   const std::vector<std::optional<TensorDesc>>& outputs() const { return outputs_; }
+  // Rank of each output declared data-dependent (nullopt for the others).
+  const std::vector<std::optional<size_t>>& data_dependent_ranks() const { return data_dependent_; }
   std::vector<std::optional<Tensor>>& output_values() { return output_values_; }
 
  private:
@@ -67,6 +72,7 @@ class InferContext {
   std::vector<const Tensor*> input_values_;
   std::vector<std::optional<TensorDesc>> outputs_;
   std::vector<std::optional<Tensor>> output_values_;
+  std::vector<std::optional<size_t>> data_dependent_;
 };
 
 class ComputeContext {
@@ -83,6 +89,8 @@ class ComputeContext {
   bool has_output(size_t i) const { return i < outputs_.size() && outputs_[i] != nullptr; }
   // Preallocated with the inferred dtype and shape; the compute fills it.
   Tensor& output(size_t i);
+  // For a data-dependent output: allocates it (host memory) once its extents are known.
+  Tensor& allocate_output(size_t i, DataType dtype, Dims shape);
 
  private:
   const ir::Node& node_;

@@ -105,6 +105,16 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
   }
   for (const auto& node_ptr : graph.nodes()) {
     const ir::Node& node = *node_ptr;
+    bool reads_deferred = false;
+    for (const ir::Value* in : node.inputs) {
+      if (in && (r.is_deferred(in) || (outer && outer->is_deferred(in)))) reads_deferred = true;
+    }
+    if (reads_deferred) {  // resolved by the executor once the data is there
+      for (const ir::Value* out : node.outputs) {
+        if (out) r.deferred[out] = ResolvedShapes::kUnknownRank;
+      }
+      continue;
+    }
     InferContext ctx = infer_node(node, r, outer);
     bool evaluate = true;  // all inputs known and outputs small: compute them on the host now
     int64_t out_elems = 0;
@@ -113,6 +123,10 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
     }
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (!node.outputs[i]) continue;
+      if (ctx.data_dependent_ranks()[i]) {
+        r.deferred[node.outputs[i]] = *ctx.data_dependent_ranks()[i];
+        continue;
+      }
       r.desc[node.outputs[i]] = *ctx.outputs()[i];
       if (ctx.output_values()[i]) r.values[node.outputs[i]] = *ctx.output_values()[i];
       out_elems += volume(ctx.outputs()[i]->shape);
@@ -125,6 +139,9 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
     bool all_known = true;
     for (const ir::Value* out : node.outputs) {
       if (out && !r.values.count(out)) all_known = false;
+    }
+    for (const auto& rank : ctx.data_dependent_ranks()) {
+      if (rank) all_known = false;
     }
     if (all_known) continue;
     const OpDef& def = OpRegistry::instance().get(node);
@@ -145,7 +162,12 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
     def.compute(cctx);
     size_t k = 0;
     for (size_t i = 0; i < node.outputs.size(); ++i) {
-      if (node.outputs[i]) r.values[node.outputs[i]] = std::move(outputs[k++]);
+      if (!node.outputs[i]) continue;
+      Tensor& t = outputs[k++];
+      // A data-dependent output computed here from known inputs is known after all.
+      r.deferred.erase(node.outputs[i]);
+      r.desc[node.outputs[i]] = TensorDesc{t.dtype(), t.shape()};
+      r.values[node.outputs[i]] = std::move(t);
     }
   }
   return r;

@@ -17,8 +17,13 @@ struct ResolvedShapes {
   std::unordered_map<const ir::Value*, TensorDesc> desc;
   // Values known at shape time (constants and host-evaluated shape arithmetic).
   std::unordered_map<const ir::Value*, Tensor> values;
+  // Values whose extents depend on runtime data (outputs of NonZero-like ops, and everything
+  // computed from them): value -> rank, or kUnknownRank. The executor resolves them as it runs.
+  std::unordered_map<const ir::Value*, size_t> deferred;
 
+  static constexpr size_t kUnknownRank = size_t(-1);
   const TensorDesc& of(const ir::Value* v) const;
+  bool is_deferred(const ir::Value* v) const { return deferred.count(v) != 0; }
 };
 
 // Largest number of elements a node's outputs may have to be evaluated at shape time.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,6 +10,12 @@
 #include "kiln/engine.h"
 #include "ops/shape_inference.h"
 #include "plan/plan.h"
+
+// The CUDA backend's device state (backends/cuda/cuda_backend.h); null for CPU engines.
+namespace kiln::cuda {
+struct EngineResources;
+struct ContextResources;
+}  // namespace kiln::cuda
 
 namespace kiln::detail {
 
@@ -23,6 +30,7 @@ struct IOTensor {
 struct EngineImpl {
   plan::PlanContents plan;
   std::vector<IOTensor> io;  // inputs first, then outputs
+  std::shared_ptr<cuda::EngineResources> cuda;  // weights on the GPU (CUDA targets)
 
   static std::unique_ptr<Engine> create(plan::PlanContents plan);
   const IOTensor& io_tensor(const std::string& name) const;  // throws naming the tensor
@@ -34,9 +42,16 @@ struct ContextImpl {
   const EngineImpl* engine = nullptr;
   std::map<std::string, Dims> input_shapes;
   std::map<std::string, void*> addresses;
+  std::map<std::string, OutputAllocator*> output_allocators;
+  // Shapes of data-dependent outputs from the last run.
+  std::map<std::string, Dims> data_dependent_shapes;
   // Shapes and shape-time values for the current input shapes; reset when a shape changes.
   std::optional<ops::ResolvedShapes> resolved;
   std::vector<std::byte> arena_storage;
+  // CUDA targets: device arena and handles; `resolve_generation` counts resolutions, so that
+  // shape-time values are uploaded to the GPU again only when they change.
+  std::shared_ptr<cuda::ContextResources> cuda;
+  uint64_t resolve_generation = 0;
 
   const ops::ResolvedShapes& resolve();
   std::byte* arena();

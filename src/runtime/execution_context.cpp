@@ -1,5 +1,10 @@
+#include <cstring>
+
 #include "backends/cpu/cpu_executor.h"
 #include "runtime/engine_impl.h"
+#ifdef KILN_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 
 namespace kiln {
 
@@ -20,6 +25,7 @@ const ops::ResolvedShapes& ContextImpl::resolve() {
     }
   }
   resolved = ops::resolve_shapes(*engine->plan.graph, shapes);
+  ++resolve_generation;
   return *resolved;
 }
 
@@ -63,7 +69,12 @@ Dims ExecutionContext::tensor_shape(const std::string& name) const {
     return it != impl_->input_shapes.end() ? it->second : t.dims;
   }
   if (!all_input_shapes_specified()) return t.dims;
-  return impl_->resolve().of(t.value).shape;
+  const ops::ResolvedShapes& r = impl_->resolve();
+  if (r.is_deferred(t.value)) {
+    auto it = impl_->data_dependent_shapes.find(name);
+    return it != impl_->data_dependent_shapes.end() ? it->second : t.dims;
+  }
+  return r.of(t.value).shape;
 }
 
 void ExecutionContext::set_tensor_address(const std::string& name, void* address) {
@@ -83,10 +94,54 @@ bool ExecutionContext::all_input_shapes_specified() const {
   return true;
 }
 
+namespace {
+
+// CUDA engines run on the GPU: inputs and outputs are device addresses, and the run is
+// enqueued on the caller's stream.
+bool is_gpu_engine(const detail::ContextImpl& impl) { return impl.engine->plan.target != "cpu"; }
+
+void run_on_gpu(detail::ContextImpl& impl, void* stream) {
+#ifdef KILN_HAVE_CUDA
+  const ops::ResolvedShapes& resolved = impl.resolve();
+  std::map<const ir::Value*, void*> io;
+  for (const detail::IOTensor& t : impl.engine->io) {
+    KILN_CHECK(!resolved.is_deferred(t.value), ErrorCode::kUnsupported, "output '", t.name,
+               "' has a shape that depends on the input data, which CUDA engines do not support yet");
+    auto it = impl.addresses.find(t.name);
+    void* address = it == impl.addresses.end() ? nullptr : it->second;
+    KILN_CHECK(address != nullptr || volume(resolved.of(t.value).shape) == 0, ErrorCode::kInvalidArgument,
+               "no address set for ", t.mode == TensorIOMode::kINPUT ? "input" : "output", " '", t.name,
+               "': call set_tensor_address with device memory");
+    io[t.value] = address;
+  }
+  if (!impl.cuda) impl.cuda = cuda::create_context_resources();
+  cuda::enqueue_graph(impl.engine->plan, *impl.engine->cuda, *impl.cuda, resolved, impl.resolve_generation,
+                      io, stream);
+#else
+  fail(ErrorCode::kUnsupported, "this engine was built for target '", impl.engine->plan.target,
+       "', but this kiln was built without CUDA");
+#endif
+}
+
+}  // namespace
+
 void ExecutionContext::execute() {
+  if (is_gpu_engine(*impl_)) {
+    run_on_gpu(*impl_, nullptr);  // the default stream, then wait for it
+#ifdef KILN_HAVE_CUDA
+    cuda::synchronize(nullptr);
+#endif
+    return;
+  }
   const ops::ResolvedShapes& resolved = impl_->resolve();
   std::map<const ir::Value*, void*> io;
   for (const detail::IOTensor& t : impl_->engine->io) {
+    if (resolved.is_deferred(t.value)) {
+      KILN_CHECK(impl_->output_allocators.count(t.name), ErrorCode::kInvalidArgument, "output '",
+                 t.name, "' has a shape that depends on the input data: give it an OutputAllocator "
+                 "with set_output_allocator");
+      continue;
+    }
     void* address = tensor_address(t.name);
     bool empty = volume(resolved.of(t.value).shape) == 0;
     KILN_CHECK(address != nullptr || empty, ErrorCode::kInvalidArgument, "no address set for ",
@@ -94,10 +149,31 @@ void ExecutionContext::execute() {
     io[t.value] = address;
   }
   const plan::PlanContents& p = impl_->engine->plan;
-  cpu::execute_graph(*p.graph, p.memory, resolved, impl_->arena(), size_t(p.memory.arena_bytes), io);
+  std::map<const ir::Value*, Tensor> deferred_outputs;
+  cpu::execute_graph(*p.graph, p.memory, resolved, impl_->arena(), size_t(p.memory.arena_bytes), io,
+                     &deferred_outputs);
+  for (const auto& [value, tensor] : deferred_outputs) {
+    OutputAllocator* allocator = impl_->output_allocators.at(value->name);
+    void* current = tensor_address(value->name);
+    void* dst = allocator->reallocate_output(value->name, current, tensor.nbytes(), 256);
+    KILN_CHECK(dst != nullptr || tensor.nbytes() == 0, ErrorCode::kRuntime, "the OutputAllocator of '",
+               value->name, "' returned no memory for ", tensor.nbytes(), " bytes");
+    if (tensor.nbytes()) std::memcpy(dst, tensor.raw(), tensor.nbytes());
+    impl_->addresses[value->name] = dst;
+    impl_->data_dependent_shapes[value->name] = tensor.shape();
+    allocator->notify_shape(value->name, tensor.shape());
+  }
+}
+
+void ExecutionContext::set_output_allocator(const std::string& name, OutputAllocator* allocator) {
+  const detail::IOTensor& t = impl_->engine->io_tensor(name);
+  KILN_CHECK(t.mode == TensorIOMode::kOUTPUT, ErrorCode::kInvalidArgument, "'", name,
+             "' is an input; output allocators are for outputs");
+  impl_->output_allocators[name] = allocator;
 }
 
 void ExecutionContext::enqueue(void* stream) {
+  if (is_gpu_engine(*impl_)) return run_on_gpu(*impl_, stream);  // asynchronous
   KILN_CHECK(stream == nullptr, ErrorCode::kInvalidArgument,
              "this engine runs on the CPU backend: enqueue takes a null stream");
   execute();

@@ -12,9 +12,51 @@ std::string select_kernel_name(const ir::Node& node, const std::vector<ops::Tens
   return k ? k->name : "reference";
 }
 
+namespace {
+
+// A node whose shapes are known only now: infer it from the live input tensors (all on the
+// host, so their values are known too), and compute into freshly allocated outputs.
+template <typename TensorOf>
+void run_deferred_node(const ir::Node& node, TensorOf& tensor_of,
+                       std::unordered_map<const ir::Value*, Tensor>& live) {
+  ops::ResolvedShapes local;
+  std::vector<const Tensor*> inputs;
+  for (const ir::Value* in : node.inputs) {
+    if (!in) {
+      inputs.push_back(nullptr);
+      continue;
+    }
+    const Tensor& t = tensor_of(in);
+    local.desc[in] = ops::TensorDesc{t.dtype(), t.shape()};
+    local.values[in] = t;
+    inputs.push_back(&t);
+  }
+  ops::InferContext ictx = ops::infer_node(node, local);
+  std::vector<Tensor> outputs(node.outputs.size());
+  std::vector<Tensor*> out_ptrs(node.outputs.size(), nullptr);
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    if (!node.outputs[i]) continue;
+    if (!ictx.data_dependent_ranks()[i]) {
+      outputs[i] = Tensor::zeros(ictx.outputs()[i]->dtype, ictx.outputs()[i]->shape);
+    }
+    out_ptrs[i] = &outputs[i];
+  }
+  ops::ComputeContext ctx(node, inputs, out_ptrs);
+  ops::OpRegistry::instance().get(node).compute(ctx);
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    if (!node.outputs[i]) continue;
+    KILN_CHECK(outputs[i].defined(), ErrorCode::kInternal, node.describe(), ": output ", i,
+               " was never allocated");
+    live[node.outputs[i]] = std::move(outputs[i]);
+  }
+}
+
+}  // namespace
+
 void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
                    const ops::ResolvedShapes& resolved, std::byte* arena, size_t arena_bytes,
-                   const std::map<const ir::Value*, void*>& io_addresses) {
+                   const std::map<const ir::Value*, void*>& io_addresses,
+                   std::map<const ir::Value*, Tensor>* deferred_outputs) {
   std::unordered_map<const ir::Value*, Tensor> live;
   auto tensor_of = [&](const ir::Value* v) -> const Tensor& {
     if (auto it = live.find(v); it != live.end()) return it->second;
@@ -32,6 +74,15 @@ void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
       if (out && !resolved.values.count(out)) all_known = false;
     }
     if (all_known) continue;  // evaluated on the host when shapes were resolved
+
+    bool deferred = false;
+    for (const ir::Value* out : node.outputs) {
+      if (out && resolved.is_deferred(out)) deferred = true;
+    }
+    if (deferred) {
+      run_deferred_node(node, tensor_of, live);
+      continue;
+    }
 
     std::vector<const Tensor*> inputs;
     std::vector<ops::TensorDesc> descs;
@@ -80,6 +131,10 @@ void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
   }
   // Outputs not written in place: constants, shape-time values, or graph inputs passed through.
   for (const ir::Value* out : graph.outputs()) {
+    if (resolved.is_deferred(out)) {
+      (*deferred_outputs)[out] = tensor_of(out);
+      continue;
+    }
     void* dst = io_addresses.at(out);
     const Tensor& t = tensor_of(out);
     if (t.raw() != dst && t.nbytes()) std::memcpy(dst, t.raw(), t.nbytes());
