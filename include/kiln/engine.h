@@ -101,6 +101,9 @@ class ExecutionContext {
   // that no input shape determines): where its memory comes from. The allocator must outlive
   // the runs. tensor_shape(name) gives the shape of the last run's result.
   void set_output_allocator(const std::string& name, OutputAllocator* allocator);
+  // True when the output's extents (perhaps even its rank) are known only after a run, for the
+  // input shapes set now; such an output needs an OutputAllocator.
+  bool has_data_dependent_shape(const std::string& name) const;
 
  private:
   friend class Engine;

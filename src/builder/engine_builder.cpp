@@ -184,10 +184,11 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     for (const auto& r : points) {
       if (auto d = r.deferred.find(v.get()); d != r.deferred.end()) {
         // extents known only at run time: -1 dims of the declared rank (if the op knows it)
-        if (d->second != ops::ResolvedShapes::kUnknownRank) {
-          v->shape = ir::Shape(d->second, ir::Dim{});
+        if (d->second.rank != ops::ResolvedShapes::kUnknownRank) {
+          v->shape = ir::Shape(d->second.rank, ir::Dim{});
           v->has_shape = true;
         }
+        if (d->second.dtype) v->dtype = *d->second.dtype;
         first = nullptr;
         break;
       }

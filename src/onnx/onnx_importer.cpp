@@ -289,6 +289,11 @@ class GraphImporter final : public ImportScope {
       ir::Node* copy = graph_.add_node("Identity", cat(vi.name(), "/output"), {value}, {vi.name()});
       value = copy->outputs[0];
     }
+    // The declared element type stands until shape inference knows better; it is what an
+    // engine reports for outputs resolved only at run time.
+    if (vi.type().has_tensor_type() && value->producer != nullptr) {
+      if (auto dtype = kiln_dtype_from_onnx(vi.type().tensor_type().elem_type())) value->dtype = *dtype;
+    }
     graph_.mark_output(value);
   }
 

@@ -23,10 +23,11 @@ const Tensor* InferContext::input_value(size_t i) const {
 const Tensor& InferContext::require_value(size_t i, std::string_view what) const {
   const Tensor* v = input_value(i);
   if (v == nullptr) {
-    fail(ErrorCode::kUnsupported, node_.describe(), ": its ", what, " (input ", i,
-         (node_.has_input(i) ? cat(" '", node_.inputs[i]->name, "'") : std::string()),
-         ") depends on runtime data; kiln needs it when shapes are resolved "
-         "(a constant, or computed from tensor shapes)");
+    throw ShapeValueUnavailable(
+        ErrorCode::kUnsupported,
+        cat(node_.describe(), ": its ", what, " (input ", i,
+            (node_.has_input(i) ? cat(" '", node_.inputs[i]->name, "'") : std::string()),
+            ") depends on runtime data, so its output shape is known only when it runs"));
   }
   return *v;
 }

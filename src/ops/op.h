@@ -24,6 +24,14 @@
 
 namespace kiln::ops {
 
+// Thrown by InferContext::require_value when a value an op needs to infer its shapes is not
+// known at shape time (it comes from runtime data). The shape-inference driver catches it and
+// defers the node to the executor, which knows every value when it runs the node.
+class ShapeValueUnavailable : public Error {
+ public:
+  using Error::Error;
+};
+
 // The type and concrete extents of one tensor.
 struct TensorDesc {
   DataType dtype = DataType::kFloat32;

@@ -111,11 +111,22 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
     }
     if (reads_deferred) {  // resolved by the executor once the data is there
       for (const ir::Value* out : node.outputs) {
-        if (out) r.deferred[out] = ResolvedShapes::kUnknownRank;
+        if (out) r.deferred[out] = {};
       }
       continue;
     }
-    InferContext ctx = infer_node(node, r, outer);
+    std::optional<InferContext> inferred;
+    try {
+      inferred.emplace(infer_node(node, r, outer));
+    } catch (const ShapeValueUnavailable&) {
+      // Shapes that depend on runtime data (Reshape to a computed shape, Range with a data
+      // bound): the executor resolves this node, and those after it, as it runs them.
+      for (const ir::Value* out : node.outputs) {
+        if (out) r.deferred[out] = {};
+      }
+      continue;
+    }
+    InferContext& ctx = *inferred;
     bool evaluate = true;  // all inputs known and outputs small: compute them on the host now
     int64_t out_elems = 0;
     for (size_t i = 0; i < node.inputs.size(); ++i) {
@@ -124,7 +135,7 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (!node.outputs[i]) continue;
       if (ctx.data_dependent_ranks()[i]) {
-        r.deferred[node.outputs[i]] = *ctx.data_dependent_ranks()[i];
+        r.deferred[node.outputs[i]] = {*ctx.data_dependent_ranks()[i], ctx.outputs()[i]->dtype};
         continue;
       }
       r.desc[node.outputs[i]] = *ctx.outputs()[i];

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -18,8 +19,12 @@ struct ResolvedShapes {
   // Values known at shape time (constants and host-evaluated shape arithmetic).
   std::unordered_map<const ir::Value*, Tensor> values;
   // Values whose extents depend on runtime data (outputs of NonZero-like ops, and everything
-  // computed from them): value -> rank, or kUnknownRank. The executor resolves them as it runs.
-  std::unordered_map<const ir::Value*, size_t> deferred;
+  // computed from them). The executor resolves them as it runs.
+  struct Deferred {
+    size_t rank = size_t(-1);       // kUnknownRank when even the rank waits for the data
+    std::optional<DataType> dtype;  // known for data-dependent outputs of an op
+  };
+  std::unordered_map<const ir::Value*, Deferred> deferred;
 
   static constexpr size_t kUnknownRank = size_t(-1);
   const TensorDesc& of(const ir::Value* v) const;

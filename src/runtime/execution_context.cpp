@@ -165,6 +165,12 @@ void ExecutionContext::execute() {
   }
 }
 
+bool ExecutionContext::has_data_dependent_shape(const std::string& name) const {
+  const detail::IOTensor& t = impl_->engine->io_tensor(name);
+  if (t.mode != TensorIOMode::kOUTPUT || !all_input_shapes_specified()) return false;
+  return impl_->resolve().is_deferred(t.value);
+}
+
 void ExecutionContext::set_output_allocator(const std::string& name, OutputAllocator* allocator) {
   const detail::IOTensor& t = impl_->engine->io_tensor(name);
   KILN_CHECK(t.mode == TensorIOMode::kOUTPUT, ErrorCode::kInvalidArgument, "'", name,

@@ -331,6 +331,18 @@ class CliTest(unittest.TestCase):
         self.kiln("run", model, "--shapes=x:1x2x5x5")
         self.kiln_error("run", model, "--shapes=x:2x2x5x5", contains=["dim 0", "fixed at 1"])
 
+    def test_data_dependent_output_shape(self):
+        # NonZero's output extent depends on the values: kiln run sizes it after the run.
+        model = save_model(
+            self.path("nz.onnx"), [helper.make_node("NonZero", ["x"], ["y"])],
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+            [helper.make_tensor_value_info("y", TensorProto.INT64, [2, None])])
+        x = np.array([[0, 5, 0], [1, 0, 2]], np.float32)
+        save_npy(self.path("x.npy"), x)
+        self.kiln("run", model, "--input", "x=x.npy", "--output-dir", "out")
+        y = np.load(self.path("out", "y.npy"))
+        self.assertTrue(np.array_equal(y, np.array(np.nonzero(x))), f"got {y}")
+
     def test_inspect_onnx_and_plan(self):
         model = make_mlp(self.path("mlp.onnx"))
         out = self.kiln("inspect", model, "--shapes=x:3x4").stdout

@@ -55,7 +55,7 @@ def models():
     ids = torch.randint(0, cfg.vocab_size, (2, 32))
     mask = torch.ones(2, 32, dtype=torch.int64)
     mask[1, 24:] = 0
-    yield ("bert_4layer", BertWrap(bert), (ids, mask), ["input_ids", "attention_mask"],
+    yield ("bert_4layer", BertWrap(bert).eval(), (ids, mask), ["input_ids", "attention_mask"],
            {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}})
 
     torch.manual_seed(0)
@@ -70,7 +70,7 @@ def models():
         def forward(self, input_ids):
             return self.m(input_ids=input_ids, use_cache=False).last_hidden_state
 
-    yield ("gpt2_2layer", Gpt2Wrap(gpt2), (torch.randint(0, gcfg.vocab_size, (1, 32)),), ["input_ids"],
+    yield ("gpt2_2layer", Gpt2Wrap(gpt2).eval(), (torch.randint(0, gcfg.vocab_size, (1, 32)),), ["input_ids"],
            {"input_ids": {0: "batch", 1: "seq"}})
 
     torch.manual_seed(0)
@@ -85,7 +85,7 @@ def models():
         def forward(self, pixel_values):
             return self.m(pixel_values=pixel_values).last_hidden_state
 
-    yield ("vit_2layer", VitWrap(vit), (torch.randn(1, 3, 224, 224),), ["pixel_values"],
+    yield ("vit_2layer", VitWrap(vit).eval(), (torch.randn(1, 3, 224, 224),), ["pixel_values"],
            {"pixel_values": {0: "batch"}})
 
 
@@ -95,13 +95,17 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--exporters", default="legacy,dynamo")
+    ap.add_argument("--models", default="", help="comma-separated subset (default: all)")
     args = ap.parse_args()
     import onnxruntime as ort
     import torch
 
     os.makedirs(args.out, exist_ok=True)
     results = []
+    wanted = set(filter(None, args.models.split(",")))
     for name, model, inputs, input_names, dynamic_axes in models():
+        if wanted and name not in wanted:
+            continue
         for exporter in args.exporters.split(","):
             tag = f"{name}/{exporter}"
             d = os.path.join(args.out, f"{name}_{exporter}")

@@ -57,5 +57,35 @@ TEST(DataDependentShapes, NonZeroThenCastThroughTheEngine) {
   EXPECT_EQ(alloc.shape, (Dims{2, 6}));
 }
 
+TEST(DataDependentShapes, ReshapeToAShapeGivenAsInput) {
+  // The target shape is an engine input: known only at run time, so Reshape (and the Relu
+  // after it) are resolved by the executor.
+  StderrLogger logger(Logger::Severity::kError);
+  NetworkDefinition net;
+  ITensor* x = net.add_input("x", DataType::kFloat32, {6});
+  ITensor* shape = net.add_input("shape", DataType::kInt64, {2});
+  ILayer* reshape = net.add_reshape(*x, *shape);
+  ILayer* relu = net.add_activation(*reshape->output(0), ActivationType::kRELU);
+  relu->output(0)->set_name("y");
+  net.mark_output(*relu->output(0));
+  auto engine = Builder(logger).build_engine(net, BuilderConfig{});
+  EXPECT_EQ(engine->tensor_shape("y"), Dims{});  // rank unknown until it runs
+  auto ctx = engine->create_execution_context();
+  std::vector<float> xs{-1, 2, -3, 4, -5, 6};
+  std::vector<int64_t> target{3, -1};
+  ctx->set_tensor_address("x", xs.data());
+  ctx->set_tensor_address("shape", target.data());
+  EXPECT_TRUE(ctx->has_data_dependent_shape("y"));
+  VectorAllocator alloc;
+  ctx->set_output_allocator("y", &alloc);
+  ctx->execute();
+  EXPECT_EQ(alloc.shape, (Dims{3, 2}));
+  const float* got = reinterpret_cast<const float*>(alloc.storage.data());
+  EXPECT_EQ(std::vector<float>(got, got + 6), (std::vector<float>{0, 2, 0, 4, 0, 6}));
+  target = {1, 6};
+  ctx->execute();
+  EXPECT_EQ(ctx->tensor_shape("y"), (Dims{1, 6}));
+}
+
 }  // namespace
 }  // namespace kiln

@@ -32,8 +32,24 @@ class HostBuffer {
 
  private:
   static constexpr std::align_val_t kAlignment{64};
+
   size_t size_;
   uint8_t* data_;
+};
+
+// Memory for outputs whose shape is known only after the run (NonZero and what follows it):
+// the context asks for it once the size is known.
+class HostOutputAllocator : public OutputAllocator {
+ public:
+  explicit HostOutputAllocator(std::unique_ptr<HostBuffer>& slot) : slot_(slot) {}
+  void* reallocate_output(const std::string&, void*, uint64_t size, uint64_t) override {
+    if (!slot_ || slot_->size() < size) slot_ = std::make_unique<HostBuffer>(size_t(size));
+    return slot_->data();
+  }
+  void notify_shape(const std::string&, const Dims&) override {}
+
+ private:
+  std::unique_ptr<HostBuffer>& slot_;
 };
 
 // Storage-only types that numpy cannot hold: their .npy files are float32.
@@ -241,12 +257,13 @@ int run_run(const ParsedArgs& args) {
 
   const std::vector<std::string> outputs = engine_outputs(*engine);
   std::map<std::string, Dims> output_dims;
+  std::vector<std::unique_ptr<HostOutputAllocator>> allocators;
   for (const std::string& name : outputs) {
     const Dims dims = context->tensor_shape(name);
-    if (is_dynamic(dims)) {
-      throw Error(ErrorCode::kUnsupported, "output '" + name + "' has a data-dependent shape " +
-                                               to_string(dims) +
-                                               "; kiln run cannot size its buffer before running");
+    if (context->has_data_dependent_shape(name) || is_dynamic(dims)) {
+      allocators.push_back(std::make_unique<HostOutputAllocator>(buffers[name]));
+      context->set_output_allocator(name, allocators.back().get());
+      continue;
     }
     auto buffer = std::make_unique<HostBuffer>(size_t(volume(dims)) *
                                                element_size(engine->tensor_dtype(name)));
@@ -258,6 +275,9 @@ int run_run(const ParsedArgs& args) {
   auto start = std::chrono::steady_clock::now();
   context->execute();
   std::printf("ran in %.3f ms\n", milliseconds_since(start));
+  for (const std::string& name : outputs) {
+    if (!output_dims.count(name)) output_dims[name] = context->tensor_shape(name);
+  }
 
   if (output_dir) {
     std::error_code ec;
