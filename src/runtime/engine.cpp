@@ -3,6 +3,9 @@
 
 #include "kiln/version.h"
 #include "runtime/engine_impl.h"
+#ifdef KILN_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 
 namespace kiln {
 
@@ -21,6 +24,10 @@ std::unique_ptr<Engine> EngineImpl::create(plan::PlanContents plan) {
                "' is both a network input and output (or an output twice); insert an Identity layer");
     impl->io.push_back({out->name, TensorIOMode::kOUTPUT, out->dtype, ir::to_dims(out->shape), out});
   }
+#ifdef KILN_HAVE_CUDA
+  // CUDA engines: device state, filled (weights uploaded) on the first run.
+  if (cuda::is_cuda_target(impl->plan.target)) impl->cuda = cuda::create_engine_resources();
+#endif
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 

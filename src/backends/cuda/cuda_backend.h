@@ -1,0 +1,54 @@
+// The CUDA backend as the builder and the runtime see it. Plain C++ (no CUDA types), so that
+// g++-compiled files can include it; they do so only under KILN_HAVE_CUDA. The implementation
+// is in cuda_executor.cu; the kernels, one family per .cu file, register themselves as tactics
+// (cuda_kernel.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ops/shape_inference.h"
+#include "plan/plan.h"
+
+namespace kiln::cuda {
+
+// The plan target of engines built for the GPU.
+inline constexpr const char* kTarget = "cuda:sm_90";
+bool is_cuda_target(const std::string& target);
+
+// Tactic name of nodes whose outputs are computed on the host while shapes are resolved
+// (shape arithmetic such as Shape -> Gather -> Concat); the executor skips them.
+inline constexpr const char* kShapeTimeTactic = "host_shape_time";
+
+// The tactic for `node`, given the graph resolved at every profile point (`opt` indexes the
+// point kernels are chosen for): a CUDA kernel's name, or kShapeTimeTactic. Throws
+// kiln::Error(kUnsupported) naming the node and op when no CUDA kernel supports it: there is
+// no fallback to the CPU.
+std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
+                          size_t opt, uint32_t builder_flags);
+
+// Device state shared by every context of one engine (the weights, uploaded once on first
+// use, thread-safely), and per execution context (activation arena, cuBLASLt handle and
+// workspace, shape-time values, per-node kernel state).
+struct EngineResources;
+struct ContextResources;
+std::shared_ptr<EngineResources> create_engine_resources();
+std::shared_ptr<ContextResources> create_context_resources();
+
+// Enqueues one run of the plan's graph on `stream` (a cudaStream_t; nullptr is the default
+// stream) without waiting for it. `io` maps graph inputs and outputs to device addresses.
+// `resolved_generation` changes whenever `resolved` does, so that shape-time values are
+// uploaded again only then. Allocates device memory only on the first run (and when a
+// shape change needs more room for shape-time values). CUDA errors become kiln::Error
+// (kRuntime) naming the node.
+void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, ContextResources& context,
+                   const ops::ResolvedShapes& resolved, uint64_t resolved_generation,
+                   const std::map<const ir::Value*, void*>& io, void* stream);
+
+// Waits for `stream`; a failure of any kernel run on it becomes kiln::Error(kRuntime).
+void synchronize(void* stream);
+
+}  // namespace kiln::cuda

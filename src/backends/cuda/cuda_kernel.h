@@ -1,0 +1,110 @@
+// CUDA tactics: per op, kernels with a capability check and a launch step, registered from
+// their family's .cu file with KILN_REGISTER_CUDA_KERNEL. The builder records the first
+// kernel whose `supports` accepts a node (at the profile's opt shapes) in the plan; the
+// executor runs exactly that kernel. Included by .cu files only.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ops/op.h"
+
+namespace kiln::cuda {
+
+// The type and extents of one input or output, and its contents when known on the host at
+// shape time (constants, shape arithmetic), else nullptr.
+struct TensorInfo {
+  bool present = false;  // false for an omitted optional input
+  DataType dtype = DataType::kFloat32;
+  Dims shape;
+  const Tensor* host_value = nullptr;
+};
+
+// What a capability check sees: the node at the profile's opt shapes, and the builder flags.
+struct NodeQuery {
+  const ir::Node* node = nullptr;
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+  uint32_t builder_flags = 0;
+
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present; }
+  const TensorInfo& input(size_t i) const { return inputs.at(i); }
+  bool has_output(size_t i) const { return i < outputs.size() && outputs[i].present; }
+};
+
+// A tensor in device memory.
+struct DeviceTensor {
+  bool present = false;  // false for an omitted optional input
+  DataType dtype = DataType::kFloat32;
+  Dims shape;
+  void* data = nullptr;  // nullptr for an omitted input, or one read on the host only
+  const Tensor* host_value = nullptr;  // contents when known at shape time
+
+  int64_t numel() const { return volume(shape); }
+  size_t nbytes() const { return size_t(numel()) * element_size(dtype); }
+  template <typename T>
+  T* as() const { return static_cast<T*>(data); }
+};
+
+// One node's launch: device tensors (outputs preallocated with the resolved shapes), the
+// caller's stream, and per-context resources.
+struct RunContext {
+  explicit RunContext(const ir::Node& n) : node(n) {}
+
+  const ir::Node& node;
+  std::vector<DeviceTensor> inputs;
+  std::vector<DeviceTensor> outputs;
+  cudaStream_t stream = nullptr;
+  uint32_t builder_flags = 0;
+  void* cublaslt = nullptr;       // cublasLtHandle_t of the context
+  void* workspace = nullptr;      // device scratch for cuBLASLt
+  size_t workspace_bytes = 0;
+  std::shared_ptr<void>* state = nullptr;  // the kernel's per-node, per-context cache
+
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present; }
+  const DeviceTensor& input(size_t i) const { return inputs.at(i); }
+  const DeviceTensor& output(size_t i) const { return outputs.at(i); }
+  // The contents of an input read on the host (a shape operand); throws naming the node when
+  // it is not known at shape time.
+  const Tensor& host_input(size_t i, const char* what) const;
+};
+
+struct CudaKernel {
+  std::string op;
+  std::string name;  // shown by inspect: "cuda_binary_broadcast", "cublaslt_matmul", ...
+  // Inputs read on the host only (shape operands such as Reshape's shape): they must be known
+  // at shape time and are never uploaded.
+  std::vector<size_t> host_inputs;
+  std::function<bool(const NodeQuery&)> supports;
+  std::function<void(RunContext&)> run;
+};
+
+class CudaKernelRegistry {
+ public:
+  static CudaKernelRegistry& instance();
+  void add(CudaKernel kernel);
+  // The first registered kernel for node.op that supports the query, or nullptr.
+  const CudaKernel* select(const NodeQuery& query) const;
+  const CudaKernel* find(const std::string& op, const std::string& name) const;
+
+ private:
+  std::vector<CudaKernel> kernels_;
+};
+
+struct CudaKernelRegistration {
+  explicit CudaKernelRegistration(CudaKernel k) { CudaKernelRegistry::instance().add(std::move(k)); }
+};
+
+// Throws kiln::Error(kRuntime) "<Op 'name'>: <what>: <CUDA error string>" unless `status` is
+// cudaSuccess.
+void check_cuda(cudaError_t status, const ir::Node& node, const char* what);
+
+}  // namespace kiln::cuda
+
+#define KILN_REGISTER_CUDA_KERNEL(...)                                                     \
+  static const ::kiln::cuda::CudaKernelRegistration KILN_OP_CONCAT(kiln_cuda_kernel_,     \
+                                                                   __COUNTER__)(__VA_ARGS__)

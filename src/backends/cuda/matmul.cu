@@ -1,0 +1,238 @@
+#include <cublasLt.h>
+
+#include <map>
+
+#include "backends/cuda/data_movement.cuh"
+#include "backends/cuda/matmul.cuh"
+#include "kiln/builder.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+void check_lt(cublasStatus_t status, const ir::Node& node, const char* what) {
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  fail(ErrorCode::kRuntime, node.describe(), ": cuBLASLt ", what, " failed with status ", int(status));
+}
+
+cudaDataType_t cuda_type(DataType t) {
+  switch (t) {
+    case DataType::kFloat16: return CUDA_R_16F;
+    case DataType::kBFloat16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+
+// Descriptors and algorithm for one problem shape.
+struct LtPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+
+  LtPlan() = default;
+  LtPlan(const LtPlan&) = delete;
+  LtPlan& operator=(const LtPlan&) = delete;
+  ~LtPlan() {
+    for (cublasLtMatrixLayout_t l : {a, b, d}) {
+      if (l) cublasLtMatrixLayoutDestroy(l);
+    }
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+struct MatmulCache {
+  std::map<std::string, std::unique_ptr<LtPlan>> plans;
+};
+
+cublasLtMatrixLayout_t make_layout(const ir::Node& node, DataType dtype, int64_t rows, int64_t cols,
+                                   int64_t ld, int64_t batch, int64_t stride) {
+  cublasLtMatrixLayout_t layout = nullptr;
+  check_lt(cublasLtMatrixLayoutCreate(&layout, cuda_type(dtype), uint64_t(rows), uint64_t(cols), ld),
+           node, "matrix layout");
+  if (batch > 1) {
+    const int32_t count = int32_t(batch);
+    check_lt(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                              sizeof(count)),
+             node, "batch count");
+    check_lt(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                              &stride, sizeof(stride)),
+             node, "batch stride");
+  }
+  return layout;
+}
+
+// Row-major D[m, n] = op(A)[m, k] op(B)[k, n] is column-major D^T[n, m] = op(B)^T op(A)^T:
+// cuBLASLt's first operand is our B, its second our A.
+std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool tf32) {
+  const ir::Node& node = rc.node;
+  auto plan = std::make_unique<LtPlan>();
+  const cublasComputeType_t compute =
+      c.dtype == DataType::kFloat32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  check_lt(cublasLtMatmulDescCreate(&plan->desc, compute, CUDA_R_32F), node, "matmul descriptor");
+  const cublasOperation_t op_first = c.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_second = c.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first,
+                                          sizeof(op_first)),
+           node, "transpose attribute");
+  check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second,
+                                          sizeof(op_second)),
+           node, "transpose attribute");
+  // Stored (column-major) extents of each operand before its op.
+  plan->a = c.transpose_b ? make_layout(node, c.dtype, c.k, c.n, c.k, c.batch, c.stride_b)
+                          : make_layout(node, c.dtype, c.n, c.k, c.n, c.batch, c.stride_b);
+  plan->b = c.transpose_a ? make_layout(node, c.dtype, c.m, c.k, c.m, c.batch, c.stride_a)
+                          : make_layout(node, c.dtype, c.k, c.m, c.k, c.batch, c.stride_a);
+  plan->d = make_layout(node, c.dtype, c.n, c.m, c.n, c.batch, c.stride_d);
+
+  cublasLtMatmulPreference_t preference = nullptr;
+  check_lt(cublasLtMatmulPreferenceCreate(&preference), node, "preference");
+  const uint64_t workspace = rc.workspace_bytes;
+  cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                       &workspace, sizeof(workspace));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      static_cast<cublasLtHandle_t>(rc.cublaslt), plan->desc, plan->a, plan->b, plan->d, plan->d,
+      preference, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(preference);
+  check_lt(status, node, "algorithm heuristic");
+  KILN_CHECK(found > 0, ErrorCode::kRuntime, node.describe(), ": cuBLASLt has no algorithm for a ",
+             to_string(c.dtype), " product of [", c.m, "x", c.k, "] by [", c.k, "x", c.n, "] (batch ",
+             c.batch, ")");
+  plan->algo = result.algo;
+  return plan;
+}
+
+}  // namespace
+
+void launch_gemm(RunContext& rc, const GemmCall& c) {
+  if (c.m == 0 || c.n == 0 || c.batch == 0) return;
+  const bool tf32 = (rc.builder_flags >> uint32_t(BuilderFlag::kTF32)) & 1u;
+  if (!*rc.state) *rc.state = std::make_shared<MatmulCache>();
+  auto& cache = *static_cast<MatmulCache*>(rc.state->get());
+  const std::string key = cat(c.m, ",", c.n, ",", c.k, ",", c.batch, ",", c.stride_a, ",", c.stride_b,
+                              ",", c.stride_d, ",", c.transpose_a, c.transpose_b, tf32);
+  std::unique_ptr<LtPlan>& plan = cache.plans[key];
+  if (!plan) plan = make_plan(rc, c, tf32);
+  check_lt(cublasLtMatmul(static_cast<cublasLtHandle_t>(rc.cublaslt), plan->desc, &c.alpha, c.b,
+                          plan->a, c.a, plan->b, &c.beta, c.d, plan->d, c.d, plan->d, &plan->algo,
+                          rc.workspace, rc.workspace_bytes, rc.stream),
+           rc.node, "matmul");
+}
+
+namespace {
+
+bool matmul_dtype(DataType t) { return is_float16_or_32(t); }
+
+// MatMul with numpy semantics: 1-D operands are promoted (and the dims dropped from the
+// result), batch dims broadcast.
+void run_matmul(RunContext& rc) {
+  const DeviceTensor& a = rc.input(0);
+  const DeviceTensor& b = rc.input(1);
+  const DeviceTensor& out = rc.output(0);
+  if (out.numel() == 0) return;
+  Dims as = a.shape, bs = b.shape;
+  if (as.size() == 1) as.insert(as.begin(), 1);
+  if (bs.size() == 1) bs.push_back(1);
+  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+  if (k == 0) {
+    check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), rc.stream), rc.node, "zero-filling");
+    return;
+  }
+  const Dims batch_a(as.begin(), as.end() - 2), batch_b(bs.begin(), bs.end() - 2);
+  Dims batch_out = batch_a.size() >= batch_b.size() ? batch_a : batch_b;
+  for (size_t i = 0; i < batch_out.size(); ++i) {
+    const size_t oa = batch_out.size() - batch_a.size(), ob = batch_out.size() - batch_b.size();
+    const int64_t ea = i >= oa ? batch_a[i - oa] : 1, eb = i >= ob ? batch_b[i - ob] : 1;
+    batch_out[i] = ea == 1 ? eb : ea;
+  }
+  const int64_t count_a = volume(batch_a), count_b = volume(batch_b), count = volume(batch_out);
+  GemmCall c;
+  c.dtype = a.dtype;
+  c.n = n;
+  c.k = k;
+  c.a = a.data;
+  c.b = b.data;
+  c.d = out.data;
+  if (count_b == 1) {
+    // B is one matrix: A's batches are just more rows.
+    c.m = m * count_a;
+    launch_gemm(rc, c);
+  } else if (count_a == count && count_b == count) {
+    c.m = m;
+    c.batch = count;
+    c.stride_a = m * k;
+    c.stride_b = k * n;
+    c.stride_d = m * n;
+    launch_gemm(rc, c);
+  } else {
+    // General broadcast: one product per output matrix.
+    const Dims sa = broadcast_strides_to(batch_a, batch_out), sb = broadcast_strides_to(batch_b, batch_out);
+    const size_t bytes = element_size(a.dtype);
+    c.m = m;
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t rest = i, ia = 0, ib = 0;
+      for (size_t d = batch_out.size(); d-- > 0;) {
+        const int64_t idx = rest % batch_out[d];
+        rest /= batch_out[d];
+        ia += idx * sa[d];
+        ib += idx * sb[d];
+      }
+      c.a = static_cast<const std::byte*>(a.data) + size_t(ia * m * k) * bytes;
+      c.b = static_cast<const std::byte*>(b.data) + size_t(ib * k * n) * bytes;
+      c.d = static_cast<std::byte*>(out.data) + size_t(i * m * n) * bytes;
+      launch_gemm(rc, c);
+    }
+  }
+}
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "MatMul", "cublaslt_matmul", {},
+    [](const NodeQuery& q) {
+      return matmul_dtype(q.input(0).dtype) && q.input(1).dtype == q.input(0).dtype && ranks_fit(q);
+    },
+    run_matmul});
+
+// Gemm: Y = alpha * op(A) op(B) + beta * C, with C broadcast into Y first.
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "Gemm", "cublaslt_gemm", {},
+    [](const NodeQuery& q) {
+      const DataType t = q.input(0).dtype;
+      if (!matmul_dtype(t) || q.input(1).dtype != t) return false;
+      return !q.has_input(2) || q.input(2).dtype == t;
+    },
+    [](RunContext& rc) {
+      const DeviceTensor& a = rc.input(0);
+      const DeviceTensor& out = rc.output(0);
+      if (out.numel() == 0) return;
+      GemmCall c;
+      c.dtype = a.dtype;
+      c.transpose_a = rc.node.attr_int("transA", 0) != 0;
+      c.transpose_b = rc.node.attr_int("transB", 0) != 0;
+      c.m = out.shape[0];
+      c.n = out.shape[1];
+      c.k = c.transpose_a ? a.shape[0] : a.shape[1];
+      c.a = a.data;
+      c.b = rc.input(1).data;
+      c.d = out.data;
+      c.alpha = float(rc.node.attr_float("alpha", 1.0));
+      const float beta = float(rc.node.attr_float("beta", 1.0));
+      if (rc.has_input(2) && beta != 0.0f) {
+        const DeviceTensor& bias = rc.input(2);
+        launch_strided_copy(rc.node, bias.data, out.data, element_size(bias.dtype), out.shape,
+                            broadcast_strides_to(bias.shape, out.shape), 0, rc.stream);
+        c.beta = beta;
+      }
+      if (c.k == 0) {  // alpha * (empty product) is 0
+        if (c.beta == 0.0f) {
+          check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), rc.stream), rc.node, "zero-filling");
+        } else if (c.beta != 1.0f) {
+          fail(ErrorCode::kUnsupported, rc.node.describe(), ": Gemm with K = 0 and beta != 1 on the GPU");
+        }
+        return;
+      }
+      launch_gemm(rc, c);
+    }});
+
+}  // namespace
+}  // namespace kiln::cuda

@@ -1,0 +1,28 @@
+// MatMul and Gemm through cuBLASLt: row-major operands (handled as the transposed
+// column-major product), batched with strides, broadcast batch dims folded into the rows
+// where possible and looped otherwise. Float32 computes in float32 (or TF32 when the builder
+// flag kTF32 is set); float16/bfloat16 in float32. Descriptors and the chosen algorithm are
+// cached per node and shape in the execution context.
+#pragma once
+
+#include "backends/cuda/cuda_common.cuh"
+
+namespace kiln::cuda {
+
+// One row-major product D = alpha * op(A) * op(B) + beta * D, `batch` times with the given
+// element strides between consecutive matrices. op(A) is [m, k], op(B) is [k, n].
+struct GemmCall {
+  DataType dtype = DataType::kFloat32;
+  int64_t m = 0, n = 0, k = 0;
+  bool transpose_a = false, transpose_b = false;
+  int64_t batch = 1;
+  int64_t stride_a = 0, stride_b = 0, stride_d = 0;
+  const void* a = nullptr;
+  const void* b = nullptr;
+  void* d = nullptr;
+  float alpha = 1.0f, beta = 0.0f;
+};
+
+void launch_gemm(RunContext& rc, const GemmCall& call);
+
+}  // namespace kiln::cuda

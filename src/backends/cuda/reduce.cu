@@ -1,0 +1,310 @@
+#include "backends/cuda/data_movement.cuh"
+#include "backends/cuda/reduce.cuh"
+
+namespace kiln::cuda {
+
+namespace {
+
+__device__ __forceinline__ double reduce_init(ReduceKind kind) {
+  switch (kind) {
+    case ReduceKind::kProd: return 1.0;
+    case ReduceKind::kMax: return -INFINITY;
+    case ReduceKind::kMin: return INFINITY;
+    default: return 0.0;
+  }
+}
+
+// Folds one element into the accumulator; NaN wins for Max and Min (as numpy's max).
+__device__ __forceinline__ double reduce_step(ReduceKind kind, double acc, double v) {
+  switch (kind) {
+    case ReduceKind::kSumSquare:
+    case ReduceKind::kL2: return acc + v * v;
+    case ReduceKind::kL1: return acc + fabs(v);
+    case ReduceKind::kProd: return acc * v;
+    case ReduceKind::kMax: return (v > acc || isnan(v)) ? v : acc;
+    case ReduceKind::kMin: return (v < acc || isnan(v)) ? v : acc;
+    default: return acc + v;
+  }
+}
+
+// Combines two partial accumulators.
+__device__ __forceinline__ double reduce_merge(ReduceKind kind, double a, double b) {
+  switch (kind) {
+    case ReduceKind::kProd: return a * b;
+    case ReduceKind::kMax:
+    case ReduceKind::kMin: return reduce_step(kind, a, b);
+    default: return a + b;
+  }
+}
+
+__device__ __forceinline__ double reduce_finish(ReduceKind kind, double acc, int64_t count) {
+  switch (kind) {
+    case ReduceKind::kMean: return acc / double(count);
+    case ReduceKind::kL2: return sqrt(acc);
+    case ReduceKind::kLogSum: return log(acc);
+    default: return acc;
+  }
+}
+
+// One block per output slot: for reductions over long contiguous runs.
+template <typename T>
+__global__ void reduce_block_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t slots,
+                                    int64_t count, StridedMap<1> kept, StridedMap<1> red,
+                                    ReduceKind kind) {
+  __shared__ double scratch[32];
+  for (int64_t s = blockIdx.x; s < slots; s += gridDim.x) {
+    int64_t base[1];
+    kept.offsets(s, base);
+    double acc = reduce_init(kind);
+    for (int64_t r = threadIdx.x; r < count; r += blockDim.x) {
+      int64_t off[1];
+      red.offsets(r, off);
+      acc = reduce_step(kind, acc, double(to_float(x[base[0] + off[0]])));
+    }
+    acc = block_reduce(acc, [kind](double a, double b) { return reduce_merge(kind, a, b); }, scratch);
+    if (threadIdx.x == 0) y[s] = from_float<T>(float(reduce_finish(kind, acc, count)));
+  }
+}
+
+// One thread per output slot: for short reductions, or reductions across outer dims (where
+// neighbouring threads then read neighbouring elements).
+template <typename T>
+__global__ void reduce_thread_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t slots,
+                                     int64_t count, StridedMap<1> kept, StridedMap<1> red,
+                                     ReduceKind kind) {
+  KILN_GRID_STRIDE_LOOP(s, slots) {
+    int64_t base[1];
+    kept.offsets(s, base);
+    double acc = reduce_init(kind);
+    for (int64_t r = 0; r < count; ++r) {
+      int64_t off[1];
+      red.offsets(r, off);
+      acc = reduce_step(kind, acc, double(to_float(x[base[0] + off[0]])));
+    }
+    y[s] = from_float<T>(float(reduce_finish(kind, acc, count)));
+  }
+}
+
+}  // namespace
+
+void launch_reduce(const ir::Node& node, ReduceKind kind, DataType dtype, const void* x, void* y,
+                   const Dims& shape, const std::vector<bool>& reduced, cudaStream_t stream) {
+  const Dims strides = contiguous_strides(shape);
+  Dims kept_dims, kept_strides, red_dims, red_strides;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    (reduced[d] ? red_dims : kept_dims).push_back(shape[d]);
+    (reduced[d] ? red_strides : kept_strides).push_back(strides[d]);
+  }
+  const int64_t slots = volume(kept_dims);
+  const int64_t count = volume(red_dims);
+  if (slots == 0) return;
+  const StridedMap<1> kept = make_strided_map<1>(node, kept_dims, {kept_strides});
+  const StridedMap<1> red = make_strided_map<1>(node, red_dims, {red_strides});
+  // The innermost input dim is reduced: a block per slot reads it contiguously.
+  const bool inner_reduced = !shape.empty() && reduced.back() && shape.back() > 1;
+  dispatch_float(node, dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (inner_reduced && count > 64) {
+      const unsigned blocks = unsigned(slots < 65536 * 8 ? slots : 65536 * 8);
+      reduce_block_kernel<T><<<blocks, kBlock, 0, stream>>>(static_cast<const T*>(x),
+                                                            static_cast<T*>(y), slots, count, kept,
+                                                            red, kind);
+    } else {
+      reduce_thread_kernel<T><<<grid_for(slots), kBlock, 0, stream>>>(
+          static_cast<const T*>(x), static_cast<T*>(y), slots, count, kept, red, kind);
+    }
+  });
+}
+
+namespace {
+
+void register_reduce(const char* name, ReduceKind kind) {
+  CudaKernelRegistry::instance().add(CudaKernel{
+      name, "cuda_reduce", {1},
+      [](const NodeQuery& q) { return is_float16_or_32(q.input(0).dtype) && ranks_fit(q); },
+      [kind](RunContext& rc) {
+        const DeviceTensor& x = rc.input(0);
+        const int64_t rank = int64_t(x.shape.size());
+        std::vector<int64_t> axes;
+        if (rc.has_input(1)) axes = rc.host_input(1, "axes").to_int64_vector();
+        std::vector<bool> reduced(size_t(rank), axes.empty());
+        if (axes.empty() && rc.node.attr_int("noop_with_empty_axes", 0) != 0) {
+          return copy_device(rc.node, x.data, rc.output(0).data, rc.output(0).nbytes(), rc.stream);
+        }
+        for (int64_t a : axes) reduced[size_t(a < 0 ? a + rank : a)] = true;
+        launch_reduce(rc.node, kind, x.dtype, x.data, rc.output(0).data, x.shape, reduced, rc.stream);
+      }});
+}
+
+void register_global_pool(const char* name, ReduceKind kind) {
+  CudaKernelRegistry::instance().add(CudaKernel{
+      name, "cuda_reduce", {},
+      [](const NodeQuery& q) { return is_float16_or_32(q.input(0).dtype) && ranks_fit(q); },
+      [kind](RunContext& rc) {
+        const DeviceTensor& x = rc.input(0);
+        std::vector<bool> reduced(x.shape.size(), true);
+        reduced[0] = false;
+        reduced[1] = false;
+        launch_reduce(rc.node, kind, x.dtype, x.data, rc.output(0).data, x.shape, reduced, rc.stream);
+      }});
+}
+
+// ---------------------------------------------------------------------------------------------
+// ArgMax / ArgMin along one axis: one thread per line of the [outer, n, inner] view. The first
+// extreme wins (the last with select_last_index); a NaN counts as the extreme, as in numpy.
+
+template <typename T>
+__device__ __forceinline__ double as_double(T v) {
+  if constexpr (std::is_integral_v<T>) {
+    return double(v);
+  } else {
+    return double(to_float(v));
+  }
+}
+
+template <typename T>
+__global__ void arg_extreme_kernel(const T* __restrict__ x, int64_t* __restrict__ y, int64_t lines,
+                                   int64_t n, int64_t inner, bool is_max, bool select_last) {
+  KILN_GRID_STRIDE_LOOP(line, lines) {
+    const T* in = x + (line / inner) * n * inner + line % inner;
+    int64_t best = 0;
+    T best_value = in[0];
+    for (int64_t i = 1; i < n; ++i) {
+      const T v = in[i * inner];
+      bool better;
+      if constexpr (std::is_integral_v<T>) {
+        better = v == best_value ? select_last : (is_max ? v > best_value : v < best_value);
+      } else {
+        const float a = to_float(v), b = to_float(best_value);
+        if (isnan(b)) {
+          better = select_last && isnan(a);
+        } else if (isnan(a)) {
+          better = true;
+        } else {
+          better = a == b ? select_last : (is_max ? a > b : a < b);
+        }
+      }
+      if (better) {
+        best = i;
+        best_value = v;
+      }
+    }
+    y[line] = best;
+  }
+}
+
+// Calls fn(Tag<T>{}) for the float types and int32/int64.
+template <typename Fn>
+void dispatch_float_or_int(const ir::Node& node, DataType dtype, Fn&& fn) {
+  if (dtype == DataType::kInt32) return fn(Tag<int32_t>{});
+  if (dtype == DataType::kInt64) return fn(Tag<int64_t>{});
+  dispatch_float(node, dtype, fn);
+}
+
+bool float_or_int(DataType t) {
+  return is_float16_or_32(t) || t == DataType::kInt32 || t == DataType::kInt64;
+}
+
+// The [outer, n, inner] view of `shape` around `axis`.
+void split_at(const Dims& shape, int64_t axis, int64_t* outer, int64_t* n, int64_t* inner) {
+  *outer = *n = *inner = 1;
+  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
+    if (d < axis) *outer *= shape[size_t(d)];
+    else if (d == axis) *n = shape[size_t(d)];
+    else *inner *= shape[size_t(d)];
+  }
+}
+
+void register_arg(const char* name, bool is_max) {
+  CudaKernelRegistry::instance().add(CudaKernel{
+      name, "cuda_arg_extreme", {},
+      [](const NodeQuery& q) { return float_or_int(q.input(0).dtype); },
+      [is_max](RunContext& rc) {
+        const DeviceTensor& x = rc.input(0);
+        const int64_t rank = int64_t(x.shape.size());
+        int64_t axis = rc.node.attr_int("axis", 0);
+        if (axis < 0) axis += rank;
+        int64_t outer, n, inner;
+        split_at(x.shape, axis, &outer, &n, &inner);
+        const int64_t lines = outer * inner;
+        if (lines == 0) return;
+        const bool select_last = rc.node.attr_int("select_last_index", 0) != 0;
+        dispatch_float_or_int(rc.node, x.dtype, [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          arg_extreme_kernel<T><<<grid_for(lines), kBlock, 0, rc.stream>>>(
+              x.as<T>(), rc.output(0).as<int64_t>(), lines, n, inner, is_max, select_last);
+        });
+      }});
+}
+
+// ---------------------------------------------------------------------------------------------
+// CumSum along the axis given as input 1 (read on the host): one thread per line, the sum in
+// double for floats and in wrapping 64-bit integers for integers, as the reference.
+
+template <typename T>
+__global__ void cumsum_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t lines, int64_t n,
+                              int64_t inner, bool exclusive, bool reverse) {
+  KILN_GRID_STRIDE_LOOP(line, lines) {
+    const int64_t base = (line / inner) * n * inner + line % inner;
+    if constexpr (std::is_integral_v<T>) {
+      uint64_t acc = 0;
+      for (int64_t step = 0; step < n; ++step) {
+        const int64_t at = base + (reverse ? n - 1 - step : step) * inner;
+        const uint64_t v = uint64_t(int64_t(x[at]));
+        if (exclusive) y[at] = T(acc);
+        acc += v;
+        if (!exclusive) y[at] = T(acc);
+      }
+    } else {
+      double acc = 0;
+      for (int64_t step = 0; step < n; ++step) {
+        const int64_t at = base + (reverse ? n - 1 - step : step) * inner;
+        const double v = double(to_float(x[at]));
+        if (exclusive) y[at] = from_float<T>(float(acc));
+        acc += v;
+        if (!exclusive) y[at] = from_float<T>(float(acc));
+      }
+    }
+  }
+}
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "CumSum", "cuda_cumsum", {1},
+    [](const NodeQuery& q) { return float_or_int(q.input(0).dtype); },
+    [](RunContext& rc) {
+      const DeviceTensor& x = rc.input(0);
+      const int64_t rank = int64_t(x.shape.size());
+      int64_t axis = rc.host_input(1, "axis").as_int64(0);
+      if (axis < 0) axis += rank;
+      int64_t outer, n, inner;
+      split_at(x.shape, axis, &outer, &n, &inner);
+      const int64_t lines = outer * inner;
+      if (lines * n == 0) return;
+      const bool exclusive = rc.node.attr_int("exclusive", 0) != 0;
+      const bool reverse = rc.node.attr_int("reverse", 0) != 0;
+      dispatch_float_or_int(rc.node, x.dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        cumsum_kernel<T><<<grid_for(lines), kBlock, 0, rc.stream>>>(x.as<T>(), rc.output(0).as<T>(),
+                                                                    lines, n, inner, exclusive, reverse);
+      });
+    }});
+
+const bool registered = [] {
+  register_reduce("ReduceSum", ReduceKind::kSum);
+  register_reduce("ReduceMean", ReduceKind::kMean);
+  register_reduce("ReduceMax", ReduceKind::kMax);
+  register_reduce("ReduceMin", ReduceKind::kMin);
+  register_reduce("ReduceProd", ReduceKind::kProd);
+  register_reduce("ReduceSumSquare", ReduceKind::kSumSquare);
+  register_reduce("ReduceL1", ReduceKind::kL1);
+  register_reduce("ReduceL2", ReduceKind::kL2);
+  register_reduce("ReduceLogSum", ReduceKind::kLogSum);
+  register_global_pool("GlobalAveragePool", ReduceKind::kMean);
+  register_global_pool("GlobalMaxPool", ReduceKind::kMax);
+  register_arg("ArgMax", true);
+  register_arg("ArgMin", false);
+  return true;
+}();
+
+}  // namespace
+}  // namespace kiln::cuda

@@ -1,0 +1,12 @@
+// Softmax and LogSoftmax along one axis (the tensor seen as [outer, n, inner]): the maximum of
+// each line is subtracted before exponentiating; sums accumulate in double.
+#pragma once
+
+#include "backends/cuda/cuda_common.cuh"
+
+namespace kiln::cuda {
+
+void launch_softmax(const ir::Node& node, bool log, DataType dtype, const void* x, void* y,
+                    int64_t outer, int64_t n, int64_t inner, cudaStream_t stream);
+
+}  // namespace kiln::cuda

@@ -1,0 +1,63 @@
+// Helpers of the GPU tests: random inputs, running an engine on the CPU (host buffers) and on
+// the GPU (device buffers, a stream), and comparing the two backends on one network.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "kiln/kiln.h"
+
+namespace kiln::gpu_test {
+
+// Empty when a CUDA GPU can be used here, else the reason why not.
+std::string no_gpu_reason();
+
+#define KILN_SKIP_WITHOUT_GPU()                                                  \
+  do {                                                                           \
+    if (std::string why = ::kiln::gpu_test::no_gpu_reason(); !why.empty()) {    \
+      GTEST_SKIP() << "no CUDA GPU: " << why;                                    \
+    }                                                                            \
+  } while (0)
+
+// Uniform values in [lo, hi) of any float dtype (drawn in float32, then rounded), or integers
+// in [lo, hi] for integer dtypes, or random booleans.
+Tensor random_tensor(DataType dtype, const Dims& shape, uint32_t seed, double lo = -2.0,
+                     double hi = 2.0);
+
+// Host outputs of one run (inputs in the engine's input order, shapes set from the tensors).
+std::vector<Tensor> run_on_cpu(const Engine& engine, const std::vector<Tensor>& inputs);
+// The same on the GPU: inputs copied to device buffers, enqueue on a fresh stream, outputs
+// copied back. Throws kiln::Error when the engine fails.
+std::vector<Tensor> run_on_gpu(const Engine& engine, const std::vector<Tensor>& inputs);
+
+// Steady-state milliseconds per run on the GPU: one context, one warm-up run, then the mean of
+// `runs` enqueues on a stream, timed with CUDA events.
+double time_on_gpu(const Engine& engine, const std::vector<Tensor>& inputs, int runs);
+
+// ||got - want|| / ||want|| over all elements (0 for two empty tensors).
+double relative_l2(const Tensor& got, const Tensor& want);
+
+// Expects outputs equal within `tolerance` relative L2 (floats) or exactly (integers, bool).
+void expect_outputs_match(const std::vector<Tensor>& got, const std::vector<Tensor>& want,
+                          double tolerance, const std::string& what);
+
+struct GpuOptions {
+  double tolerance = 1e-5;  // relative L2 against the CPU backend
+  bool tf32 = false;        // BuilderFlag::kTF32 for the GPU engine
+};
+
+// Defines a network with `define` (its inputs must be static and match `inputs`), builds a
+// CPU and a GPU engine, and checks that the GPU engine's tactic choice succeeds; then, where a
+// GPU exists, runs both and compares every output. Returns the GPU engine's description (for
+// checks of the chosen tactics); skips the run where there is no GPU.
+std::string expect_gpu_matches_cpu(const std::function<void(NetworkDefinition&)>& define,
+                                   const std::vector<Tensor>& inputs, GpuOptions options = {});
+
+// A constant layer's output holding `t` (the network copies the values).
+ITensor& constant(NetworkDefinition& network, const Tensor& t);
+
+}  // namespace kiln::gpu_test
