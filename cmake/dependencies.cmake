@@ -3,6 +3,13 @@
 # Protobuf: linked statically so that kiln's binaries run on machines without libprotobuf.
 find_program(KILN_PROTOC protoc REQUIRED)
 find_library(KILN_PROTOBUF_LIB NAMES libprotobuf.a protobuf REQUIRED)
+# Debian's libprotobuf.a is not position-independent (local-exec TLS), so shared modules (the
+# Python extension) link libprotobuf.so instead: a target that sets the property
+# KILN_SHARED_PROTOBUF gets the shared library through kiln_static's link interface.
+find_library(KILN_PROTOBUF_SHARED_LIB NAMES libprotobuf.so)
+if(KILN_PROTOBUF_SHARED_LIB)
+  set(KILN_PROTOBUF_LIB "$<IF:$<BOOL:$<TARGET_PROPERTY:KILN_SHARED_PROTOBUF>>,${KILN_PROTOBUF_SHARED_LIB},${KILN_PROTOBUF_LIB}>")
+endif()
 
 # onnx.proto comes from the installed onnx Python package (scripts/setup installs it), so the
 # schema always matches the onnx release we test against.
