@@ -90,6 +90,8 @@ class CudaKernelRegistry {
   // The first registered kernel for node.op that supports the query, or nullptr.
   const CudaKernel* select(const NodeQuery& query) const;
   const CudaKernel* find(const std::string& op, const std::string& name) const;
+  // Every registered kernel, in registration order (for docs/operators.md).
+  const std::vector<CudaKernel>& kernels() const { return kernels_; }
 
  private:
   std::vector<CudaKernel> kernels_;

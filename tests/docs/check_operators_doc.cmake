@@ -1,0 +1,10 @@
+execute_process(COMMAND ${GENERATOR} OUTPUT_VARIABLE generated RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "kiln_operators_doc failed (${rc})")
+endif()
+file(READ ${DOC} committed)
+if(NOT generated STREQUAL committed)
+  message(FATAL_ERROR "docs/operators.md is stale: regenerate it with "
+                      "build/bin/kiln_operators_doc > docs/operators.md")
+endif()
+message(STATUS "docs/operators.md is up to date")

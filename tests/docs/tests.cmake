@@ -1,0 +1,9 @@
+# docs/operators.md is generated from the registries; this test fails when it is stale.
+# Only where the CUDA backend is built: its column comes from the CUDA kernel registry.
+if(KILN_CUDA)
+  add_test(NAME docs.operators_up_to_date
+           COMMAND ${CMAKE_COMMAND} -DGENERATOR=$<TARGET_FILE:kiln_operators_doc>
+                   -DDOC=${CMAKE_SOURCE_DIR}/docs/operators.md
+                   -P ${CMAKE_CURRENT_LIST_DIR}/check_operators_doc.cmake)
+  set_tests_properties(docs.operators_up_to_date PROPERTIES LABELS unit)
+endif()
