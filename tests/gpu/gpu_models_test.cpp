@@ -5,38 +5,16 @@
 #include <filesystem>
 
 #include "gpu/gpu_test_util.h"
-#include "onnx/tensor_proto.h"
+#include "models/model_fixtures.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path models_dir() {
-  if (const char* env = std::getenv("KILN_MODELS_DIR")) return env;
-  return fs::path(KILN_BINARY_DIR) / "models";
-}
-
-struct DataSet {
-  std::vector<Tensor> inputs, outputs;
-};
-
-std::vector<DataSet> load_data_sets(const fs::path& dir) {
-  std::vector<DataSet> sets;
-  for (int s = 0;; ++s) {
-    const fs::path set_dir = dir / ("test_data_set_" + std::to_string(s));
-    if (!fs::exists(set_dir)) break;
-    DataSet d;
-    for (int i = 0; fs::exists(set_dir / ("input_" + std::to_string(i) + ".pb")); ++i) {
-      d.inputs.push_back(onnx_import::read_tensor_pb_file(set_dir / ("input_" + std::to_string(i) + ".pb")));
-    }
-    for (int i = 0; fs::exists(set_dir / ("output_" + std::to_string(i) + ".pb")); ++i) {
-      d.outputs.push_back(onnx_import::read_tensor_pb_file(set_dir / ("output_" + std::to_string(i) + ".pb")));
-    }
-    sets.push_back(std::move(d));
-  }
-  return sets;
-}
+using testing::DataSet;
+using testing::load_data_sets;
+using testing::models_dir;
 
 void run_model(const std::string& name, bool tf32, double tolerance) {
 #ifndef KILN_HAVE_CUDA
@@ -53,20 +31,7 @@ void run_model(const std::string& name, bool tf32, double tolerance) {
   OnnxParser(*network, logger).parse_from_file((dir / "model.onnx").string());
   const std::vector<DataSet> sets = load_data_sets(dir);
   ASSERT_FALSE(sets.empty());
-  OptimizationProfile profile;
-  for (int i = 0; i < network->num_inputs(); ++i) {
-    Dims mn = sets[0].inputs[size_t(i)].shape(), mx = mn;
-    for (const DataSet& d : sets) {
-      for (size_t k = 0; k < mn.size(); ++k) {
-        mn[k] = std::min(mn[k], d.inputs[size_t(i)].shape()[k]);
-        mx[k] = std::max(mx[k], d.inputs[size_t(i)].shape()[k]);
-      }
-    }
-    const std::string& in = network->input(i)->name();
-    profile.set_dimensions(in, OptProfileSelector::kMIN, mn);
-    profile.set_dimensions(in, OptProfileSelector::kOPT, mx);
-    profile.set_dimensions(in, OptProfileSelector::kMAX, mx);
-  }
+  OptimizationProfile profile = testing::profile_spanning(*network, sets, /*opt_is_max=*/true);
   BuilderConfig config;
   config.set_device(DeviceType::kGPU);
   if (tf32) {
