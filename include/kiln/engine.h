@@ -21,6 +21,15 @@ enum class TensorIOMode { kNONE, kINPUT, kOUTPUT };
 
 class ExecutionContext;
 
+// Receives the time of each layer after a run, as TensorRT's IProfiler does (layer names are
+// the plan's node names, as `kiln inspect` lists them). With a profiler set, a GPU run times
+// every layer with CUDA events and waits for the GPU before enqueue returns.
+class Profiler {
+ public:
+  virtual ~Profiler() = default;
+  virtual void report_layer_time(const std::string& layer_name, float milliseconds) = 0;
+};
+
 // Receives outputs whose extents depend on the input data (NonZero, Unique, ...), as
 // TensorRT's IOutputAllocator does: the context asks for memory once the size is known, then
 // tells the shape.
@@ -104,6 +113,10 @@ class ExecutionContext {
   // True when the output's extents (perhaps even its rank) are known only after a run, for the
   // input shapes set now; such an output needs an OutputAllocator.
   bool has_data_dependent_shape(const std::string& name) const;
+
+  // nullptr turns profiling off.
+  void set_profiler(Profiler* profiler);
+  Profiler* profiler() const;
 
  private:
   friend class Engine;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kiln/builder.h"
+#include "kiln/device.h"
 #include "kiln/engine.h"
 #include "kiln/error.h"
 #include "kiln/logger.h"

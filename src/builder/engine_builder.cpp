@@ -15,6 +15,7 @@
 #include "ops/shape_inference.h"
 #include "passes/constant_folding.h"
 #include "passes/identity_elimination.h"
+#include "passes/mixed_precision.h"
 
 namespace kiln::builder {
 
@@ -99,6 +100,18 @@ std::map<std::string, Dims> shapes_at(const plan::ProfileData& p, OptProfileSele
   return shapes;
 }
 
+// The graph resolved at every profile's min, opt and max shapes, in that order.
+std::vector<ops::ResolvedShapes> resolve_at_profile_points(const ir::Graph& graph,
+                                                           const std::vector<plan::ProfileData>& profiles) {
+  std::vector<ops::ResolvedShapes> points;
+  for (const auto& p : profiles) {
+    for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
+      points.push_back(ops::resolve_shapes(graph, shapes_at(p, which)));
+    }
+  }
+  return points;
+}
+
 bool same_tensor(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&
          std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
@@ -131,12 +144,7 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
 
   // Resolve shapes at every profile point. Values known at shape time with the same contents
   // at every point are constants for this engine: fold them.
-  std::vector<ops::ResolvedShapes> points;
-  for (const auto& p : plan.profiles) {
-    for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
-      points.push_back(ops::resolve_shapes(*graph, shapes_at(p, which)));
-    }
-  }
+  std::vector<ops::ResolvedShapes> points = resolve_at_profile_points(*graph, plan.profiles);
   std::vector<ir::Node*> frozen;
   for (auto& node : graph->nodes()) {
     std::vector<const Tensor*> values;
@@ -168,13 +176,29 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     for (ir::Node* n : frozen) graph->erase_node(n);
     graph->remove_dead_code();
     ir::verify(*graph);
-    points.clear();
-    for (const auto& p : plan.profiles) {
-      for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
-        points.push_back(ops::resolve_shapes(*graph, shapes_at(p, which)));
-      }
-    }
+    points = resolve_at_profile_points(*graph, plan.profiles);
   }
+
+  // Mixed precision (GPU engines): float32 work moves to FP16 or BF16 where a kernel exists.
+#ifdef KILN_HAVE_CUDA
+  const auto flag_set = [&](BuilderFlag f) { return config.get_flag(f); };
+  if (gpu && (flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16))) {
+    passes::MixedPrecisionOptions options;
+    options.low = flag_set(BuilderFlag::kFP16) ? DataType::kFloat16 : DataType::kBFloat16;
+    const ops::ResolvedShapes& opt_point = points[1];
+    options.resolved = &opt_point;
+    options.backend_supports = [&](const ir::Node& node, const std::vector<DataType>& ins,
+                                   const std::vector<DataType>& outs) {
+      return cuda::supports_types(node, opt_point, ins, outs, config.flags());
+    };
+    const size_t lowered = passes::apply_mixed_precision(*graph, options);
+    graph->remove_dead_code();
+    ir::verify(*graph);
+    logger.log(Logger::Severity::kInfo, cat("mixed precision: ", lowered, " layers run in ",
+                                            to_string(options.low)));
+    points = resolve_at_profile_points(*graph, plan.profiles);
+  }
+#endif
 
   // Annotate values: a dim is static when it agrees at every profile point.
   for (const auto& v : graph->values()) {

@@ -52,6 +52,7 @@ struct ContextImpl {
   // shape-time values are uploaded to the GPU again only when they change.
   std::shared_ptr<cuda::ContextResources> cuda;
   uint64_t resolve_generation = 0;
+  Profiler* profiler = nullptr;
 
   const ops::ResolvedShapes& resolve();
   std::byte* arena();

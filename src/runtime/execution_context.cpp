@@ -115,8 +115,12 @@ void run_on_gpu(detail::ContextImpl& impl, void* stream) {
     io[t.value] = address;
   }
   if (!impl.cuda) impl.cuda = cuda::create_context_resources();
+  cuda::LayerTimeCallback on_layer_time;
+  if (Profiler* profiler = impl.profiler) {
+    on_layer_time = [profiler](const ir::Node& node, float ms) { profiler->report_layer_time(node.name, ms); };
+  }
   cuda::enqueue_graph(impl.engine->plan, *impl.engine->cuda, *impl.cuda, resolved, impl.resolve_generation,
-                      io, stream);
+                      io, stream, on_layer_time);
 #else
   fail(ErrorCode::kUnsupported, "this engine was built for target '", impl.engine->plan.target,
        "', but this kiln was built without CUDA");
@@ -150,8 +154,12 @@ void ExecutionContext::execute() {
   }
   const plan::PlanContents& p = impl_->engine->plan;
   std::map<const ir::Value*, Tensor> deferred_outputs;
+  cpu::LayerTimeCallback on_layer_time;
+  if (Profiler* profiler = impl_->profiler) {
+    on_layer_time = [profiler](const ir::Node& node, float ms) { profiler->report_layer_time(node.name, ms); };
+  }
   cpu::execute_graph(*p.graph, p.memory, resolved, impl_->arena(), size_t(p.memory.arena_bytes), io,
-                     &deferred_outputs);
+                     &deferred_outputs, on_layer_time);
   for (const auto& [value, tensor] : deferred_outputs) {
     OutputAllocator* allocator = impl_->output_allocators.at(value->name);
     void* current = tensor_address(value->name);
@@ -177,6 +185,9 @@ void ExecutionContext::set_output_allocator(const std::string& name, OutputAlloc
              "' is an input; output allocators are for outputs");
   impl_->output_allocators[name] = allocator;
 }
+
+void ExecutionContext::set_profiler(Profiler* profiler) { impl_->profiler = profiler; }
+Profiler* ExecutionContext::profiler() const { return impl_->profiler; }
 
 void ExecutionContext::enqueue(void* stream) {
   if (is_gpu_engine(*impl_)) return run_on_gpu(*impl_, stream);  // asynchronous

@@ -1,3 +1,4 @@
+#include <chrono>
 #include "backends/cpu/cpu_executor.h"
 
 #include <cstring>
@@ -56,7 +57,8 @@ void run_deferred_node(const ir::Node& node, TensorOf& tensor_of,
 void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
                    const ops::ResolvedShapes& resolved, std::byte* arena, size_t arena_bytes,
                    const std::map<const ir::Value*, void*>& io_addresses,
-                   std::map<const ir::Value*, Tensor>* deferred_outputs) {
+                   std::map<const ir::Value*, Tensor>* deferred_outputs,
+                   const LayerTimeCallback& on_layer_time) {
   std::unordered_map<const ir::Value*, Tensor> live;
   auto tensor_of = [&](const ir::Value* v) -> const Tensor& {
     if (auto it = live.find(v); it != live.end()) return it->second;
@@ -74,6 +76,17 @@ void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
       if (out && !resolved.values.count(out)) all_known = false;
     }
     if (all_known) continue;  // evaluated on the host when shapes were resolved
+    const auto started = std::chrono::steady_clock::now();
+    struct ReportTime {  // on every path out of this iteration
+      const LayerTimeCallback& callback;
+      const ir::Node& node;
+      std::chrono::steady_clock::time_point started;
+      ~ReportTime() {
+        if (callback) {
+          callback(node, std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - started).count());
+        }
+      }
+    } report{on_layer_time, node, started};
 
     bool deferred = false;
     for (const ir::Value* out : node.outputs) {

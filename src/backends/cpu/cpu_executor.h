@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 
 #include "ops/shape_inference.h"
@@ -14,10 +15,14 @@
 
 namespace kiln::cpu {
 
+// Called after each node that ran, with its host time (profiling); null when not profiling.
+using LayerTimeCallback = std::function<void(const ir::Node& node, float milliseconds)>;
+
 void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
                    const ops::ResolvedShapes& resolved, std::byte* arena, size_t arena_bytes,
                    const std::map<const ir::Value*, void*>& io_addresses,
-                   std::map<const ir::Value*, Tensor>* deferred_outputs);
+                   std::map<const ir::Value*, Tensor>* deferred_outputs,
+                   const LayerTimeCallback& on_layer_time = nullptr);
 
 // The kernel the executor would use for `node` at these input types and shapes: a fast
 // kernel's name, or "reference".

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,6 +31,13 @@ inline constexpr const char* kShapeTimeTactic = "host_shape_time";
 std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
                           size_t opt, uint32_t builder_flags);
 
+// Whether a CUDA kernel can run `node` (shapes as resolved in `r`) with the given input and
+// output types instead of the resolved ones: mixed precision asks before moving a node to
+// FP16/BF16.
+bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
+                    const std::vector<DataType>& inputs, const std::vector<DataType>& outputs,
+                    uint32_t builder_flags);
+
 // Device state shared by every context of one engine (the weights, uploaded once on first
 // use, thread-safely), and per execution context (activation arena, cuBLASLt handle and
 // workspace, shape-time values, per-node kernel state).
@@ -44,9 +52,13 @@ std::shared_ptr<ContextResources> create_context_resources();
 // uploaded again only then. Allocates device memory only on the first run (and when a
 // shape change needs more room for shape-time values). CUDA errors become kiln::Error
 // (kRuntime) naming the node.
+// With `on_layer_time`, every kernel is timed with CUDA events, and the call waits for the
+// stream before reporting each node's time.
+using LayerTimeCallback = std::function<void(const ir::Node& node, float milliseconds)>;
 void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, ContextResources& context,
                    const ops::ResolvedShapes& resolved, uint64_t resolved_generation,
-                   const std::map<const ir::Value*, void*>& io, void* stream);
+                   const std::map<const ir::Value*, void*>& io, void* stream,
+                   const LayerTimeCallback& on_layer_time = nullptr);
 
 // Waits for `stream`; a failure of any kernel run on it becomes kiln::Error(kRuntime).
 void synchronize(void* stream);

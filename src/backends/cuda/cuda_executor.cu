@@ -30,10 +30,12 @@ CudaKernelRegistry& CudaKernelRegistry::instance() {
 void CudaKernelRegistry::add(CudaKernel kernel) { kernels_.push_back(std::move(kernel)); }
 
 const CudaKernel* CudaKernelRegistry::select(const NodeQuery& query) const {
+  const CudaKernel* best = nullptr;
   for (const CudaKernel& k : kernels_) {
-    if (k.op == query.node->op && k.supports(query)) return &k;
+    if (k.op != query.node->op || (best && k.priority <= best->priority)) continue;
+    if (k.supports(query)) best = &k;
   }
-  return nullptr;
+  return best;
 }
 
 const CudaKernel* CudaKernelRegistry::find(const std::string& op, const std::string& name) const {
@@ -111,21 +113,10 @@ std::string describe_inputs(const NodeQuery& q) {
 // ---------------------------------------------------------------------------------------------
 // Tactic choice
 
-std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
-                          size_t opt, uint32_t builder_flags) {
-  bool known_everywhere = true;
-  for (const ir::Value* out : node.outputs) {
-    if (!out) continue;
-    for (const ops::ResolvedShapes& r : points) {
-      KILN_CHECK(!r.is_deferred(out), ErrorCode::kUnsupported, node.describe(), ": output '",
-                 out->name, "' has a shape that depends on the input data; the CUDA backend "
-                 "does not run such nodes yet");
-      if (!r.values.count(out)) known_everywhere = false;
-    }
-  }
-  if (known_everywhere) return kShapeTimeTactic;
+namespace {
 
-  const ops::ResolvedShapes& r = points.at(opt);
+// What a kernel's capability check sees of `node`, with the types and shapes resolved in `r`.
+NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_t builder_flags) {
   NodeQuery q;
   q.node = &node;
   q.builder_flags = builder_flags;
@@ -146,6 +137,41 @@ std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedS
     }
     q.outputs.push_back(std::move(t));
   }
+  return q;
+}
+
+}  // namespace
+
+bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
+                    const std::vector<DataType>& inputs, const std::vector<DataType>& outputs,
+                    uint32_t builder_flags) {
+  for (const ir::Value* v : node.inputs) {
+    if (v && r.is_deferred(v)) return false;
+  }
+  for (const ir::Value* v : node.outputs) {
+    if (v && r.is_deferred(v)) return false;
+  }
+  NodeQuery q = make_query(node, r, builder_flags);
+  for (size_t i = 0; i < q.inputs.size() && i < inputs.size(); ++i) q.inputs[i].dtype = inputs[i];
+  for (size_t i = 0; i < q.outputs.size() && i < outputs.size(); ++i) q.outputs[i].dtype = outputs[i];
+  return CudaKernelRegistry::instance().select(q) != nullptr;
+}
+
+std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
+                          size_t opt, uint32_t builder_flags) {
+  bool known_everywhere = true;
+  for (const ir::Value* out : node.outputs) {
+    if (!out) continue;
+    for (const ops::ResolvedShapes& r : points) {
+      KILN_CHECK(!r.is_deferred(out), ErrorCode::kUnsupported, node.describe(), ": output '",
+                 out->name, "' has a shape that depends on the input data; the CUDA backend "
+                 "does not run such nodes yet");
+      if (!r.values.count(out)) known_everywhere = false;
+    }
+  }
+  if (known_everywhere) return kShapeTimeTactic;
+
+  const NodeQuery q = make_query(node, points.at(opt), builder_flags);
   const CudaKernel* k = CudaKernelRegistry::instance().select(q);
   KILN_CHECK(k != nullptr, ErrorCode::kUnsupported, node.describe(),
              ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
@@ -325,7 +351,8 @@ void upload_shape_values(const plan::PlanContents& plan, ContextResources& ctx,
 
 void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, ContextResources& ctx,
                    const ops::ResolvedShapes& resolved, uint64_t resolved_generation,
-                   const std::map<const ir::Value*, void*>& io, void* stream_handle) {
+                   const std::map<const ir::Value*, void*>& io, void* stream_handle,
+                   const LayerTimeCallback& on_layer_time) {
   cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
   if (!ctx.initialized) {
     require_device();
@@ -356,6 +383,19 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
   };
 
   std::unordered_set<const ir::Value*> written;
+  // Profiling: an event before and after each kernel (created here: profiling may allocate).
+  std::vector<std::pair<const ir::Node*, std::pair<cudaEvent_t, cudaEvent_t>>> timed;
+  auto destroy_events = [&] {
+    for (auto& [node, events] : timed) {
+      cudaEventDestroy(events.first);
+      cudaEventDestroy(events.second);
+    }
+    timed.clear();
+  };
+  struct EventGuard {
+    std::function<void()> destroy;
+    ~EventGuard() { destroy(); }
+  } event_guard{destroy_events};
   for (const auto& node_ptr : plan.graph->nodes()) {
     const ir::Node& node = *node_ptr;
     if (all_outputs_known(node, resolved)) continue;
@@ -411,8 +451,16 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
       }
       rc.outputs.push_back(std::move(t));
     }
+    cudaEvent_t before = nullptr, after = nullptr;
+    if (on_layer_time) {
+      check_cuda(cudaEventCreate(&before), node, "creating a profiling event");
+      check_cuda(cudaEventCreate(&after), node, "creating a profiling event");
+      timed.push_back({&node, {before, after}});
+      check_cuda(cudaEventRecord(before, stream), node, "recording a profiling event");
+    }
     kernel.run(rc);
     check_cuda(cudaGetLastError(), node, cat("launching CUDA kernel ", kernel.name).c_str());
+    if (on_layer_time) check_cuda(cudaEventRecord(after, stream), node, "recording a profiling event");
   }
 
   // Outputs no node wrote: constants, shape-time values, or values computed on the host.
@@ -431,6 +479,14 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
     if (src != dst) {
       check_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream),
                    cat("copying output '", out->name, "'"));
+    }
+  }
+  if (on_layer_time && !timed.empty()) {
+    synchronize(stream);
+    for (auto& [node, events] : timed) {
+      float ms = 0;
+      check_cuda(cudaEventElapsedTime(&ms, events.first, events.second), *node, "reading a profiling event");
+      on_layer_time(*node, ms);
     }
   }
 }

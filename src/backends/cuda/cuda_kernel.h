@@ -81,13 +81,17 @@ struct CudaKernel {
   std::vector<size_t> host_inputs;
   std::function<bool(const NodeQuery&)> supports;
   std::function<void(RunContext&)> run;
+  // Among the kernels that support a node, the builder takes the one with the highest priority
+  // (registration order breaks ties): library-backed kernels (cuDNN) outrank kiln's own.
+  int priority = 0;
 };
 
 class CudaKernelRegistry {
  public:
   static CudaKernelRegistry& instance();
   void add(CudaKernel kernel);
-  // The first registered kernel for node.op that supports the query, or nullptr.
+  // The kernel for node.op of highest priority that supports the query (the first registered
+  // among equals), or nullptr.
   const CudaKernel* select(const NodeQuery& query) const;
   const CudaKernel* find(const std::string& op, const std::string& name) const;
   // Every registered kernel, in registration order (for docs/operators.md).

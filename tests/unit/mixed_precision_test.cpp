@@ -1,0 +1,157 @@
+// The mixed precision pass (passes/mixed_precision.h) on a small graph: which nodes move to
+// FP16/BF16, where casts go, what stays float32, and that the outputs keep their names and
+// types and agree with the float32 graph (evaluated on the host by the reference computes).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ir/verifier.h"
+#include "ops/shape_inference.h"
+#include "passes/mixed_precision.h"
+
+namespace kiln::passes {
+namespace {
+
+Tensor f32(Dims shape, std::vector<float> v) { return Tensor::from_vector<float>(DataType::kFloat32, shape, v); }
+
+std::vector<std::vector<double>> evaluate(const ir::Graph& g, const Tensor& x) {
+  auto copy = g.clone();
+  copy->inputs()[0]->constant = x;
+  ops::ResolvedShapes r = ops::resolve_shapes(*copy, {{"x", x.shape()}});
+  std::vector<std::vector<double>> out;
+  for (const ir::Value* o : copy->outputs()) out.push_back(r.values.at(o).to_double_vector());
+  return out;
+}
+
+const ir::Node* producer_of(const ir::Graph& g, const std::string& value) {
+  const ir::Value* v = g.find_value(value);
+  return v ? v->producer : nullptr;
+}
+
+// x -> MatMul(W) -> Add(b) -> Relu -> Softmax -> "probs"
+//                              Relu -> Add(1e-12) -> ReduceSum -> "total"
+struct Fixture {
+  ir::Graph g;
+  Fixture() {
+    ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3)});
+    ir::Value* w = g.add_constant("w", f32({3, 4}, {0.5f, -1, 2, 0.25f, 1, 1, -0.5f, 3, -2, 0.75f, 1.5f, -1}));
+    ir::Value* b = g.add_constant("b", f32({4}, {0.1f, -0.2f, 0.3f, -0.4f}));
+    ir::Value* eps = g.add_constant("eps", f32({}, {1e-12f}));                // flushes to 0 in FP16
+    ir::Node* mm = g.add_node("MatMul", "mm", {x, w}, {"mm_out"});
+    ir::Node* add = g.add_node("Add", "add_b", {mm->outputs[0], b}, {"biased"});
+    ir::Node* relu = g.add_node("Relu", "relu", {add->outputs[0]}, {"act"});
+    ir::Node* sm = g.add_node("Softmax", "softmax", {relu->outputs[0]}, {"probs"}, {{"axis", int64_t(-1)}});
+    ir::Node* add_eps = g.add_node("Add", "add_eps", {relu->outputs[0], eps}, {"act_eps"});
+    ir::Node* sum = g.add_node("ReduceSum", "sum", {add_eps->outputs[0]}, {"total"}, {{"keepdims", int64_t(0)}});
+    g.mark_output(sm->outputs[0]);
+    g.mark_output(sum->outputs[0]);
+  }
+};
+
+size_t run_pass(ir::Graph& g, DataType low, std::vector<std::string>* asked = nullptr) {
+  ops::ResolvedShapes r = ops::resolve_shapes(g, {{"x", ir::to_dims(g.inputs()[0]->shape)}});
+  MixedPrecisionOptions options;
+  options.low = low;
+  options.resolved = &r;
+  options.backend_supports = [&](const ir::Node& node, const std::vector<DataType>&, const std::vector<DataType>&) {
+    if (asked) asked->push_back(node.name);
+    return node.op != "Relu" || low == DataType::kFloat16;  // a backend without a BF16 Relu
+  };
+  size_t n = apply_mixed_precision(g, options);
+  g.remove_dead_code();
+  ir::verify(g);
+  return n;
+}
+
+TEST(MixedPrecision, MovesAllowedWorkToFp16AndKeepsInterfaceTypes) {
+  Fixture f;
+  const Tensor x = f32({2, 3}, {1, -2, 0.5f, 3, 0.25f, -1});
+  const auto before = evaluate(f.g, x);
+  std::vector<std::string> asked;
+  EXPECT_EQ(run_pass(f.g, DataType::kFloat16, &asked), 4u);  // mm, add_b, relu, softmax
+  // ReduceSum is not on the allow-list: never offered to the backend.
+  EXPECT_EQ(std::count(asked.begin(), asked.end(), "sum"), 0);
+
+  ops::ResolvedShapes r = ops::resolve_shapes(f.g, {{"x", {2, 3}}});
+  // Inputs and outputs keep their names and float32.
+  ASSERT_EQ(f.g.outputs().size(), 2u);
+  EXPECT_EQ(f.g.outputs()[0]->name, "probs");
+  EXPECT_EQ(f.g.outputs()[1]->name, "total");
+  EXPECT_EQ(r.of(f.g.outputs()[0]).dtype, DataType::kFloat32);
+  EXPECT_EQ(r.of(f.g.outputs()[1]).dtype, DataType::kFloat32);
+  EXPECT_EQ(producer_of(f.g, "probs")->op, "Cast");
+  // The weight is converted at build time; x gets one Cast.
+  const ir::Node* mm = producer_of(f.g, "mm_out");
+  ASSERT_NE(mm, nullptr);
+  EXPECT_EQ(mm->inputs[0]->producer->op, "Cast");
+  ASSERT_TRUE(mm->inputs[1]->is_constant());
+  EXPECT_EQ(mm->inputs[1]->constant->dtype(), DataType::kFloat16);
+  EXPECT_EQ(r.of(mm->outputs[0]).dtype, DataType::kFloat16);
+  // add_eps stays float32 (1e-12 would flush to zero) and reads relu's output cast back.
+  const ir::Node* add_eps = producer_of(f.g, "act_eps");
+  EXPECT_EQ(r.of(add_eps->outputs[0]).dtype, DataType::kFloat32);
+  ASSERT_NE(add_eps->inputs[0]->producer, nullptr);
+  EXPECT_EQ(add_eps->inputs[0]->producer->op, "Cast");
+  EXPECT_EQ(add_eps->inputs[0]->producer->inputs[0]->name, "act");
+  EXPECT_EQ(r.of(f.g.find_value("act")).dtype, DataType::kFloat16);
+
+  // Same results within FP16 rounding (about 1e-3 relative per step).
+  const auto after = evaluate(f.g, x);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t o = 0; o < before.size(); ++o) {
+    for (size_t i = 0; i < before[o].size(); ++i) {
+      EXPECT_NEAR(after[o][i], before[o][i], 4e-3 * (1 + std::abs(before[o][i]))) << o << "," << i;
+    }
+  }
+}
+
+TEST(MixedPrecision, LargeConstantsSaturateInsteadOfBecomingInfinite) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2)});
+  ir::Value* mask = g.add_constant("mask", f32({2}, {0, -3.0e38f}));  // an attention mask's "minus infinity"
+  ir::Node* add = g.add_node("Add", "add", {x, mask}, {"y"});
+  g.mark_output(add->outputs[0]);
+  EXPECT_EQ(run_pass(g, DataType::kFloat16), 1u);
+  const ir::Node* low_add = producer_of(g, "y")->inputs[0]->producer;
+  ASSERT_EQ(low_add->op, "Add");
+  EXPECT_EQ(low_add->inputs[1]->constant->as_double(1), -65504.0);
+  const auto y = evaluate(g, f32({2}, {1.5f, 2}));
+  EXPECT_EQ(y[0][0], 1.5);
+  EXPECT_EQ(y[0][1], -65504.0);
+}
+
+TEST(MixedPrecision, NodesWithoutALowKernelStayFloat32) {
+  Fixture f;
+  // mm, add_b, add_eps (1e-12 is representable in BF16, which has float32's exponent range)
+  // and softmax; Relu has no BF16 kernel in this backend.
+  EXPECT_EQ(run_pass(f.g, DataType::kBFloat16), 4u);
+  ops::ResolvedShapes r = ops::resolve_shapes(f.g, {{"x", {2, 3}}});
+  EXPECT_EQ(r.of(f.g.find_value("act")).dtype, DataType::kFloat32);
+  EXPECT_EQ(r.of(f.g.find_value("biased")).dtype, DataType::kBFloat16);
+  EXPECT_EQ(r.of(f.g.find_value("act_eps")).dtype, DataType::kBFloat16);
+  // Relu reads add_b's BF16 output through a Cast to float32.
+  EXPECT_EQ(producer_of(f.g, "act")->inputs[0]->producer->op, "Cast");
+  // softmax reads relu's float32 output through a Cast to BF16.
+  const ir::Node* sm = nullptr;
+  for (const auto& n : f.g.nodes()) {
+    if (n->op == "Softmax") sm = n.get();
+  }
+  ASSERT_NE(sm, nullptr);
+  EXPECT_EQ(sm->inputs[0]->producer->op, "Cast");
+  EXPECT_EQ(r.of(f.g.outputs()[0]).dtype, DataType::kFloat32);
+}
+
+TEST(MixedPrecision, RejectsOtherLowTypes) {
+  Fixture f;
+  ops::ResolvedShapes r = ops::resolve_shapes(f.g, {{"x", {2, 3}}});
+  MixedPrecisionOptions options;
+  options.low = DataType::kInt8;
+  options.resolved = &r;
+  options.backend_supports = [](const ir::Node&, const std::vector<DataType>&, const std::vector<DataType>&) {
+    return true;
+  };
+  EXPECT_THROW(apply_mixed_precision(f.g, options), Error);
+}
+
+}  // namespace
+}  // namespace kiln::passes
