@@ -38,6 +38,60 @@ target_sources(kiln_static PRIVATE ${KILN_CUDA_SOURCES})
 target_compile_definitions(kiln_static PUBLIC KILN_HAVE_CUDA=1)
 target_link_libraries(kiln_static PUBLIC CUDA::cudart_static CUDA::cublasLt)
 
+# cuDNN 9 (src/backends/cuda/cudnn_*.cu: convolutions through its graph API). Looked for, in
+# this order: -DCUDNN_ROOT / $CUDNN_ROOT, the CUDA toolkit, /usr/local/cuda, the Python
+# package nvidia-cudnn-cu13 (site-packages/nvidia/cudnn, which ships only libcudnn.so.9), and
+# the system (Debian's nvidia-cudnn puts its headers under include/x86_64-linux-gnu).
+# libcudnn.so is a small shim that loads its sub-libraries (libcudnn_graph, the engines) from
+# its own directory at run time, so those must stay beside it.
+set(kiln_cudnn_roots)
+if(CUDNN_ROOT)
+  list(APPEND kiln_cudnn_roots ${CUDNN_ROOT})
+endif()
+if(DEFINED ENV{CUDNN_ROOT})
+  list(APPEND kiln_cudnn_roots $ENV{CUDNN_ROOT})
+endif()
+get_filename_component(kiln_cuda_root "${CUDAToolkit_LIBRARY_DIR}" DIRECTORY)
+list(APPEND kiln_cudnn_roots ${CUDAToolkit_LIBRARY_ROOT} ${kiln_cuda_root} /usr/local/cuda)
+find_program(KILN_PYTHON3 NAMES python3)
+if(KILN_PYTHON3)
+  execute_process(
+    COMMAND ${KILN_PYTHON3} -c "import nvidia.cudnn as m; print(list(m.__path__)[0])"
+    OUTPUT_VARIABLE kiln_cudnn_wheel OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(kiln_cudnn_wheel)
+    list(APPEND kiln_cudnn_roots ${kiln_cudnn_wheel})
+  endif()
+endif()
+find_path(KILN_CUDNN_INCLUDE_DIR NAMES cudnn_graph.h
+          HINTS ${kiln_cudnn_roots}
+          PATH_SUFFIXES include include/x86_64-linux-gnu targets/x86_64-linux/include)
+find_library(KILN_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
+             HINTS ${kiln_cudnn_roots} ${CUDAToolkit_LIBRARY_DIR}
+             PATH_SUFFIXES lib64 lib lib/x86_64-linux-gnu targets/x86_64-linux/lib)
+if(NOT KILN_CUDNN_INCLUDE_DIR OR NOT KILN_CUDNN_LIBRARY)
+  set(kiln_cudnn_missing)
+  if(NOT KILN_CUDNN_INCLUDE_DIR)
+    list(APPEND kiln_cudnn_missing "the header cudnn_graph.h")
+  endif()
+  if(NOT KILN_CUDNN_LIBRARY)
+    list(APPEND kiln_cudnn_missing "the library libcudnn.so (or libcudnn.so.9)")
+  endif()
+  list(JOIN kiln_cudnn_missing " and " kiln_cudnn_missing)
+  list(JOIN kiln_cudnn_roots ", " kiln_cudnn_searched)
+  message(FATAL_ERROR "kiln: the CUDA backend needs cuDNN 9, but ${kiln_cudnn_missing} "
+          "could not be found (searched ${kiln_cudnn_searched} and the system paths). Install "
+          "cuDNN 9 (Debian: nvidia-cudnn; PyPI: nvidia-cudnn-cu13), point -DCUDNN_ROOT=<dir> at "
+          "it, or configure with -DKILN_CUDA=OFF.")
+endif()
+file(STRINGS ${KILN_CUDNN_INCLUDE_DIR}/cudnn_version.h kiln_cudnn_major REGEX "define CUDNN_MAJOR ")
+string(REGEX MATCH "[0-9]+" kiln_cudnn_major "${kiln_cudnn_major}")
+if(NOT kiln_cudnn_major STREQUAL "9")
+  message(FATAL_ERROR "kiln: found cuDNN ${kiln_cudnn_major} headers in ${KILN_CUDNN_INCLUDE_DIR}, "
+          "but the CUDA backend needs cuDNN 9 (point -DCUDNN_ROOT=<dir> at a cuDNN 9)")
+endif()
+target_include_directories(kiln_static PRIVATE ${KILN_CUDNN_INCLUDE_DIR})
+target_link_libraries(kiln_static PUBLIC ${KILN_CUDNN_LIBRARY})
+
 # The top-level file gives kiln_static GCC warning flags that nvcc does not accept: keep them
 # for C++ and hand them to nvcc's host compiler instead.
 get_target_property(kiln_cxx_options kiln_static COMPILE_OPTIONS)
@@ -52,4 +106,4 @@ target_compile_options(kiln_static PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:-O3 --expt-relaxed-constexpr
     -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter>)
 message(STATUS "kiln: CUDA backend on (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, "
-               "architectures ${CMAKE_CUDA_ARCHITECTURES})")
+               "architectures ${CMAKE_CUDA_ARCHITECTURES}, cuDNN ${KILN_CUDNN_LIBRARY})")

@@ -27,6 +27,13 @@ enum class BuilderFlag : uint32_t {
 
 enum class DeviceType { kCPU, kGPU };
 
+// Libraries the GPU builder may take kernels from, as TensorRT's TacticSource: a bit mask of
+// 1 << TacticSource. kiln's own kernels are always allowed; cuBLASLt is where matrix products
+// come from (without it a MatMul has no kernel).
+enum class TacticSource : uint32_t { kCUBLAS_LT = 0, kCUDNN = 1 };
+inline constexpr uint32_t kAllTacticSources = (1u << uint32_t(TacticSource::kCUBLAS_LT)) |
+                                              (1u << uint32_t(TacticSource::kCUDNN));
+
 enum class OptProfileSelector { kMIN = 0, kOPT = 1, kMAX = 2 };
 
 // Ranges of input shapes an engine must accept: per dynamic input, min <= opt <= max
@@ -50,6 +57,9 @@ class BuilderConfig {
   bool get_flag(BuilderFlag flag) const { return (flags_ >> uint32_t(flag)) & 1u; }
   uint32_t flags() const { return flags_; }
 
+  void set_tactic_sources(uint32_t sources) { tactic_sources_ = sources; }
+  uint32_t tactic_sources() const { return tactic_sources_; }
+
   void set_device(DeviceType device) { device_ = device; }
   DeviceType device() const { return device_; }
 
@@ -59,6 +69,7 @@ class BuilderConfig {
 
  private:
   uint32_t flags_ = 1u << uint32_t(BuilderFlag::kTF32);
+  uint32_t tactic_sources_ = kAllTacticSources;
   DeviceType device_ = DeviceType::kCPU;
   std::vector<OptimizationProfile> profiles_;
 };

@@ -189,7 +189,7 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     options.resolved = &opt_point;
     options.backend_supports = [&](const ir::Node& node, const std::vector<DataType>& ins,
                                    const std::vector<DataType>& outs) {
-      return cuda::supports_types(node, opt_point, ins, outs, config.flags());
+      return cuda::supports_types(node, opt_point, ins, outs, config.flags(), config.tactic_sources());
     };
     const size_t lowered = passes::apply_mixed_precision(*graph, options);
     graph->remove_dead_code();
@@ -276,7 +276,7 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
 #ifdef KILN_HAVE_CUDA
     // GPU engines: a CUDA kernel per node (the build fails naming a node that has none).
     if (gpu) {
-      plan.tactics[node->name] = cuda::choose_tactic(*node, points, 1, config.flags());
+      plan.tactics[node->name] = cuda::choose_tactic(*node, points, 1, config.flags(), config.tactic_sources());
       continue;
     }
 #endif

@@ -4,12 +4,14 @@
 Each test writes tiny ONNX models with onnx.helper into a temporary directory, runs the built
 `kiln` binary on them, and checks what it prints and writes against values computed here with
 numpy. Error cases check the CLI's contract: a non-zero exit, exactly one `kiln: error:` line
-on stderr, no crash, and no partial output file.
+on stderr, no crash, and no partial output file. GPUs are hidden from kiln (CUDA_VISIBLE_DEVICES)
+except in the tests of the GPU paths, which skip where no GPU can be used.
 
     cli_test.py --kiln build/bin/kiln                 # every test
     cli_test.py --kiln build/bin/kiln CliTest.test_x  # one test (how ctest runs them)
     cli_test.py --list                                # names, for tests/cli/tests.cmake
 """
+import json
 import os
 import re
 import subprocess
@@ -116,7 +118,70 @@ def save_npy(path, array, version=None):
     return path
 
 
+# ---------------------------------------------------------------- kiln exec's report
+
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+STAT_METRICS = ("Latency", "Enqueue Time", "H2D Latency", "GPU Compute Time", "D2H Latency")
+STAT_NAMES = ("min", "max", "mean", "median", "percentile(90%)", "percentile(95%)",
+              "percentile(99%)")
+
+
+def parse_summary(test, out):
+    """The numbers of kiln exec's performance summary, checking every line's format: trtexec's
+    `Throughput: X qps`, `<metric>: min = X ms, max = X ms, ..., percentile(99%) = X ms` and
+    `Total Host Walltime: X s`."""
+    test.assertIn("=== Performance summary ===", out)
+    summary = {}
+    match = re.search(rf"^Throughput: ({NUMBER}) qps$", out, re.M)
+    test.assertIsNotNone(match, out)
+    summary["Throughput"] = float(match.group(1))
+    stats_pattern = ", ".join(re.escape(name) + rf" = ({NUMBER}) ms" for name in STAT_NAMES)
+    for metric in STAT_METRICS:
+        match = re.search(rf"^{metric}: {stats_pattern}$", out, re.M)
+        test.assertIsNotNone(match, f"no well-formed '{metric}' line in:\n{out}")
+        summary[metric] = dict(zip(STAT_NAMES, map(float, match.groups())))
+    for metric in ("Total Host Walltime", "Total GPU Compute Time"):
+        match = re.search(rf"^{metric}: ({NUMBER}) s$", out, re.M)
+        test.assertIsNotNone(match, f"no '{metric}' line in:\n{out}")
+        summary[metric] = float(match.group(1))
+    match = re.search(r"^Timing trace has (\d+) queries over", out, re.M)
+    test.assertIsNotNone(match, out)
+    summary["queries"] = int(match.group(1))
+    return summary
+
+
+def trtexec_stats(values):
+    """trtexec's statistics, computed independently: numpy's median (the mean of the middle
+    two for an even count) and trtexec's percentile, the sorted value at index
+    n - 1 - floor((1 - p/100) * n)."""
+    values = np.sort(np.asarray(values, np.float64))
+    n = len(values)
+    stats = {"min": values[0], "max": values[-1], "mean": values.mean(),
+             "median": np.median(values)}
+    for p in (90, 95, 99):
+        stats[f"percentile({p}%)"] = values[max(n - 1 - int((1 - p / 100) * n), 0)]
+    return stats
+
+
+def parse_profile_table(test, out):
+    """Rows of the --dumpProfile table: (time, average, median, percent, layer)."""
+    test.assertIn("=== Profile (", out)
+    table = out[out.index("=== Profile ("):]
+    rows = []
+    for line in table.splitlines()[2:]:
+        match = re.match(rf"^\s*({NUMBER})\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})   (.*)$", line)
+        if not match:
+            break
+        rows.append((*map(float, match.groups()[:4]), match.group(5)))
+    return rows
+
+
 class CliTest(unittest.TestCase):
+    # kiln builds for the GPU by default where one can be used. The tests check exact values
+    # and CPU-only features, so they hide the GPUs (CUDA_VISIBLE_DEVICES="") unless a test
+    # sets this to exercise the GPU paths (which it skips where there is no GPU).
+    gpu_visible = False
+
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="kiln_cli_test_")
         self.dir = self._tmp.name
@@ -129,8 +194,11 @@ class CliTest(unittest.TestCase):
 
     def kiln(self, *args, expect=0):
         """Runs kiln; checks the exit status and that it did not crash."""
+        env = dict(os.environ)
+        if not self.gpu_visible:
+            env["CUDA_VISIBLE_DEVICES"] = ""
         result = subprocess.run([KILN, *map(str, args)], capture_output=True, text=True,
-                                timeout=120, cwd=self.dir)
+                                timeout=120, cwd=self.dir, env=env)
         self.assertGreaterEqual(result.returncode, 0,
                                 f"kiln {' '.join(map(str, args))} died from a signal\n"
                                 f"{result.stderr}")
@@ -167,10 +235,10 @@ class CliTest(unittest.TestCase):
     def test_help(self):
         for args in (["help"], ["--help"], ["-h"]):
             out = self.kiln(*args).stdout
-            for command in ("build", "run", "inspect"):
+            for command in ("build", "run", "inspect", "exec"):
                 self.assertIn(command, out)
         for command, flag in (("build", "--minShapes"), ("run", "--output-dir"),
-                              ("inspect", "--shapes")):
+                              ("inspect", "--shapes"), ("exec", "--useCudaGraph")):
             self.assertIn(flag, self.kiln(command, "--help").stdout)
             self.assertIn(flag, self.kiln("help", command).stdout)
         # --help wins over anything else on the line, even flags it does not know.
@@ -656,6 +724,305 @@ class CliTest(unittest.TestCase):
                 self.assert_only_files(self.path("ro"), [])
             finally:
                 os.chmod(self.path("ro"), 0o700)
+
+    # ---------------------------------------------------------------- kiln exec
+
+    # Short measurements: CI machines are small and shared.
+    QUICK = ("--iterations=20", "--duration=0", "--warmUp=0")
+
+    def test_exec_summary_on_cpu(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        out = self.kiln("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", "--device=cpu",
+                        *self.QUICK, "--exportTimes=times.json").stdout
+        self.assertIn("building engine for CPU", out)
+        self.assertRegex(out, rf"built the engine in {NUMBER} ms")
+        self.assertRegex(out, r"x\s+float32\s+2x4")
+        self.assertRegex(out, r"y\s+float32\s+2x3")
+        summary = parse_summary(self, out)
+        self.assertGreaterEqual(summary["queries"], 20)
+        for metric in STAT_METRICS:
+            stats = summary[metric]
+            self.assertLessEqual(stats["min"], stats["median"], metric)
+            self.assertLessEqual(stats["median"], stats["max"], metric)
+            self.assertLessEqual(stats["min"], stats["mean"], metric)
+            self.assertLessEqual(stats["mean"], stats["max"], metric)
+            self.assertLessEqual(stats["percentile(90%)"], stats["percentile(95%)"], metric)
+            self.assertLessEqual(stats["percentile(95%)"], stats["percentile(99%)"], metric)
+        # A CPU engine copies nothing between host and device, and says so.
+        for metric in ("H2D Latency", "D2H Latency"):
+            self.assertEqual(set(summary[metric].values()), {0.0}, metric)
+        self.assertIn("CPU engine", out)
+        self.assertGreater(summary["GPU Compute Time"]["max"], 0)
+
+        # The summary is what the exported traces say, computed here independently.
+        with open(self.path("times.json")) as f:
+            times = json.load(f)
+        self.assertEqual(len(times), summary["queries"])
+        fields = ("startEnqMs", "endEnqMs", "startH2dMs", "endH2dMs", "startComputeMs",
+                  "endComputeMs", "startD2hMs", "endD2hMs", "h2dMs", "computeMs", "d2hMs",
+                  "latencyMs", "endToEndMs", "stream")
+        for t in times:
+            self.assertEqual(set(t), set(fields))
+            self.assertAlmostEqual(t["computeMs"], t["endComputeMs"] - t["startComputeMs"],
+                                   places=5)
+            self.assertAlmostEqual(t["latencyMs"], t["h2dMs"] + t["computeMs"] + t["d2hMs"],
+                                   places=5)
+            self.assertLessEqual(t["startH2dMs"], t["endD2hMs"])
+        for metric, field in (("GPU Compute Time", "computeMs"), ("Latency", "latencyMs"),
+                              ("Enqueue Time", "endEnqMs")):
+            values = [t[field] - (t["startEnqMs"] if field == "endEnqMs" else 0) for t in times]
+            expected = trtexec_stats(values)
+            for name in STAT_NAMES:
+                # Printed with 6 significant digits; the JSON with 9 (enqueue times are
+                # differences of timestamps, exact to about 1e-5 ms).
+                self.assertTrue(np.isclose(summary[metric][name], expected[name], rtol=2e-5,
+                                           atol=5e-5 if field == "endEnqMs" else 2e-6),
+                                f"{metric} {name}: {summary[metric][name]} vs {expected[name]}")
+        walltime_s = (max(t["endD2hMs"] for t in times) -
+                      min(t["startH2dMs"] for t in times)) / 1000
+        self.assertTrue(np.isclose(summary["Total Host Walltime"], walltime_s, rtol=1e-4))
+        self.assertTrue(np.isclose(summary["Throughput"], len(times) / walltime_s, rtol=1e-4))
+        self.assertTrue(np.isclose(summary["Total GPU Compute Time"],
+                                   sum(t["computeMs"] for t in times) / 1000, rtol=1e-4))
+
+    def test_exec_duration_and_warmup(self):
+        make_mlp(self.path("mlp.onnx"))
+        out = self.kiln("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", "--device=cpu",
+                        "--iterations=3", "--duration=0.3", "--warmUp=100").stdout
+        summary = parse_summary(self, out)
+        # It ran for at least the duration (less the time of one run, which is tiny here)...
+        self.assertGreaterEqual(summary["Total Host Walltime"], 0.29)
+        self.assertGreater(summary["queries"], 3)
+        # ...after warming up for at least --warmUp milliseconds.
+        match = re.search(rf"^Warmup completed (\d+) queries over ({NUMBER}) ms$", out, re.M)
+        self.assertIsNotNone(match, out)
+        self.assertGreater(int(match.group(1)), 0)
+        self.assertGreaterEqual(float(match.group(2)), 100)
+        # --verbose adds the averages of every --avgRuns runs and the metrics' meaning.
+        out = self.kiln("exec", "mlp.onnx", "--shapes=x:2x4", "--device=cpu", "--iterations=9",
+                        "--duration=0", "--warmUp=0", "--avgRuns=3", "--verbose",
+                        "--percentile=50,99.9").stdout
+        averages = re.findall(r"^Average on 3 runs - GPU latency: .* ms - Host latency: .* ms "
+                              r"\(enqueue .* ms\)$", out, re.M)
+        self.assertGreaterEqual(len(averages), 3)
+        self.assertIn("Explanations of the performance metrics", out)
+        self.assertIsNotNone(re.search(rf"median = {NUMBER} ms, percentile\(50%\) = {NUMBER} ms, "
+                                       rf"percentile\(99.9%\) = {NUMBER} ms$", out, re.M), out)
+
+    def test_exec_profile(self):
+        make_conv(self.path("conv.onnx"))
+        out = self.kiln("exec", "--onnx=conv.onnx", "--device=cpu", *self.QUICK,
+                        "--dumpProfile", "--separateProfileRun",
+                        "--exportProfile=profile.json").stdout
+        rows = parse_profile_table(self, out)
+        self.assertGreaterEqual(len(rows), 2, out)  # at least one layer and the total
+        layers, total = rows[:-1], rows[-1]
+        self.assertEqual(total[4], "Total")
+        self.assertAlmostEqual(total[3], 100.0, places=1)
+        times = [row[0] for row in layers]
+        self.assertEqual(times, sorted(times, reverse=True))  # longest first
+        self.assertTrue(np.isclose(sum(times), total[0], atol=0.01 * len(layers) + 1e-9))
+        # The layers are the plan's, as kiln inspect names them.
+        described = self.kiln("inspect", "conv.onnx", "--device=cpu").stdout
+        for row in layers:
+            self.assertIn(row[4], described)
+
+        with open(self.path("profile.json")) as f:
+            profile = json.load(f)
+        count = profile[0]["count"]
+        self.assertEqual(set(profile[0]), {"count"})
+        self.assertGreaterEqual(count, 20)
+        self.assertIn(f"=== Profile ({count} iterations", out)
+        entries = profile[1:]
+        self.assertEqual([e["name"] for e in entries], [row[4] for row in layers])
+        for entry in entries:
+            self.assertEqual(set(entry), {"name", "timeMs", "averageMs", "medianMs",
+                                          "percentage"})
+            self.assertTrue(np.isclose(entry["averageMs"], entry["timeMs"] / count, rtol=1e-6))
+            self.assertGreaterEqual(entry["timeMs"], 0)
+        self.assertTrue(np.isclose(sum(e["percentage"] for e in entries), 100, atol=1e-3))
+
+    def test_exec_plans_streams_and_save(self):
+        make_mlp(self.path("mlp.onnx"))
+        # --saveEngine, then --loadEngine of what it saved.
+        out = self.kiln("exec", "--onnx=mlp.onnx", "--device=cpu", "--minShapes=x:1x4",
+                        "--optShapes=x:4x4", "--maxShapes=x:8x4", "--saveEngine=mlp.plan",
+                        "--skipInference").stdout
+        self.assertIn("saved engine to mlp.plan", out)
+        self.assertNotIn("Performance summary", out)
+        self.assertIn("min 1x4 opt 4x4 max 8x4", self.kiln("inspect", "mlp.plan").stdout)
+        # Without --shapes a plan runs at its profile's opt shape, with it at that shape.
+        out = self.kiln("exec", "--loadEngine=mlp.plan", *self.QUICK).stdout
+        self.assertRegex(out, r"x\s+float32\s+4x4")
+        parse_summary(self, out)
+        out = self.kiln("exec", "--loadEngine=mlp.plan", "--shapes=x:7x4", *self.QUICK).stdout
+        self.assertRegex(out, r"y\s+float32\s+7x3")
+        # As in trtexec, --shapes with a range picks the run's shape within the range.
+        out = self.kiln("exec", "--onnx=mlp.onnx", "--device=cpu", "--minShapes=x:1x4",
+                        "--maxShapes=x:8x4", "--shapes=x:5x4", *self.QUICK).stdout
+        self.assertRegex(out, r"y\s+float32\s+5x3")
+        self.kiln_error("exec", "--onnx=mlp.onnx", "--device=cpu", "--minShapes=x:1x4",
+                        "--maxShapes=x:8x4", "--shapes=x:9x4", *self.QUICK, contains="9x4")
+        self.kiln_error("exec", "--loadEngine=mlp.plan", "--shapes=x:9x4", *self.QUICK,
+                        contains=["9x4", "profile"])
+        self.kiln_error("exec", "--loadEngine=mlp.plan", "--shapes=q:2x4", *self.QUICK,
+                        contains=["'q'", "not an input"])
+        self.kiln_error("exec", "--loadEngine=mlp.plan", "--maxShapes=x:9x4",
+                        contains="--onnx")
+        self.kiln_error("exec", "--loadEngine=mlp.plan", "--device=gpu", contains="cpu engine")
+        # Two contexts run concurrently: both show up in the traces.
+        out = self.kiln("exec", "--loadEngine=mlp.plan", "--infStreams=2", "--iterations=20",
+                        "--duration=0.1", "--warmUp=0", "--exportTimes=t.json").stdout
+        self.assertIn("2 streams", out)
+        summary = parse_summary(self, out)
+        with open(self.path("t.json")) as f:
+            times = json.load(f)
+        self.assertEqual(len(times), summary["queries"])
+        self.assertEqual({t["stream"] for t in times}, {0, 1})
+        # trtexec's older spelling, and flags kiln accepts and ignores.
+        out = self.kiln("exec", "--loadEngine=mlp.plan", "--streams=2", "--workspace=1024",
+                        "--useSpinWait", *self.QUICK).stdout
+        self.assertIn("--workspace is accepted for trtexec and ignored", out)
+        parse_summary(self, out)
+
+    def test_exec_errors(self):
+        make_mlp(self.path("mlp.onnx"))
+        # Command lines that cannot be understood: exit 2 with the usage line.
+        for args, text in ((["--iteration=5"], "did you mean --iterations"),
+                           (["--useCudaGraph=1"], "takes no value"),
+                           (["--duration"], "needs a value"),
+                           (["--iterations=3", "--iterations=4"], "more than once")):
+            result = self.kiln_error("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", *args, code=2,
+                                     contains=text)
+            self.assertIn("usage: kiln exec", result.stderr)
+        self.kiln_error("exec", code=2, contains="missing the model")
+        self.kiln_error("exec", "--onnx=mlp.onnx", "--loadEngine=m.plan", code=2,
+                        contains="one model")
+        # Bad values: exit 1, naming the flag and the value.
+        for flag, text in (("--iterations=0", "at least 1"), ("--iterations=abc", "abc"),
+                           ("--duration=-1", "-1"), ("--duration=3s", "3s"),
+                           ("--warmUp=x", "--warmUp"), ("--infStreams=0", "--infStreams"),
+                           ("--infStreams=1000", "at most"), ("--avgRuns=0", "--avgRuns"),
+                           ("--percentile=101", "above 100"), ("--device=tpu", "tpu")):
+            self.kiln_error("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", flag,
+                            contains=flag.split("=")[0])
+            self.kiln_error("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", flag, contains=text)
+        # Dynamic input without a shape.
+        self.kiln_error("exec", "--onnx=mlp.onnx", "--device=cpu", contains="--shapes=x:1x4")
+        # Missing and corrupt plans: clear errors naming the file.
+        self.kiln_error("exec", "--loadEngine=nothere.plan",
+                        contains=["nothere.plan", "no such file"])
+        with open(self.path("corrupt.plan"), "wb") as f:
+            f.write(b"KILN" + bytes(range(256)) * 4)
+        self.kiln_error("exec", "--loadEngine=corrupt.plan", contains="corrupt.plan")
+        with open(self.path("empty.plan"), "wb"):
+            pass
+        self.kiln_error("exec", "--loadEngine=empty.plan", contains="empty.plan")
+        self.kiln("build", "mlp.onnx", "-o", "mlp.plan", "--shapes=x:2x4", "--device=cpu")
+        with open(self.path("mlp.plan"), "rb") as f:
+            plan = f.read()
+        with open(self.path("half.plan"), "wb") as f:
+            f.write(plan[:len(plan) // 2])
+        self.kiln_error("exec", "--loadEngine=half.plan", contains="half.plan")
+        self.kiln_error("exec", "--onnx=nothere.onnx", contains="nothere.onnx")
+        # Outputs that could not be written are refused before anything runs, leaving nothing.
+        for flag in ("--exportTimes", "--exportProfile", "--saveEngine"):
+            self.kiln_error("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", "--device=cpu",
+                            f"{flag}=nodir/out.json", contains=[flag, "nodir"])
+        self.kiln_error("exec", "--loadEngine=mlp.plan", "--saveEngine=copy.plan",
+                        contains="--saveEngine")
+        self.assert_only_files(self.dir, ["mlp.onnx", "mlp.plan", "corrupt.plan", "empty.plan",
+                                          "half.plan"])
+
+    def test_device_flag(self):
+        self.gpu_visible = True
+        make_mlp(self.path("mlp.onnx"))
+        self.kiln_error("build", "mlp.onnx", "-o", "m.plan", "--shapes=x:2x4", "--device=tpu",
+                        contains=["--device", "tpu"])
+        out = self.kiln("build", "mlp.onnx", "-o", "cpu.plan", "--shapes=x:2x4",
+                        "--device=cpu").stdout
+        self.assertIn("on cpu", out)
+        self.assertIn("device: cpu", self.kiln("inspect", "cpu.plan").stdout)
+        self.kiln_error("run", "cpu.plan", "--device=gpu", contains="--device")
+        self.kiln_error("run", "cpu.plan", "--fp16", contains=["--fp16", "ONNX"])
+        # Without --device, build picks the GPU only where one can be used, and says so
+        # otherwise.
+        out = self.kiln("build", "mlp.onnx", "-o", "default.plan", "--shapes=x:2x4").stdout
+        if "on gpu" not in out:
+            self.assertIn("note: no GPU can be used", out)
+            self.assertIn("on cpu", out)
+        # --device=gpu where no GPU can be used: one clear error, for exec and run.
+        result = self.kiln("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", "--device=gpu",
+                           *self.QUICK, expect=None)
+        if result.returncode != 0:
+            self.kiln_error("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", "--device=gpu",
+                            contains="no GPU can be used")
+            self.kiln_error("run", "mlp.onnx", "--shapes=x:2x4", "--device=gpu",
+                            contains="GPU")
+
+    def test_exec_and_run_on_gpu(self):
+        """The GPU paths; skipped where no GPU can be used (CI), run on a GPU machine."""
+        self.gpu_visible = True
+        make_mlp(self.path("mlp.onnx"))
+        probe = self.kiln("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", "--device=gpu",
+                          "--skipInference", "--saveEngine=gpu.plan", expect=None)
+        result = self.kiln("exec", "--loadEngine=gpu.plan", *self.QUICK, expect=None)
+        if probe.returncode != 0 or "no GPU can be used" in result.stderr:
+            self.skipTest("no GPU: " + (probe.stderr or result.stderr).strip())
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = self.kiln("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", *self.QUICK,
+                        "--exportTimes=t.json").stdout
+        self.assertIn("building engine for GPU", out)
+        summary = parse_summary(self, out)
+        self.assertNotIn("CPU engine", out)
+        self.assertGreater(summary["H2D Latency"]["max"], 0)
+        self.assertGreater(summary["D2H Latency"]["max"], 0)
+        self.assertGreater(summary["GPU Compute Time"]["min"], 0)
+        with open(self.path("t.json")) as f:
+            times = json.load(f)
+        for t in times:  # H2D, then compute, then D2H, on one stream
+            self.assertLessEqual(t["startH2dMs"], t["endH2dMs"])
+            self.assertLessEqual(t["endH2dMs"], t["startComputeMs"] + 1e-6)
+            self.assertLessEqual(t["endComputeMs"], t["startD2hMs"] + 1e-6)
+        expected = trtexec_stats([t["computeMs"] for t in times])
+        self.assertTrue(np.isclose(summary["GPU Compute Time"]["median"], expected["median"],
+                                   rtol=2e-5, atol=2e-6))
+        # CUDA graphs: captured without falling back.
+        out = self.kiln("exec", "--loadEngine=gpu.plan", "--useCudaGraph", *self.QUICK).stdout
+        self.assertNotIn("capture failed", out)
+        self.assertIn("CUDA graphs", out)
+        parse_summary(self, out)
+        # No transfers: H2D and D2H are exactly 0.
+        summary = parse_summary(self, self.kiln("exec", "--loadEngine=gpu.plan",
+                                                "--noDataTransfers", *self.QUICK).stdout)
+        self.assertEqual(set(summary["H2D Latency"].values()), {0.0})
+        self.assertEqual(set(summary["D2H Latency"].values()), {0.0})
+        # Streams, together with graphs.
+        out = self.kiln("exec", "--loadEngine=gpu.plan", "--infStreams=3", "--useCudaGraph",
+                        *self.QUICK, "--exportTimes=s.json").stdout
+        parse_summary(self, out)
+        with open(self.path("s.json")) as f:
+            self.assertEqual({t["stream"] for t in json.load(f)}, {0, 1, 2})
+        # Per-layer GPU times.
+        out = self.kiln("exec", "--loadEngine=gpu.plan", *self.QUICK, "--dumpProfile").stdout
+        rows = parse_profile_table(self, out)
+        self.assertEqual(rows[-1][4], "Total")
+        self.assertGreater(rows[-1][0], 0)
+        # kiln run copies the inputs in and the outputs out.
+        x = np.array([[1, -2, 3, 0.5], [-1, 0.25, 2, -3]], dtype=np.float32)
+        save_npy(self.path("x.npy"), x)
+        out = self.kiln("run", "gpu.plan", "--input", "x=x.npy", "--output-dir", "o").stdout
+        self.assertIn("ran on the GPU", out)
+        # TF32 matrix math is allowed by default: compare at its resolution.
+        self.assertTrue(np.allclose(np.load(self.path("o", "y.npy")), mlp_reference(x),
+                                    rtol=2e-3, atol=2e-3))
+        self.kiln("run", "mlp.onnx", "--device=gpu", "--input", "x=x.npy", "--output-dir", "p")
+        self.assertTrue(np.allclose(np.load(self.path("p", "y.npy")), mlp_reference(x),
+                                    rtol=2e-3, atol=2e-3))
+        # fp16 mixed precision builds and runs.
+        out = self.kiln("exec", "--onnx=mlp.onnx", "--shapes=x:2x4", "--fp16", *self.QUICK).stdout
+        self.assertIn("fp16 allowed", out)
+        parse_summary(self, out)
 
 
 def main():

@@ -3,6 +3,8 @@
 // matrix products); float16/bfloat16 (float32 math, rounded on store) to a few ulps of their
 // precision; integer and bool results exactly. Where there is no GPU, each test still builds
 // its GPU engine (checking the tactic choice) and then skips.
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <optional>
 
@@ -310,6 +312,33 @@ TEST(GpuOps, Gather) {
            [](ILayer& l) { l.set_int("axis", -1); });
 }
 
+TEST(GpuOps, IsNaNAndIsInf) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const Tensor x = Tensor::from_vector<float>(DataType::kFloat32, {6},
+                                              {1.0f, std::nanf(""), inf, -inf, 0.0f, -2.5f});
+  const std::string d = check_op("IsNaN", {in(x)});
+  EXPECT_TRUE(has(d, "cuda_float_class")) << d;
+  check_op("IsInf", {in(x)});
+  check_op("IsInf", {in(x)}, [](ILayer& l) { l.set_int("detect_negative", 0); });
+  check_op("IsNaN", {in(x.cast(DataType::kFloat16))});
+}
+
+TEST(GpuOps, GatherND) {
+  const Tensor data = random_tensor(DataType::kFloat32, {2, 3, 4}, 1);
+  // Pairs of (i, j) picking rows of 4; one negative index.
+  const Tensor pairs = Tensor::from_vector<int64_t>(DataType::kInt64, {2, 2, 2}, {0, 1, 1, 2, -1, 0, 0, 0});
+  const std::string d = check_op("GatherND", {in(data), in(pairs)});
+  EXPECT_TRUE(has(d, "cuda_gather_nd")) << d;
+  // batch_dims = 1: one index per batch entry picks a row of that entry.
+  const Tensor rows = Tensor::from_vector<int64_t>(DataType::kInt64, {2, 1}, {2, 0});
+  check_op("GatherND", {in(data), cst(rows)}, [](ILayer& l) { l.set_int("batch_dims", 1); });
+  // What torch's exporter writes for BERT's attention mask: bool data, full index tuples.
+  std::vector<int64_t> tuples;
+  for (int64_t j = 0; j < 16; ++j) tuples.insert(tuples.end(), {0, 15 - j});
+  check_op("GatherND", {in(random_tensor(DataType::kBool, {1, 16}, 3)),
+                        in(Tensor::from_vector<int64_t>(DataType::kInt64, {1, 1, 16, 2}, tuples))});
+}
+
 TEST(GpuOps, ReshapeFamilyAndExpand) {
   const Tensor x = random_tensor(DataType::kFloat32, {2, 3, 4}, 1);
   const std::string d = check_op("Reshape", {in(x), cst(ints({-1, 6}))});
@@ -423,12 +452,20 @@ TEST(GpuOps, Gemm) {
 // ---------------------------------------------------------------------------------------------
 // Convolution and pooling
 
+// kiln's own convolution kernels (cuDNN's, preferred where allowed, are tested in
+// gpu_cudnn_conv_test.cpp): built without the cuDNN tactic source.
+GpuOptions own_kernels(double tolerance = 1e-5) {
+  GpuOptions o{tolerance};
+  o.tactic_sources = 1u << uint32_t(TacticSource::kCUBLAS_LT);
+  return o;
+}
+
 TEST(GpuOps, ConvImplicitGemm) {
   const Tensor x = random_tensor(DataType::kFloat32, {2, 8, 9, 9}, 1);
   const std::string d = check_op(
       "Conv", {in(x), cst(random_tensor(DataType::kFloat32, {32, 8, 3, 3}, 2)),
                cst(random_tensor(DataType::kFloat32, {32}, 3))},
-      [](ILayer& l) { l.set_ints("pads", {1, 1, 1, 1}); });
+      [](ILayer& l) { l.set_ints("pads", {1, 1, 1, 1}); }, own_kernels());
   EXPECT_TRUE(has(d, "cuda_conv_implicit_gemm")) << d;
   // Strided, dilated, grouped, asymmetric padding, no bias.
   check_op("Conv", {in(random_tensor(DataType::kFloat32, {1, 4, 11, 10}, 4)),
@@ -438,18 +475,21 @@ TEST(GpuOps, ConvImplicitGemm) {
              l.set_ints("strides", {2, 2});
              l.set_ints("dilations", {2, 1});
              l.set_ints("pads", {1, 0, 2, 1});
-           });
+           },
+           own_kernels());
   // 1-D with automatic padding; 1x1 with many channels.
   check_op("Conv", {in(random_tensor(DataType::kFloat32, {2, 4, 20}, 6)),
                     cst(random_tensor(DataType::kFloat32, {16, 4, 5}, 7))},
            [](ILayer& l) {
              l.set_string("auto_pad", "SAME_UPPER");
              l.set_ints("strides", {2});
-           });
+           },
+           own_kernels());
   check_op("Conv", {in(random_tensor(DataType::kFloat32, {1, 96, 7, 7}, 8)),
-                    cst(random_tensor(DataType::kFloat32, {80, 96, 1, 1}, 9))});
+                    cst(random_tensor(DataType::kFloat32, {80, 96, 1, 1}, 9))},
+           {}, own_kernels());
   check_op("Conv", {in(x.cast(DataType::kFloat16)), cst(random_tensor(DataType::kFloat16, {32, 8, 3, 3}, 2))},
-           [](ILayer& l) { l.set_ints("pads", {1, 1, 1, 1}); }, GpuOptions{3e-3});
+           [](ILayer& l) { l.set_ints("pads", {1, 1, 1, 1}); }, own_kernels(3e-3));
 }
 
 TEST(GpuOps, ConvDirectForDepthwise) {
@@ -461,7 +501,8 @@ TEST(GpuOps, ConvDirectForDepthwise) {
         l.set_int("group", 6);
         l.set_ints("pads", {1, 1, 1, 1});
         l.set_ints("strides", {2, 2});
-      });
+      },
+      own_kernels());
   EXPECT_TRUE(has(d, "cuda_conv_direct")) << d;
 }
 

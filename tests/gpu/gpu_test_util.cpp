@@ -240,6 +240,7 @@ std::string expect_gpu_matches_cpu(const std::function<void(NetworkDefinition&)>
   auto cpu_engine = builder.build_engine(*network, cpu_config);
   BuilderConfig gpu_config;
   gpu_config.set_device(DeviceType::kGPU);
+  gpu_config.set_tactic_sources(options.tactic_sources);
   if (options.tf32) {
     gpu_config.set_flag(BuilderFlag::kTF32);
   } else {

@@ -48,6 +48,7 @@ void expect_outputs_match(const std::vector<Tensor>& got, const std::vector<Tens
 struct GpuOptions {
   double tolerance = 1e-5;  // relative L2 against the CPU backend
   bool tf32 = false;        // BuilderFlag::kTF32 for the GPU engine
+  uint32_t tactic_sources = kAllTacticSources;  // e.g. without cuDNN, to test kiln's own kernels
 };
 
 // Defines a network with `define` (its inputs must be static and match `inputs`), builds a

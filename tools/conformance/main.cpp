@@ -49,7 +49,8 @@ test's data.json says otherwise; integers and bools exactly).
   --update-expectations    rewrite FILE from this run's results
   --report FILE            write a JSON report
   --filter REGEX           run only tests whose name matches (ECMAScript regex, searched)
-  --backend cpu            the backend to build engines for (only cpu so far)
+  --backend cpu|cuda       the backend to build engines for (cuda: inputs and outputs are
+                           copied to and from device buffers; no memory limit is set)
   --jobs N                 cases run at once (default: the number of CPUs)
   --timeout SECONDS        time limit per case (default 20)
   --memory-limit MB        address space a case may add (default 8192; 0: no limit)
@@ -121,11 +122,16 @@ Options parse_args(int argc, char** argv) {
       }
     } else if (arg == "--backend") {
       std::string backend = value();
-      if (backend != "cpu") {
-        usage_error("--backend " + backend + " is not supported yet (the runner feeds host "
-                    "memory; a GPU backend needs device buffers)");
+      if (backend == "cpu") {
+        o.run.device = DeviceType::kCPU;
+      } else if (backend == "cuda") {
+        if (!built_with_cuda()) usage_error("--backend cuda: this kiln was built without CUDA");
+        o.run.device = DeviceType::kGPU;
+        // CUDA reserves far more address space than it uses: an address-space limit breaks it.
+        o.memory_limit_mb = 0;
+      } else {
+        usage_error("--backend must be cpu or cuda, not '" + backend + "'");
       }
-      o.run.device = DeviceType::kCPU;
     } else if (arg == "--jobs" || arg == "-j") {
       o.jobs = std::max(1, int(number(value())));
     } else if (arg == "--timeout") {
@@ -517,7 +523,7 @@ int run(int argc, char** argv) {
   }
   if (!options.report_path.empty()) {
     json report = {{"kiln_version", version_string()},
-                   {"backend", "cpu"},
+                   {"backend", options.run.device == DeviceType::kGPU ? "cuda" : "cpu"},
                    {"filter", options.filter_text},
                    {"seconds", std::round(seconds * 10) / 10},
                    {"summary", tally_json(all)},

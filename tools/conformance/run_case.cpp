@@ -1,5 +1,6 @@
 #include "run_case.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -7,7 +8,12 @@
 #include <new>
 #include <sstream>
 
+#ifdef KILN_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
 #include "compare.h"
+#include "core/error.h"
 #include "kiln/kiln.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/tensor_proto.h"
@@ -31,6 +37,64 @@ struct DataSet {
 // A failure found by the runner itself (not a kiln::Error): wrong outputs, inconsistent data.
 struct Mismatch {
   std::string message;
+};
+
+// GPU engines read and write device memory: one buffer per input and output, copied from and
+// to the host tensors around the run. On CPU engines it just hands out the host tensors.
+class IoBuffers {
+ public:
+  explicit IoBuffers(bool on_gpu) : on_gpu_(on_gpu) {}
+  ~IoBuffers() {
+#ifdef KILN_HAVE_CUDA
+    for (void* p : device_) cudaFree(p);
+#endif
+  }
+  IoBuffers(const IoBuffers&) = delete;
+  IoBuffers& operator=(const IoBuffers&) = delete;
+
+  // The address the engine reads `t` from.
+  void* input(const Tensor& t) {
+    void* p = place(t);
+#ifdef KILN_HAVE_CUDA
+    if (on_gpu_ && t.nbytes()) check(cudaMemcpy(p, t.raw(), t.nbytes(), cudaMemcpyHostToDevice), "copying an input");
+#endif
+    return p;
+  }
+  // The address the engine writes `t` at; copy_back() fills `t` after the run.
+  void* output(Tensor& t) {
+    void* p = place(t);
+    if (on_gpu_) outputs_.push_back({&t, p});
+    return p;
+  }
+  void copy_back() {
+#ifdef KILN_HAVE_CUDA
+    for (auto& [t, p] : outputs_) {
+      if (t->nbytes()) check(cudaMemcpy(t->raw(), p, t->nbytes(), cudaMemcpyDeviceToHost), "copying an output");
+    }
+#endif
+  }
+
+ private:
+  void* place(const Tensor& t) {
+    if (!on_gpu_) return const_cast<void*>(t.raw());
+#ifdef KILN_HAVE_CUDA
+    void* p = nullptr;
+    check(cudaMalloc(&p, std::max<size_t>(t.nbytes(), 1)), "allocating a device buffer");
+    device_.push_back(p);
+    return p;
+#else
+    fail(ErrorCode::kUnsupported, "this kiln was built without CUDA");
+#endif
+  }
+#ifdef KILN_HAVE_CUDA
+  static void check(cudaError_t status, const char* what) {
+    if (status != cudaSuccess) fail(ErrorCode::kRuntime, what, ": ", cudaGetErrorString(status));
+  }
+#endif
+
+  bool on_gpu_;
+  std::vector<void*> device_;
+  std::vector<std::pair<Tensor*, void*>> outputs_;
 };
 
 bool read_model(const std::string& path, onnx::ModelProto& model) {
@@ -196,10 +260,11 @@ void run_data_set(EngineHolder& holder, const NetworkDefinition& network, DataSe
   }
   ExecutionContext& context = holder.context_for(shapes, on_stage);
   const Engine& engine = holder.engine();
+  IoBuffers buffers(engine.device() == DeviceType::kGPU);
   for (int i = 0; i < network.num_inputs(); ++i) {
     const std::string& name = network.input(i)->name();
     context.set_input_shape(name, inputs[size_t(i)]->tensor.shape());
-    context.set_tensor_address(name, inputs[size_t(i)]->tensor.raw());
+    context.set_tensor_address(name, buffers.input(inputs[size_t(i)]->tensor));
   }
   if (int(set.outputs.size()) != network.num_outputs()) {
     throw Mismatch{"the network has " + std::to_string(network.num_outputs()) + " outputs, " +
@@ -215,11 +280,12 @@ void run_data_set(EngineHolder& holder, const NetworkDefinition& network, DataSe
       context.set_output_allocator(name, allocators[size_t(o)].get());
     } else {
       got[size_t(o)] = Tensor::zeros(engine.tensor_dtype(name), dims);
-      context.set_tensor_address(name, got[size_t(o)].raw());
+      context.set_tensor_address(name, buffers.output(got[size_t(o)]));
     }
   }
   on_stage("execute");
   context.execute();
+  buffers.copy_back();
   on_stage("compare");
   std::string differences;
   for (int o = 0; o < network.num_outputs(); ++o) {

@@ -9,14 +9,6 @@
 namespace kiln::cli {
 namespace {
 
-std::string precision_text(const BuilderConfig& config) {
-  std::string text = "model's own types";
-  if (config.get_flag(BuilderFlag::kFP16)) text += ", fp16 allowed";
-  if (config.get_flag(BuilderFlag::kBF16)) text += ", bf16 allowed";
-  if (!config.get_flag(BuilderFlag::kTF32)) text += ", tf32 off";
-  return text;
-}
-
 int run_build(const ParsedArgs& args) {
   if (args.positionals.size() != 1) {
     throw UsageError(args.positionals.empty()
@@ -39,6 +31,7 @@ int run_build(const ParsedArgs& args) {
                                     "' does not exist");
   }
   const ShapeFlags shape_flags = read_shape_flags(args);
+  const DeviceType device = choose_device(args);
 
   Builder builder(cli_logger());
   ParsedModel model = parse_onnx(builder, model_path);
@@ -46,6 +39,7 @@ int run_build(const ParsedArgs& args) {
   if (args.has("--fp16")) config->set_flag(BuilderFlag::kFP16);
   if (args.has("--bf16")) config->set_flag(BuilderFlag::kBF16);
   if (args.has("--noTF32")) config->clear_flag(BuilderFlag::kTF32);
+  config->set_device(device);
   OptimizationProfile profile;
   if (make_profile(network_inputs(*model.network), shape_flags, {},
                    " (or a range with --minShapes/--optShapes/--maxShapes)", profile)) {
@@ -63,7 +57,7 @@ int run_build(const ParsedArgs& args) {
   std::printf("%s", describe_io(*engine).c_str());
   std::printf("layers: %d after optimization, on %s\n", engine->num_layers(),
               describe_device(*engine).c_str());
-  std::printf("precision: %s\n", precision_text(*config).c_str());
+  std::printf("precision: %s\n", describe_precision(*config).c_str());
   std::printf("memory: %s\n", describe_memory(*engine).c_str());
   std::printf("built in %.1f ms\n", build_ms);
   std::printf("saved %s, %s\n", plan_path->c_str(),
@@ -88,6 +82,8 @@ const Command& build_command() {
           "  --fp16               allow float16 kernels (mixed precision)\n"
           "  --bf16               allow bfloat16 kernels\n"
           "  --noTF32             forbid TF32 matrix math\n"
+          "  --device=gpu|cpu     the device the engine runs on (default: the GPU when one\n"
+          "                       can be used, else the CPU)\n"
           "  --verbose            log everything the builder does\n"
           "SPEC is NAME:DIMS[,NAME:DIMS...], e.g. input:1x3x224x224,mask:1x128; a name may\n"
           "contain ':' (the dims follow the last one). Every dynamic input needs a shape.\n",
@@ -101,6 +97,7 @@ const Command& build_command() {
               switch_flag("--fp16"),
               switch_flag("--bf16"),
               switch_flag("--noTF32"),
+              value_flag("--device"),
           },
       .run = run_build,
   };

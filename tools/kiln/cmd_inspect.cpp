@@ -23,6 +23,7 @@ int run_inspect(const ParsedArgs& args) {
     Builder builder(cli_logger());
     ParsedModel model = parse_onnx(builder, model_path);
     std::unique_ptr<BuilderConfig> config = builder.create_config();
+    config->set_device(choose_device(args));
     OptimizationProfile profile;
     if (make_profile(network_inputs(*model.network), shape_flags, {},
                      " (or a range with --minShapes/--optShapes/--maxShapes)", profile)) {
@@ -38,6 +39,10 @@ int run_inspect(const ParsedArgs& args) {
       throw Error(ErrorCode::kInvalidArgument,
                   "shape flags apply to ONNX models only; a plan's shapes were fixed when it "
                   "was built");
+    }
+    if (args.has("--device")) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--device applies to ONNX models; a plan was built for one device already");
     }
     engine = load_plan(model_path);
     origin = "kiln plan";
@@ -66,6 +71,7 @@ const Command& inspect_command() {
           "  --shapes=SPEC        for an ONNX model: shapes of its dynamic inputs\n"
           "                       (NAME:DIMS[,NAME:DIMS...]); static models need none\n"
           "  --minShapes/--optShapes/--maxShapes=SPEC   a shape range instead, as for build\n"
+          "  --device=gpu|cpu     for an ONNX model: the device to build for, as for build\n"
           "  --verbose            log everything kiln does\n",
       .flags =
           {
@@ -73,6 +79,7 @@ const Command& inspect_command() {
               value_flag("--minShapes", {}, true),
               value_flag("--optShapes", {}, true),
               value_flag("--maxShapes", {}, true),
+              value_flag("--device"),
           },
       .run = run_inspect,
   };

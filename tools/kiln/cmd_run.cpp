@@ -7,6 +7,7 @@
 #include <set>
 
 #include "commands.h"
+#include "device_buffers.h"
 #include "model.h"
 #include "npy.h"
 #include "values.h"
@@ -15,42 +16,6 @@ namespace kiln::cli {
 namespace {
 
 constexpr size_t kValuesShown = 8;
-
-// Host memory for one tensor, aligned for any kernel's vector loads.
-class HostBuffer {
- public:
-  explicit HostBuffer(size_t bytes)
-      : size_(bytes), data_(static_cast<uint8_t*>(::operator new(bytes ? bytes : 1, kAlignment))) {
-    std::memset(data_, 0, bytes);
-  }
-  ~HostBuffer() { ::operator delete(data_, kAlignment); }
-  HostBuffer(const HostBuffer&) = delete;
-  HostBuffer& operator=(const HostBuffer&) = delete;
-
-  uint8_t* data() { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  static constexpr std::align_val_t kAlignment{64};
-
-  size_t size_;
-  uint8_t* data_;
-};
-
-// Memory for outputs whose shape is known only after the run (NonZero and what follows it):
-// the context asks for it once the size is known.
-class HostOutputAllocator : public OutputAllocator {
- public:
-  explicit HostOutputAllocator(std::unique_ptr<HostBuffer>& slot) : slot_(slot) {}
-  void* reallocate_output(const std::string&, void*, uint64_t size, uint64_t) override {
-    if (!slot_ || slot_->size() < size) slot_ = std::make_unique<HostBuffer>(size_t(size));
-    return slot_->data();
-  }
-  void notify_shape(const std::string&, const Dims&) override {}
-
- private:
-  std::unique_ptr<HostBuffer>& slot_;
-};
 
 // Storage-only types that numpy cannot hold: their .npy files are float32.
 bool stored_as_float32(DataType type) { return !has_npy_descr(type); }
@@ -164,6 +129,11 @@ int run_run(const ParsedArgs& args) {
     std::map<std::string, Dims> given_dims;
     for (const auto& [name, file] : given) given_dims[name] = file.array.shape;
     std::unique_ptr<BuilderConfig> config = builder.create_config();
+    config->set_device(choose_device(args));
+    if (config->device() == DeviceType::kGPU) require_gpu("--device=gpu");
+    if (args.has("--fp16")) config->set_flag(BuilderFlag::kFP16);
+    if (args.has("--bf16")) config->set_flag(BuilderFlag::kBF16);
+    if (args.has("--noTF32")) config->clear_flag(BuilderFlag::kTF32);
     OptimizationProfile profile;
     if (make_profile(inputs, shape_flags, given_dims,
                      " or give it a file with --input {name}=FILE.npy", profile)) {
@@ -171,8 +141,18 @@ int run_run(const ParsedArgs& args) {
     }
     auto start = std::chrono::steady_clock::now();
     engine = builder.build_engine(*model.network, *config);
-    std::printf("built %s in %.1f ms\n", model_path.c_str(), milliseconds_since(start));
+    std::printf("built %s for the %s (%s) in %.1f ms\n", model_path.c_str(),
+                engine->device() == DeviceType::kGPU ? "GPU" : "CPU",
+                describe_precision(*config).c_str(), milliseconds_since(start));
   } else {
+    for (const char* flag : {"--device", "--fp16", "--bf16", "--noTF32"}) {
+      if (args.has(flag)) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    std::string(flag) +
+                        " applies when building an ONNX model; a plan was built with its device "
+                        "and precision already");
+      }
+    }
     engine = load_plan(model_path);
     const std::vector<InputInfo> inputs = engine_inputs(*engine);
     for (const auto& [name, dims] : shape_flags.shapes) {
@@ -186,10 +166,8 @@ int run_run(const ParsedArgs& args) {
     given = read_given_inputs(args.values("--input"), inputs);
     std::printf("loaded %s\n", model_path.c_str());
   }
-  if (engine->device() != DeviceType::kCPU) {
-    throw Error(ErrorCode::kUnsupported,
-                "'" + model_path + "' is a GPU engine; kiln run executes CPU engines only");
-  }
+  const bool on_gpu = engine->device() == DeviceType::kGPU;
+  if (on_gpu) require_gpu("'" + model_path + "' is a GPU engine");
 
   std::unique_ptr<ExecutionContext> context = engine->create_execution_context();
   std::map<std::string, std::unique_ptr<HostBuffer>> buffers;
@@ -254,6 +232,22 @@ int run_run(const ParsedArgs& args) {
     context->set_tensor_address(input.name, buffer->data());
     buffers[input.name] = std::move(buffer);
   }
+#ifdef KILN_HAVE_CUDA
+  // GPU engines read and write device memory: inputs are copied in before the run, outputs
+  // back after it.
+  std::map<std::string, std::unique_ptr<DeviceBuffer>> device_buffers;
+  auto on_device = [&](const std::string& name) -> DeviceBuffer& {
+    auto& buffer = device_buffers[name];
+    buffer = std::make_unique<DeviceBuffer>(buffers[name]->size());
+    context->set_tensor_address(name, buffer->data());
+    return *buffer;
+  };
+  if (on_gpu) {
+    for (const InputInfo& input : inputs) {
+      on_device(input.name).copy_from_host(buffers[input.name]->data());
+    }
+  }
+#endif
 
   const std::vector<std::string> outputs = engine_outputs(*engine);
   std::map<std::string, Dims> output_dims;
@@ -261,6 +255,12 @@ int run_run(const ParsedArgs& args) {
   for (const std::string& name : outputs) {
     const Dims dims = context->tensor_shape(name);
     if (context->has_data_dependent_shape(name) || is_dynamic(dims)) {
+      if (on_gpu) {
+        throw Error(ErrorCode::kUnsupported,
+                    "output '" + name +
+                        "' has a shape that depends on the input data, which GPU engines do "
+                        "not support yet; run the model on the CPU (--device=cpu)");
+      }
       allocators.push_back(std::make_unique<HostOutputAllocator>(buffers[name]));
       context->set_output_allocator(name, allocators.back().get());
       continue;
@@ -270,11 +270,21 @@ int run_run(const ParsedArgs& args) {
     context->set_tensor_address(name, buffer->data());
     buffers[name] = std::move(buffer);
     output_dims[name] = dims;
+#ifdef KILN_HAVE_CUDA
+    if (on_gpu) on_device(name);
+#endif
   }
 
   auto start = std::chrono::steady_clock::now();
   context->execute();
-  std::printf("ran in %.3f ms\n", milliseconds_since(start));
+  std::printf("ran on the %s in %.3f ms\n", on_gpu ? "GPU" : "CPU", milliseconds_since(start));
+#ifdef KILN_HAVE_CUDA
+  if (on_gpu) {
+    for (const std::string& name : outputs) {
+      device_buffers.at(name)->copy_to_host(buffers[name]->data());
+    }
+  }
+#endif
   for (const std::string& name : outputs) {
     if (!output_dims.count(name)) output_dims[name] = context->tensor_shape(name);
   }
@@ -330,15 +340,24 @@ const Command& run_command() {
           "  --output-dir DIR       save every output as DIR/NAME.npy (NAME with characters\n"
           "                         outside [A-Za-z0-9._-] replaced by '_'); creates DIR\n"
           "  --seed N               seed of the random inputs (default 0)\n"
+          "  --device=gpu|cpu       for an ONNX model: the device to build it for and run it\n"
+          "                         on (default: the GPU when one can be used, else the CPU);\n"
+          "                         a plan runs on the device it was built for\n"
+          "  --fp16, --bf16         for an ONNX model: allow float16 / bfloat16 kernels\n"
+          "  --noTF32               for an ONNX model: forbid TF32 matrix math\n"
           "  --verbose              log everything kiln does\n"
-          "An ONNX model is built in memory first, for the CPU, with one profile fixed at the\n"
-          "given shapes.\n",
+          "An ONNX model is built in memory first, with one profile fixed at the given shapes.\n"
+          "GPU engines get their inputs copied to the device and their outputs copied back.\n",
       .flags =
           {
               value_flag("--input", {"-i"}, true),
               value_flag("--shapes", {}, true),
               value_flag("--output-dir", {"--outputDir"}),
               value_flag("--seed"),
+              value_flag("--device"),
+              switch_flag("--fp16"),
+              switch_flag("--bf16"),
+              switch_flag("--noTF32"),
           },
       .run = run_run,
   };

@@ -21,5 +21,6 @@ struct Command {
 const Command& build_command();
 const Command& run_command();
 const Command& inspect_command();
+const Command& exec_command();
 
 }  // namespace kiln::cli

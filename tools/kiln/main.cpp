@@ -1,4 +1,4 @@
-// The `kiln` command-line tool: build, run and inspect engines. Errors print one line,
+// The `kiln` command-line tool: build, run, inspect and benchmark engines. Errors print one line,
 // "kiln: error: <message>", on stderr: exit status 1 for errors, 2 for a command line that
 // cannot be understood (which also prints the command's usage line).
 #include <cctype>
@@ -19,7 +19,7 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 
 std::vector<const Command*> all_commands() {
-  return {&build_command(), &run_command(), &inspect_command()};
+  return {&build_command(), &run_command(), &inspect_command(), &exec_command()};
 }
 
 const Command* find_command(const std::string& name) {
@@ -85,7 +85,7 @@ int main_impl(const std::vector<std::string>& args) {
     }
     command = find_command(first);
     if (!command) {
-      throw UsageError("unknown command '" + first + "' (commands: build, run, inspect)");
+      throw UsageError("unknown command '" + first + "' (commands: build, run, inspect, exec)");
     }
     std::vector<std::string> rest(args.begin() + 1, args.end());
     for (const std::string& word : rest) {
@@ -105,7 +105,7 @@ int main_impl(const std::vector<std::string>& args) {
     if (command) {
       std::fprintf(stderr, "usage: %s  (kiln %s --help for more)\n", command->usage, command->name);
     } else {
-      std::fprintf(stderr, "usage: kiln <build|run|inspect> ...  (kiln help for more)\n");
+      std::fprintf(stderr, "usage: kiln <build|run|inspect|exec> ...  (kiln help for more)\n");
     }
     return kExitUsage;
   } catch (const Error& error) {

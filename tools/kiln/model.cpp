@@ -317,6 +317,40 @@ std::string describe_device(const Engine& engine) {
   return engine.device() == DeviceType::kGPU ? "gpu" : "cpu";
 }
 
+std::string describe_gpu(const GpuInfo& gpu) {
+  if (!gpu.available) return "none (" + gpu.why_not + ")";
+  return gpu.name + " (sm_" + std::to_string(gpu.compute_major) +
+         std::to_string(gpu.compute_minor) + ", " + std::to_string(gpu.multiprocessors) +
+         " SMs, " + format_bytes(gpu.memory_bytes) + ")";
+}
+
+std::string describe_precision(const BuilderConfig& config) {
+  std::string text = "model's own types";
+  if (config.get_flag(BuilderFlag::kFP16)) text += ", fp16 allowed";
+  if (config.get_flag(BuilderFlag::kBF16)) text += ", bf16 allowed";
+  if (!config.get_flag(BuilderFlag::kTF32)) text += ", tf32 off";
+  return text;
+}
+
+DeviceType device_flag(const ParsedArgs& args, DeviceType fallback) {
+  const std::optional<std::string> value = args.value("--device");
+  if (!value) return fallback;
+  std::string device = *value;
+  for (char& c : device) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (device == "gpu" || device == "cuda") return DeviceType::kGPU;
+  if (device == "cpu") return DeviceType::kCPU;
+  throw Error(ErrorCode::kInvalidArgument,
+              "--device: '" + *value + "' is not a device (expected gpu or cpu)");
+}
+
+DeviceType choose_device(const ParsedArgs& args) {
+  if (args.has("--device")) return device_flag(args, DeviceType::kCPU);
+  const GpuInfo gpu = query_gpu();
+  if (gpu.available) return DeviceType::kGPU;
+  std::printf("note: no GPU can be used (%s); using the CPU\n", gpu.why_not.c_str());
+  return DeviceType::kCPU;
+}
+
 double milliseconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();

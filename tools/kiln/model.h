@@ -72,6 +72,17 @@ std::string describe_io(const Engine& engine);
 // "arena X for Y of activations (Z saved by sharing); weights W"
 std::string describe_memory(const Engine& engine);
 std::string describe_device(const Engine& engine);
+// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)"
+std::string describe_gpu(const GpuInfo& gpu);
+// "model's own types, fp16 allowed, tf32 off"
+std::string describe_precision(const BuilderConfig& config);
+
+// The device of --device=gpu|cpu; without the flag, `fallback`. Throws kiln::Error for
+// another value.
+DeviceType device_flag(const ParsedArgs& args, DeviceType fallback);
+// The device to build for: --device when given, else the GPU when one can be used, else the
+// CPU, printing one line that says why.
+DeviceType choose_device(const ParsedArgs& args);
 
 double milliseconds_since(std::chrono::steady_clock::time_point start);
 

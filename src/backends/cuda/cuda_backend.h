@@ -29,14 +29,14 @@ inline constexpr const char* kShapeTimeTactic = "host_shape_time";
 // kiln::Error(kUnsupported) naming the node and op when no CUDA kernel supports it: there is
 // no fallback to the CPU.
 std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
-                          size_t opt, uint32_t builder_flags);
+                          size_t opt, uint32_t builder_flags, uint32_t tactic_sources);
 
 // Whether a CUDA kernel can run `node` (shapes as resolved in `r`) with the given input and
 // output types instead of the resolved ones: mixed precision asks before moving a node to
 // FP16/BF16.
 bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
                     const std::vector<DataType>& inputs, const std::vector<DataType>& outputs,
-                    uint32_t builder_flags);
+                    uint32_t builder_flags, uint32_t tactic_sources);
 
 // Device state shared by every context of one engine (the weights, uploaded once on first
 // use, thread-safely), and per execution context (activation arena, cuBLASLt handle and

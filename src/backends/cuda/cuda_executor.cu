@@ -33,6 +33,7 @@ const CudaKernel* CudaKernelRegistry::select(const NodeQuery& query) const {
   const CudaKernel* best = nullptr;
   for (const CudaKernel& k : kernels_) {
     if (k.op != query.node->op || (best && k.priority <= best->priority)) continue;
+    if (k.source != 0 && (query.tactic_sources & k.source) == 0) continue;
     if (k.supports(query)) best = &k;
   }
   return best;
@@ -116,10 +117,12 @@ std::string describe_inputs(const NodeQuery& q) {
 namespace {
 
 // What a kernel's capability check sees of `node`, with the types and shapes resolved in `r`.
-NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_t builder_flags) {
+NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_t builder_flags,
+                     uint32_t tactic_sources) {
   NodeQuery q;
   q.node = &node;
   q.builder_flags = builder_flags;
+  q.tactic_sources = tactic_sources;
   for (const ir::Value* in : node.inputs) {
     TensorInfo t;
     if (in) {
@@ -144,21 +147,21 @@ NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_
 
 bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
                     const std::vector<DataType>& inputs, const std::vector<DataType>& outputs,
-                    uint32_t builder_flags) {
+                    uint32_t builder_flags, uint32_t tactic_sources) {
   for (const ir::Value* v : node.inputs) {
     if (v && r.is_deferred(v)) return false;
   }
   for (const ir::Value* v : node.outputs) {
     if (v && r.is_deferred(v)) return false;
   }
-  NodeQuery q = make_query(node, r, builder_flags);
+  NodeQuery q = make_query(node, r, builder_flags, tactic_sources);
   for (size_t i = 0; i < q.inputs.size() && i < inputs.size(); ++i) q.inputs[i].dtype = inputs[i];
   for (size_t i = 0; i < q.outputs.size() && i < outputs.size(); ++i) q.outputs[i].dtype = outputs[i];
   return CudaKernelRegistry::instance().select(q) != nullptr;
 }
 
 std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
-                          size_t opt, uint32_t builder_flags) {
+                          size_t opt, uint32_t builder_flags, uint32_t tactic_sources) {
   bool known_everywhere = true;
   for (const ir::Value* out : node.outputs) {
     if (!out) continue;
@@ -171,7 +174,7 @@ std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedS
   }
   if (known_everywhere) return kShapeTimeTactic;
 
-  const NodeQuery q = make_query(node, points.at(opt), builder_flags);
+  const NodeQuery q = make_query(node, points.at(opt), builder_flags, tactic_sources);
   const CudaKernel* k = CudaKernelRegistry::instance().select(q);
   KILN_CHECK(k != nullptr, ErrorCode::kUnsupported, node.describe(),
              ": the CUDA backend has no kernel for op ", node.op, " with inputs ",

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/builder.h"
 #include "ops/op.h"
 
 namespace kiln::cuda {
@@ -30,6 +31,7 @@ struct NodeQuery {
   std::vector<TensorInfo> inputs;
   std::vector<TensorInfo> outputs;
   uint32_t builder_flags = 0;
+  uint32_t tactic_sources = kAllTacticSources;  // BuilderConfig::tactic_sources()
 
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present; }
   const TensorInfo& input(size_t i) const { return inputs.at(i); }
@@ -84,6 +86,9 @@ struct CudaKernel {
   // Among the kernels that support a node, the builder takes the one with the highest priority
   // (registration order breaks ties): library-backed kernels (cuDNN) outrank kiln's own.
   int priority = 0;
+  // The library the kernel comes from (a TacticSource bit), or 0 for kiln's own: the builder
+  // skips kernels whose source the BuilderConfig does not allow.
+  uint32_t source = 0;
 };
 
 class CudaKernelRegistry {

@@ -368,5 +368,75 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       });
     }});
 
+// ---------------------------------------------------------------------------------------------
+// GatherND: the output is [batch, tuples, slice] with each tuple of k indices picking a slice of
+// data's dims batch_dims .. batch_dims+k-1 in its batch. Negative indices count from the end;
+// one out of range (an error on the CPU) gives zeros.
+
+constexpr int kMaxGatherNdIndex = 8;
+
+struct GatherNdGeometry {
+  int k = 0;
+  int64_t dims[kMaxGatherNdIndex] = {};
+  int64_t strides[kMaxGatherNdIndex] = {};  // of those dims in data, in elements
+  int64_t batch_stride = 0;                 // elements of data per batch entry
+  int64_t tuples = 0;                       // per batch entry
+  int64_t slice = 0;                        // elements per gathered slice
+};
+
+template <typename T>
+__global__ void gather_nd_kernel(const T* __restrict__ data, const int64_t* __restrict__ indices,
+                                 T* __restrict__ out, int64_t n, GatherNdGeometry g) {
+  KILN_GRID_STRIDE_LOOP(i, n) {
+    const int64_t within = i % g.slice;
+    const int64_t tuple = i / g.slice;  // batch * tuples + j
+    const int64_t batch = tuple / g.tuples;
+    const int64_t* index = indices + tuple * g.k;
+    int64_t offset = batch * g.batch_stride + within;
+    bool inside = true;
+    for (int t = 0; t < g.k; ++t) {
+      int64_t v = index[t];
+      if (v < 0) v += g.dims[t];
+      inside = inside && v >= 0 && v < g.dims[t];
+      offset += v * g.strides[t];
+    }
+    out[i] = inside ? data[offset] : T(0);
+  }
+}
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "GatherND", "cuda_gather_nd", {},
+    [](const NodeQuery& q) {
+      const TensorInfo& indices = q.input(1);
+      return element_size_ok(q.input(0).dtype) && indices.dtype == DataType::kInt64 &&
+             !indices.shape.empty() && indices.shape.back() <= kMaxGatherNdIndex;
+    },
+    [](RunContext& rc) {
+      const DeviceTensor& data = rc.input(0);
+      const DeviceTensor& indices = rc.input(1);
+      const DeviceTensor& out = rc.output(0);
+      const int64_t n = out.numel();
+      if (n == 0) return;
+      const int64_t b = rc.node.attr_int("batch_dims", 0);
+      GatherNdGeometry g;
+      g.k = int(indices.shape.back());
+      const Dims strides = contiguous_strides(data.shape);
+      for (int t = 0; t < g.k; ++t) {
+        g.dims[t] = data.shape[size_t(b + t)];
+        g.strides[t] = strides[size_t(b + t)];
+      }
+      g.batch_stride = b > 0 ? strides[size_t(b - 1)] : volume(data.shape);
+      g.slice = 1;
+      for (size_t d = size_t(b + g.k); d < data.shape.size(); ++d) g.slice *= data.shape[d];
+      int64_t batches = 1;
+      for (int64_t d = 0; d < b; ++d) batches *= data.shape[size_t(d)];
+      g.tuples = g.slice == 0 || batches == 0 ? 1 : n / (g.slice * batches);
+      dispatch_bits(rc.node, element_size(data.dtype), [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        gather_nd_kernel<<<grid_for(n), kBlock, 0, rc.stream>>>(data.as<T>(), indices.as<int64_t>(),
+                                                                 out.as<T>(), n, g);
+      });
+    }});
+
 }  // namespace
 }  // namespace kiln::cuda

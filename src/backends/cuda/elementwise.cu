@@ -357,6 +357,37 @@ const bool unary_registered = [] {
   return true;
 }();
 
+// IsNaN, IsInf: a float's class as a bool (IsInf's detect_positive/detect_negative choose the
+// signs it reports).
+template <typename T>
+__global__ void float_class_kernel(const T* __restrict__ x, bool* __restrict__ y, int64_t n,
+                                   bool nan, bool positive_inf, bool negative_inf) {
+  KILN_GRID_STRIDE_LOOP(i, n) {
+    const float v = to_float(x[i]);
+    y[i] = nan ? isnan(v) : (isinf(v) && ((v > 0.0f && positive_inf) || (v < 0.0f && negative_inf)));
+  }
+}
+
+void run_float_class(RunContext& rc) {
+  const int64_t n = rc.output(0).numel();
+  if (n == 0) return;
+  const bool nan = rc.node.op == "IsNaN";
+  const bool positive = rc.node.attr_int("detect_positive", 1) != 0;
+  const bool negative = rc.node.attr_int("detect_negative", 1) != 0;
+  dispatch_float(rc.node, rc.input(0).dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    float_class_kernel<<<grid_for(n), kBlock, 0, rc.stream>>>(rc.input(0).as<T>(), rc.output(0).as<bool>(),
+                                                              n, nan, positive, negative);
+  });
+}
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "IsNaN", "cuda_float_class", {}, [](const NodeQuery& q) { return is_float16_or_32(q.input(0).dtype); },
+    run_float_class});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "IsInf", "cuda_float_class", {}, [](const NodeQuery& q) { return is_float16_or_32(q.input(0).dtype); },
+    run_float_class});
+
 // Gelu: the approximation is an attribute.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Gelu", "cuda_unary", {}, [](const NodeQuery& q) { return is_float16_or_32(q.input(0).dtype); },

@@ -1,0 +1,385 @@
+// Conv and ConvTranspose through cuDNN 9's graph API: one convolution operation per node
+// (forward for Conv, backward-data for ConvTranspose), NCHW / NCDHW contiguous tensors, 1-D
+// as 2-D with a unit height, grouped and depthwise through the filter's channel extent
+// (cuDNN infers the group count from it), asymmetric padding as pre/post paddings. Float32
+// computes in plain float32 (no tensor cores, FFT or Winograd), or with BuilderFlag::kTF32 on
+// any engine; float16 and bfloat16 accumulate in float32. The bias is added by a small kernel
+// after the convolution.
+//
+// These kernels outrank kiln's own (priority 10). Their capability check refuses what cuDNN
+// cannot express; where a GPU is visible at build time it also plans the convolution (at the
+// profile's opt shapes, on a process-wide handle) and refuses it when no engine configuration
+// finalizes, so that kiln's own kernel is chosen instead. At run time each node plans once
+// per shape in each execution context (cached in the node's state) and then only executes.
+#include <climits>
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "backends/cuda/cuda_common.cuh"
+#include "backends/cuda/cudnn_graph.cuh"
+#include "kiln/builder.h"
+
+namespace kiln::cuda {
+namespace {
+
+enum class ConvKind { kForward, kTranspose };
+
+const char* kind_name(ConvKind kind) {
+  return kind == ConvKind::kForward ? "forward convolution" : "transposed convolution";
+}
+
+// Unique ids of the three tensors in the cuDNN graph.
+constexpr int64_t kImageUid = 1, kFilterUid = 2, kResponseUid = 3;
+
+// A convolution in the terms of cuDNN's forward operation: `image` is the forward input
+// (Conv's X, ConvTranspose's Y), `response` the forward output (Conv's Y, ConvTranspose's X),
+// `filter` the weights [K, C / group, spatial...] (both ops store W in that order). Shapes are
+// 4-D or 5-D; a 1-D op gets a unit height in front of its width.
+struct ConvProblem {
+  ConvKind kind = ConvKind::kForward;
+  DataType dtype = DataType::kFloat32;
+  Dims image, filter, response;
+  Dims pre, post, strides, dilations;  // one per spatial dim
+
+  std::string key() const {
+    return cat(int(kind), ",", int(dtype), ",", to_string(image), to_string(filter),
+               to_string(response), to_string(pre), to_string(post), to_string(strides),
+               to_string(dilations));
+  }
+  std::string describe() const {
+    return cat(kind_name(kind), " of ", to_string(dtype), " image ", to_string(image),
+               " by filter ", to_string(filter), " giving ", to_string(response), " (pre-padding ",
+               to_string(pre), ", post-padding ", to_string(post), ", strides ", to_string(strides),
+               ", dilations ", to_string(dilations), ")");
+  }
+};
+
+// Python-style floor division (ONNX splits a ConvTranspose's total padding with it; the total
+// may be negative).
+int64_t floor_div(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+// Resolves the node's attributes at the given shapes the way kiln's shape inference does
+// (src/ops/convolution.cpp), into cuDNN's terms. nullopt when cuDNN cannot express the
+// convolution (negative padding, an output_padding that adds a whole stride, a rank other
+// than 1-D to 3-D) or the shapes are not those of a valid convolution.
+std::optional<ConvProblem> resolve(const ir::Node& node, ConvKind kind, DataType dtype,
+                                   const Dims& x, const Dims& w, const Dims& y) {
+  const size_t rank = x.size();
+  if (rank < 3 || rank > 5 || w.size() != rank || y.size() != rank) return std::nullopt;
+  const size_t spatial = rank - 2;
+  const Dims ones(spatial, 1);
+  ConvProblem p;
+  p.kind = kind;
+  p.dtype = dtype;
+  p.strides = node.attr_ints("strides", ones);
+  p.dilations = node.attr_ints("dilations", ones);
+  if (p.strides.size() != spatial || p.dilations.size() != spatial) return std::nullopt;
+  for (size_t d = 0; d < spatial; ++d) {
+    if (p.strides[d] < 1 || p.dilations[d] < 1) return std::nullopt;
+  }
+  const int64_t group = node.attr_int("group", 1);
+  if (group < 1) return std::nullopt;
+  std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
+  if (auto_pad.empty()) auto_pad = "NOTSET";
+  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+
+  p.image = kind == ConvKind::kForward ? x : y;
+  p.response = kind == ConvKind::kForward ? y : x;
+  p.filter = w;
+  auto window = [&](size_t d) { return (w[2 + d] - 1) * p.dilations[d] + 1; };
+  auto explicit_pads = [&]() -> bool {
+    if (auto_pad == "VALID") {
+      p.pre.assign(spatial, 0);
+      p.post.assign(spatial, 0);
+      return true;
+    }
+    const Dims pads = node.attr_ints("pads", Dims(2 * spatial, 0));
+    if (pads.size() != 2 * spatial) return false;
+    p.pre.assign(pads.begin(), pads.begin() + int64_t(spatial));
+    p.post.assign(pads.begin() + int64_t(spatial), pads.end());
+    return true;
+  };
+
+  if (kind == ConvKind::kForward) {
+    if (same) {
+      // Output ceil(in / stride) with the padding that achieves it, the odd one at the end
+      // for SAME_UPPER.
+      for (size_t d = 0; d < spatial; ++d) {
+        const int64_t in = x[2 + d];
+        const int64_t out = (in + p.strides[d] - 1) / p.strides[d];
+        const int64_t total = std::max<int64_t>(0, (out - 1) * p.strides[d] + window(d) - in);
+        const int64_t begin = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+        p.pre.push_back(begin);
+        p.post.push_back(total - begin);
+      }
+    } else if (!explicit_pads()) {
+      return std::nullopt;
+    }
+  } else {
+    const Dims output_padding = node.attr_ints("output_padding", Dims(spatial, 0));
+    if (output_padding.size() != spatial) return std::nullopt;
+    if (node.has_attr("output_shape") || same) {
+      // The padding follows from the requested output extent (explicit pads are ignored):
+      // SAME_UPPER puts the odd element at the end, everything else at the beginning.
+      for (size_t d = 0; d < spatial; ++d) {
+        const int64_t full = p.strides[d] * (x[2 + d] - 1) + output_padding[d] + window(d);
+        const int64_t total = full - y[2 + d];
+        const int64_t half = floor_div(total, 2);
+        const int64_t begin = auto_pad == "SAME_UPPER" ? half : total - half;
+        p.pre.push_back(begin);
+        p.post.push_back(total - begin);
+      }
+    } else if (!explicit_pads()) {
+      return std::nullopt;
+    }
+  }
+
+  // What cuDNN needs: non-negative padding, and the forward convolution of the image giving
+  // exactly the response (a ConvTranspose whose output_padding reaches a whole stride, which
+  // ONNX allows when the dilation is larger, fails here), with matching channels.
+  for (size_t d = 0; d < spatial; ++d) {
+    if (p.pre[d] < 0 || p.post[d] < 0) return std::nullopt;
+    const int64_t span = p.image[2 + d] + p.pre[d] + p.post[d] - window(d);
+    if (span < 0 || span / p.strides[d] + 1 != p.response[2 + d]) return std::nullopt;
+  }
+  if (p.image[0] != p.response[0] || p.filter[1] * group != p.image[1] ||
+      p.filter[0] != p.response[1] || p.filter[0] % group != 0) {
+    return std::nullopt;
+  }
+
+  if (spatial == 1) {
+    for (Dims* t : {&p.image, &p.filter, &p.response}) t->insert(t->begin() + 2, 1);
+    p.pre.insert(p.pre.begin(), 0);
+    p.post.insert(p.post.begin(), 0);
+    p.strides.insert(p.strides.begin(), 1);
+    p.dilations.insert(p.dilations.begin(), 1);
+  }
+  return p;
+}
+
+bool tf32_allowed(uint32_t builder_flags) {
+  return (builder_flags >> uint32_t(BuilderFlag::kTF32)) & 1u;
+}
+
+// Float32 without TF32 is plain float32 arithmetic: no tensor cores, no FFT or Winograd.
+cudnn::EnginePolicy engine_policy(DataType dtype, bool tf32, size_t workspace_bytes) {
+  const bool exact_float32 = dtype == DataType::kFloat32 && !tf32;
+  cudnn::EnginePolicy policy;
+  policy.allow_tensor_cores = !exact_float32;
+  policy.allow_transforms = !exact_float32;
+  policy.max_workspace_bytes = workspace_bytes;
+  return policy;
+}
+
+// Plans `p` on `handle` with the given pointer alignments.
+std::unique_ptr<cudnn::ExecutionPlan> make_plan(cudnnHandle_t handle, const ConvProblem& p,
+                                                const cudnn::EnginePolicy& policy,
+                                                int64_t image_alignment, int64_t filter_alignment,
+                                                int64_t response_alignment) {
+  std::vector<cudnn::Descriptor> parts;
+  parts.push_back(cudnn::tensor_descriptor(kImageUid, p.dtype, p.image, image_alignment));
+  parts.push_back(cudnn::tensor_descriptor(kFilterUid, p.dtype, p.filter, filter_alignment));
+  parts.push_back(cudnn::tensor_descriptor(kResponseUid, p.dtype, p.response, response_alignment));
+  const cudnn::Descriptor& image = parts[0];
+  const cudnn::Descriptor& filter = parts[1];
+  const cudnn::Descriptor& response = parts[2];
+
+  cudnn::Descriptor conv(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  const cudnnDataType_t compute = CUDNN_DATA_FLOAT;  // float32 accumulation for every dtype
+  conv.set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute, "compute type");
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;  // ONNX's Conv does not flip W
+  conv.set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode, "mode");
+  conv.set_int(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, int64_t(p.strides.size()), "spatial dims");
+  conv.set_ints(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, p.pre, "pre-paddings");
+  conv.set_ints(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, p.post, "post-paddings");
+  conv.set_ints(CUDNN_ATTR_CONVOLUTION_DILATIONS, p.dilations, "dilations");
+  conv.set_ints(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, p.strides, "strides");
+  conv.finalize("finalizing the convolution descriptor");
+
+  const float alpha = 1.0f, beta = 0.0f;  // float scalars for float/half/bfloat16 data
+  std::vector<cudnn::Descriptor> operations;
+  if (p.kind == ConvKind::kForward) {
+    cudnn::Descriptor op(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+    op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, image, "forward X");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, filter, "forward W");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, response, "forward Y");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv, "forward conv");
+    op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha, "alpha");
+    op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta, "beta");
+    op.finalize("finalizing the forward convolution operation");
+    operations.push_back(std::move(op));
+  } else {
+    cudnn::Descriptor op(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
+    op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, image, "backward-data DX");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, filter, "backward-data W");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, response, "backward-data DY");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, conv,
+                      "backward-data conv");
+    op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha, "alpha");
+    op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta, "beta");
+    op.finalize("finalizing the backward-data convolution operation");
+    operations.push_back(std::move(op));
+  }
+  parts.push_back(std::move(conv));
+  return std::make_unique<cudnn::ExecutionPlan>(handle, std::move(operations), std::move(parts),
+                                                policy);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capability check
+
+// cuDNN's kernels index with 32-bit integers in places (the frontend refuses filters past
+// INT32_MAX elements for that reason): larger tensors stay with kiln's own kernels.
+bool fits_int32(const Dims& shape) { return volume(shape) <= int64_t(INT32_MAX); }
+
+// Plans `p` on the probe handle (answers cached for the process).
+bool cudnn_can_plan(const ConvProblem& p, bool tf32) {
+  return cudnn::with_probe_handle(/*when_no_device=*/true, [&](cudnnHandle_t handle) {
+    static std::map<std::string, bool> answers;  // guarded by with_probe_handle's mutex
+    const std::string key = cat(p.key(), tf32);
+    if (auto it = answers.find(key); it != answers.end()) return it->second;
+    bool ok = true;
+    try {
+      // The executor's buffers are at least 256-byte aligned.
+      make_plan(handle, p, engine_policy(p.dtype, tf32, cudnn::kContextWorkspaceBytes), 16, 16, 16);
+    } catch (const cudnn::CudnnFailure&) {
+      ok = false;
+    }
+    cudaGetLastError();  // drop what engines that failed to finalize may have left behind
+    answers[key] = ok;
+    return ok;
+  });
+}
+
+template <ConvKind kKind>
+bool supports_conv(const NodeQuery& q) {
+  try {
+    const DataType t = q.input(0).dtype;
+    if (!is_float16_or_32(t) || q.input(1).dtype != t || !q.has_output(0) ||
+        q.outputs[0].dtype != t) {
+      return false;
+    }
+    if (q.has_input(2) && q.input(2).dtype != t) return false;
+    const Dims& x = q.input(0).shape;
+    const Dims& w = q.input(1).shape;
+    const Dims& y = q.outputs[0].shape;
+    const std::optional<ConvProblem> p = resolve(*q.node, kKind, t, x, w, y);
+    if (!p || !fits_int32(x) || !fits_int32(w) || !fits_int32(y)) return false;
+    // Empty convolutions never reach cuDNN (the run fills the output with the bias).
+    if (volume(x) == 0 || volume(w) == 0 || volume(y) == 0) return true;
+    return cudnn_can_plan(*p, tf32_allowed(q.builder_flags));
+  } catch (...) {
+    return false;  // a malformed attribute: let another kernel (or its error) handle the node
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run
+
+template <typename T>
+__global__ void add_channel_bias_kernel(T* __restrict__ y, const T* __restrict__ bias, int64_t n,
+                                        int64_t plane, int64_t channels) {
+  KILN_GRID_STRIDE_LOOP(i, n) {
+    const int64_t c = (i / plane) % channels;
+    y[i] = from_float<T>(to_float(y[i]) + to_float(bias[c]));
+  }
+}
+
+// y[n, c, ...] += bias[c] (input 2, when present).
+void add_bias(RunContext& rc) {
+  if (!rc.has_input(2)) return;
+  const DeviceTensor& y = rc.output(0);
+  const int64_t n = y.numel();
+  const int64_t channels = y.shape[1];
+  if (n == 0 || channels == 0) return;
+  const int64_t plane = n / (y.shape[0] * channels);
+  dispatch_float(rc.node, y.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    add_channel_bias_kernel<T>
+        <<<grid_for(n), kBlock, 0, rc.stream>>>(y.as<T>(), rc.input(2).as<T>(), n, plane, channels);
+  });
+}
+
+// Per node and execution context: the context's handle and one plan per problem.
+struct ConvState {
+  std::shared_ptr<cudnnHandle_t> handle;
+  std::map<std::string, std::unique_ptr<cudnn::ExecutionPlan>> plans;
+};
+
+template <ConvKind kKind>
+void run_conv(RunContext& rc) {
+  const DeviceTensor& x = rc.input(0);
+  const DeviceTensor& w = rc.input(1);
+  const DeviceTensor& y = rc.output(0);
+  if (y.numel() == 0) return;
+  const std::optional<ConvProblem> p = resolve(rc.node, kKind, x.dtype, x.shape, w.shape, y.shape);
+  KILN_CHECK(p.has_value(), ErrorCode::kRuntime, rc.node.describe(), ": cuDNN cannot run this ",
+             kind_name(kKind), " at input shapes ", to_string(x.shape), " and ", to_string(w.shape),
+             " (output ", to_string(y.shape), ")");
+  if (x.numel() == 0 || w.numel() == 0) {  // no terms: the output is the bias alone
+    check_cuda(cudaMemsetAsync(y.data, 0, y.nbytes(), rc.stream), rc.node, "zero-filling");
+    add_bias(rc);
+    return;
+  }
+  const DeviceTensor& image = kKind == ConvKind::kForward ? x : y;
+  const DeviceTensor& response = kKind == ConvKind::kForward ? y : x;
+
+  if (!*rc.state) *rc.state = std::make_shared<ConvState>();
+  auto& state = *static_cast<ConvState*>(rc.state->get());
+  const bool tf32 = tf32_allowed(rc.builder_flags);
+  const int64_t image_alignment = cudnn::alignment_of(image.data);
+  const int64_t filter_alignment = cudnn::alignment_of(w.data);
+  const int64_t response_alignment = cudnn::alignment_of(response.data);
+  try {
+    if (!state.handle) state.handle = cudnn::context_handle(rc);
+    const std::string key = cat(p->key(), tf32, ",", image_alignment, ",", filter_alignment, ",",
+                                response_alignment, ",", rc.workspace_bytes);
+    std::unique_ptr<cudnn::ExecutionPlan>& plan = state.plans[key];
+    if (!plan) {
+      try {
+        plan = make_plan(*state.handle, *p, engine_policy(p->dtype, tf32, rc.workspace_bytes),
+                         image_alignment, filter_alignment, response_alignment);
+      } catch (const cudnn::CudnnFailure& e) {
+        state.plans.erase(key);
+        fail(ErrorCode::kRuntime, rc.node.describe(), ": cuDNN could not plan the ", p->describe(),
+             ": ", e.what());
+      }
+      // Engines that failed to finalize may leave a (non-sticky) CUDA error behind, which the
+      // executor's launch check would otherwise blame on this node.
+      cudaGetLastError();
+    }
+    plan->execute(*state.handle, rc.stream, {kImageUid, kFilterUid, kResponseUid},
+                  {image.data, w.data, response.data}, rc.workspace);
+  } catch (const cudnn::CudnnFailure& e) {
+    fail(ErrorCode::kRuntime, rc.node.describe(), ": cuDNN failed on the ", p->describe(), ": ",
+         e.what());
+  }
+  add_bias(rc);
+}
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    .op = "Conv",
+    .name = "cudnn_conv",
+    .host_inputs = {},
+    .supports = supports_conv<ConvKind::kForward>,
+    .run = run_conv<ConvKind::kForward>,
+    .priority = 10,
+    .source = 1u << uint32_t(TacticSource::kCUDNN),
+});
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    .op = "ConvTranspose",
+    .name = "cudnn_conv_transpose",
+    .host_inputs = {},
+    .supports = supports_conv<ConvKind::kTranspose>,
+    .run = run_conv<ConvKind::kTranspose>,
+    .priority = 10,
+    .source = 1u << uint32_t(TacticSource::kCUDNN),
+});
+
+}  // namespace
+}  // namespace kiln::cuda
