@@ -41,7 +41,11 @@ def make_model(name):
     if name == "resnet50":
         return torchvision.models.resnet50(weights=None).eval()
     if name == "vit_b16":
-        return torchvision.models.vit_b_16(weights=None).eval()
+        vit = torchvision.models.vit_b_16(weights=None).eval()
+        # torchvision zero-initializes the classifier head: every logit would be 0, and the
+        # accuracy check would compare zeros. Random values make it see the whole network.
+        torch.nn.init.normal_(vit.heads.head.weight, std=0.02)
+        return vit
     if name == "bert_base":
         bert = transformers.BertModel(transformers.BertConfig()).eval()
 
