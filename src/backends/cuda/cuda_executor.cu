@@ -268,6 +268,11 @@ void upload_weights(const plan::PlanContents& plan, EngineResources& engine) {
       if (status != cudaSuccess) cudaFree(weights);
       check_status(status, cat("uploading weights '", value->name, "'"));
     }
+    // cudaMemcpy from pageable memory may return before the DMA lands, and the caller's stream
+    // need not be ordered after the legacy default stream: wait once, here.
+    const cudaError_t done = cudaDeviceSynchronize();
+    if (done != cudaSuccess) cudaFree(weights);
+    check_status(done, "uploading the weights");
     engine.weights = weights;
     for (const auto& [value, offset] : placed) {
       engine.constants[value] = static_cast<std::byte*>(weights) + offset;

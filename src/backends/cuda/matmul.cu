@@ -1,3 +1,4 @@
+#include <array>
 #include <cublasLt.h>
 
 #include <map>
@@ -40,8 +41,11 @@ struct LtPlan {
   }
 };
 
+// Plans by problem: m, n, k, batch, the three batch strides, the transposes and TF32. A plain
+// array key, so that looking a plan up on every launch allocates nothing.
+using MatmulKey = std::array<int64_t, 10>;
 struct MatmulCache {
-  std::map<std::string, std::unique_ptr<LtPlan>> plans;
+  std::map<MatmulKey, std::unique_ptr<LtPlan>> plans;
 };
 
 cublasLtMatrixLayout_t make_layout(const ir::Node& node, DataType dtype, int64_t rows, int64_t cols,
@@ -110,8 +114,8 @@ void launch_gemm(RunContext& rc, const GemmCall& c) {
   const bool tf32 = (rc.builder_flags >> uint32_t(BuilderFlag::kTF32)) & 1u;
   if (!*rc.state) *rc.state = std::make_shared<MatmulCache>();
   auto& cache = *static_cast<MatmulCache*>(rc.state->get());
-  const std::string key = cat(c.m, ",", c.n, ",", c.k, ",", c.batch, ",", c.stride_a, ",", c.stride_b,
-                              ",", c.stride_d, ",", c.transpose_a, c.transpose_b, tf32);
+  const MatmulKey key{c.m, c.n, c.k, c.batch, c.stride_a, c.stride_b, c.stride_d,
+                      int64_t(c.transpose_a), int64_t(c.transpose_b), int64_t(tf32)};
   std::unique_ptr<LtPlan>& plan = cache.plans[key];
   if (!plan) plan = make_plan(rc, c, tf32);
   check_lt(cublasLtMatmul(static_cast<cublasLtHandle_t>(rc.cublaslt), plan->desc, &c.alpha, c.b,
