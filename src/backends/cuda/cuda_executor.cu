@@ -219,9 +219,11 @@ struct ContextResources {
   // Per node: the kernel from the plan, and that kernel's cache for this context.
   std::unordered_map<const ir::Node*, const CudaKernel*> kernels;
   std::unordered_map<const ir::Node*, std::shared_ptr<void>> node_state;
+  std::shared_ptr<void> cudnn;  // RunContext::cudnn
 
   ~ContextResources() {
-    node_state.clear();  // kernel caches may hold cuBLASLt descriptors
+    node_state.clear();  // kernel caches may hold cuBLASLt descriptors and cuDNN plans
+    cudnn.reset();
     if (cublaslt) cublasLtDestroy(cublaslt);
     for (void* p : {arena, workspace, shape_values}) {
       if (p) cudaFree(p);
@@ -419,6 +421,7 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
     rc.workspace = ctx.workspace;
     rc.workspace_bytes = ctx.workspace_bytes;
     rc.state = &ctx.node_state[&node];
+    rc.cudnn = &ctx.cudnn;
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const ir::Value* in = node.inputs[i];
       DeviceTensor t;

@@ -66,6 +66,9 @@ struct RunContext {
   void* workspace = nullptr;      // device scratch for cuBLASLt
   size_t workspace_bytes = 0;
   std::shared_ptr<void>* state = nullptr;  // the kernel's per-node, per-context cache
+  // The context's cuDNN handle, created by the first cuDNN kernel that runs in the context
+  // (most engines need none), shared by all of them.
+  std::shared_ptr<void>* cudnn = nullptr;
 
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present; }
   const DeviceTensor& input(size_t i) const { return inputs.at(i); }

@@ -283,25 +283,12 @@ std::shared_ptr<cudnnHandle_t> create_handle() {
 
 }  // namespace
 
-std::shared_ptr<cudnnHandle_t> context_handle(const RunContext& rc) {
-  // The context's cuBLASLt handle identifies the context: it lives exactly as long as the
-  // context's resources, and kernel states (which hold the shared handle) are destroyed
-  // before it. The device is part of the key for safety.
-  static std::mutex mutex;
-  static std::map<std::pair<void*, int>, std::weak_ptr<cudnnHandle_t>> handles;
-  int device = 0;
-  cudaGetDevice(&device);
-  std::lock_guard<std::mutex> lock(mutex);
-  for (auto it = handles.begin(); it != handles.end();) {
-    it = it->second.expired() ? handles.erase(it) : std::next(it);
+cudnnHandle_t context_handle(const RunContext& rc) {
+  if (!*rc.cudnn) {
+    std::shared_ptr<cudnnHandle_t> handle = create_handle();
+    *rc.cudnn = std::shared_ptr<void>(handle, handle.get());
   }
-  std::weak_ptr<cudnnHandle_t>& slot = handles[{rc.cublaslt, device}];
-  std::shared_ptr<cudnnHandle_t> handle = slot.lock();
-  if (!handle) {
-    handle = create_handle();
-    slot = handle;
-  }
-  return handle;
+  return *static_cast<cudnnHandle_t*>(rc.cudnn->get());
 }
 
 bool with_probe_handle(bool when_no_device, const std::function<bool(cudnnHandle_t)>& probe) {

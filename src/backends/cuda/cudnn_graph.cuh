@@ -119,9 +119,9 @@ class ExecutionPlan {
   void* pack_workspace_ = nullptr;
 };
 
-// The cuDNN handle of the execution context that `rc` runs in (created on first use, shared
-// by every cuDNN kernel of that context, destroyed with the last of their per-node states).
-std::shared_ptr<cudnnHandle_t> context_handle(const RunContext& rc);
+// The cuDNN handle of the execution context that `rc` runs in (RunContext::cudnn: created on
+// first use, shared by every cuDNN kernel of that context, destroyed with the context).
+cudnnHandle_t context_handle(const RunContext& rc);
 
 // Runs `probe` with the process-wide handle used by capability checks, serialized under a
 // mutex, and returns its answer; `when_no_device` where no CUDA GPU is visible (a build on a
