@@ -24,15 +24,12 @@ namespace {
 
 using gpu_test::expect_gpu_matches_cpu;
 using gpu_test::GpuOptions;
+using gpu_test::has;
 using gpu_test::random_tensor;
 
 constexpr double kFloat16Tolerance = 3e-3;
 constexpr double kBfloat16Tolerance = 1e-2;
 constexpr double kTf32Tolerance = 5e-3;
-
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // One `op` node over X (a network input), W and the optional bias B (constants, as a model's
 // weights are), attributes set by `attrs`. Returns the GPU engine's description.

@@ -13,55 +13,14 @@
 namespace kiln {
 namespace {
 
-using gpu_test::expect_gpu_matches_cpu;
+using gpu_test::check_op;
+using gpu_test::cst;
 using gpu_test::GpuOptions;
+using gpu_test::has;
+using gpu_test::in;
+using gpu_test::ints;
 using gpu_test::random_tensor;
-
-// An operand of the node under test: a network input, or a constant layer (weights and shape
-// operands, which kernels read at shape time).
-struct Operand {
-  Tensor value;
-  bool constant = false;
-};
-
-Operand in(Tensor t) { return {std::move(t), false}; }
-Operand cst(Tensor t) { return {std::move(t), true}; }
-Tensor ints(const std::vector<int64_t>& v) {
-  return Tensor::from_vector<int64_t>(DataType::kInt64, {int64_t(v.size())}, v);
-}
-Tensor scalar(float v) { return Tensor::from_vector<float>(DataType::kFloat32, {}, {v}); }
-
-// One `op` node over the operands (nullopt: an omitted optional input), attributes set by
-// `attrs`, every output marked. Returns the GPU engine's description.
-std::string check_op(const std::string& op, const std::vector<std::optional<Operand>>& operands,
-                     const std::function<void(ILayer&)>& attrs = {}, GpuOptions options = {},
-                     int num_outputs = 1) {
-  std::vector<Tensor> inputs;
-  for (const auto& o : operands) {
-    if (o && !o->constant) inputs.push_back(o->value);
-  }
-  SCOPED_TRACE(op);
-  return expect_gpu_matches_cpu(
-      [&](NetworkDefinition& n) {
-        std::vector<ITensor*> ins;
-        int k = 0;
-        for (const auto& o : operands) {
-          if (!o) {
-            ins.push_back(nullptr);
-          } else if (o->constant) {
-            ins.push_back(&gpu_test::constant(n, o->value));
-          } else {
-            ins.push_back(n.add_input(cat("in", k++), o->value.dtype(), o->value.shape()));
-          }
-        }
-        ILayer* layer = n.add_layer(op, ins, num_outputs);
-        if (attrs) attrs(*layer);
-        for (int i = 0; i < num_outputs; ++i) n.mark_output(*layer->output(i));
-      },
-      inputs, options);
-}
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using gpu_test::scalar;
 
 // ---------------------------------------------------------------------------------------------
 // Elementwise

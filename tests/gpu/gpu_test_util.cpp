@@ -276,4 +276,37 @@ ITensor& constant(NetworkDefinition& network, const Tensor& t) {
   return *layer->output(0);
 }
 
+Tensor ints(const std::vector<int64_t>& v) {
+  return Tensor::from_vector<int64_t>(DataType::kInt64, {int64_t(v.size())}, v);
+}
+
+Tensor scalar(float v) { return Tensor::from_vector<float>(DataType::kFloat32, {}, {v}); }
+
+std::string check_op(const std::string& op, const std::vector<std::optional<Operand>>& operands,
+                     const std::function<void(ILayer&)>& attrs, GpuOptions options, int num_outputs) {
+  std::vector<Tensor> inputs;
+  for (const auto& o : operands) {
+    if (o && !o->constant) inputs.push_back(o->value);
+  }
+  SCOPED_TRACE(op);
+  return expect_gpu_matches_cpu(
+      [&](NetworkDefinition& n) {
+        std::vector<ITensor*> ins;
+        int k = 0;
+        for (const auto& o : operands) {
+          if (!o) {
+            ins.push_back(nullptr);
+          } else if (o->constant) {
+            ins.push_back(&constant(n, o->value));
+          } else {
+            ins.push_back(n.add_input(cat("in", k++), o->value.dtype(), o->value.shape()));
+          }
+        }
+        ILayer* layer = n.add_layer(op, ins, num_outputs);
+        if (attrs) attrs(*layer);
+        for (int i = 0; i < num_outputs; ++i) n.mark_output(*layer->output(i));
+      },
+      inputs, options);
+}
+
 }  // namespace kiln::gpu_test

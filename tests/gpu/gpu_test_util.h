@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,5 +61,26 @@ std::string expect_gpu_matches_cpu(const std::function<void(NetworkDefinition&)>
 
 // A constant layer's output holding `t` (the network copies the values).
 ITensor& constant(NetworkDefinition& network, const Tensor& t);
+
+// An operand of a one-node test network: a network input, or a constant layer (weights and
+// shape operands, which kernels read at shape time).
+struct Operand {
+  Tensor value;
+  bool constant = false;
+};
+inline Operand in(Tensor t) { return {std::move(t), false}; }
+inline Operand cst(Tensor t) { return {std::move(t), true}; }
+Tensor ints(const std::vector<int64_t>& v);  // int64 [n]
+Tensor scalar(float v);                       // float32 []
+
+// expect_gpu_matches_cpu on one `op` node over the operands (nullopt: an omitted optional
+// input), attributes set by `attrs`, every output marked. Returns the GPU engine's description.
+std::string check_op(const std::string& op, const std::vector<std::optional<Operand>>& operands,
+                     const std::function<void(ILayer&)>& attrs = {}, GpuOptions options = {},
+                     int num_outputs = 1);
+
+inline bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace kiln::gpu_test
