@@ -11,10 +11,12 @@
 #include "backends/cuda/cuda_backend.h"
 #endif
 #include "builder/memory_planner.h"
+#include "builder/view_aliases.h"
 #include "ir/verifier.h"
 #include "ops/shape_inference.h"
 #include "passes/constant_folding.h"
 #include "passes/identity_elimination.h"
+#include "passes/matmul_epilogue_fusion.h"
 #include "passes/mixed_precision.h"
 
 namespace kiln::builder {
@@ -179,9 +181,20 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     points = resolve_at_profile_points(*graph, plan.profiles);
   }
 
-  // Mixed precision (GPU engines): float32 work moves to FP16 or BF16 where a kernel exists.
 #ifdef KILN_HAVE_CUDA
   const auto flag_set = [&](BuilderFlag f) { return config.get_flag(f); };
+  // Epilogues (GPU engines): bias, residual add and activation after a MatMul fold into it.
+  if (gpu) {
+    const bool low_precision = flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16);
+    if (const size_t fused = passes::fuse_matmul_epilogues(*graph, points, low_precision)) {
+      graph->remove_dead_code();
+      ir::verify(*graph);
+      logger.log(Logger::Severity::kInfo, cat("epilogue fusion: ", fused, " matrix products"));
+      points = resolve_at_profile_points(*graph, plan.profiles);
+    }
+  }
+
+  // Mixed precision (GPU engines): float32 work moves to FP16 or BF16 where a kernel exists.
   if (gpu && (flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16))) {
     passes::MixedPrecisionOptions options;
     options.low = flag_set(BuilderFlag::kFP16) ? DataType::kFloat16 : DataType::kBFloat16;
@@ -236,13 +249,22 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     v->has_shape = true;
   }
 
+  // GPU engines: views (Reshape, Squeeze, ...) share their source's memory; the executor
+  // skips them. The CPU backend keeps its copies (it runs reference computes directly).
+  std::unordered_map<const ir::Value*, const ir::Value*> aliases;
+  if (gpu) aliases = find_view_aliases(*graph, points);
+  auto alias_root = [&](const ir::Value* v) {
+    for (auto it = aliases.find(v); it != aliases.end(); it = aliases.find(v)) v = it->second;
+    return v;
+  };
+
   // Memory: every computed activation, sized for the largest profile point.
   std::unordered_map<const ir::Value*, int64_t> last_use;
   std::unordered_map<const ir::Value*, int64_t> first_use;
   int64_t index = 0;
   for (const auto& node : graph->nodes()) {
     for (const ir::Value* in : node->inputs) {
-      if (in) last_use[in] = index;
+      if (in) last_use[alias_root(in)] = index;  // reading a view reads its source
     }
     for (const ir::Value* out : node->outputs) {
       if (out) first_use[out] = index;
@@ -257,6 +279,7 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     bool deferred = false;
     for (const auto& r : points) deferred = deferred || r.is_deferred(value);
     if (deferred) continue;  // allocated by the executor when its extents are known
+    if (aliases.count(value)) continue;  // a view: no memory of its own
     for (const auto& r : points) {
       if (!r.values.count(value)) host_known = false;
       const auto& d = r.of(value);
@@ -276,6 +299,10 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
 #ifdef KILN_HAVE_CUDA
     // GPU engines: a CUDA kernel per node (the build fails naming a node that has none).
     if (gpu) {
+      if (node->outputs.size() == 1 && aliases.count(node->outputs[0])) {
+        plan.tactics[node->name] = cuda::kViewAliasTactic;
+        continue;
+      }
       plan.tactics[node->name] = cuda::choose_tactic(*node, points, 1, config.flags(), config.tactic_sources());
       continue;
     }

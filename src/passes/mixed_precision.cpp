@@ -23,7 +23,7 @@ const std::map<std::string, LowPrecisionPositions, std::less<>>& allow_list() {
                            "Relu", "Sigmoid", "Tanh", "Erf", "Gelu", "Sqrt", "Neg", "Abs",
                            "Reciprocal", "LeakyRelu", "Elu", "Selu", "HardSigmoid", "HardSwish",
                            "Softplus", "Softsign", "Mish", "PRelu", "Clip", "Identity", "Softmax",
-                           "LogSoftmax", "MatMul", "Gemm", "Conv", "ConvTranspose",
+                           "LogSoftmax", "MatMul", "FusedMatMul", "Gemm", "Conv", "ConvTranspose",
                            "InstanceNormalization", "GroupNormalization"}) {
       t[op] = {{kAll}, {kAll}};
     }
@@ -39,6 +39,10 @@ const std::map<std::string, LowPrecisionPositions, std::less<>>& allow_list() {
     t["Where"] = {{1, 2}, {0}};                         // input 0: the condition
     t["LayerNormalization"] = {{0, 1, 2}, {0}};         // mean and inverse std stay float32
     t["BatchNormalization"] = {{0, 1, 2, 3, 4}, {0}};  // inference form
+    // Tests of float values: the inputs may be low, the bool result is not T.
+    for (const char* op : {"IsNaN", "IsInf", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}) {
+      t[op] = {{kAll}, {}};
+    }
     return t;
   }();
   return table;

@@ -68,9 +68,10 @@ TEST(GpuBuild, EveryNodeGetsACudaTactic) {
   EXPECT_EQ(engine->device(), DeviceType::kGPU);
   const std::string d = engine->describe();
   EXPECT_TRUE(has(d, "target cuda:sm_90")) << d;
-  EXPECT_TRUE(has(d, "cublaslt_matmul")) << d;
+  // MatMul -> Add(b) -> Relu is one cuBLASLt call with a bias and ReLU epilogue.
+  EXPECT_TRUE(has(d, "cublaslt_matmul_epilogue")) << d;
+  EXPECT_FALSE(has(d, "cuda_unary")) << d;
   EXPECT_TRUE(has(d, "cuda_binary_broadcast")) << d;
-  EXPECT_TRUE(has(d, "cuda_unary")) << d;
   EXPECT_TRUE(has(d, "cuda_softmax")) << d;
   // Shape -> Expand is evaluated on the host while shapes are resolved.
   EXPECT_TRUE(has(d, "host_shape_time")) << d;

@@ -241,6 +241,7 @@ std::string expect_gpu_matches_cpu(const std::function<void(NetworkDefinition&)>
   BuilderConfig gpu_config;
   gpu_config.set_device(DeviceType::kGPU);
   gpu_config.set_tactic_sources(options.tactic_sources);
+  if (options.fp16) gpu_config.set_flag(BuilderFlag::kFP16);
   if (options.tf32) {
     gpu_config.set_flag(BuilderFlag::kTF32);
   } else {

@@ -50,6 +50,7 @@ struct GpuOptions {
   double tolerance = 1e-5;  // relative L2 against the CPU backend
   bool tf32 = false;        // BuilderFlag::kTF32 for the GPU engine
   uint32_t tactic_sources = kAllTacticSources;  // e.g. without cuDNN, to test kiln's own kernels
+  bool fp16 = false;        // BuilderFlag::kFP16 (mixed precision) for the GPU engine
 };
 
 // Defines a network with `define` (its inputs must be static and match `inputs`), builds a

@@ -24,6 +24,10 @@ bool is_cuda_target(const std::string& target);
 // (shape arithmetic such as Shape -> Gather -> Concat); the executor skips them.
 inline constexpr const char* kShapeTimeTactic = "host_shape_time";
 
+// Tactic name of views (Reshape, Squeeze, ...) whose output shares its input's memory
+// (builder/view_aliases.h): the executor runs nothing for them.
+inline constexpr const char* kViewAliasTactic = "view_alias";
+
 // The tactic for `node`, given the graph resolved at every profile point (`opt` indexes the
 // point kernels are chosen for): a CUDA kernel's name, or kShapeTimeTactic. Throws
 // kiln::Error(kUnsupported) naming the node and op when no CUDA kernel supports it: there is

@@ -218,6 +218,8 @@ struct ContextResources {
   std::unordered_map<const ir::Value*, void*> shape_value_addresses;
   // Per node: the kernel from the plan, and that kernel's cache for this context.
   std::unordered_map<const ir::Node*, const CudaKernel*> kernels;
+  // Views sharing their source's memory: output -> the value it views.
+  std::unordered_map<const ir::Value*, const ir::Value*> view_sources;
   std::unordered_map<const ir::Node*, std::shared_ptr<void>> node_state;
   std::shared_ptr<void> cudnn;  // RunContext::cudnn
 
@@ -296,6 +298,12 @@ void initialize_context(const plan::PlanContents& plan, ContextResources& ctx) {
     KILN_CHECK(t != plan.tactics.end(), ErrorCode::kInvalidPlan, node->describe(),
                ": the plan records no tactic for this node");
     if (t->second == kShapeTimeTactic) continue;
+    if (t->second == kViewAliasTactic) {
+      KILN_CHECK(node->inputs.size() >= 1 && node->inputs[0] && node->outputs.size() == 1,
+                 ErrorCode::kInvalidPlan, node->describe(), ": a view must have one input and output");
+      ctx.view_sources[node->outputs[0]] = node->inputs[0];
+      continue;
+    }
     const CudaKernel* k = CudaKernelRegistry::instance().find(node->op, t->second);
     KILN_CHECK(k != nullptr, ErrorCode::kInvalidPlan, node->describe(), ": the plan's CUDA tactic '",
                t->second, "' does not exist in this kiln");
@@ -378,6 +386,9 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
   // Where a value lives on the device. Shape-time values come first: a graph output known on
   // the host is read by later nodes from the uploaded copy (it is copied out at the end).
   auto address_of = [&](const ir::Value* v) -> void* {
+    for (auto it = ctx.view_sources.find(v); it != ctx.view_sources.end(); it = ctx.view_sources.find(v)) {
+      v = it->second;
+    }
     if (auto it = ctx.shape_value_addresses.find(v); it != ctx.shape_value_addresses.end()) {
       return it->second;
     }
@@ -409,6 +420,7 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
   for (const auto& node_ptr : plan.graph->nodes()) {
     const ir::Node& node = *node_ptr;
     if (all_outputs_known(node, resolved)) continue;
+    if (node.outputs.size() == 1 && ctx.view_sources.count(node.outputs[0])) continue;
     auto kit = ctx.kernels.find(&node);
     KILN_CHECK(kit != ctx.kernels.end(), ErrorCode::kRuntime, node.describe(),
                ": its outputs were expected to be computed when shapes are resolved, but are not "

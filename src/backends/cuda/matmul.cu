@@ -43,7 +43,7 @@ struct LtPlan {
 
 // Plans by problem: m, n, k, batch, the three batch strides, the transposes and TF32. A plain
 // array key, so that looking a plan up on every launch allocates nothing.
-using MatmulKey = std::array<int64_t, 10>;
+using MatmulKey = std::array<int64_t, 12>;
 struct MatmulCache {
   std::map<MatmulKey, std::unique_ptr<LtPlan>> plans;
 };
@@ -81,6 +81,23 @@ std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool 
   check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second,
                                           sizeof(op_second)),
            node, "transpose attribute");
+  // The epilogue; the bias pointer is set at each launch.
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  switch (c.activation) {
+    case GemmActivation::kNone: epilogue = c.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT; break;
+    case GemmActivation::kRelu: epilogue = c.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU; break;
+    case GemmActivation::kGeluTanh: epilogue = c.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU; break;
+  }
+  if (epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
+    check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                            sizeof(epilogue)),
+             node, "epilogue attribute");
+  }
+  if (c.bias) {
+    check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &c.bias,
+                                            sizeof(c.bias)),
+             node, "bias pointer");
+  }
   // Stored (column-major) extents of each operand before its op.
   plan->a = c.transpose_b ? make_layout(node, c.dtype, c.k, c.n, c.k, c.batch, c.stride_b)
                           : make_layout(node, c.dtype, c.n, c.k, c.n, c.batch, c.stride_b);
@@ -115,11 +132,19 @@ void launch_gemm(RunContext& rc, const GemmCall& c) {
   if (!*rc.state) *rc.state = std::make_shared<MatmulCache>();
   auto& cache = *static_cast<MatmulCache*>(rc.state->get());
   const MatmulKey key{c.m, c.n, c.k, c.batch, c.stride_a, c.stride_b, c.stride_d,
-                      int64_t(c.transpose_a), int64_t(c.transpose_b), int64_t(tf32)};
+                      int64_t(c.transpose_a), int64_t(c.transpose_b), int64_t(tf32),
+                      int64_t(c.bias != nullptr), int64_t(c.activation)};
   std::unique_ptr<LtPlan>& plan = cache.plans[key];
-  if (!plan) plan = make_plan(rc, c, tf32);
+  if (!plan) {
+    plan = make_plan(rc, c, tf32);
+  } else if (c.bias) {  // the same shapes, perhaps another bias
+    check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &c.bias,
+                                            sizeof(c.bias)),
+             rc.node, "bias pointer");
+  }
+  const void* source = c.c ? c.c : c.d;
   check_lt(cublasLtMatmul(static_cast<cublasLtHandle_t>(rc.cublaslt), plan->desc, &c.alpha, c.b,
-                          plan->a, c.a, plan->b, &c.beta, c.d, plan->d, c.d, plan->d, &plan->algo,
+                          plan->a, c.a, plan->b, &c.beta, source, plan->d, c.d, plan->d, &plan->algo,
                           rc.workspace, rc.workspace_bytes, rc.stream),
            rc.node, "matmul");
 }
@@ -190,6 +215,11 @@ void run_matmul(RunContext& rc) {
   }
 }
 
+// C shaped [n] or [1, n]: one value per output column, as a bias.
+bool is_row_vector(const Dims& shape, int64_t n) {
+  return (shape.size() == 1 && shape[0] == n) || (shape.size() == 2 && shape[0] == 1 && shape[1] == n);
+}
+
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "MatMul", "cublaslt_matmul", {},
     [](const NodeQuery& q) {
@@ -221,7 +251,9 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       c.d = out.data;
       c.alpha = float(rc.node.attr_float("alpha", 1.0));
       const float beta = float(rc.node.attr_float("beta", 1.0));
-      if (rc.has_input(2) && beta != 0.0f) {
+      if (rc.has_input(2) && beta == 1.0f && is_row_vector(rc.input(2).shape, c.n)) {
+        c.bias = rc.input(2).data;  // added by cuBLASLt's epilogue, no copy into Y first
+      } else if (rc.has_input(2) && beta != 0.0f) {
         const DeviceTensor& bias = rc.input(2);
         launch_strided_copy(rc.node, bias.data, out.data, element_size(bias.dtype), out.shape,
                             broadcast_strides_to(bias.shape, out.shape), 0, rc.stream);
@@ -235,6 +267,45 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
         }
         return;
       }
+      launch_gemm(rc, c);
+    }});
+
+// FusedMatMul (passes/matmul_epilogue_fusion.h): act(A W + bias + residual), B one matrix,
+// so A's batches are rows of one product; the residual is cuBLASLt's C (beta = 1).
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "FusedMatMul", "cublaslt_matmul_epilogue", {},
+    [](const NodeQuery& q) {
+      const DataType t = q.input(0).dtype;
+      if (!matmul_dtype(t)) return false;
+      for (size_t i = 1; i < q.inputs.size(); ++i) {
+        if (q.has_input(i) && q.input(i).dtype != t) return false;
+      }
+      const std::string activation = q.node->attr_string("activation", "none");
+      return activation == "none" || activation == "relu" || activation == "gelu_tanh";
+    },
+    [](RunContext& rc) {
+      const DeviceTensor& a = rc.input(0);
+      const DeviceTensor& w = rc.input(1);
+      const DeviceTensor& out = rc.output(0);
+      if (out.numel() == 0) return;
+      GemmCall c;
+      c.dtype = a.dtype;
+      c.k = w.shape[0];
+      c.n = w.shape[1];
+      c.m = c.k == 0 ? 0 : a.numel() / c.k;
+      KILN_CHECK(c.k > 0, ErrorCode::kUnsupported, rc.node.describe(), ": an empty inner dimension");
+      c.a = a.data;
+      c.b = w.data;
+      c.d = out.data;
+      if (rc.has_input(2)) c.bias = rc.input(2).data;
+      if (rc.has_input(3)) {
+        c.c = rc.input(3).data;
+        c.beta = 1.0f;
+      }
+      const std::string activation = rc.node.attr_string("activation", "none");
+      c.activation = activation == "relu"        ? GemmActivation::kRelu
+                     : activation == "gelu_tanh" ? GemmActivation::kGeluTanh
+                                                 : GemmActivation::kNone;
       launch_gemm(rc, c);
     }});
 

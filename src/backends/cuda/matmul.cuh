@@ -9,8 +9,12 @@
 
 namespace kiln::cuda {
 
-// One row-major product D = alpha * op(A) * op(B) + beta * D, `batch` times with the given
-// element strides between consecutive matrices. op(A) is [m, k], op(B) is [k, n].
+// What cuBLASLt applies while writing the product (after the bias, when there is one).
+enum class GemmActivation { kNone, kRelu, kGeluTanh };
+
+// One row-major product D = act(alpha * op(A) * op(B) + beta * C + bias), `batch` times with
+// the given element strides between consecutive matrices. op(A) is [m, k], op(B) is [k, n];
+// C is D itself unless `c` points elsewhere (laid out as D); bias holds n values.
 struct GemmCall {
   DataType dtype = DataType::kFloat32;
   int64_t m = 0, n = 0, k = 0;
@@ -21,6 +25,9 @@ struct GemmCall {
   const void* b = nullptr;
   void* d = nullptr;
   float alpha = 1.0f, beta = 0.0f;
+  const void* c = nullptr;     // nullptr: C is D
+  const void* bias = nullptr;  // nullptr: no bias
+  GemmActivation activation = GemmActivation::kNone;
 };
 
 void launch_gemm(RunContext& rc, const GemmCall& call);

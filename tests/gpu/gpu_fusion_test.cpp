@@ -1,0 +1,99 @@
+// Builder optimizations of GPU engines against the unoptimized CPU engine of the same
+// network: matrix-product epilogues folded into cuBLASLt (passes/matmul_epilogue_fusion.h),
+// Gemm's bias added by the epilogue, and views that share their source's memory
+// (builder/view_aliases.h). Each test also checks, from the engine's description, that the
+// optimization happened.
+#include "gpu/gpu_test_util.h"
+
+namespace kiln {
+namespace {
+
+using gpu_test::constant;
+using gpu_test::expect_gpu_matches_cpu;
+using gpu_test::GpuOptions;
+using gpu_test::has;
+using gpu_test::random_tensor;
+
+// x [4,16,32] -> MatMul(w [32,48]) -> Add(bias [48]) [-> Add(r)] [-> activation] -> "y"
+std::string check_epilogue(const std::string& activation, bool residual, GpuOptions options,
+                           DataType dtype = DataType::kFloat32) {
+  const Tensor x = random_tensor(dtype, {4, 16, 32}, 1);
+  const Tensor r = random_tensor(dtype, {4, 16, 48}, 2);
+  const Tensor w = random_tensor(dtype, {32, 48}, 3, -0.3, 0.3);
+  const Tensor bias = random_tensor(dtype, {48}, 4);
+  std::vector<Tensor> inputs{x};
+  if (residual) inputs.push_back(r);
+  SCOPED_TRACE(activation + (residual ? " with residual" : ""));
+  return expect_gpu_matches_cpu(
+      [&](NetworkDefinition& n) {
+        ITensor* xi = n.add_input("x", dtype, x.shape());
+        ITensor* v = n.add_layer("MatMul", {xi, &constant(n, w)})->output(0);
+        v = n.add_layer("Add", {v, &constant(n, bias)})->output(0);
+        if (residual) v = n.add_layer("Add", {n.add_input("r", dtype, r.shape()), v})->output(0);
+        if (!activation.empty()) v = n.add_layer(activation, {v})->output(0);
+        n.mark_output(*v);
+      },
+      inputs, options);
+}
+
+TEST(GpuFusion, MatMulBiasResidualReluIsOneCublasLtCall) {
+  const std::string d = check_epilogue("Relu", true, GpuOptions{});
+  EXPECT_TRUE(has(d, "cublaslt_matmul_epilogue")) << d;
+  EXPECT_FALSE(has(d, "cuda_binary")) << d;  // no separate Add kernels left
+  check_epilogue("", true, GpuOptions{});
+  check_epilogue("", false, GpuOptions{});
+  check_epilogue("Relu", false, GpuOptions{5e-3, /*tf32=*/true});
+}
+
+TEST(GpuFusion, GeluFoldsInFp16AndStaysExactInFp32) {
+  // FP32: the bias folds, exact Gelu stays a kernel of its own.
+  const std::string fp32 = check_epilogue("Gelu", false, GpuOptions{});
+  EXPECT_TRUE(has(fp32, "cublaslt_matmul_epilogue")) << fp32;
+  // FP16 mixed precision: Gelu in its tanh form inside the epilogue (< 5e-4 from exact).
+  GpuOptions fp16{2e-2};
+  fp16.fp16 = true;
+  const std::string low = check_epilogue("Gelu", true, fp16);
+  EXPECT_TRUE(has(low, "cublaslt_matmul_epilogue")) << low;
+  // A model that is FP16 already.
+  check_epilogue("Relu", true, GpuOptions{2e-2}, DataType::kFloat16);
+}
+
+TEST(GpuFusion, GemmRowBiasComesFromTheEpilogue) {
+  const Tensor a = random_tensor(DataType::kFloat32, {24, 32}, 1);
+  const Tensor b = random_tensor(DataType::kFloat32, {40, 32}, 2);
+  for (const Dims& c_shape : {Dims{40}, Dims{1, 40}, Dims{24, 1}, Dims{24, 40}}) {
+    SCOPED_TRACE(to_string(c_shape));
+    const Tensor c = random_tensor(DataType::kFloat32, c_shape, 3);
+    expect_gpu_matches_cpu(
+        [&](NetworkDefinition& n) {
+          ILayer* gemm = n.add_layer("Gemm", {n.add_input("a", DataType::kFloat32, a.shape()),
+                                              &constant(n, b), &constant(n, c)});
+          gemm->set_int("transB", 1);
+          n.mark_output(*gemm->output(0));
+        },
+        {a});
+  }
+}
+
+TEST(GpuFusion, ViewsShareTheirSourcesMemory) {
+  // x -> Relu -> Reshape -> Unsqueeze -> Flatten -> Relu -> "y", and the Reshape also read
+  // by an Add after the second view.
+  const Tensor x = random_tensor(DataType::kFloat32, {2, 3, 4, 5}, 1);
+  const std::string d = expect_gpu_matches_cpu(
+      [&](NetworkDefinition& n) {
+        ITensor* v = n.add_layer("Relu", {n.add_input("x", DataType::kFloat32, x.shape())})->output(0);
+        ITensor* reshaped = n.add_layer("Reshape", {v, &constant(n, gpu_test::ints({6, 20}))})->output(0);
+        ITensor* unsq = n.add_layer("Unsqueeze", {reshaped, &constant(n, gpu_test::ints({0}))})->output(0);
+        ILayer* flat = n.add_layer("Flatten", {unsq});
+        flat->set_int("axis", 2);
+        ITensor* neg = n.add_layer("Neg", {flat->output(0)})->output(0);
+        ITensor* back = n.add_layer("Reshape", {neg, &constant(n, gpu_test::ints({6, 20}))})->output(0);
+        n.mark_output(*n.add_layer("Add", {back, reshaped})->output(0));
+        n.mark_output(*n.add_layer("Reshape", {v, &constant(n, gpu_test::ints({-1}))})->output(0));
+      },
+      {x});
+  EXPECT_TRUE(has(d, "view_alias")) << d;
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,132 @@
+// The epilogue fusion pass (passes/matmul_epilogue_fusion.h): which chains fold into one
+// FusedMatMul, which stay, and that the fused graph computes what the original did (both
+// evaluated on the host by the reference computes; FusedMatMul's reference is its
+// decomposition, so the check below also compares it with a plain float64 loop).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ir/verifier.h"
+#include "ops/shape_inference.h"
+#include "passes/matmul_epilogue_fusion.h"
+
+namespace kiln::passes {
+namespace {
+
+Tensor random_f32(Dims shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(size_t(volume(shape)));
+  for (float& x : v) x = dist(rng);
+  return Tensor::from_vector<float>(DataType::kFloat32, shape, v);
+}
+
+// x [2,3,4] -> MatMul(w [4,5]) -> Add(bias [1,5]) -> Add(r) -> Relu -> "y"
+struct Chain {
+  ir::Graph g;
+  Tensor w = random_f32({4, 5}, 1), bias = random_f32({1, 5}, 2);
+  explicit Chain(const std::string& activation = "Relu", bool residual = true) {
+    ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+    ir::Value* r = g.add_input("r", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(5)});
+    ir::Value* v = g.add_node("MatMul", "mm", {x, g.add_constant("w", w)}, {"mm_out"})->outputs[0];
+    v = g.add_node("Add", "add_bias", {g.add_constant("bias", bias), v}, {"biased"})->outputs[0];
+    if (residual) v = g.add_node("Add", "add_r", {v, r}, {"summed"})->outputs[0];
+    if (!activation.empty()) v = g.add_node(activation, "act", {v}, {"activated"})->outputs[0];
+    g.mark_output(v);
+  }
+};
+
+std::map<std::string, Dims> shapes() { return {{"x", {2, 3, 4}}, {"r", {2, 3, 5}}}; }
+
+size_t fuse(ir::Graph& g, bool gelu_as_tanh = false) {
+  std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(g, shapes())};
+  const size_t n = fuse_matmul_epilogues(g, points, gelu_as_tanh);
+  g.remove_dead_code();
+  ir::verify(g);
+  return n;
+}
+
+std::vector<double> evaluate(const ir::Graph& g, const Tensor& x, const Tensor& r) {
+  auto copy = g.clone();
+  copy->inputs()[0]->constant = x;
+  copy->inputs()[1]->constant = r;
+  ops::ResolvedShapes resolved = ops::resolve_shapes(*copy, shapes());
+  return resolved.values.at(copy->outputs()[0]).to_double_vector();
+}
+
+const ir::Node* only_node(const ir::Graph& g) {
+  EXPECT_EQ(g.nodes().size(), 1u);
+  return g.nodes().empty() ? nullptr : g.nodes().front().get();
+}
+
+TEST(MatMulEpilogueFusion, FoldsBiasResidualAndReluKeepingTheOutputName) {
+  Chain c;
+  const Tensor x = random_f32({2, 3, 4}, 3), r = random_f32({2, 3, 5}, 4);
+  ASSERT_EQ(fuse(c.g), 1u);
+  const ir::Node* n = only_node(c.g);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->op, "FusedMatMul");
+  EXPECT_EQ(n->attr_string("activation"), "relu");
+  ASSERT_EQ(n->inputs.size(), 4u);
+  EXPECT_EQ(n->inputs[2]->constant->shape(), (Dims{5}));  // the [1,5] bias as a row
+  EXPECT_EQ(c.g.outputs()[0]->name, "activated");
+  // Against a float64 loop over the original definition.
+  const std::vector<double> got = evaluate(c.g, x, r);
+  const std::vector<double> xs = x.to_double_vector(), rs = r.to_double_vector();
+  const std::vector<double> ws = c.w.to_double_vector(), bs = c.bias.to_double_vector();
+  for (int64_t row = 0; row < 6; ++row) {
+    for (int64_t j = 0; j < 5; ++j) {
+      double v = bs[size_t(j)] + rs[size_t(row * 5 + j)];
+      for (int64_t k = 0; k < 4; ++k) v += xs[size_t(row * 4 + k)] * ws[size_t(k * 5 + j)];
+      EXPECT_NEAR(got[size_t(row * 5 + j)], std::max(v, 0.0), 1e-5) << row << "," << j;
+    }
+  }
+}
+
+TEST(MatMulEpilogueFusion, ExactGeluFoldsOnlyWhenItsTanhFormIsAllowed) {
+  Chain exact("Gelu", false);
+  EXPECT_EQ(fuse(exact.g, /*gelu_as_tanh=*/false), 1u);  // bias only; Gelu stays
+  EXPECT_EQ(exact.g.nodes().size(), 2u);
+  EXPECT_EQ(exact.g.nodes().front()->attr_string("activation"), "none");
+  EXPECT_EQ(exact.g.nodes().back()->op, "Gelu");
+
+  Chain low("Gelu", false);
+  const Tensor x = random_f32({2, 3, 4}, 5), r = random_f32({2, 3, 5}, 6);
+  const std::vector<double> want = evaluate(low.g, x, r);
+  EXPECT_EQ(fuse(low.g, /*gelu_as_tanh=*/true), 1u);
+  const ir::Node* n = only_node(low.g);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->attr_string("activation"), "gelu_tanh");
+  const std::vector<double> got = evaluate(low.g, x, r);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 5e-4);  // the tanh form
+}
+
+TEST(MatMulEpilogueFusion, LeavesChainsThatAreNotEpilogues) {
+  {  // the product is also read elsewhere
+    Chain c("", false);
+    c.g.mark_output(c.g.find_value("mm_out"));
+    EXPECT_EQ(fuse(c.g), 0u);
+  }
+  {  // weights that are an input, not a constant
+    ir::Graph g;
+    ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+    ir::Value* w = g.add_input("r", DataType::kFloat32, {ir::Dim::fixed(4), ir::Dim::fixed(5)});
+    ir::Value* mm = g.add_node("MatMul", "mm", {x, w}, {"mm_out"})->outputs[0];
+    g.mark_output(g.add_node("Relu", "act", {mm}, {"y"})->outputs[0]);
+    std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(g, {{"x", {2, 3, 4}}, {"r", {4, 5}}})};
+    EXPECT_EQ(fuse_matmul_epilogues(g, points, true), 0u);
+  }
+  {  // a bias of the wrong length broadcasts over rows, not columns
+    ir::Graph g;
+    ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+    ir::Value* mm = g.add_node("MatMul", "mm", {x, g.add_constant("w", random_f32({4, 5}, 1))}, {"mm_out"})->outputs[0];
+    ir::Value* col = g.add_constant("col", random_f32({3, 1}, 2));
+    g.mark_output(g.add_node("Add", "add", {mm, col}, {"y"})->outputs[0]);
+    std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(g, {{"x", {2, 3, 4}}})};
+    EXPECT_EQ(fuse_matmul_epilogues(g, points, true), 0u);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::passes
