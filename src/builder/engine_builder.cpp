@@ -14,10 +14,13 @@
 #include "builder/view_aliases.h"
 #include "ir/verifier.h"
 #include "ops/shape_inference.h"
+#include "passes/batch_norm_folding.h"
 #include "passes/constant_folding.h"
+#include "passes/conv_fusion.h"
 #include "passes/identity_elimination.h"
 #include "passes/matmul_epilogue_fusion.h"
 #include "passes/mixed_precision.h"
+#include "passes/transpose_cancellation.h"
 
 namespace kiln::builder {
 
@@ -184,12 +187,17 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
 #ifdef KILN_HAVE_CUDA
   const auto flag_set = [&](BuilderFlag f) { return config.get_flag(f); };
   // Epilogues (GPU engines): bias, residual add and activation after a MatMul fold into it.
+  // BatchNormalization after a convolution folds into its weights.
   if (gpu) {
     const bool low_precision = flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16);
-    if (const size_t fused = passes::fuse_matmul_epilogues(*graph, points, low_precision)) {
-      graph->remove_dead_code();
+    const size_t folded = passes::fold_batch_norms(*graph);
+    if (folded) graph->remove_dead_code();
+    const size_t fused = passes::fuse_matmul_epilogues(*graph, points, low_precision);
+    if (fused) graph->remove_dead_code();
+    if (folded || fused) {
       ir::verify(*graph);
-      logger.log(Logger::Severity::kInfo, cat("epilogue fusion: ", fused, " matrix products"));
+      logger.log(Logger::Severity::kInfo, cat("batch norms folded: ", folded, ", matrix products with ",
+                                              "fused epilogues: ", fused));
       points = resolve_at_profile_points(*graph, plan.profiles);
     }
   }
@@ -210,6 +218,27 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     logger.log(Logger::Severity::kInfo, cat("mixed precision: ", lowered, " layers run in ",
                                             to_string(options.low)));
     points = resolve_at_profile_points(*graph, plan.profiles);
+  }
+
+  // Convolutions (GPU engines): epilogues fold into cuDNN graphs; FP16/BF16 ones go
+  // channels-last, with the Transposes between consecutive convolutions cancelled.
+  const bool cudnn_allowed = (config.tactic_sources() & (1u << uint32_t(TacticSource::kCUDNN))) != 0;
+  if (gpu && cudnn_allowed) {  // FusedConv is cuDNN's
+    const size_t fused = passes::fuse_conv_epilogues(*graph, points);
+    if (fused) {
+      graph->remove_dead_code();
+      ir::verify(*graph);
+      points = resolve_at_profile_points(*graph, plan.profiles);
+    }
+    const size_t channels_last = passes::convert_convs_to_channels_last(*graph, points);
+    if (channels_last) passes::cancel_transposes(*graph);
+    if (fused || channels_last) {
+      graph->remove_dead_code();
+      ir::verify(*graph);
+      logger.log(Logger::Severity::kInfo, cat("convolutions: ", fused, " with fused epilogues, ",
+                                              channels_last, " channels-last"));
+      points = resolve_at_profile_points(*graph, plan.profiles);
+    }
   }
 #endif
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "passes/graph_queries.h"
+
 namespace kiln::passes {
 
 namespace {
@@ -13,7 +15,7 @@ bool is_low_or_float32(DataType t) {
 class EpilogueFusion {
  public:
   EpilogueFusion(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points, bool gelu_as_tanh)
-      : graph_(graph), points_(points), gelu_as_tanh_(gelu_as_tanh) {}
+      : graph_(graph), points_(points), descs_(points), gelu_as_tanh_(gelu_as_tanh) {}
 
   size_t run() {
     std::vector<ir::Node*> products;
@@ -26,30 +28,6 @@ class EpilogueFusion {
   }
 
  private:
-  bool is_graph_output(const ir::Value* v) const {
-    const auto& outs = graph_.outputs();
-    return std::find(outs.begin(), outs.end(), v) != outs.end();
-  }
-
-  // The only node reading `v`, when `v` is not also a graph output.
-  ir::Node* sole_reader(const ir::Value* v) const {
-    if (is_graph_output(v)) return nullptr;
-    std::vector<ir::Node*> readers = graph_.users(v);
-    if (readers.size() != 1) return nullptr;
-    // A node reading v twice (Add(v, v)) is not an epilogue.
-    const auto& ins = readers[0]->inputs;
-    return std::count(ins.begin(), ins.end(), v) == 1 ? readers[0] : nullptr;
-  }
-
-  // Whether `v` has the same known type and shape as `like` at every profile point.
-  bool same_desc_everywhere(const ir::Value* v, const ir::Value* like) const {
-    for (const ops::ResolvedShapes& r : points_) {
-      if (!r.desc.count(v) || !r.desc.count(like) || r.is_deferred(v)) return false;
-      if (r.of(v).dtype != r.of(like).dtype || r.of(v).shape != r.of(like).shape) return false;
-    }
-    return true;
-  }
-
   // A constant of exactly `n` values laid out as a row: [n] or [1, ..., 1, n].
   static bool is_bias_for(const ir::Value* v, int64_t n) {
     if (!v || !v->is_constant()) return false;
@@ -64,10 +42,11 @@ class EpilogueFusion {
     ir::Value* w = m->inputs[1];
     if (!w->is_constant() || w->constant->shape().size() != 2) return false;
     const int64_t n = w->constant->shape()[1];
+    const ir::Value* a_resolved = descs_.origin(a);  // A may be an earlier fusion's output
     for (const ops::ResolvedShapes& r : points_) {
-      if (!r.desc.count(a) || r.is_deferred(a) || r.values.count(a)) return false;
-      if (r.of(a).shape.size() < 2 || !is_low_or_float32(r.of(a).dtype)) return false;
-      if (r.of(a).dtype != w->constant->dtype()) return false;
+      if (!r.desc.count(a_resolved) || r.is_deferred(a_resolved) || r.values.count(a_resolved)) return false;
+      const ops::TensorDesc& d = r.of(a_resolved);
+      if (d.shape.size() < 2 || !is_low_or_float32(d.dtype) || d.dtype != w->constant->dtype()) return false;
     }
 
     std::vector<ir::Node*> chain{m};
@@ -75,13 +54,13 @@ class EpilogueFusion {
     ir::Value* bias = nullptr;
     ir::Value* residual = nullptr;
     std::string activation = "none";
-    while (ir::Node* next = sole_reader(current)) {
+    while (ir::Node* next = sole_reader(graph_, current)) {
       if (next->op == "Add" && next->inputs.size() == 2 && activation == "none") {
         ir::Value* other = next->inputs[0] == current ? next->inputs[1] : next->inputs[0];
         if (!bias && is_bias_for(other, n) && other->constant->dtype() == w->constant->dtype()) {
           bias = other;
-        } else if (!residual && other && !other->is_constant() && same_desc_everywhere(other, current) &&
-                   same_desc_everywhere(next->outputs[0], current)) {
+        } else if (!residual && other && !other->is_constant() && descs_.same_everywhere(other, current) &&
+                   descs_.same_everywhere(next->outputs[0], current)) {
           residual = other;
         } else {
           break;
@@ -106,25 +85,18 @@ class EpilogueFusion {
       bias = graph_.add_constant(graph_.unique_name(bias->name + "_row"), bias->constant->reshaped({n}));
     }
     // The fused node takes the place of the chain's last node (every operand exists by then)
-    // and its output value, so graph outputs keep their names.
-    ir::Node* last = chain.back();
-    auto position = std::find_if(graph_.nodes().begin(), graph_.nodes().end(),
-                                 [&](const auto& p) { return p.get() == last; });
-    ir::Value* result = last->outputs[0];
-    const std::string result_name = result->name;
-    graph_.rename_value(result, graph_.unique_name(result_name + "_unfused"));
-    std::vector<ir::Value*> operands{a, w, bias, residual};
-    while (!operands.back()) operands.pop_back();  // omitted optional inputs at the end
-    ir::Node* fused = graph_.insert_node(position, "FusedMatMul", graph_.unique_name(m->name + "_fused"),
-                                         operands, {result_name},
-                                         {{"activation", activation}});
-    graph_.replace_all_uses(result, fused->outputs[0]);
+    // and its output's name, so graph outputs keep their names.
+    ir::Value* original = chain.back()->outputs[0];
+    ir::Node* made = insert_replacement(graph_, chain.back(), "FusedMatMul", graph_.unique_name(m->name + "_fused"),
+                                        {a, w, bias, residual}, {{"activation", activation}});
+    descs_.replaced(made->outputs[0], original);
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) graph_.erase_node(*it);
     return true;
   }
 
   ir::Graph& graph_;
   const std::vector<ops::ResolvedShapes>& points_;
+  ValueDescs descs_;
   bool gelu_as_tanh_;
 };
 

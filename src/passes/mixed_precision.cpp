@@ -38,6 +38,9 @@ const std::map<std::string, LowPrecisionPositions, std::less<>>& allow_list() {
     t["Pad"] = {{0, 2}, {0}};                           // input 2: the constant value
     t["Where"] = {{1, 2}, {0}};                         // input 0: the condition
     t["LayerNormalization"] = {{0, 1, 2}, {0}};         // mean and inverse std stay float32
+    // Q, K, V, a float mask, past key/value (a boolean mask and nonpad_kv_seqlen are not
+    // float32, so they stay); the fused kernel keeps the softmax in float32.
+    t["Attention"] = {{0, 1, 2, 3, 4, 5}, {kAll}};
     t["BatchNormalization"] = {{0, 1, 2, 3, 4}, {0}};  // inference form
     // Tests of float values: the inputs may be low, the bool result is not T.
     for (const char* op : {"IsNaN", "IsInf", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}) {
@@ -69,18 +72,25 @@ float from_low_bits(uint16_t v, DataType low) {
   return low == DataType::kFloat16 ? fp16_to_float(v) : bf16_to_float(v);
 }
 
-// The constant in the low type, saturated; nullopt when a nonzero value would become zero.
+// The constant in the low type, saturated; nullopt when small values it depends on would
+// become zero: any of a small constant's (an epsilon, a scale), or more than 1% of a large
+// one's nonzero values (weights whose few tiny entries flush are fine, as in TensorRT).
 std::optional<Tensor> convert_constant(const Tensor& t, DataType low) {
   Tensor out = Tensor::zeros(low, t.shape());
   const float* src = t.data<float>();
   uint16_t* dst = out.data<uint16_t>();
   const float limit = largest_finite(low);
+  int64_t nonzero = 0, flushed = 0;
   for (int64_t i = 0; i < t.numel(); ++i) {
     float v = src[i];
     if (std::isfinite(v)) v = std::clamp(v, -limit, limit);
     dst[i] = to_low_bits(v, low);
-    if (v != 0.0f && std::isfinite(v) && from_low_bits(dst[i], low) == 0.0f) return std::nullopt;
+    if (v == 0.0f || !std::isfinite(v)) continue;
+    ++nonzero;
+    if (from_low_bits(dst[i], low) == 0.0f) ++flushed;
   }
+  constexpr int64_t kSmallConstant = 64;
+  if (flushed > 0 && (t.numel() <= kSmallConstant || flushed * 100 > nonzero)) return std::nullopt;
   return out;
 }
 

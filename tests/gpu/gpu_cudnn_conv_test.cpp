@@ -155,6 +155,7 @@ TEST(GpuCudnnConv, Float16AndBfloat16AccumulateInFloat32) {
                               std::pair{DataType::kBFloat16, kBfloat16Tolerance}}) {
     SCOPED_TRACE(to_string(t));
     // 72 terms per output: float16 accumulation would be visibly off at this tolerance.
+    // (Channels-last, as FusedConv: passes/conv_fusion.h.)
     EXPECT_TRUE(
         has(check_conv(
                 "Conv", noise({2, 8, 9, 9}, 1, t), noise({16, 8, 3, 3}, 2, t), noise({16}, 3, t),
@@ -162,7 +163,7 @@ TEST(GpuCudnnConv, Float16AndBfloat16AccumulateInFloat32) {
                   l.set_ints("pads", {1, 1, 1, 1});
                 },
                 GpuOptions{tolerance}),
-            "cudnn_conv"));
+            "cudnn_fused_conv"));
     check_conv(
         "Conv", noise({2, 6, 8, 8}, 4, t), noise({6, 1, 3, 3}, 5, t), std::nullopt,
         [](ILayer& l) {

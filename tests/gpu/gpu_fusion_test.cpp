@@ -95,5 +95,47 @@ TEST(GpuFusion, ViewsShareTheirSourcesMemory) {
   EXPECT_TRUE(has(d, "view_alias")) << d;
 }
 
+// A residual block: x -> Conv -> Relu -> Conv(bias) -> Add(x) -> Relu -> MaxPool -> "y",
+// with a second output read between the convolutions.
+std::string check_residual_block(GpuOptions options, DataType dtype = DataType::kFloat32) {
+  const Tensor x = random_tensor(dtype, {2, 16, 12, 12}, 1);
+  const Tensor w1 = random_tensor(dtype, {16, 16, 3, 3}, 2, -0.2, 0.2);
+  const Tensor w2 = random_tensor(dtype, {16, 16, 3, 3}, 3, -0.2, 0.2);
+  const Tensor b2 = random_tensor(dtype, {16}, 4);
+  return expect_gpu_matches_cpu(
+      [&](NetworkDefinition& n) {
+        ITensor* xi = n.add_input("x", dtype, x.shape());
+        auto conv = [&](ITensor* in, const Tensor& w, const Tensor* b) {
+          std::vector<ITensor*> ins{in, &constant(n, w)};
+          if (b) ins.push_back(&constant(n, *b));
+          ILayer* c = n.add_layer("Conv", ins);
+          c->set_ints("pads", {1, 1, 1, 1});
+          return c->output(0);
+        };
+        ITensor* v = n.add_layer("Relu", {conv(xi, w1, nullptr)})->output(0);
+        n.mark_output(*n.add_layer("Sigmoid", {v})->output(0));
+        v = n.add_layer("Add", {conv(v, w2, &b2), xi})->output(0);
+        v = n.add_layer("Relu", {v})->output(0);
+        ILayer* pool = n.add_layer("MaxPool", {v});
+        pool->set_ints("kernel_shape", {2, 2});
+        pool->set_ints("strides", {2, 2});
+        n.mark_output(*pool->output(0));
+      },
+      {x}, options);
+}
+
+TEST(GpuFusion, ConvolutionEpiloguesAndChannelsLast) {
+  // FP32: epilogues folded (cuDNN's fused graph or kiln's epilogue kernel), NCHW.
+  const std::string fp32 = check_residual_block(GpuOptions{});
+  EXPECT_TRUE(has(fp32, "cudnn_fused_conv")) << fp32;
+  check_residual_block(GpuOptions{5e-3, /*tf32=*/true});
+  // FP16 mixed precision and an FP16 model: channels-last convolutions.
+  GpuOptions fp16{2e-2};
+  fp16.fp16 = true;
+  const std::string low = check_residual_block(fp16);
+  EXPECT_TRUE(has(low, "cudnn_fused_conv")) << low;
+  check_residual_block(GpuOptions{2e-2}, DataType::kFloat16);
+}
+
 }  // namespace
 }  // namespace kiln

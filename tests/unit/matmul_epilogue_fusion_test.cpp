@@ -102,6 +102,27 @@ TEST(MatMulEpilogueFusion, ExactGeluFoldsOnlyWhenItsTanhFormIsAllowed) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 5e-4);  // the tanh form
 }
 
+TEST(MatMulEpilogueFusion, ConsecutiveProductsBothFold) {
+  // x -> MatMul -> Add(b1) -> Relu -> MatMul -> Add(b2) -> "y": the second product reads the
+  // first fusion's output.
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+  ir::Value* r = g.add_input("r", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(5)});
+  ir::Value* v = g.add_node("MatMul", "mm1", {x, g.add_constant("w1", random_f32({4, 5}, 1))}, {"h"})->outputs[0];
+  v = g.add_node("Add", "add1", {v, g.add_constant("b1", random_f32({5}, 2))}, {"hb"})->outputs[0];
+  v = g.add_node("Relu", "relu", {v}, {"ha"})->outputs[0];
+  v = g.add_node("MatMul", "mm2", {v, g.add_constant("w2", random_f32({5, 5}, 3))}, {"o"})->outputs[0];
+  v = g.add_node("Add", "add2", {v, g.add_constant("b2", random_f32({5}, 4))}, {"ob"})->outputs[0];
+  g.mark_output(g.add_node("Add", "add_r", {v, r}, {"y"})->outputs[0]);
+  const Tensor xv = random_f32({2, 3, 4}, 5), rv = random_f32({2, 3, 5}, 6);
+  const std::vector<double> want = evaluate(g, xv, rv);
+  EXPECT_EQ(fuse(g), 2u);
+  EXPECT_EQ(g.nodes().size(), 2u);
+  EXPECT_EQ(g.nodes().back()->inputs.size(), 4u);  // bias and residual
+  const std::vector<double> got = evaluate(g, xv, rv);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5);
+}
+
 TEST(MatMulEpilogueFusion, LeavesChainsThatAreNotEpilogues) {
   {  // the product is also read elsewhere
     Chain c("", false);

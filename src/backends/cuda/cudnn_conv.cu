@@ -6,6 +6,12 @@
 // any engine; float16 and bfloat16 accumulate in float32. The bias is added by a small kernel
 // after the convolution.
 //
+// FusedConv (passes/conv_fusion.h) adds its epilogue — bias, residual Z, ReLU — as pointwise
+// operations of the same cuDNN graph (runtime fusion, one pass over memory), and may be
+// channels-last (NHWC data, KRSC filters: the same dims with other strides). Where cuDNN has
+// no engine for the fused graph (float32 without TF32, say), the convolution runs alone and
+// one kernel of kiln's applies the whole epilogue.
+//
 // These kernels outrank kiln's own (priority 10). Their capability check refuses what cuDNN
 // cannot express; where a GPU is visible at build time it also plans the convolution (at the
 // profile's opt shapes, on a process-wide handle) and refuses it when no engine configuration
@@ -32,6 +38,8 @@ const char* kind_name(ConvKind kind) {
 
 // Unique ids of the three tensors in the cuDNN graph.
 constexpr int64_t kImageUid = 1, kFilterUid = 2, kResponseUid = 3;
+// ... and of the epilogue's operands and intermediates (FusedConv).
+constexpr int64_t kBiasUid = 4, kResidualUid = 5, kFirstVirtualUid = 100;
 
 // A convolution in the terms of cuDNN's forward operation: `image` is the forward input
 // (Conv's X, ConvTranspose's Y), `response` the forward output (Conv's Y, ConvTranspose's X),
@@ -42,11 +50,15 @@ struct ConvProblem {
   DataType dtype = DataType::kFloat32;
   Dims image, filter, response;
   Dims pre, post, strides, dilations;  // one per spatial dim
+  // FusedConv: data channels-last, and the epilogue cuDNN applies (none for Conv).
+  bool channels_last = false;
+  bool bias = false, residual = false, relu = false;
 
+  bool has_epilogue() const { return bias || residual || relu; }
   std::string key() const {
     return cat(int(kind), ",", int(dtype), ",", to_string(image), to_string(filter),
                to_string(response), to_string(pre), to_string(post), to_string(strides),
-               to_string(dilations));
+               to_string(dilations), channels_last, bias, residual, relu);
   }
   std::string describe() const {
     return cat(kind_name(kind), " of ", to_string(dtype), " image ", to_string(image),
@@ -176,15 +188,87 @@ cudnn::EnginePolicy engine_policy(DataType dtype, bool tf32, size_t workspace_by
   return policy;
 }
 
+// Appends the pointwise operations of p's epilogue to a graph whose convolution writes the
+// virtual tensor parts[2]: + bias [1, K, 1, 1], + residual, ReLU; the last writes the response.
+template <typename MakeTensor>
+void add_epilogue(const ConvProblem& p, int64_t response_alignment, MakeTensor&& tensor,
+                  std::vector<cudnn::Descriptor>& parts, std::vector<cudnn::Descriptor>& operations) {
+  enum Step { kAddBias, kAddResidual, kRelu };
+  std::vector<Step> steps;
+  if (p.bias) steps.push_back(kAddBias);
+  if (p.residual) steps.push_back(kAddResidual);
+  if (p.relu) steps.push_back(kRelu);
+  // Descriptors live in `parts` (kept alive by the plan); refer to them by index, since the
+  // vector grows.
+  size_t current = 2;
+  int64_t next_virtual = kFirstVirtualUid + 1;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const bool last = i + 1 == steps.size();
+    size_t operand = 0;
+    if (steps[i] == kAddBias) {
+      Dims bias_dims(p.response.size(), 1);
+      bias_dims[1] = p.response[1];
+      parts.push_back(tensor(kBiasUid, bias_dims, 16));
+      operand = parts.size() - 1;
+    } else if (steps[i] == kAddResidual) {
+      parts.push_back(tensor(kResidualUid, p.response, response_alignment));
+      operand = parts.size() - 1;
+    }
+    parts.push_back(last ? tensor(kResponseUid, p.response, response_alignment)
+                         : tensor(next_virtual++, p.response, 16, true));
+    const size_t output = parts.size() - 1;
+
+    cudnn::Descriptor mode_desc(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+    const cudnnPointwiseMode_t mode = steps[i] == kRelu ? CUDNN_POINTWISE_RELU_FWD : CUDNN_POINTWISE_ADD;
+    mode_desc.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, "pointwise mode");
+    const cudnnDataType_t precision = CUDNN_DATA_FLOAT;
+    mode_desc.set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &precision, "pointwise precision");
+    mode_desc.finalize("finalizing a pointwise descriptor");
+
+    cudnn::Descriptor op(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, mode_desc, "pointwise descriptor");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, parts[current], "pointwise X");
+    if (steps[i] != kRelu) op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, parts[operand], "pointwise B");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, parts[output], "pointwise Y");
+    op.finalize("finalizing a pointwise operation");
+    parts.push_back(std::move(mode_desc));
+    operations.push_back(std::move(op));
+    current = output;
+  }
+}
+
 // Plans `p` on `handle` with the given pointer alignments.
 std::unique_ptr<cudnn::ExecutionPlan> make_plan(cudnnHandle_t handle, const ConvProblem& p,
                                                 const cudnn::EnginePolicy& policy,
                                                 int64_t image_alignment, int64_t filter_alignment,
                                                 int64_t response_alignment) {
+  // Every tensor is laid out NCHW or NHWC; cuDNN names dims N, C, spatial... either way.
+  auto strides_of = [&](const Dims& dims) {
+    Dims strides(dims.size(), 1);
+    if (p.channels_last) {  // C fastest, then the spatial dims from the last, then N
+      int64_t s = dims[1];
+      for (size_t d = dims.size(); d-- > 2;) {
+        strides[d] = s;
+        s *= dims[d];
+      }
+      strides[0] = s;
+    } else {
+      for (size_t d = dims.size() - 1; d-- > 0;) strides[d] = strides[d + 1] * dims[d + 1];
+    }
+    return strides;
+  };
+  auto tensor = [&](int64_t uid, const Dims& dims, int64_t alignment, bool is_virtual = false) {
+    return cudnn::tensor_descriptor(uid, is_virtual ? DataType::kFloat32 : p.dtype, dims, strides_of(dims),
+                                    alignment, is_virtual);
+  };
+  // With an epilogue, the convolution writes a virtual float32 tensor the pointwise
+  // operations read; the last of them writes the response.
+  const bool fused = p.kind == ConvKind::kForward && p.has_epilogue();
   std::vector<cudnn::Descriptor> parts;
-  parts.push_back(cudnn::tensor_descriptor(kImageUid, p.dtype, p.image, image_alignment));
-  parts.push_back(cudnn::tensor_descriptor(kFilterUid, p.dtype, p.filter, filter_alignment));
-  parts.push_back(cudnn::tensor_descriptor(kResponseUid, p.dtype, p.response, response_alignment));
+  parts.push_back(tensor(kImageUid, p.image, image_alignment));
+  parts.push_back(tensor(kFilterUid, p.filter, filter_alignment));
+  parts.push_back(fused ? tensor(kFirstVirtualUid, p.response, 16, true)
+                        : tensor(kResponseUid, p.response, response_alignment));
   const cudnn::Descriptor& image = parts[0];
   const cudnn::Descriptor& filter = parts[1];
   const cudnn::Descriptor& response = parts[2];
@@ -213,6 +297,7 @@ std::unique_ptr<cudnn::ExecutionPlan> make_plan(cudnnHandle_t handle, const Conv
     op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta, "beta");
     op.finalize("finalizing the forward convolution operation");
     operations.push_back(std::move(op));
+    if (fused) add_epilogue(p, response_alignment, tensor, parts, operations);
   } else {
     cudnn::Descriptor op(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
     op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, image, "backward-data DX");
@@ -256,7 +341,30 @@ bool cudnn_can_plan(const ConvProblem& p, bool tf32) {
   });
 }
 
-template <ConvKind kKind>
+// The problem of a Conv/ConvTranspose node (kind), or of a FusedConv (epilogue and layout
+// from its attributes and inputs), at the given shapes; nullopt when cuDNN cannot express it.
+std::optional<ConvProblem> node_problem(const ir::Node& node, ConvKind kind, bool fused_conv, DataType dtype,
+                                        Dims x, Dims w, Dims y, bool has_bias, bool has_residual) {
+  if (!fused_conv) return resolve(node, kind, dtype, x, w, y);
+  const bool channels_last = node.attr_string("layout", "NCHW") == "NHWC";
+  if (channels_last) {
+    if (x.size() != 4 || w.size() != 4 || y.size() != 4) return std::nullopt;
+    x = {x[0], x[3], x[1], x[2]};
+    w = {w[0], w[3], w[1], w[2]};
+    y = {y[0], y[3], y[1], y[2]};
+  }
+  std::optional<ConvProblem> p = resolve(node, ConvKind::kForward, dtype, x, w, y);
+  if (!p) return p;
+  p->channels_last = channels_last;
+  p->bias = has_bias;
+  p->residual = has_residual;
+  p->relu = node.attr_string("activation", "none") == "relu";
+  return p;
+}
+
+// Plans `p` on the probe handle (answers cached for the process): the fused graph where there
+// is one, else the convolution alone (the run falls back to it), which must plan.
+template <ConvKind kKind, bool kFused>
 bool supports_conv(const NodeQuery& q) {
   try {
     const DataType t = q.input(0).dtype;
@@ -264,14 +372,17 @@ bool supports_conv(const NodeQuery& q) {
         q.outputs[0].dtype != t) {
       return false;
     }
-    if (q.has_input(2) && q.input(2).dtype != t) return false;
+    for (size_t i = 2; i < q.inputs.size(); ++i) {
+      if (q.has_input(i) && q.input(i).dtype != t) return false;
+    }
     const Dims& x = q.input(0).shape;
     const Dims& w = q.input(1).shape;
     const Dims& y = q.outputs[0].shape;
-    const std::optional<ConvProblem> p = resolve(*q.node, kKind, t, x, w, y);
+    std::optional<ConvProblem> p = node_problem(*q.node, kKind, kFused, t, x, w, y, q.has_input(2), q.has_input(3));
     if (!p || !fits_int32(x) || !fits_int32(w) || !fits_int32(y)) return false;
-    // Empty convolutions never reach cuDNN (the run fills the output with the bias).
+    // Empty convolutions never reach cuDNN (the run fills the output with the epilogue).
     if (volume(x) == 0 || volume(w) == 0 || volume(y) == 0) return true;
+    p->bias = p->residual = p->relu = false;
     return cudnn_can_plan(*p, tf32_allowed(q.builder_flags));
   } catch (...) {
     return false;  // a malformed attribute: let another kernel (or its error) handle the node
@@ -281,35 +392,47 @@ bool supports_conv(const NodeQuery& q) {
 // ---------------------------------------------------------------------------------------------
 // Run
 
+// y = act(y + bias[channel] + z) in one pass: Conv's bias, and FusedConv's epilogue where
+// cuDNN could not fuse it. `plane` is the spatial size (NCHW), or 1 with channels last.
 template <typename T>
-__global__ void add_channel_bias_kernel(T* __restrict__ y, const T* __restrict__ bias, int64_t n,
-                                        int64_t plane, int64_t channels) {
+__global__ void conv_epilogue_kernel(T* __restrict__ y, const T* __restrict__ bias, const T* __restrict__ z,
+                                     bool relu, int64_t n, int64_t plane, int64_t channels) {
   KILN_GRID_STRIDE_LOOP(i, n) {
-    const int64_t c = (i / plane) % channels;
-    y[i] = from_float<T>(to_float(y[i]) + to_float(bias[c]));
+    float v = to_float(y[i]);
+    if (bias) v += to_float(bias[(i / plane) % channels]);
+    if (z) v += to_float(z[i]);
+    y[i] = from_float<T>(relu && v < 0.0f ? 0.0f : v);
   }
 }
 
-// y[n, c, ...] += bias[c] (input 2, when present).
-void add_bias(RunContext& rc) {
-  if (!rc.has_input(2)) return;
+struct Epilogue {
+  const void* bias = nullptr;
+  const void* residual = nullptr;
+  bool relu = false;
+  bool channels_last = false;
+};
+
+void apply_epilogue(RunContext& rc, const Epilogue& e) {
+  if (!e.bias && !e.residual && !e.relu) return;
   const DeviceTensor& y = rc.output(0);
   const int64_t n = y.numel();
-  const int64_t channels = y.shape[1];
+  const int64_t channels = e.channels_last ? y.shape.back() : y.shape[1];
   if (n == 0 || channels == 0) return;
-  const int64_t plane = n / (y.shape[0] * channels);
+  const int64_t plane = e.channels_last ? 1 : n / (y.shape[0] * channels);
   dispatch_float(rc.node, y.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    add_channel_bias_kernel<T>
-        <<<grid_for(n), kBlock, 0, rc.stream>>>(y.as<T>(), rc.input(2).as<T>(), n, plane, channels);
+    conv_epilogue_kernel<T><<<grid_for(n), kBlock, 0, rc.stream>>>(
+        y.as<T>(), static_cast<const T*>(e.bias), static_cast<const T*>(e.residual), e.relu, n, plane, channels);
   });
 }
 
 // Per node and execution context: one plan per problem, and the last launch's plan with what
 // chose it, so that steady-state launches (same shapes, same buffer alignments) neither
-// resolve the problem again nor build its string key.
+// resolve the problem again nor build its string key. `epilogue_fused`: whether the last plan
+// applies the node's epilogue itself.
 struct ConvState {
   std::map<std::string, std::unique_ptr<cudnn::ExecutionPlan>> plans;
+  std::map<std::string, bool> unfusable;  // fused problems cuDNN had no engine for
   struct Launch {
     Dims x, w, y;
     std::array<int64_t, 3> alignments{};
@@ -317,9 +440,40 @@ struct ConvState {
   };
   Launch last;
   cudnn::ExecutionPlan* last_plan = nullptr;
+  bool epilogue_fused = false;
 };
 
-template <ConvKind kKind>
+// The plan for `p` from the state's cache, planned on first use; nullptr when `may_fail` and
+// cuDNN has no engine for it.
+cudnn::ExecutionPlan* plan_for(RunContext& rc, ConvState& state, const ConvProblem& p, bool tf32,
+                               const std::array<int64_t, 3>& alignments, bool may_fail) {
+  const auto& [image_alignment, filter_alignment, response_alignment] = alignments;
+  const std::string key = cat(p.key(), tf32, ",", image_alignment, ",", filter_alignment, ",",
+                              response_alignment, ",", rc.workspace_bytes);
+  if (state.unfusable.count(key)) return nullptr;
+  std::unique_ptr<cudnn::ExecutionPlan>& plan = state.plans[key];
+  if (!plan) {
+    try {
+      plan = make_plan(cudnn::context_handle(rc), p, engine_policy(p.dtype, tf32, rc.workspace_bytes),
+                       image_alignment, filter_alignment, response_alignment);
+    } catch (const cudnn::CudnnFailure& e) {
+      state.plans.erase(key);
+      cudaGetLastError();
+      if (may_fail) {
+        state.unfusable[key] = true;
+        return nullptr;
+      }
+      fail(ErrorCode::kRuntime, rc.node.describe(), ": cuDNN could not plan the ", p.describe(), ": ",
+           e.what());
+    }
+    // Engines that failed to finalize may leave a (non-sticky) CUDA error behind, which the
+    // executor's launch check would otherwise blame on this node.
+    cudaGetLastError();
+  }
+  return plan.get();
+}
+
+template <ConvKind kKind, bool kFused>
 void run_conv(RunContext& rc) {
   const DeviceTensor& x = rc.input(0);
   const DeviceTensor& w = rc.input(1);
@@ -327,6 +481,13 @@ void run_conv(RunContext& rc) {
   if (y.numel() == 0) return;
   const DeviceTensor& image = kKind == ConvKind::kForward ? x : y;
   const DeviceTensor& response = kKind == ConvKind::kForward ? y : x;
+  Epilogue epilogue;
+  epilogue.bias = rc.has_input(2) ? rc.input(2).data : nullptr;
+  if (kFused) {
+    epilogue.residual = rc.has_input(3) ? rc.input(3).data : nullptr;
+    epilogue.relu = rc.node.attr_string("activation", "none") == "relu";
+    epilogue.channels_last = rc.node.attr_string("layout", "NCHW") == "NHWC";
+  }
   if (!*rc.state) *rc.state = std::make_shared<ConvState>();
   auto& state = *static_cast<ConvState*>(rc.state->get());
   const std::array<int64_t, 3> alignments{cudnn::alignment_of(image.data), cudnn::alignment_of(w.data),
@@ -336,52 +497,53 @@ void run_conv(RunContext& rc) {
   const bool as_last = state.last_plan && last.x == x.shape && last.w == w.shape && last.y == y.shape &&
                        last.alignments == alignments && last.tf32 == tf32;
   if (!as_last) {
-    const std::optional<ConvProblem> p = resolve(rc.node, kKind, x.dtype, x.shape, w.shape, y.shape);
+    std::optional<ConvProblem> p =
+        node_problem(rc.node, kKind, kFused, x.dtype, x.shape, w.shape, y.shape, rc.has_input(2), rc.has_input(3));
     KILN_CHECK(p.has_value(), ErrorCode::kRuntime, rc.node.describe(), ": cuDNN cannot run this ",
                kind_name(kKind), " at input shapes ", to_string(x.shape), " and ", to_string(w.shape),
                " (output ", to_string(y.shape), ")");
-    if (x.numel() == 0 || w.numel() == 0) {  // no terms: the output is the bias alone
+    if (x.numel() == 0 || w.numel() == 0) {  // no terms: the output is the epilogue alone
       check_cuda(cudaMemsetAsync(y.data, 0, y.nbytes(), rc.stream), rc.node, "zero-filling");
-      add_bias(rc);
+      apply_epilogue(rc, epilogue);
       return;
     }
-    const auto& [image_alignment, filter_alignment, response_alignment] = alignments;
-    const std::string key = cat(p->key(), tf32, ",", image_alignment, ",", filter_alignment,
-                                ",", response_alignment, ",", rc.workspace_bytes);
-    std::unique_ptr<cudnn::ExecutionPlan>& plan = state.plans[key];
+    // The fused graph where cuDNN has an engine for it, else the convolution alone.
+    cudnn::ExecutionPlan* plan = p->has_epilogue() ? plan_for(rc, state, *p, tf32, alignments, true) : nullptr;
+    state.epilogue_fused = plan != nullptr;
     if (!plan) {
-      try {
-        plan = make_plan(cudnn::context_handle(rc), *p,
-                         engine_policy(p->dtype, tf32, rc.workspace_bytes), image_alignment,
-                         filter_alignment, response_alignment);
-      } catch (const cudnn::CudnnFailure& e) {
-        state.plans.erase(key);
-        fail(ErrorCode::kRuntime, rc.node.describe(), ": cuDNN could not plan the ", p->describe(),
-             ": ", e.what());
-      }
-      // Engines that failed to finalize may leave a (non-sticky) CUDA error behind, which the
-      // executor's launch check would otherwise blame on this node.
-      cudaGetLastError();
+      p->bias = p->residual = p->relu = false;
+      plan = plan_for(rc, state, *p, tf32, alignments, false);
     }
     state.last = {x.shape, w.shape, y.shape, alignments, tf32};
-    state.last_plan = plan.get();
+    state.last_plan = plan;
   }
   try {
-    state.last_plan->execute(cudnn::context_handle(rc), rc.stream, {kImageUid, kFilterUid, kResponseUid},
-                             {image.data, w.data, response.data}, rc.workspace);
+    if (state.epilogue_fused) {
+      std::vector<int64_t> uids{kImageUid, kFilterUid, kResponseUid};
+      std::vector<void*> pointers{image.data, w.data, response.data};
+      for (const auto& [uid, data] : {std::pair{kBiasUid, epilogue.bias}, std::pair{kResidualUid, epilogue.residual}}) {
+        if (!data) continue;
+        uids.push_back(uid);
+        pointers.push_back(const_cast<void*>(data));
+      }
+      state.last_plan->execute(cudnn::context_handle(rc), rc.stream, uids, pointers, rc.workspace);
+    } else {
+      state.last_plan->execute(cudnn::context_handle(rc), rc.stream, {kImageUid, kFilterUid, kResponseUid},
+                               {image.data, w.data, response.data}, rc.workspace);
+    }
   } catch (const cudnn::CudnnFailure& e) {
     fail(ErrorCode::kRuntime, rc.node.describe(), ": cuDNN failed on the ", kind_name(kKind),
          " at input shapes ", to_string(x.shape), " and ", to_string(w.shape), ": ", e.what());
   }
-  add_bias(rc);
+  if (!state.epilogue_fused) apply_epilogue(rc, epilogue);
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     .op = "Conv",
     .name = "cudnn_conv",
     .host_inputs = {},
-    .supports = supports_conv<ConvKind::kForward>,
-    .run = run_conv<ConvKind::kForward>,
+    .supports = supports_conv<ConvKind::kForward, false>,
+    .run = run_conv<ConvKind::kForward, false>,
     .priority = 10,
     .source = 1u << uint32_t(TacticSource::kCUDNN),
 });
@@ -390,8 +552,18 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     .op = "ConvTranspose",
     .name = "cudnn_conv_transpose",
     .host_inputs = {},
-    .supports = supports_conv<ConvKind::kTranspose>,
-    .run = run_conv<ConvKind::kTranspose>,
+    .supports = supports_conv<ConvKind::kTranspose, false>,
+    .run = run_conv<ConvKind::kTranspose, false>,
+    .priority = 10,
+    .source = 1u << uint32_t(TacticSource::kCUDNN),
+});
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    .op = "FusedConv",
+    .name = "cudnn_fused_conv",
+    .host_inputs = {},
+    .supports = supports_conv<ConvKind::kForward, true>,
+    .run = run_conv<ConvKind::kForward, true>,
     .priority = 10,
     .source = 1u << uint32_t(TacticSource::kCUDNN),
 });

@@ -84,15 +84,24 @@ cudnnDataType_t data_type(DataType t) {
 
 Descriptor tensor_descriptor(int64_t uid, DataType dtype, const std::vector<int64_t>& dims,
                              int64_t alignment) {
+  std::vector<int64_t> strides(dims.size(), 1);
+  for (size_t d = dims.size() - 1; d-- > 0;) strides[d] = strides[d + 1] * dims[d + 1];
+  return tensor_descriptor(uid, dtype, dims, strides, alignment);
+}
+
+Descriptor tensor_descriptor(int64_t uid, DataType dtype, const std::vector<int64_t>& dims,
+                             const std::vector<int64_t>& strides, int64_t alignment, bool is_virtual) {
   Descriptor t(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
   const cudnnDataType_t type = data_type(dtype);
   t.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type, "tensor data type");
   t.set_ints(CUDNN_ATTR_TENSOR_DIMENSIONS, dims, "tensor dimensions");
-  std::vector<int64_t> strides(dims.size(), 1);
-  for (size_t d = dims.size() - 1; d-- > 0;) strides[d] = strides[d + 1] * dims[d + 1];
   t.set_ints(CUDNN_ATTR_TENSOR_STRIDES, strides, "tensor strides");
   t.set_int(CUDNN_ATTR_TENSOR_UNIQUE_ID, uid, "tensor unique id");
   t.set_int(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, alignment, "tensor alignment");
+  if (is_virtual) {
+    const bool yes = true;
+    t.set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &yes, "virtual tensor");
+  }
   t.finalize("finalizing a tensor descriptor");
   return t;
 }

@@ -75,6 +75,13 @@ cudnnDataType_t data_type(DataType t);  // float32, float16, bfloat16
 Descriptor tensor_descriptor(int64_t uid, DataType dtype, const std::vector<int64_t>& dims,
                              int64_t alignment);
 
+// The same with explicit element strides (dims stay in the order cuDNN names them, e.g.
+// N, C, H, W; channels-last data has the smallest stride on C). A virtual tensor is an
+// intermediate of a fused graph that never reaches memory (its alignment is ignored).
+Descriptor tensor_descriptor(int64_t uid, DataType dtype, const std::vector<int64_t>& dims,
+                             const std::vector<int64_t>& strides, int64_t alignment,
+                             bool is_virtual = false);
+
 // The largest power of two (at most 16) that divides the address: the byte alignment a tensor
 // descriptor may promise for it.
 int64_t alignment_of(const void* pointer);

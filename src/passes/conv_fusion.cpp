@@ -1,0 +1,156 @@
+#include "passes/conv_fusion.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "passes/graph_queries.h"
+
+namespace kiln::passes {
+
+namespace {
+
+bool is_conv_dtype(DataType t) {
+  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16;
+}
+
+// A 2-D Conv or FusedConv whose X is computed (not known at shape time) with a float type.
+bool is_plain_2d_conv(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points) {
+  if (node.inputs.size() < 2 || !node.inputs[0] || !node.inputs[1] || !node.outputs[0]) return false;
+  for (const ops::ResolvedShapes& r : points) {
+    const ir::Value* x = node.inputs[0];
+    if (!r.desc.count(x) || r.is_deferred(x) || r.values.count(x) || r.is_deferred(node.outputs[0])) return false;
+    if (r.of(x).shape.size() != 4 || !is_conv_dtype(r.of(x).dtype)) return false;
+  }
+  return true;
+}
+
+// Conv's attributes, for the FusedConv that replaces it.
+ir::Attributes conv_attributes(const ir::Node& conv) {
+  ir::Attributes attrs;
+  for (const char* key : {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", "activation", "layout"}) {
+    if (auto it = conv.attrs.find(key); it != conv.attrs.end()) attrs[key] = it->second;
+  }
+  return attrs;
+}
+
+ir::Value* input_or_null(const ir::Node& node, size_t i) { return node.has_input(i) ? node.inputs[i] : nullptr; }
+
+}  // namespace
+
+size_t fuse_conv_epilogues(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points) {
+  std::vector<ir::Node*> convs;
+  for (auto& node : graph.nodes()) {
+    if (node->op == "Conv" && is_plain_2d_conv(*node, points)) convs.push_back(node.get());
+  }
+  size_t fused = 0;
+  ValueDescs descs(points);
+  for (ir::Node* conv : convs) {
+    std::vector<ir::Node*> chain{conv};
+    ir::Value* current = conv->outputs[0];
+    ir::Value* residual = nullptr;
+    bool relu = false;
+    while (ir::Node* next = sole_reader(graph, current)) {
+      if (next->op == "Add" && next->inputs.size() == 2 && !residual && !relu) {
+        ir::Value* other = next->inputs[0] == current ? next->inputs[1] : next->inputs[0];
+        if (!other || other->is_constant() || !descs.same_everywhere(other, current) ||
+            !descs.same_everywhere(next->outputs[0], current)) {
+          break;
+        }
+        residual = other;
+      } else if (next->op == "Relu" && !relu) {
+        relu = true;
+      } else {
+        break;
+      }
+      chain.push_back(next);
+      current = next->outputs[0];
+      if (relu) break;  // nothing folds after the activation
+    }
+    if (chain.size() == 1) continue;
+    ir::Attributes attrs = conv_attributes(*conv);
+    attrs["activation"] = std::string(relu ? "relu" : "none");
+    attrs["layout"] = std::string("NCHW");
+    ir::Value* original = chain.back()->outputs[0];
+    ir::Node* made = insert_replacement(graph, chain.back(), "FusedConv", graph.unique_name(conv->name + "_fused"),
+                                        {conv->inputs[0], conv->inputs[1], input_or_null(*conv, 2), residual}, attrs);
+    descs.replaced(made->outputs[0], original);
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) graph.erase_node(*it);
+    ++fused;
+  }
+  return fused;
+}
+
+namespace {
+
+// W [K, C, R, S] -> [K, R, S, C] (a constant, permuted on the host).
+Tensor filter_to_channels_last(const Tensor& w) {
+  const Dims& s = w.shape();
+  Tensor out = Tensor::zeros(w.dtype(), {s[0], s[2], s[3], s[1]});
+  const size_t bytes = element_size(w.dtype());
+  const auto* src = static_cast<const std::byte*>(w.raw());
+  auto* dst = static_cast<std::byte*>(out.raw());
+  for (int64_t k = 0; k < s[0]; ++k)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t r = 0; r < s[2]; ++r)
+        for (int64_t q = 0; q < s[3]; ++q) {
+          const int64_t from = ((k * s[1] + c) * s[2] + r) * s[3] + q;
+          const int64_t to = ((k * s[2] + r) * s[3] + q) * s[1] + c;
+          std::memcpy(dst + size_t(to) * bytes, src + size_t(from) * bytes, bytes);
+        }
+  return out;
+}
+
+const std::vector<int64_t> kToChannelsLast{0, 2, 3, 1};
+const std::vector<int64_t> kToChannelsFirst{0, 3, 1, 2};
+
+bool is_low(const ir::Value* v, const std::vector<ops::ResolvedShapes>& points) {
+  for (const ops::ResolvedShapes& r : points) {
+    const DataType t = r.of(v).dtype;
+    if (t != DataType::kFloat16 && t != DataType::kBFloat16) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points) {
+  std::vector<ir::Node*> convs;
+  for (auto& node : graph.nodes()) {
+    const bool conv = node->op == "Conv" || (node->op == "FusedConv" && node->attr_string("layout", "NCHW") == "NCHW");
+    if (!conv || !is_plain_2d_conv(*node, points) || !is_low(node->inputs[0], points)) continue;
+    if (node->attr_int("group", 1) != 1 || !node->inputs[1]->is_constant()) continue;
+    // Tensor-core convolutions want channel counts in multiples of 8 (an RGB input's 3
+    // channels are faster NCHW).
+    const Dims& w = node->inputs[1]->constant->shape();
+    if (w[0] % 8 != 0 || w[1] % 8 != 0) continue;
+    convs.push_back(node.get());
+  }
+  for (ir::Node* conv : convs) {
+    auto transpose = [&](ir::Value* v, const std::vector<int64_t>& perm, const std::string& suffix) {
+      return graph.insert_node(position_of(graph, conv), "Transpose", graph.unique_name(v->name + suffix), {v},
+                               {graph.unique_name(v->name + suffix)}, {{"perm", perm}})->outputs[0];
+    };
+    ir::Value* x = transpose(conv->inputs[0], kToChannelsLast, "_nhwc");
+    ir::Value* w = graph.add_constant(graph.unique_name(conv->inputs[1]->name + "_krsc"),
+                                      filter_to_channels_last(*conv->inputs[1]->constant));
+    ir::Value* z = conv->has_input(3) ? transpose(conv->inputs[3], kToChannelsLast, "_nhwc") : nullptr;
+    ir::Attributes attrs = conv_attributes(*conv);
+    attrs["layout"] = std::string("NHWC");
+    if (!attrs.count("activation")) attrs["activation"] = std::string("none");
+    ir::Value* y = conv->outputs[0];
+    std::vector<ir::Value*> inputs{x, w, input_or_null(*conv, 2), z};
+    while (!inputs.back()) inputs.pop_back();
+    ir::Node* fused = graph.insert_node(position_of(graph, conv), "FusedConv",
+                                        graph.unique_name(conv->name + "_nhwc"), inputs,
+                                        {graph.unique_name(y->name + "_nhwc")}, attrs);
+    // Back to NCHW under the old output's name; transpose_cancellation removes it between
+    // consecutive channels-last convolutions.
+    insert_replacement(graph, conv, "Transpose", graph.unique_name(y->name + "_nchw"), {fused->outputs[0]},
+                       {{"perm", kToChannelsFirst}});
+    graph.erase_node(conv);
+  }
+  return convs.size();
+}
+
+}  // namespace kiln::passes

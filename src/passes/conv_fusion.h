@@ -1,0 +1,22 @@
+// Convolutions of GPU engines, in two steps run after mixed precision:
+// 1. fuse_conv_epilogues: Conv(X, W, B) [+ Z] [-> Relu] => FusedConv(X, W, B, Z) (NCHW), where
+//    Z is a tensor of the convolution's shape (a residual connection) and each folded node is
+//    the only reader of the value before it. cuDNN adds Z and applies ReLU as it writes.
+// 2. convert_convs_to_channels_last: FP16/BF16 2-D convolutions (group 1, constant weights)
+//    become channels-last FusedConv nodes (tensor-core convolutions are native in NHWC), with
+//    Transposes into and out of NHWC around each; the weights are permuted at build time.
+//    transpose_cancellation then removes the Transposes between consecutive convolutions.
+// Both return how many nodes they rewrote; the caller resolves shapes again afterwards.
+#pragma once
+
+#include <vector>
+
+#include "ir/graph.h"
+#include "ops/shape_inference.h"
+
+namespace kiln::passes {
+
+size_t fuse_conv_epilogues(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points);
+size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points);
+
+}  // namespace kiln::passes

@@ -1,0 +1,171 @@
+// The convolution passes (passes/conv_fusion.h, passes/transpose_cancellation.h) on a small
+// residual block: epilogues fold into FusedConv, FP16 convolutions go channels-last, the
+// Transposes between them cancel, and the rewritten graph computes what the original did
+// (both evaluated on the host by the reference computes: FusedConv's is Conv's reference on
+// NCHW copies plus the epilogue, so this compares channels-last weights and data handling
+// with plain Conv, Add and Relu).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "ir/verifier.h"
+#include "ops/shape_inference.h"
+#include "passes/batch_norm_folding.h"
+#include "passes/conv_fusion.h"
+#include "passes/transpose_cancellation.h"
+
+namespace kiln::passes {
+namespace {
+
+Tensor random_tensor(DataType dtype, Dims shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(size_t(volume(shape)));
+  for (float& x : v) x = dist(rng);
+  return Tensor::from_vector<float>(DataType::kFloat32, shape, v).cast(dtype);
+}
+
+// x [1,8,6,6] -> Conv(3x3, pad 1) -> Relu -> Conv(3x3, pad 1, bias) -> Add(x) -> Relu -> "y"
+struct Block {
+  ir::Graph g;
+  explicit Block(DataType dtype) {
+    ir::Value* x = g.add_input("x", dtype, {ir::Dim::fixed(1), ir::Dim::fixed(8), ir::Dim::fixed(6), ir::Dim::fixed(6)});
+    const ir::Attributes conv_attrs{{"pads", std::vector<int64_t>{1, 1, 1, 1}}};
+    ir::Value* v = g.add_node("Conv", "conv1", {x, g.add_constant("w1", random_tensor(dtype, {8, 8, 3, 3}, 1))},
+                              {"c1"}, conv_attrs)->outputs[0];
+    v = g.add_node("Relu", "relu1", {v}, {"r1"})->outputs[0];
+    v = g.add_node("Conv", "conv2",
+                   {v, g.add_constant("w2", random_tensor(dtype, {8, 8, 3, 3}, 2)),
+                    g.add_constant("b2", random_tensor(dtype, {8}, 3))},
+                   {"c2"}, conv_attrs)->outputs[0];
+    v = g.add_node("Add", "add", {v, x}, {"sum"})->outputs[0];
+    g.mark_output(g.add_node("Relu", "relu2", {v}, {"y"})->outputs[0]);
+  }
+};
+
+std::vector<ops::ResolvedShapes> points_of(const ir::Graph& g) {
+  return {ops::resolve_shapes(g, {{"x", {1, 8, 6, 6}}})};
+}
+
+std::vector<double> evaluate(const ir::Graph& g, const Tensor& x) {
+  auto copy = g.clone();
+  copy->inputs()[0]->constant = x;
+  ops::ResolvedShapes r = ops::resolve_shapes(*copy, {{"x", x.shape()}});
+  return r.values.at(copy->outputs()[0]).to_double_vector();
+}
+
+size_t count(const ir::Graph& g, const std::string& op) {
+  size_t n = 0;
+  for (const auto& node : g.nodes()) n += node->op == op ? 1 : 0;
+  return n;
+}
+
+TEST(ConvFusion, EpiloguesFoldIntoFusedConv) {
+  Block b(DataType::kFloat32);
+  const Tensor x = random_tensor(DataType::kFloat32, {1, 8, 6, 6}, 9);
+  const std::vector<double> want = evaluate(b.g, x);
+  EXPECT_EQ(fuse_conv_epilogues(b.g, points_of(b.g)), 2u);
+  b.g.remove_dead_code();
+  ir::verify(b.g);
+  ASSERT_EQ(count(b.g, "FusedConv"), 2u);
+  EXPECT_EQ(b.g.nodes().size(), 2u);  // the Relus and the Add are gone
+  const ir::Node* second = b.g.nodes().back().get();
+  EXPECT_EQ(second->attr_string("activation"), "relu");
+  ASSERT_EQ(second->inputs.size(), 4u);  // X, W, B, Z
+  EXPECT_EQ(second->inputs[3]->name, "x");
+  EXPECT_EQ(b.g.outputs()[0]->name, "y");
+  // float32 FP32 convert_convs_to_channels_last leaves alone.
+  EXPECT_EQ(convert_convs_to_channels_last(b.g, points_of(b.g)), 0u);
+  const std::vector<double> got = evaluate(b.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+}
+
+TEST(ConvFusion, Fp16ConvolutionsGoChannelsLastWithOnlyBoundaryTransposes) {
+  Block b(DataType::kFloat16);
+  const Tensor x = random_tensor(DataType::kFloat16, {1, 8, 6, 6}, 9);
+  const std::vector<double> want = evaluate(b.g, x);
+  fuse_conv_epilogues(b.g, points_of(b.g));
+  b.g.remove_dead_code();
+  EXPECT_EQ(convert_convs_to_channels_last(b.g, points_of(b.g)), 2u);
+  cancel_transposes(b.g);
+  b.g.remove_dead_code();
+  ir::verify(b.g);
+  EXPECT_EQ(count(b.g, "FusedConv"), 2u);
+  for (const auto& node : b.g.nodes()) {
+    if (node->op == "FusedConv") EXPECT_EQ(node->attr_string("layout"), "NHWC");
+  }
+  // x into NHWC once (read by the first convolution and as the residual), y back once.
+  EXPECT_EQ(count(b.g, "Transpose"), 2u);
+  EXPECT_EQ(b.g.outputs()[0]->name, "y");
+  const std::vector<double> got = evaluate(b.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-2 * (1 + std::abs(want[i]))) << i;
+}
+
+TEST(BatchNormFolding, FoldsIntoTheConvolutionsWeightsAndBias) {
+  for (bool conv_bias : {false, true}) {
+    SCOPED_TRACE(conv_bias ? "conv with bias" : "conv without bias");
+    ir::Graph g;
+    ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(1), ir::Dim::fixed(8), ir::Dim::fixed(6), ir::Dim::fixed(6)});
+    std::vector<ir::Value*> conv_inputs{x, g.add_constant("w", random_tensor(DataType::kFloat32, {4, 8, 3, 3}, 1))};
+    if (conv_bias) conv_inputs.push_back(g.add_constant("b", random_tensor(DataType::kFloat32, {4}, 2)));
+    ir::Value* c = g.add_node("Conv", "conv", conv_inputs, {"c"})->outputs[0];
+    Tensor var = random_tensor(DataType::kFloat32, {4}, 6);
+    for (int64_t i = 0; i < 4; ++i) var.data<float>()[i] = std::abs(var.data<float>()[i]) + 0.1f;
+    ir::Value* y = g.add_node("BatchNormalization", "bn",
+                              {c, g.add_constant("scale", random_tensor(DataType::kFloat32, {4}, 3)),
+                               g.add_constant("shift", random_tensor(DataType::kFloat32, {4}, 4)),
+                               g.add_constant("mean", random_tensor(DataType::kFloat32, {4}, 5)),
+                               g.add_constant("var", var)},
+                              {"y"}, {{"epsilon", 1e-3}})->outputs[0];
+    g.mark_output(y);
+    const Tensor xv = random_tensor(DataType::kFloat32, {1, 8, 6, 6}, 9);
+    const std::vector<double> want = evaluate(g, xv);
+    EXPECT_EQ(fold_batch_norms(g), 1u);
+    g.remove_dead_code();
+    ir::verify(g);
+    ASSERT_EQ(g.nodes().size(), 1u);
+    EXPECT_EQ(g.nodes().front()->op, "Conv");
+    EXPECT_EQ(g.outputs()[0]->name, "y");
+    const std::vector<double> got = evaluate(g, xv);
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4 * (1 + std::abs(want[i]))) << i;
+  }
+}
+
+TEST(TransposeCancellation, MovesThroughPointwiseOpsOnlyWhenAPairCancels) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+  const ir::Attributes forward{{"perm", std::vector<int64_t>{0, 2, 1}}};
+  ir::Value* t = g.add_node("Transpose", "t", {x}, {"t_out"}, forward)->outputs[0];
+  ir::Value* two = g.add_constant("two", Tensor::from_vector<float>(DataType::kFloat32, {}, {2.0f}));
+  ir::Value* v = g.add_node("Mul", "mul", {t, two}, {"scaled"})->outputs[0];
+  v = g.add_node("Sigmoid", "sig", {v}, {"sig_out"})->outputs[0];
+  ir::Value* back = g.add_node("Transpose", "back", {v}, {"back_out"}, forward)->outputs[0];  // undoes t
+  g.mark_output(g.add_node("Neg", "neg", {back}, {"y"})->outputs[0]);
+  g.mark_output(g.add_node("Relu", "other", {t}, {"z"})->outputs[0]);  // keeps t alive, no inverse after
+
+  const Tensor xv = random_tensor(DataType::kFloat32, {2, 3, 4}, 1);
+  auto eval_all = [&](const ir::Graph& graph) {
+    auto copy = graph.clone();
+    copy->inputs()[0]->constant = xv;
+    ops::ResolvedShapes r = ops::resolve_shapes(*copy, {{"x", {2, 3, 4}}});
+    std::vector<double> out;
+    for (const ir::Value* o : copy->outputs()) {
+      for (double d : r.values.at(o).to_double_vector()) out.push_back(d);
+    }
+    return out;
+  };
+  const std::vector<double> want = eval_all(g);
+  EXPECT_EQ(cancel_transposes(g), 1u);
+  g.remove_dead_code();
+  ir::verify(g);
+  EXPECT_EQ(count(g, "Transpose"), 1u);  // t stays for the Relu; the pair around Mul/Sigmoid is gone
+  EXPECT_EQ(g.users(g.find_value("x")).size(), 2u);
+  const std::vector<double> got = eval_all(g);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
+}
+
+}  // namespace
+}  // namespace kiln::passes
