@@ -83,10 +83,11 @@ size_t fuse_conv_epilogues(ir::Graph& graph, const std::vector<ops::ResolvedShap
 
 namespace {
 
-// W [K, C, R, S] -> [K, R, S, C] (a constant, permuted on the host).
-Tensor filter_to_channels_last(const Tensor& w) {
+// W [K, C, R, S] -> [K, R, S, C'] (a constant, permuted on the host), C' >= C channels with
+// zero weights for the padding ones.
+Tensor filter_to_channels_last(const Tensor& w, int64_t channels) {
   const Dims& s = w.shape();
-  Tensor out = Tensor::zeros(w.dtype(), {s[0], s[2], s[3], s[1]});
+  Tensor out = Tensor::zeros(w.dtype(), {s[0], s[2], s[3], channels});
   const size_t bytes = element_size(w.dtype());
   const auto* src = static_cast<const std::byte*>(w.raw());
   auto* dst = static_cast<std::byte*>(out.raw());
@@ -95,13 +96,14 @@ Tensor filter_to_channels_last(const Tensor& w) {
       for (int64_t r = 0; r < s[2]; ++r)
         for (int64_t q = 0; q < s[3]; ++q) {
           const int64_t from = ((k * s[1] + c) * s[2] + r) * s[3] + q;
-          const int64_t to = ((k * s[2] + r) * s[3] + q) * s[1] + c;
+          const int64_t to = ((k * s[2] + r) * s[3] + q) * channels + c;
           std::memcpy(dst + size_t(to) * bytes, src + size_t(from) * bytes, bytes);
         }
   return out;
 }
 
 const std::vector<int64_t> kToChannelsLast{0, 2, 3, 1};
+constexpr int64_t kPaddedChannels = 8;
 const std::vector<int64_t> kToChannelsFirst{0, 3, 1, 2};
 
 bool is_low(const ir::Value* v, const std::vector<ops::ResolvedShapes>& points) {
@@ -120,10 +122,10 @@ size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::R
     const bool conv = node->op == "Conv" || (node->op == "FusedConv" && node->attr_string("layout", "NCHW") == "NCHW");
     if (!conv || !is_plain_2d_conv(*node, points) || !is_low(node->inputs[0], points)) continue;
     if (node->attr_int("group", 1) != 1 || !node->inputs[1]->is_constant()) continue;
-    // Tensor-core convolutions want channel counts in multiples of 8 (an RGB input's 3
-    // channels are faster NCHW).
+    // Tensor-core convolutions want channel counts in multiples of 8; fewer input channels
+    // (an RGB image's 3) are padded with zeros up to 8.
     const Dims& w = node->inputs[1]->constant->shape();
-    if (w[0] % 8 != 0 || w[1] % 8 != 0) continue;
+    if (w[0] % 8 != 0 || (w[1] % 8 != 0 && w[1] > kPaddedChannels)) continue;
     convs.push_back(node.get());
   }
   for (ir::Node* conv : convs) {
@@ -132,8 +134,17 @@ size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::R
                                {graph.unique_name(v->name + suffix)}, {{"perm", perm}})->outputs[0];
     };
     ir::Value* x = transpose(conv->inputs[0], kToChannelsLast, "_nhwc");
+    const int64_t channels = conv->inputs[1]->constant->shape()[1];
+    const int64_t padded = channels % 8 == 0 ? channels : kPaddedChannels;
+    if (padded != channels) {
+      const std::vector<int64_t> pads{0, 0, 0, 0, 0, 0, 0, padded - channels};
+      ir::Value* amounts = graph.add_constant(graph.unique_name(x->name + "_pads"),
+                                              Tensor::from_vector<int64_t>(DataType::kInt64, {8}, pads));
+      x = graph.insert_node(position_of(graph, conv), "Pad", graph.unique_name(x->name + "_padded"), {x, amounts},
+                            {graph.unique_name(x->name + "_padded")})->outputs[0];
+    }
     ir::Value* w = graph.add_constant(graph.unique_name(conv->inputs[1]->name + "_krsc"),
-                                      filter_to_channels_last(*conv->inputs[1]->constant));
+                                      filter_to_channels_last(*conv->inputs[1]->constant, padded));
     ir::Value* z = conv->has_input(3) ? transpose(conv->inputs[3], kToChannelsLast, "_nhwc") : nullptr;
     ir::Attributes attrs = conv_attributes(*conv);
     attrs["layout"] = std::string("NHWC");

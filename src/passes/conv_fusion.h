@@ -5,6 +5,8 @@
 // 2. convert_convs_to_channels_last: FP16/BF16 2-D convolutions (group 1, constant weights)
 //    become channels-last FusedConv nodes (tensor-core convolutions are native in NHWC), with
 //    Transposes into and out of NHWC around each; the weights are permuted at build time.
+//    Channel counts must be multiples of 8; fewer input channels (an RGB image) are padded
+//    with zeros up to 8 (a Pad of X, zero weights).
 //    transpose_cancellation then removes the Transposes between consecutive convolutions.
 // Both return how many nodes they rewrote; the caller resolves shapes again afterwards.
 #pragma once
