@@ -61,6 +61,18 @@ Value* Graph::add_input(std::string name, DataType dtype, Shape shape) {
   return v;
 }
 
+void Graph::promote_to_input(Value* value) {
+  KILN_CHECK(value != nullptr && find_value(value->name) == value && value->producer == nullptr &&
+                 !value->is_constant(),
+             ErrorCode::kInternal, "only a producer-less, non-constant value of the graph can ",
+             "become a graph input");
+  for (const Value* in : inputs_) {
+    KILN_CHECK(in != value, ErrorCode::kInternal, "value '", value->name,
+               "' is a graph input already");
+  }
+  inputs_.push_back(value);
+}
+
 Value* Graph::add_constant(std::string name, Tensor tensor) {
   Value* v = add_value(std::move(name), tensor.dtype(), from_dims(tensor.shape()));
   v->constant = std::move(tensor);
@@ -176,6 +188,10 @@ size_t Graph::remove_dead_code() {
     if (is_live) {
       for (const Value* in : node->inputs) {
         if (in) live.insert(in);
+      }
+      // Its unused outputs (a Loop's final value nobody reads) stay: the node still writes them.
+      for (const Value* out : node->outputs) {
+        if (out) live.insert(out);
       }
       std::unordered_set<std::string> outer;
       for (const auto& [key, attr] : node->attrs) {

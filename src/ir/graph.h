@@ -26,6 +26,10 @@ class Graph {
   Value* add_value(std::string name, DataType dtype, Shape shape, bool has_shape = true);
   Value* add_input(std::string name, DataType dtype, Shape shape);
   Value* add_constant(std::string name, Tensor tensor);
+  // Appends `value` (a value of this graph that no node produces and that is not a constant)
+  // to the inputs: how an If/Loop/Scan body's read of an enclosing value becomes an explicit
+  // body input.
+  void promote_to_input(Value* value);
   Value* find_value(const std::string& name) const;
   // Renames a value; the caller makes sure `name` is unused.
   void rename_value(Value* value, const std::string& name);

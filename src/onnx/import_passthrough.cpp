@@ -12,7 +12,7 @@ KILN_REGISTER_ONNX_IMPORTER(OnnxImporterDef{
             "Transpose", "MatMul", "Not", "Flatten", "GlobalAveragePool", "GlobalMaxPool",
             "GlobalLpPool", "Max", "Min", "Sum", "Mean", "Conv", "ConvTranspose", "MaxPool",
             "AveragePool", "LpPool", "LpNormalization", "InstanceNormalization", "LRN", "Shape",
-            "Size", "Gather", "ArgMax", "ArgMin", "If", "Loop", "DepthToSpace", "SpaceToDepth",
+            "Size", "Gather", "ArgMax", "ArgMin", "DepthToSpace", "SpaceToDepth",
             // Their ONNX type numbers become kiln DataTypes in convert_attributes.
             "Cast", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike"},
     .min_opset = 1,
@@ -32,7 +32,7 @@ KILN_REGISTER_ONNX_IMPORTER(OnnxImporterDef{
 KILN_REGISTER_ONNX_IMPORTER(OnnxImporterDef{
     .ops = {"Where", "Erf", "Sign", "IsNaN", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "OneHot",
             "ConstantOfShape", "EyeLike", "NonZero", "Compress", "Shrink",
-            "MeanVarianceNormalization", "Scan"},
+            "MeanVarianceNormalization"},
     .min_opset = 9,
     .import = import_as_is});
 

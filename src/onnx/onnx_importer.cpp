@@ -48,6 +48,8 @@ struct ModelState {
   std::unordered_set<std::string> onnx_names = {};   // every value name of every graph
   std::unordered_set<std::string> used_names = {};   // names some node or graph output reads
   std::unordered_set<std::string> fresh_names = {};  // names handed out for helper values
+  // Each placeholder a subgraph reads an enclosing value through -> that enclosing value.
+  std::unordered_map<const ir::Value*, ir::Value*> outer_of = {};
   std::vector<UnsupportedEntry> unsupported = {};
 };
 
@@ -199,10 +201,17 @@ class GraphImporter final : public ImportScope {
     ir::Value* outer = parent_->find(onnx_name);
     if (outer == nullptr) return nullptr;
     // A read of the enclosing graph: a value of this graph with the outer value's name and no
-    // producer, resolved by name when the body runs.
+    // producer; the If/Loop/Scan importers turn it into a body input that the node is passed
+    // (outer_value says which enclosing value it stands for).
     ir::Value* local = graph_.add_value(outer->name, outer->dtype, {}, false);
     values_.emplace(onnx_name, local);
+    state_.outer_of.emplace(local, outer);
     return local;
+  }
+
+  ir::Value* outer_value(const ir::Value* placeholder) const override {
+    auto it = state_.outer_of.find(placeholder);
+    return it == state_.outer_of.end() ? nullptr : it->second;
   }
 
   void bind(const std::string& onnx_name, ir::Value* value) override {

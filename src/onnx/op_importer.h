@@ -61,6 +61,12 @@ class ImportScope {
   virtual bool is_used(const std::string& onnx_name) const = 0;
   virtual std::shared_ptr<ir::Graph> import_subgraph(const onnx::GraphProto& body,
                                                      const std::string& attr_name) = 0;
+  // For a value that `find` made in a subgraph to stand for a value of the enclosing graph:
+  // that enclosing value (of the graph this scope's subgraph is nested in). nullptr otherwise.
+  virtual ir::Value* outer_value(const ir::Value* placeholder) const {
+    (void)placeholder;
+    return nullptr;
+  }
   // TensorProto to Tensor, with external data relative to the model's folder.
   virtual Tensor tensor(const onnx::TensorProto& proto) = 0;
 };

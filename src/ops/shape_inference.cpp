@@ -80,15 +80,25 @@ InferContext infer_node(const ir::Node& node, const ResolvedShapes& known,
   return ctx;
 }
 
-ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string, Dims>& input_shapes,
-                              const ResolvedShapes* outer) {
-  ResolvedShapes r;
+namespace {
+
+void add_constants(const ir::Graph& graph, ResolvedShapes& r) {
   for (const auto& v : graph.values()) {
     if (v->constant) {
       r.desc[v.get()] = TensorDesc{v->constant->dtype(), v->constant->shape()};
       r.values[v.get()] = *v->constant;
     }
   }
+}
+
+void resolve_nodes(const ir::Graph& graph, ResolvedShapes& r, const ResolvedShapes* outer);
+
+}  // namespace
+
+ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string, Dims>& input_shapes,
+                              const ResolvedShapes* outer) {
+  ResolvedShapes r;
+  add_constants(graph, r);
   for (const ir::Value* in : graph.inputs()) {
     auto it = input_shapes.find(in->name);
     Dims dims;
@@ -103,6 +113,35 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
     check_input_shape(*in, dims);
     r.desc[in] = TensorDesc{in->dtype, dims};
   }
+  resolve_nodes(graph, r, outer);
+  return r;
+}
+
+ResolvedShapes resolve_subgraph(const ir::Graph& body, const std::vector<TensorDesc>& inputs,
+                                const std::vector<const Tensor*>& values) {
+  KILN_CHECK(inputs.size() == body.inputs().size() && values.size() == inputs.size(),
+             ErrorCode::kInvalidModel, "subgraph '", body.name, "' has ", body.inputs().size(),
+             " inputs but is given ", inputs.size());
+  ResolvedShapes r;
+  add_constants(body, r);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ir::Value* in = body.inputs()[i];
+    // A body input's declared element type may be absent (ONNX lets bodies leave it to
+    // inference), so the type given is the one that counts; a declared rank must agree.
+    KILN_CHECK(!in->has_shape || in->shape.size() == inputs[i].shape.size(),
+               ErrorCode::kInvalidModel, "subgraph '", body.name, "' input '", in->name,
+               "' is declared with rank ", in->shape.size(), " (", ir::to_string(in->shape),
+               ") but receives shape ", to_string(inputs[i].shape));
+    r.desc[in] = inputs[i];
+    if (values[i]) r.values[in] = *values[i];
+  }
+  resolve_nodes(body, r, nullptr);
+  return r;
+}
+
+namespace {
+
+void resolve_nodes(const ir::Graph& graph, ResolvedShapes& r, const ResolvedShapes* outer) {
   for (const auto& node_ptr : graph.nodes()) {
     const ir::Node& node = *node_ptr;
     bool reads_deferred = false;
@@ -181,7 +220,8 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
       r.values[node.outputs[i]] = std::move(t);
     }
   }
-  return r;
 }
+
+}  // namespace
 
 }  // namespace kiln::ops

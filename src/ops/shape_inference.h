@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ir/graph.h"
 #include "ops/op.h"
@@ -39,6 +40,12 @@ inline constexpr int64_t kMaxShapeTimeElements = 1 << 16;
 // an enclosing graph that a subgraph reads by name.
 ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string, Dims>& input_shapes,
                               const ResolvedShapes* outer = nullptr);
+
+// Resolves an If/Loop/Scan body for the given types and extents of its inputs (in order);
+// `values[i]` is input i's contents when known at shape time, else nullptr. The body reads
+// nothing of the enclosing graph except through its inputs.
+ResolvedShapes resolve_subgraph(const ir::Graph& body, const std::vector<TensorDesc>& inputs,
+                                const std::vector<const Tensor*>& values);
 
 // Runs one node's inference given descriptors/values of its inputs; used by the driver above
 // and by executors that resolve as they go.

@@ -221,7 +221,10 @@ TEST(OnnxImport, IfBranchesAreSubgraphsReadingTheOuterScope) {
   ASSERT_NE(branch, nullptr);
   const ir::Graph& then_graph = branch->attr_graph("then_branch");
   EXPECT_EQ(then_graph.name, "then_branch");
-  EXPECT_TRUE(then_graph.inputs().empty());
+  // Reads of enclosing values (rx here, x in else_branch) become trailing branch inputs that
+  // the node passes as captured inputs (src/onnx/import_control_flow.cpp).
+  EXPECT_EQ(branch->attr_int("captured_inputs"), 2);
+  ASSERT_EQ(then_graph.inputs().size(), 2u);
   ASSERT_EQ(then_graph.nodes().size(), 1u);
   const ir::Node& neg = *then_graph.nodes().front();
   EXPECT_EQ(neg.op, "Neg");
