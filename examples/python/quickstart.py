@@ -5,7 +5,8 @@ TensorRT-style objects, then through the short path.
     python3 examples/python/quickstart.py               # a small MLP written with onnx.helper
     python3 examples/python/quickstart.py model.onnx    # any model (dynamic dims set to 1)
 
-Run from a build tree with PYTHONPATH=build/python, or after `pip install .`.
+Run from a build tree with PYTHONPATH=build/python, or after `pip install .`. GPU engines
+with torch tensors: examples/python/gpu_torch.py.
 """
 
 import sys
@@ -91,6 +92,7 @@ def short_path(model_bytes: bytes) -> None:
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     min_shapes = {t.name: tuple(1 if d < 0 else d for d in t.shape) for t in inputs}
     max_shapes = {t.name: tuple(8 if d < 0 else d for d in t.shape) for t in inputs}
+    # device="auto": the GPU where one is usable (numpy in, numpy out either way).
     engine = kiln.build(model_bytes, min_shapes=min_shapes, max_shapes=max_shapes)
     print(engine)
     rng = np.random.default_rng(2)

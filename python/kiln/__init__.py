@@ -3,22 +3,25 @@
 The short path:
 
     import kiln
-    engine = kiln.build("model.onnx", shapes={"input": (1, 3, 224, 224)})
+    engine = kiln.build("model.onnx", shapes={"input": (1, 3, 224, 224)})  # GPU if usable
     outputs = engine({"input": image})            # {output name: numpy array}
+    outputs = engine({"input": cuda_tensor})      # torch in, torch out: no copies
     engine.save("model.plan"); engine = kiln.load("model.plan")
 
 The TensorRT-style objects (Logger, Builder, NetworkDefinition, BuilderConfig,
-OptimizationProfile, OnnxParser, Runtime, Engine, ExecutionContext) are documented in
+OptimizationProfile, OnnxParser, Runtime, Engine, ExecutionContext, Profiler) are documented in
 docs/python.md with their TensorRT equivalents. Errors raise kiln.KilnError (one subclass per
 kiln.ErrorCode) carrying kiln's message.
 """
 
 from ._kiln import (  # noqa: F401  (re-exported)
+    ALL_TACTIC_SOURCES,
     ActivationType,
     Builder,
     BuilderConfig,
     BuilderFlag,
     DataType,
+    DeviceArray,
     DeviceType,
     ElementWiseOperation,
     Engine,
@@ -26,6 +29,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     ExecutionContext,
     ExecutionError,
     FileError,
+    GpuInfo,
     ILayer,
     ITensor,
     InternalError,
@@ -41,23 +45,32 @@ from ._kiln import (  # noqa: F401  (re-exported)
     OptimizationProfile,
     OptProfileSelector,
     PoolingType,
+    Profiler,
     ReduceOperation,
     ResizeMode,
     Runtime,
+    Stream,
+    TacticSource,
     TensorIOMode,
     UnaryOperation,
     UnsupportedError,
     VersionMismatchError,
     __version__,
+    built_with_cuda,
     data_type,
     nptype,
+    query_gpu,
     volume,
 )
 from ._build import build, load  # noqa: F401
 from ._io import CallableEngine, TensorSpec, context_infer as _context_infer  # noqa: F401
+from ._io import (_device_array_copy_from_numpy, _device_array_from_numpy,
+                  _device_array_numpy)
 
-# TensorRT's spellings: trt.ILogger is the subclassable logger, trt.float32 a DataType.
+# TensorRT's spellings: trt.ILogger is the subclassable logger, trt.IProfiler the
+# subclassable profiler, trt.float32 a DataType.
 ILogger = Logger
+IProfiler = Profiler
 float32 = DataType.FLOAT32
 float16 = DataType.FLOAT16
 bfloat16 = DataType.BFLOAT16
@@ -70,6 +83,9 @@ int64 = DataType.INT64
 bool = DataType.BOOL  # noqa: A001  (as trt.bool)
 
 ExecutionContext.infer = _context_infer
+DeviceArray.from_numpy = staticmethod(_device_array_from_numpy)
+DeviceArray.numpy = _device_array_numpy
+DeviceArray.copy_from_numpy = _device_array_copy_from_numpy
 
 # Classes print as kiln.X rather than kiln._kiln.X.
 for _name in dir():
@@ -82,12 +98,14 @@ for _name in dir():
 del _name, _object
 
 __all__ = [
-    "ActivationType", "Builder", "BuilderConfig", "BuilderFlag", "CallableEngine", "DataType",
-    "DeviceType", "ElementWiseOperation", "Engine", "ErrorCode", "ExecutionContext",
-    "ExecutionError", "FileError", "ILayer", "ILogger", "ITensor", "InternalError",
-    "InvalidArgumentError", "InvalidModelError", "InvalidPlanError", "KilnError", "Logger",
-    "MatrixOperation", "NetworkDefinition", "NormalizationType", "OnnxParser",
-    "OptimizationProfile", "OptProfileSelector", "PoolingType", "ReduceOperation", "ResizeMode",
-    "Runtime", "TensorIOMode", "TensorSpec", "UnaryOperation", "UnsupportedError",
-    "VersionMismatchError", "build", "data_type", "load", "nptype", "volume",
+    "ALL_TACTIC_SOURCES", "ActivationType", "Builder", "BuilderConfig", "BuilderFlag",
+    "CallableEngine", "DataType", "DeviceArray", "DeviceType", "ElementWiseOperation", "Engine",
+    "ErrorCode", "ExecutionContext", "ExecutionError", "FileError", "GpuInfo", "ILayer",
+    "ILogger", "IProfiler", "ITensor", "InternalError", "InvalidArgumentError",
+    "InvalidModelError", "InvalidPlanError", "KilnError", "Logger", "MatrixOperation",
+    "NetworkDefinition", "NormalizationType", "OnnxParser", "OptimizationProfile",
+    "OptProfileSelector", "PoolingType", "Profiler", "ReduceOperation", "ResizeMode", "Runtime",
+    "Stream", "TacticSource", "TensorIOMode", "TensorSpec", "UnaryOperation", "UnsupportedError",
+    "VersionMismatchError", "build", "built_with_cuda", "data_type", "load", "nptype",
+    "query_gpu", "volume",
 ]

@@ -87,9 +87,27 @@ def _profile_for(inputs: dict, shapes: ShapeMap, min_shapes: ShapeMap, opt_shape
     return profile if dynamic else None
 
 
+def _device_type(device) -> _kiln.DeviceType:
+    if isinstance(device, _kiln.DeviceType):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'auto', 'gpu', 'cpu' or a kiln.DeviceType, got "
+                        f"{type(device).__name__}")
+    name = device.lower()
+    if name == "auto":
+        return _kiln.DeviceType.GPU if _kiln.query_gpu().available else _kiln.DeviceType.CPU
+    devices = {"cpu": _kiln.DeviceType.CPU, "gpu": _kiln.DeviceType.GPU,
+               "cuda": _kiln.DeviceType.GPU}
+    if name not in devices:
+        raise _kiln.InvalidArgumentError(
+            f"unknown device '{device}' (expected 'auto', 'gpu' or 'cpu')")
+    return devices[name]
+
+
 def build(model, *, fp16: bool = False, bf16: bool = False, tf32: bool = True,
           shapes: ShapeMap = None, min_shapes: ShapeMap = None, opt_shapes: ShapeMap = None,
-          max_shapes: ShapeMap = None, device: Union[str, _kiln.DeviceType] = "cpu",
+          max_shapes: ShapeMap = None, device: Union[str, _kiln.DeviceType] = "auto",
+          tactic_sources: Optional[int] = None,
           logger: Optional[_kiln.Logger] = None) -> CallableEngine:
     """Builds an engine from an ONNX model and returns it ready to call.
 
@@ -99,7 +117,9 @@ def build(model, *, fp16: bool = False, bf16: bool = False, tf32: bool = True,
     chosen for opt, memory planned for max. Ends not given default as in `kiln build`: opt to
     max (else min), min and max to opt.
     fp16 / bf16: allow float16 / bfloat16 kernels (mixed precision); tf32=False forbids TF32.
-    device: "cpu" (default) or "gpu".
+    device: "auto" (default: the GPU where kiln.query_gpu() finds one, else the CPU), "gpu"
+    (or "cuda") or "cpu".
+    tactic_sources: a mask of 1 << int(kiln.TacticSource.X) limiting the GPU libraries used.
 
         engine = kiln.build("model.onnx", shapes={"input": (8, 3, 224, 224)})
         outputs = engine({"input": batch})          # {output name: numpy array}
@@ -123,13 +143,9 @@ def build(model, *, fp16: bool = False, bf16: bool = False, tf32: bool = True,
             config.set_flag(flag)
         else:
             config.clear_flag(flag)
-    if isinstance(device, str):
-        devices = {"cpu": _kiln.DeviceType.CPU, "gpu": _kiln.DeviceType.GPU,
-                   "cuda": _kiln.DeviceType.GPU}
-        if device.lower() not in devices:
-            raise _kiln.InvalidArgumentError(f"unknown device '{device}' (expected 'cpu' or 'gpu')")
-        device = devices[device.lower()]
-    config.set_device(device)
+    config.set_device(_device_type(device))
+    if tactic_sources is not None:
+        config.set_tactic_sources(tactic_sources)
     profile = _profile_for(inputs, shapes, min_shapes, opt_shapes, max_shapes)
     if profile is not None:
         config.add_optimization_profile(profile)

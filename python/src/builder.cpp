@@ -136,6 +136,22 @@ void bind_builder(nb::module_& m) {
             }
           },
           "The flags as a bit mask: bit 1 << int(BuilderFlag.X).")
+      .def(
+          "set_tactic_sources",
+          [](BuilderConfig& c, uint32_t sources) {
+            if (sources & ~kAllTacticSources) {
+              invalid_argument("set_tactic_sources: mask " + std::to_string(sources) +
+                               " has bits that name no kiln.TacticSource (valid bits: " +
+                               std::to_string(kAllTacticSources) + ")");
+            }
+            c.set_tactic_sources(sources);
+            return true;
+          },
+          nb::arg("tactic_sources"),
+          "Which libraries the GPU builder may use: a mask of 1 << int(kiln.TacticSource.X) "
+          "(kiln.ALL_TACTIC_SOURCES by default). kiln's own kernels are always allowed.")
+      .def("get_tactic_sources", &BuilderConfig::tactic_sources,
+           "The tactic source mask (1 << int(kiln.TacticSource.X) bits).")
       .def("set_device", &BuilderConfig::set_device, nb::arg("device"))
       .def_prop_rw("default_device_type", &BuilderConfig::device, &BuilderConfig::set_device,
                    "The device the engine is built for (TensorRT's name).")

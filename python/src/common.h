@@ -48,11 +48,17 @@ class BufferView {
 // Throws kiln::Error(kInvalidArgument) with `message`: the same exception a C++ caller gets.
 [[noreturn]] void invalid_argument(const std::string& message);
 
+// A CUDA stream as cudaStream_t: None (nullptr), an int handle, or a stream object (torch's
+// .cuda_stream, cupy's .ptr, kiln.Stream's .handle, or anything int() accepts).
+void* stream_from_object(nb::handle stream);
+
 void bind_errors(nb::module_& m);
 void bind_types(nb::module_& m);
 void bind_logger(nb::module_& m);
 void bind_network(nb::module_& m);
 void bind_builder(nb::module_& m);
 void bind_runtime(nb::module_& m);
+void bind_cuda(nb::module_& m);
+void bind_profiler(nb::module_& m);
 
 }  // namespace kiln::python

@@ -20,5 +20,7 @@ NB_MODULE(_kiln, m) {
   bind_logger(m);
   bind_network(m);
   bind_builder(m);
+  bind_cuda(m);
+  bind_profiler(m);
   bind_runtime(m);
 }

@@ -48,6 +48,13 @@ void set_input_shape(PyExecutionContext& c, const std::string& name, nb::handle 
   c.context->set_input_shape(name, dims);
 }
 
+bool enqueue(PyExecutionContext& c, nb::handle stream) {
+  void* handle = stream_from_object(stream);
+  nb::gil_scoped_release release;
+  c.context->enqueue(handle);
+  return true;
+}
+
 }  // namespace
 
 void bind_runtime(nb::module_& m) {
@@ -55,10 +62,13 @@ void bind_runtime(nb::module_& m) {
   nb::class_<Engine> engine(m, "Engine",
                             "An optimized network for one target: immutable, shareable across "
                             "threads. Run it through an ExecutionContext.");
+  // dynamic_attr: the Python layer (python/kiln/_io.py) keeps its per-context device buffers
+  // and stream on the context object itself.
   nb::class_<PyExecutionContext> context(
       m, "ExecutionContext",
       "Per-run state of an engine: input shapes, tensor addresses and activation memory. One "
-      "context per thread; it keeps its engine alive.");
+      "context per thread; it keeps its engine alive.",
+      nb::dynamic_attr());
 
   auto deserialize = [](const Runtime& runtime, nb::handle plan) {
     BufferView bytes(plan, "deserialize_engine");
@@ -213,16 +223,38 @@ void bind_runtime(nb::module_& m) {
           nb::arg("bindings"),
           "Sets every I/O tensor's address (a list of ints in engine order) and runs. Returns "
           "True; errors raise kiln.KilnError.")
-      .def(
-          "execute_async_v3",
-          [](PyExecutionContext& c, uintptr_t stream_handle) {
-            nb::gil_scoped_release release;
-            c.context->enqueue(reinterpret_cast<void*>(stream_handle));
-            return true;
+      .def("execute_async_v3", &enqueue, nb::arg("stream_handle").none() = 0,
+           "Enqueues the run on a CUDA stream and returns without waiting for it: an int "
+           "handle (cudaStream_t; 0 is the legacy default stream), or a stream object "
+           "(torch.cuda.Stream, cupy.cuda.Stream, kiln.Stream). CPU engines take 0 or None "
+           "and run synchronously. Returns True; errors raise kiln.KilnError.")
+      .def("execute_async", &enqueue, nb::arg("stream_handle").none() = 0,
+           "Same as execute_async_v3.")
+      .def("enqueue", &enqueue, nb::arg("stream_handle").none() = 0,
+           "Same as execute_async_v3 (the C++ API's name).")
+      .def_prop_rw(
+          "profiler",
+          [](const PyExecutionContext& c) {
+            return c.profiler_object.is_valid() ? c.profiler_object : nb::none();
           },
-          nb::arg("stream_handle") = 0,
-          "Enqueues the run on a CUDA stream (an int handle; 0 for CPU engines, which run "
-          "synchronously). Returns True; errors raise kiln.KilnError.");
+          [](PyExecutionContext& c, nb::handle profiler) {
+            if (profiler.is_none()) {
+              c.context->set_profiler(nullptr);
+              c.profiler_object = nb::none();
+              return;
+            }
+            PyProfiler* native = nullptr;
+            if (!nb::try_cast<PyProfiler*>(profiler, native) || native == nullptr) {
+              throw nb::type_error(("context.profiler takes a kiln.Profiler (or a subclass "
+                                    "overriding report_layer_time) or None, got " +
+                                    repr_of(profiler))
+                                       .c_str());
+            }
+            c.context->set_profiler(native);
+            c.profiler_object = nb::borrow(profiler);  // kept alive while it is set
+          },
+          nb::arg("profiler").none(),
+          "The kiln.Profiler receiving each layer's time after every run (None: off).");
 }
 
 }  // namespace kiln::python

@@ -168,12 +168,22 @@ void bind_types(nb::module_& m) {
       .value("MIN", OptProfileSelector::kMIN)
       .value("OPT", OptProfileSelector::kOPT)
       .value("MAX", OptProfileSelector::kMAX);
-  nb::enum_<BuilderFlag>(m, "BuilderFlag")
+  // Arithmetic (IntEnum-like) so that TensorRT's bit-mask idiom 1 << int(BuilderFlag.FP16)
+  // works.
+  nb::enum_<BuilderFlag>(m, "BuilderFlag", nb::is_arithmetic())
       .value("FP16", BuilderFlag::kFP16, "allow float16 kernels (mixed precision)")
       .value("BF16", BuilderFlag::kBF16, "allow bfloat16 kernels")
       .value("TF32", BuilderFlag::kTF32, "allow TF32 matrix math (set by default)")
       .value("INT8", BuilderFlag::kINT8)
       .value("FP8", BuilderFlag::kFP8);
+
+  nb::enum_<TacticSource>(m, "TacticSource", nb::is_arithmetic(),
+                          "Libraries the GPU builder may take kernels from; "
+                          "config.set_tactic_sources takes a mask of 1 << int(TacticSource.X).")
+      .value("CUBLAS_LT", TacticSource::kCUBLAS_LT,
+             "cuBLASLt: matrix products (without it a MatMul has no kernel)")
+      .value("CUDNN", TacticSource::kCUDNN, "cuDNN: convolutions");
+  m.attr("ALL_TACTIC_SOURCES") = kAllTacticSources;
 
   nb::enum_<ElementWiseOperation>(m, "ElementWiseOperation")
       .value("SUM", ElementWiseOperation::kSUM)

@@ -58,6 +58,26 @@ def onnxruntime_outputs(model, feeds):
     return dict(zip(names, session.run(names, feeds)))
 
 
+@pytest.fixture(autouse=True)
+def cpu_unless_marked_gpu(request, monkeypatch):
+    """kiln.build defaults to device='auto' (the GPU where one is usable). The CPU suites pin
+    that default to the CPU, so that they check the same values on every machine; tests marked
+    `gpu` (test_gpu.py) and calls that name a device keep what they ask for."""
+    if request.node.get_closest_marker("gpu") is not None:
+        return
+    original = kiln.build
+
+    def build_on_cpu_by_default(*args, **kwargs):
+        kwargs.setdefault("device", "cpu")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(kiln, "build", build_on_cpu_by_default)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: runs on the GPU (skips, saying why, without one)")
+
+
 class RecordingLogger(kiln.Logger):
     """Keeps every message kiln logs, as (severity, message)."""
 

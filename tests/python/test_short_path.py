@@ -177,3 +177,18 @@ def test_dtype_conversions():
         kiln.data_type(np.dtype(">f4"))
     with pytest.raises(kiln.InvalidArgumentError, match="not a data type"):
         kiln.data_type("no-such-type")
+
+
+def test_cpu_torch_tensors_give_torch_tensors():
+    torch = pytest.importorskip("torch")
+    model = make_model([helper.make_node("Sub", ["a", "b"], ["d"])],
+                       [("a", TensorProto.FLOAT, [2, 3]), ("b", TensorProto.FLOAT, [2, 3])],
+                       [("d", TensorProto.FLOAT, [2, 3])])
+    engine = kiln.build(model, device="cpu")
+    a = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    b = torch.full((2, 3), 0.5, requires_grad=True)
+    d = engine(a, b)["d"]
+    assert isinstance(d, torch.Tensor) and d.dtype == torch.float32
+    assert torch.equal(d, (a - b).detach())
+    with pytest.raises(kiln.InvalidArgumentError, match="float32, but the array given is int64"):
+        engine(a.long(), b)
