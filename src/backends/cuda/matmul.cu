@@ -153,6 +153,9 @@ namespace {
 
 bool matmul_dtype(DataType t) { return is_float16_or_32(t); }
 
+// Every kernel here is cuBLASLt's: BuilderConfig::set_tactic_sources can leave them out.
+constexpr uint32_t kCublasLtSource = 1u << uint32_t(TacticSource::kCUBLAS_LT);
+
 // MatMul with numpy semantics: 1-D operands are promoted (and the dims dropped from the
 // result), batch dims broadcast.
 void run_matmul(RunContext& rc) {
@@ -225,7 +228,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     [](const NodeQuery& q) {
       return matmul_dtype(q.input(0).dtype) && q.input(1).dtype == q.input(0).dtype && ranks_fit(q);
     },
-    run_matmul});
+    run_matmul, 0, kCublasLtSource});
 
 // Gemm: Y = alpha * op(A) op(B) + beta * C, with C broadcast into Y first.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
@@ -268,7 +271,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
         return;
       }
       launch_gemm(rc, c);
-    }});
+    },
+    0, kCublasLtSource});
 
 // FusedMatMul (passes/matmul_epilogue_fusion.h): act(A W + bias + residual), B one matrix,
 // so A's batches are rows of one product; the residual is cuBLASLt's C (beta = 1).
@@ -307,7 +311,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
                      : activation == "gelu_tanh" ? GemmActivation::kGeluTanh
                                                  : GemmActivation::kNone;
       launch_gemm(rc, c);
-    }});
+    },
+    0, kCublasLtSource});
 
 }  // namespace
 }  // namespace kiln::cuda
