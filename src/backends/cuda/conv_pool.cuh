@@ -1,5 +1,5 @@
-// Convolution (1-D and 2-D, NCHW, groups, strides, dilations, padding, bias) and pooling
-// (MaxPool, AveragePool, 1-D and 2-D). Conv runs as an implicit GEMM (im2col done on the fly
+// Convolution (1-D and 2-D, NCHW, groups, strides, dilations, padding, bias); the pooling
+// kernels are in pooling.cu. Conv runs as an implicit GEMM (im2col done on the fly
 // into shared-memory tiles, float32 accumulation) when each group has enough output channels
 // to fill a tile, and as a direct loop per output element otherwise (depthwise convs).
 // cuDNN tactics come in a later increment.

@@ -1,44 +1,184 @@
 #include "backends/cuda/normalization.cuh"
+#include "backends/cuda/row_kernels.cuh"
 
 namespace kiln::cuda {
 
 namespace {
 
-struct SumOp {
-  __device__ double operator()(double a, double b) const { return a + b; }
+// LayerNormalization and RMSNormalization over rows of n contiguous elements, as row kernels
+// (row_kernels.cuh): the row is read once into registers, its statistics reduced across the
+// warp or block (mean, then squared deviations from it: two passes over registers, no
+// cancellation), and written once. kRms: no mean, no bias, y = x * (1 / rms) * scale.
+template <bool kWarp, typename Op>
+__device__ __forceinline__ float row_all_reduce(float v, Op op, float* scratch) {
+  if constexpr (kWarp) {
+    return warp_all_reduce(v, op);
+  } else {
+    return block_reduce(v, op, scratch);
+  }
+}
+
+struct RowNormArgs {
+  const void* x;
+  const void* scale;
+  const void* bias;  // nullptr: none
+  void* y;
+  float* mean_out;     // nullptr: not wanted
+  float* inv_std_out;  // nullptr: not wanted
+  int64_t rows;
+  int64_t n;
+  float epsilon;
 };
 
-template <typename T>
-__global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__ scale,
-                                  const T* __restrict__ bias, T* __restrict__ y,
-                                  float* __restrict__ mean_out, float* __restrict__ inv_std_out,
-                                  int64_t rows, int64_t n, double epsilon) {
-  __shared__ double scratch[32];
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+template <typename T, int kVec, int kItems, bool kWarp, bool kRms>
+__global__ void __launch_bounds__(kWarp ? 32 * kWarpRowsPerBlock : kMaxRowBlock)
+    row_norm_kernel(RowNormArgs a) {
+  __shared__ float scratch[32];
+  const T* __restrict__ x = static_cast<const T*>(a.x);
+  const T* __restrict__ scale = static_cast<const T*>(a.scale);
+  const T* __restrict__ bias = static_cast<const T*>(a.bias);
+  T* __restrict__ y = static_cast<T*>(a.y);
+  const int n = int(a.n);
+  const float inv_n = 1.0f / float(n);
+  const int stride = kWarp ? 32 : int(blockDim.x);
+  const int t = kWarp ? int(threadIdx.x % 32) : int(threadIdx.x);
+  const int64_t rows_per_block = kWarp ? blockDim.x / 32 : 1;
+  const int64_t first = int64_t(blockIdx.x) * rows_per_block + (kWarp ? threadIdx.x / 32 : 0);
+  for (int64_t row = first; row < a.rows; row += int64_t(gridDim.x) * rows_per_block) {
     const T* in = x + row * n;
     T* out = y + row * n;
-    // Two passes (mean, then squared deviations), as the reference: no cancellation.
-    double s = 0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += double(to_float(in[i]));
-    const double mean = block_reduce(s, SumOp(), scratch) / double(n);
-    double q = 0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const double d = double(to_float(in[i])) - mean;
-      q += d * d;
+    float v[kItems][kVec];
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int at = (t + stride * i) * kVec;
+      if (at < n) {
+        load_floats<T, kVec>(in + at, v[i]);
+      } else {
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) v[i][k] = 0.0f;
+      }
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) s += kRms ? v[i][k] * v[i][k] : v[i][k];
     }
-    const double variance = block_reduce(q, SumOp(), scratch) / double(n);
-    const double inv_std = 1.0 / sqrt(variance + epsilon);
-    const float mean_f = float(mean);
-    const float inv_std_f = float(inv_std);
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const float b = bias ? to_float(bias[i]) : 0.0f;
-      out[i] = from_float<T>((to_float(in[i]) - mean_f) * inv_std_f * to_float(scale[i]) + b);
+    s = row_all_reduce<kWarp>(s, FloatSum(), scratch);
+    float mean = 0.0f, variance;
+    if constexpr (kRms) {
+      variance = s * inv_n;  // the mean of squares
+    } else {
+      mean = s * inv_n;
+      float q = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        if ((t + stride * i) * kVec >= n) continue;
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) {
+          const float d = v[i][k] - mean;
+          q += d * d;
+        }
+      }
+      variance = row_all_reduce<kWarp>(q, FloatSum(), scratch) * inv_n;
     }
-    if (threadIdx.x == 0) {
-      if (mean_out) mean_out[row] = mean_f;
-      if (inv_std_out) inv_std_out[row] = inv_std_f;
+    const float inv_std = 1.0f / sqrtf(variance + a.epsilon);
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int at = (t + stride * i) * kVec;
+      if (at >= n) continue;
+      float g[kVec];
+      load_floats<T, kVec>(scale + at, g);
+      if constexpr (kRms) {
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) v[i][k] = v[i][k] * inv_std * g[k];
+      } else {
+        float b[kVec];
+        if (bias) {
+          load_floats<T, kVec>(bias + at, b);
+        } else {
+#pragma unroll
+          for (int k = 0; k < kVec; ++k) b[k] = 0.0f;
+        }
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) v[i][k] = (v[i][k] - mean) * inv_std * g[k] + b[k];
+      }
+      store_floats<T, kVec>(out + at, v[i]);
+    }
+    if (t == 0) {
+      if (a.mean_out) a.mean_out[row] = mean;
+      if (a.inv_std_out) a.inv_std_out[row] = inv_std;
     }
   }
+}
+
+// Rows too long for registers: one block per row, passes over global memory.
+template <typename T, bool kRms>
+__global__ void row_norm_long_kernel(RowNormArgs a) {
+  __shared__ float scratch[32];
+  const T* __restrict__ x = static_cast<const T*>(a.x);
+  const T* __restrict__ scale = static_cast<const T*>(a.scale);
+  const T* __restrict__ bias = static_cast<const T*>(a.bias);
+  T* __restrict__ y = static_cast<T*>(a.y);
+  const int64_t n = a.n;
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const T* in = x + row * n;
+    T* out = y + row * n;
+    float mean = 0.0f;
+    if constexpr (!kRms) {
+      float s = 0.0f;
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += to_float(in[i]);
+      mean = block_reduce(s, FloatSum(), scratch) / float(n);
+    }
+    float q = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const float d = to_float(in[i]) - mean;
+      q += d * d;
+    }
+    const float variance = block_reduce(q, FloatSum(), scratch) / float(n);
+    const float inv_std = 1.0f / sqrtf(variance + a.epsilon);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const float b = (!kRms && bias) ? to_float(bias[i]) : 0.0f;
+      out[i] = from_float<T>((to_float(in[i]) - mean) * inv_std * to_float(scale[i]) + b);
+    }
+    if (threadIdx.x == 0) {
+      if (a.mean_out) a.mean_out[row] = mean;
+      if (a.inv_std_out) a.inv_std_out[row] = inv_std;
+    }
+  }
+}
+
+template <typename T, bool kRms>
+void launch_row_norm(const ir::Node& node, const RowNormArgs& a, cudaStream_t stream) {
+  const RowPlan plan = plan_rows(a.n, sizeof(T), {a.x, a.y, a.scale, a.bias});
+  const int64_t grid_cap = int64_t(1) << 30;
+  if (plan.items == 0) {
+    const unsigned blocks = unsigned(a.rows < grid_cap ? a.rows : grid_cap);
+    row_norm_long_kernel<T, kRms><<<blocks, kMaxRowBlock, 0, stream>>>(a);
+    return;
+  }
+  dispatch_row_plan<T>(node, plan, [&](auto vec, auto items) {
+    constexpr int kVec = decltype(vec)::value;
+    constexpr int kItems = decltype(items)::value;
+    if (plan.threads == 32) {
+      const int64_t blocks = (a.rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock;
+      row_norm_kernel<T, kVec, kItems, true, kRms>
+          <<<unsigned(blocks < grid_cap ? blocks : grid_cap), 32 * kWarpRowsPerBlock, 0, stream>>>(a);
+    } else if constexpr (kItems == kRowRegisterBudget / kVec) {
+      row_norm_kernel<T, kVec, kItems, false, kRms>
+          <<<unsigned(a.rows < grid_cap ? a.rows : grid_cap), plan.threads, 0, stream>>>(a);
+    }
+  });
+}
+
+void launch_row_norm(const ir::Node& node, bool rms, DataType dtype, const RowNormArgs& a,
+                     cudaStream_t stream) {
+  if (a.rows == 0 || a.n == 0) return;
+  dispatch_float(node, dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (rms) {
+      launch_row_norm<T, true>(node, a, stream);
+    } else {
+      launch_row_norm<T, false>(node, a, stream);
+    }
+  });
 }
 
 }  // namespace
@@ -46,15 +186,9 @@ __global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__
 void launch_layer_norm(const ir::Node& node, DataType dtype, const void* x, const void* scale,
                        const void* bias, void* y, float* mean_out, float* inv_std_out, int64_t rows,
                        int64_t n, double epsilon, cudaStream_t stream) {
-  if (rows == 0 || n == 0) return;
-  dispatch_float(node, dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const unsigned blocks = unsigned(rows < 65536 * 8 ? rows : 65536 * 8);
-    const int threads = n >= 256 ? 256 : (n >= 128 ? 128 : 64);
-    layer_norm_kernel<T><<<blocks, threads, 0, stream>>>(
-        static_cast<const T*>(x), static_cast<const T*>(scale), static_cast<const T*>(bias),
-        static_cast<T*>(y), mean_out, inv_std_out, rows, n, epsilon);
-  });
+  launch_row_norm(node, false, dtype,
+                  RowNormArgs{x, scale, bias, y, mean_out, inv_std_out, rows, n, float(epsilon)},
+                  stream);
 }
 
 namespace {
@@ -82,16 +216,32 @@ bool is_row_param(const Dims& param, const Dims& x, int64_t axis) {
   return true;
 }
 
+// [rows, n] around the first normalized axis.
+void split_rows(const Dims& shape, int64_t axis, int64_t* rows, int64_t* n) {
+  *rows = *n = 1;
+  for (size_t d = 0; d < shape.size(); ++d) (int64_t(d) < axis ? *rows : *n) *= shape[d];
+}
+
+// Scale (and bias) in x's type, each exactly one row's values broadcast over the rows (a
+// parameter varying across rows, or of another type, is refused).
+bool row_params_supported(const NodeQuery& q, size_t count) {
+  const TensorInfo& x = q.input(0);
+  if (!is_float16_or_32(x.dtype) || x.shape.empty()) return false;
+  const int64_t axis = normalized_axis(*q.node, x.shape.size());
+  for (size_t i = 1; i <= count; ++i) {
+    if (!q.has_input(i)) continue;
+    if (q.input(i).dtype != x.dtype || !is_row_param(q.input(i).shape, x.shape, axis)) return false;
+  }
+  // Rows are indexed with 32-bit offsets inside the row kernels.
+  int64_t rows, n;
+  split_rows(x.shape, axis, &rows, &n);
+  return n < (int64_t(1) << 31);
+}
+
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "LayerNormalization", "cuda_layer_norm", {},
     [](const NodeQuery& q) {
-      const TensorInfo& x = q.input(0);
-      if (!is_float16_or_32(x.dtype) || x.shape.empty()) return false;
-      const int64_t axis = normalized_axis(*q.node, x.shape.size());
-      for (size_t i = 1; i < 3; ++i) {
-        if (!q.has_input(i)) continue;
-        if (q.input(i).dtype != x.dtype || !is_row_param(q.input(i).shape, x.shape, axis)) return false;
-      }
+      if (!row_params_supported(q, 2)) return false;
       for (size_t i = 1; i < q.outputs.size(); ++i) {
         if (q.has_output(i) && q.outputs[i].dtype != DataType::kFloat32) return false;
       }
@@ -99,9 +249,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     },
     [](RunContext& rc) {
       const DeviceTensor& x = rc.input(0);
-      const int64_t axis = normalized_axis(rc.node, x.shape.size());
-      int64_t rows = 1, n = 1;
-      for (size_t d = 0; d < x.shape.size(); ++d) (int64_t(d) < axis ? rows : n) *= x.shape[d];
+      int64_t rows, n;
+      split_rows(x.shape, normalized_axis(rc.node, x.shape.size()), &rows, &n);
       auto optional_output = [&](size_t i) {
         return i < rc.outputs.size() && rc.outputs[i].present ? rc.outputs[i].as<float>() : nullptr;
       };
@@ -109,6 +258,20 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
                         rc.has_input(2) ? rc.input(2).data : nullptr, rc.output(0).data,
                         optional_output(1), optional_output(2), rows, n,
                         rc.node.attr_float("epsilon", 1e-5), rc.stream);
+    }});
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "RMSNormalization", "cuda_rms_norm", {},
+    [](const NodeQuery& q) { return row_params_supported(q, 1); },
+    [](RunContext& rc) {
+      const DeviceTensor& x = rc.input(0);
+      int64_t rows, n;
+      split_rows(x.shape, normalized_axis(rc.node, x.shape.size()), &rows, &n);
+      const float epsilon = float(rc.node.attr_float("epsilon", 1e-5));
+      launch_row_norm(rc.node, true, x.dtype,
+                      RowNormArgs{x.data, rc.input(1).data, nullptr, rc.output(0).data, nullptr,
+                                  nullptr, rows, n, epsilon},
+                      rc.stream);
     }});
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-// Normalization kernels: LayerNormalization (one block per normalized row, statistics in
-// double) and BatchNormalization in inference mode (per-channel scale and shift).
+// Normalization kernels: LayerNormalization and RMSNormalization (row kernels: one warp or
+// block per normalized row held in registers, float32 statistics), BatchNormalization in
+// inference mode (per-channel scale and shift). The normalizations over channel groups,
+// arbitrary axes and neighbouring channels are in normalization_axes.cu.
 #pragma once
 
 #include "backends/cuda/cuda_common.cuh"

@@ -1,5 +1,6 @@
-// Softmax and LogSoftmax along one axis (the tensor seen as [outer, n, inner]): the maximum of
-// each line is subtracted before exponentiating; sums accumulate in double.
+// Softmax and LogSoftmax along one axis (the tensor seen as [outer, n, inner]): the
+// maximum of each line is subtracted before exponentiating; statistics are float32. The last
+// axis runs as row kernels (row_kernels.cuh: one read and one write of each element).
 #pragma once
 
 #include "backends/cuda/cuda_common.cuh"
