@@ -1,14 +1,121 @@
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include "backends/cuda/data_movement.cuh"
 
 namespace kiln::cuda {
 
-// ---------------------------------------------------------------------------------------------
-// Strided copy
+bool movable_element_size(DataType t) {
+  const size_t b = element_size(t);
+  return b == 1 || b == 2 || b == 4 || b == 8;
+}
 
 namespace {
 
+// fn(Tag<W>{}) with W an unsigned word of `bytes` bytes: the copy kernels move elements (or
+// groups of elements) as words of 1 to 16 bytes.
+template <typename Fn>
+void dispatch_word(const ir::Node& node, size_t bytes, Fn&& fn) {
+  if (bytes == 16) return fn(Tag<uint4>{});
+  dispatch_bits(node, bytes, fn);
+}
+
+bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+// ---------------------------------------------------------------------------------------------
+// Strided copy: planning on the host
+
+// A copy into a contiguous output of `dims` (outermost first) from the input through `strides`
+// plus `offset`, all counted in words of `bytes` bytes.
+struct CopyPlan {
+  std::vector<int64_t> dims;
+  std::vector<int64_t> strides;
+  int64_t offset = 0;
+  size_t bytes = 0;
+};
+
+// Drops extent-1 dims and merges each dim into its inner neighbour where the input is
+// contiguous across the pair (the output always is).
+CopyPlan merge_dims(const Dims& shape, const Dims& strides, int64_t offset, size_t bytes) {
+  CopyPlan p;
+  p.offset = offset;
+  p.bytes = bytes;
+  for (size_t d = shape.size(); d-- > 0;) {  // innermost first, reversed below
+    if (shape[d] == 1) continue;
+    if (!p.dims.empty() && strides[d] == p.strides.back() * p.dims.back()) {
+      p.dims.back() *= shape[d];
+      continue;
+    }
+    p.dims.push_back(shape[d]);
+    p.strides.push_back(strides[d]);
+  }
+  std::reverse(p.dims.begin(), p.dims.end());
+  std::reverse(p.strides.begin(), p.strides.end());
+  return p;
+}
+
+// Where the innermost dim is contiguous in both tensors, moves whole words of up to 16 bytes
+// (one 128-bit access per thread instead of eight 16-bit ones): every stride, the offset and
+// the innermost extent must be whole words and both pointers word-aligned.
+void widen(CopyPlan& p, const void* in, const void* out) {
+  if (p.dims.empty() || p.strides.back() != 1) return;
+  for (size_t width : {16, 8, 4, 2}) {
+    if (width <= p.bytes) return;
+    const int64_t k = int64_t(width / p.bytes);
+    bool fits = p.dims.back() % k == 0 && p.offset % k == 0 && aligned(in, width) &&
+                aligned(out, width);
+    for (size_t d = 0; d + 1 < p.dims.size(); ++d) fits = fits && p.strides[d] % k == 0;
+    if (!fits) continue;
+    p.dims.back() /= k;
+    for (size_t d = 0; d + 1 < p.dims.size(); ++d) p.strides[d] /= k;
+    p.offset /= k;
+    p.bytes = width;
+    return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strided copy: kernels
+
+// The element-wise path with 32-bit index arithmetic (FastDivmod), rank fixed at compile time
+// so that the per-dim loop unrolls and the geometry stays in registers / the constant bank.
+template <int R>
+struct Geometry32 {
+  FastDivmod dims[R];
+  int64_t strides[R] = {};
+};
+
+template <typename T, int R>
+__global__ void strided_copy_32(const T* __restrict__ in, T* __restrict__ out, uint32_t n,
+                                Geometry32<R> g, int64_t offset) {
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    uint32_t rest = i;
+    int64_t at = offset;
+#pragma unroll
+    for (int d = R - 1; d > 0; --d) {
+      uint32_t r;
+      rest = g.dims[d].divmod(rest, r);
+      at += int64_t(r) * g.strides[d];
+    }
+    out[i] = in[at + int64_t(rest) * g.strides[0]];
+  }
+}
+
+template <typename T, int R>
+void launch_strided_32(const CopyPlan& p, const void* in, void* out, uint32_t n,
+                       cudaStream_t stream) {
+  Geometry32<R> g;
+  for (int d = 0; d < R; ++d) {
+    g.dims[d] = FastDivmod(uint32_t(p.dims[size_t(d)]));
+    g.strides[d] = p.strides[size_t(d)];
+  }
+  strided_copy_32<T, R><<<grid_for(n), kBlock, 0, stream>>>(static_cast<const T*>(in),
+                                                            static_cast<T*>(out), n, g, p.offset);
+}
+
+// The general path (64-bit index arithmetic, any size).
 template <typename T>
 __global__ void strided_copy_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t n,
                                     StridedMap<1> map, int64_t in_offset) {
@@ -19,6 +126,112 @@ __global__ void strided_copy_kernel(const T* __restrict__ in, T* __restrict__ ou
   }
 }
 
+// Tiled transpose: the input's contiguous dim `a` is not the output's contiguous dim `b`. Each
+// block moves 32x32 tiles of (a, b) for one position of the other ("batch") dims: it reads rows
+// contiguous along a into shared memory and writes rows contiguous along b, so both sides are
+// coalesced (the element-wise path reads one element per 32-byte sector here).
+constexpr int kTile = 32;
+constexpr int kTileRows = 8;  // blockDim = (kTile, kTileRows): each thread moves 4 elements
+
+template <int BR>
+struct TileGeometry {
+  uint32_t a = 0, b = 0;  // extents
+  int64_t b_in = 0;       // input stride of b (a's is 1)
+  int64_t a_out = 0;      // output stride of a (b's is 1)
+  FastDivmod tiles_a, tiles_b;
+  uint32_t tiles = 0;
+  FastDivmod batch[BR > 0 ? BR : 1];
+  int64_t batch_in[BR > 0 ? BR : 1] = {};
+  int64_t batch_out[BR > 0 ? BR : 1] = {};
+};
+
+template <typename T, int BR>
+__global__ void __launch_bounds__(kTile * kTileRows)
+    tiled_transpose_kernel(const T* __restrict__ in, T* __restrict__ out, TileGeometry<BR> g,
+                           int64_t offset) {
+  __shared__ T tile[kTile][kTile + 1];  // +1: the column reads hit 32 different banks
+  for (uint32_t t = blockIdx.x; t < g.tiles; t += gridDim.x) {
+    uint32_t tb, ta;
+    uint32_t rest = g.tiles_b.divmod(t, tb);
+    rest = g.tiles_a.divmod(rest, ta);
+    int64_t in_base = offset, out_base = 0;
+#pragma unroll
+    for (int d = BR - 1; d >= 0; --d) {
+      uint32_t r = rest;
+      if (d > 0) rest = g.batch[d].divmod(rest, r);
+      in_base += int64_t(r) * g.batch_in[d];
+      out_base += int64_t(r) * g.batch_out[d];
+    }
+    const uint32_t a0 = ta * kTile, b0 = tb * kTile;
+#pragma unroll
+    for (uint32_t j = threadIdx.y; j < kTile; j += kTileRows) {
+      const uint32_t a = a0 + threadIdx.x, b = b0 + j;
+      if (a < g.a && b < g.b) tile[j][threadIdx.x] = in[in_base + a + int64_t(b) * g.b_in];
+    }
+    __syncthreads();
+#pragma unroll
+    for (uint32_t j = threadIdx.y; j < kTile; j += kTileRows) {
+      const uint32_t b = b0 + threadIdx.x, a = a0 + j;
+      if (a < g.a && b < g.b) out[out_base + int64_t(a) * g.a_out + b] = tile[threadIdx.x][j];
+    }
+    __syncthreads();  // the tile is refilled by the next iteration
+  }
+}
+
+template <typename T, int BR>
+void launch_tiled(const CopyPlan& p, size_t a_dim, const void* in, void* out,
+                  cudaStream_t stream) {
+  const size_t last = p.dims.size() - 1;
+  const Dims out_strides = contiguous_strides(p.dims);
+  TileGeometry<BR> g;
+  g.a = uint32_t(p.dims[a_dim]);
+  g.b = uint32_t(p.dims[last]);
+  g.b_in = p.strides[last];
+  g.a_out = out_strides[a_dim];
+  const uint32_t tiles_a = (g.a + kTile - 1) / kTile, tiles_b = (g.b + kTile - 1) / kTile;
+  g.tiles_a = FastDivmod(tiles_a);
+  g.tiles_b = FastDivmod(tiles_b);
+  uint64_t tiles = uint64_t(tiles_a) * tiles_b;
+  int k = 0;
+  for (size_t d = 0; d < last; ++d) {
+    if (d == a_dim) continue;
+    g.batch[k] = FastDivmod(uint32_t(p.dims[d]));
+    g.batch_in[k] = p.strides[d];
+    g.batch_out[k] = out_strides[d];
+    tiles *= uint64_t(p.dims[d]);
+    ++k;
+  }
+  g.tiles = uint32_t(tiles);
+  const unsigned grid = unsigned(std::min<uint64_t>(tiles, uint64_t(1) << 20));
+  tiled_transpose_kernel<T, BR><<<grid, dim3(kTile, kTileRows), 0, stream>>>(
+      static_cast<const T*>(in), static_cast<T*>(out), g, p.offset);
+}
+
+template <typename T, size_t... R>
+void launch_strided_32_rank(const CopyPlan& p, const void* in, void* out, uint32_t n,
+                            cudaStream_t stream, std::index_sequence<R...>) {
+  const size_t rank = p.dims.size();
+  ((rank == R + 1 ? launch_strided_32<T, int(R) + 1>(p, in, out, n, stream) : void()), ...);
+}
+
+template <typename T, size_t... BR>
+void launch_tiled_rank(const CopyPlan& p, size_t a_dim, const void* in, void* out,
+                       cudaStream_t stream, std::index_sequence<BR...>) {
+  const size_t batch_rank = p.dims.size() - 2;
+  ((batch_rank == BR ? launch_tiled<T, int(BR)>(p, a_dim, in, out, stream) : void()), ...);
+}
+
+// The input dim (other than the innermost) with stride 1, when a tiled transpose suits the
+// copy: both it and the innermost dim span at least a few words, so that tiles are mostly full.
+std::optional<size_t> tiled_transpose_dim(const CopyPlan& p) {
+  constexpr int64_t kMinExtent = 8;
+  if (p.dims.size() < 2 || p.strides.back() == 1 || p.dims.back() < kMinExtent) return {};
+  for (size_t d = 0; d + 1 < p.dims.size(); ++d) {
+    if (p.strides[d] == 1 && p.dims[d] >= kMinExtent) return d;
+  }
+  return {};
+}
+
 }  // namespace
 
 void launch_strided_copy(const ir::Node& node, const void* in, void* out, size_t element_bytes,
@@ -26,13 +239,50 @@ void launch_strided_copy(const ir::Node& node, const void* in, void* out, size_t
                          cudaStream_t stream) {
   const int64_t n = volume(out_shape);
   if (n == 0) return;
-  const StridedMap<1> map = make_strided_map<1>(node, out_shape, {in_strides});
-  dispatch_bits(node, element_bytes, [&](auto tag) {
+  CopyPlan p = merge_dims(out_shape, in_strides, in_offset, element_bytes);
+  const auto* src = static_cast<const std::byte*>(in);
+  if (p.dims.empty() || (p.dims.size() == 1 && p.strides[0] == 1)) {  // one contiguous block
+    copy_device(node, src + size_t(in_offset) * element_bytes, out, size_t(n) * element_bytes,
+                stream);
+    return;
+  }
+  KILN_CHECK(p.dims.size() <= size_t(kMaxRank), ErrorCode::kUnsupported, node.describe(),
+             ": the CUDA kernels handle up to ", kMaxRank, " non-mergeable dims, got shape ",
+             to_string(out_shape));
+  widen(p, in, out);
+  const int64_t words = volume(p.dims);
+  if (words > kMax32BitIndex) {
+    const StridedMap<1> map = make_strided_map<1>(node, out_shape, {in_strides});
+    dispatch_bits(node, element_bytes, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      strided_copy_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
+          static_cast<const T*>(in), static_cast<T*>(out), n, map, in_offset);
+    });
+    return;
+  }
+  if (const std::optional<size_t> a_dim = tiled_transpose_dim(p)) {
+    dispatch_bits(node, p.bytes, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      launch_tiled_rank<T>(p, *a_dim, in, out, stream, std::make_index_sequence<kMaxRank - 1>{});
+    });
+    return;
+  }
+  dispatch_word(node, p.bytes, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    strided_copy_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(static_cast<const T*>(in),
-                                                               static_cast<T*>(out), n, map,
-                                                               in_offset);
+    launch_strided_32_rank<T>(p, in, out, uint32_t(words), stream,
+                              std::make_index_sequence<kMaxRank>{});
   });
+}
+
+void launch_permute(const ir::Node& node, const void* in, void* out, size_t element_bytes,
+                    const Dims& in_shape, const std::vector<int64_t>& perm, cudaStream_t stream) {
+  const Dims contiguous = contiguous_strides(in_shape);
+  Dims out_shape, strides;
+  for (int64_t p : perm) {
+    out_shape.push_back(in_shape[size_t(p)]);
+    strides.push_back(contiguous[size_t(p)]);
+  }
+  launch_strided_copy(node, in, out, element_bytes, out_shape, strides, 0, stream);
 }
 
 void copy_device(const ir::Node& node, const void* in, void* out, size_t bytes, cudaStream_t stream) {
@@ -41,11 +291,6 @@ void copy_device(const ir::Node& node, const void* in, void* out, size_t bytes, 
 }
 
 namespace {
-
-bool element_size_ok(DataType t) {
-  const size_t b = element_size(t);
-  return b == 1 || b == 2 || b == 4 || b == 8;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Copies: the output holds the input's bytes (another shape, or the same).
@@ -86,22 +331,20 @@ std::vector<int64_t> transpose_perm(const ir::Node& node, size_t rank) {
   return perm;
 }
 
+// The kernel keeps its historical name: launch_strided_copy picks a contiguous copy, a copy
+// of contiguous rows (permutations that keep the innermost dim) or a tiled transpose.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Transpose", "cuda_strided_copy", {},
-    [](const NodeQuery& q) { return element_size_ok(q.input(0).dtype); },
+    [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
-      const std::vector<int64_t> perm = transpose_perm(rc.node, in.shape.size());
-      const Dims contiguous = contiguous_strides(in.shape);
-      Dims strides;
-      for (int64_t p : perm) strides.push_back(contiguous[size_t(p)]);
-      launch_strided_copy(rc.node, in.data, rc.output(0).data, element_size(in.dtype),
-                          rc.output(0).shape, strides, 0, rc.stream);
+      launch_permute(rc.node, in.data, rc.output(0).data, element_size(in.dtype), in.shape,
+                     transpose_perm(rc.node, in.shape.size()), rc.stream);
     }});
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Expand", "cuda_strided_copy", {1},
-    [](const NodeQuery& q) { return element_size_ok(q.input(0).dtype); },
+    [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
       const DeviceTensor& out = rc.output(0);
@@ -148,12 +391,12 @@ void run_slice(RunContext& rc) {
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Slice", "cuda_strided_copy", {1, 2, 3, 4},
-    [](const NodeQuery& q) { return element_size_ok(q.input(0).dtype); }, run_slice});
+    [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); }, run_slice});
 
 // Split: output k is the slab of the input along `axis` after outputs 0..k-1.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Split", "cuda_strided_copy", {1},
-    [](const NodeQuery& q) { return element_size_ok(q.input(0).dtype); },
+    [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
       const int64_t rank = int64_t(in.shape.size());
@@ -170,30 +413,102 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     }});
 
 // ---------------------------------------------------------------------------------------------
-// Concat: each input is a [outer, inner_k] block of rows placed side by side in the output.
+// Concat: each input is a [outer, row_k] block of rows placed side by side in the output. One
+// kernel per group of up to kConcatInputs inputs moves words of up to 16 bytes (the largest
+// that divides every row and aligns every pointer); each thread finds its input by comparing
+// its column with the group's column boundaries.
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Concat", "cuda_copy_2d", {}, [](const NodeQuery&) { return true; },
-    [](RunContext& rc) {
-      const DeviceTensor& out = rc.output(0);
-      if (out.numel() == 0) return;
-      const int64_t rank = int64_t(out.shape.size());
-      int64_t axis = rc.node.attr_int("axis");
-      if (axis < 0) axis += rank;
-      int64_t outer = 1;
-      for (int64_t d = 0; d < axis; ++d) outer *= out.shape[size_t(d)];
-      const size_t out_row = out.nbytes() / size_t(outer);
-      size_t column = 0;
-      for (const DeviceTensor& in : rc.inputs) {
-        const size_t row = in.nbytes() / size_t(outer);
-        if (row == 0) continue;
-        auto* dst = static_cast<std::byte*>(out.data) + column;
-        check_cuda(cudaMemcpy2DAsync(dst, out_row, in.data, row, row, size_t(outer),
-                                     cudaMemcpyDeviceToDevice, rc.stream),
-                   rc.node, "concatenating");
-        column += row;
-      }
-    }});
+constexpr int kConcatInputs = 8;
+
+struct ConcatGroup {
+  const void* inputs[kConcatInputs] = {};
+  uint32_t begin[kConcatInputs + 1] = {};  // first column of each input, in the group's words
+  int count = 0;
+  FastDivmod columns;         // words per row of the group
+  uint32_t out_row = 0;       // words per output row
+  uint32_t first_column = 0;  // the group's first column in the output row
+};
+
+template <typename W>
+__global__ void concat_kernel(W* __restrict__ out, uint32_t n, ConcatGroup g) {
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    uint32_t column;
+    const uint32_t row = g.columns.divmod(i, column);
+    int k = 0;
+#pragma unroll
+    for (int j = 1; j < kConcatInputs; ++j) {
+      if (j < g.count && column >= g.begin[j]) k = j;
+    }
+    const uint32_t begin = g.begin[k];
+    const uint32_t width = g.begin[k + 1] - begin;
+    const W* src = static_cast<const W*>(g.inputs[k]);
+    out[uint64_t(row) * g.out_row + g.first_column + column] =
+        src[uint64_t(row) * width + (column - begin)];
+  }
+}
+
+void run_concat(RunContext& rc) {
+  const DeviceTensor& out = rc.output(0);
+  if (out.numel() == 0) return;
+  const int64_t rank = int64_t(out.shape.size());
+  int64_t axis = rc.node.attr_int("axis");
+  if (axis < 0) axis += rank;
+  int64_t outer = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= out.shape[size_t(d)];
+  const size_t out_row = out.nbytes() / size_t(outer);
+  // The word: the largest size dividing every row, with every pointer aligned to it.
+  size_t word = 16;
+  auto fits = [&](size_t w) {
+    if (out_row % w || !aligned(out.data, w)) return false;
+    for (const DeviceTensor& in : rc.inputs) {
+      const size_t row = in.nbytes() / size_t(outer);
+      if (row && (row % w || !aligned(in.data, w))) return false;
+    }
+    return true;
+  };
+  while (word > 1 && !fits(word)) word /= 2;
+  if (int64_t(out.nbytes() / word) > kMax32BitIndex) {
+    // Beyond 32-bit indices: one strided 2-D copy per input.
+    size_t column = 0;
+    for (const DeviceTensor& in : rc.inputs) {
+      const size_t row = in.nbytes() / size_t(outer);
+      if (row == 0) continue;
+      check_cuda(cudaMemcpy2DAsync(static_cast<std::byte*>(out.data) + column, out_row, in.data,
+                                   row, row, size_t(outer), cudaMemcpyDeviceToDevice, rc.stream),
+                 rc.node, "concatenating");
+      column += row;
+    }
+    return;
+  }
+  ConcatGroup g;
+  g.out_row = uint32_t(out_row / word);
+  uint32_t column = 0;  // in words, of the output row
+  auto flush = [&] {
+    if (g.count == 0) return;
+    const uint32_t columns = g.begin[g.count];
+    g.columns = FastDivmod(columns);
+    const uint32_t n = uint32_t(outer) * columns;
+    dispatch_word(rc.node, word, [&](auto tag) {
+      using W = typename decltype(tag)::type;
+      concat_kernel<W><<<grid_for(n), kBlock, 0, rc.stream>>>(out.as<W>(), n, g);
+    });
+    column += columns;
+    g = ConcatGroup{};
+    g.out_row = uint32_t(out_row / word);
+    g.first_column = column;
+  };
+  for (const DeviceTensor& in : rc.inputs) {
+    const uint32_t row = uint32_t(in.nbytes() / size_t(outer) / word);
+    if (row == 0) continue;
+    g.inputs[g.count] = in.data;
+    g.begin[g.count + 1] = g.begin[g.count] + row;
+    if (++g.count == kConcatInputs) flush();
+  }
+  flush();
+}
+
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Concat", "cuda_copy_2d", {},
+                                     [](const NodeQuery&) { return true; }, run_concat});
 
 // ---------------------------------------------------------------------------------------------
 // Pad (all modes) and Tile: each output position maps, per dim, to a source position computed in
@@ -266,7 +581,7 @@ PadMode pad_mode(const ir::Node& node) {
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Pad", "cuda_pad", {1, 2, 3},
-    [](const NodeQuery& q) { return element_size_ok(q.input(0).dtype) && ranks_fit(q); },
+    [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype) && ranks_fit(q); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
       const int64_t rank = int64_t(in.shape.size());
@@ -303,7 +618,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Tile", "cuda_pad", {1},
-    [](const NodeQuery& q) { return element_size_ok(q.input(0).dtype) && ranks_fit(q); },
+    [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype) && ranks_fit(q); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
       if (in.numel() == 0) return;
@@ -320,8 +635,12 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     }});
 
 // ---------------------------------------------------------------------------------------------
-// Gather along `axis`. Negative indices count from the end; an index out of range (which the
-// CPU backend reports as an error) cannot be reported from the GPU and gives zeros.
+// Gather along `axis`: the output is [outer, count, inner] with slab j of each outer entry the
+// input's slab indices[j]. Negative indices count from the end; an index out of range (which
+// the CPU backend reports as an error) cannot be reported from the GPU and gives zeros. Slabs
+// move as words of up to 16 bytes where their size and the pointers allow, with 32-bit index
+// arithmetic below 2^31 words; selecting one of a stacked tensor's parts (q, k, v) with a scalar
+// index is then a copy at full bandwidth.
 
 template <typename T, typename I>
 __global__ void gather_kernel(const T* __restrict__ data, const I* __restrict__ indices,
@@ -333,7 +652,66 @@ __global__ void gather_kernel(const T* __restrict__ data, const I* __restrict__ 
     const int64_t o = i / (inner * count);
     int64_t k = int64_t(indices[j]);
     if (k < 0) k += dim;
-    out[i] = (k >= 0 && k < dim) ? data[(o * dim + k) * inner + within] : T(0);
+    out[i] = (k >= 0 && k < dim) ? data[(o * dim + k) * inner + within] : T{};
+  }
+}
+
+template <typename W, typename I>
+__global__ void gather_words_kernel(const W* __restrict__ data, const I* __restrict__ indices,
+                                    W* __restrict__ out, uint32_t n, FastDivmod inner,
+                                    FastDivmod count, int64_t dim) {
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    uint32_t within, j;
+    const uint32_t o = count.divmod(inner.divmod(i, within), j);
+    int64_t k = int64_t(__ldg(indices + j));
+    if (k < 0) k += dim;
+    out[i] = (k >= 0 && k < dim) ? data[(int64_t(o) * dim + k) * inner.divisor + within] : W{};
+  }
+}
+
+void run_gather(RunContext& rc) {
+  const DeviceTensor& data = rc.input(0);
+  const DeviceTensor& indices = rc.input(1);
+  const DeviceTensor& out = rc.output(0);
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  const int64_t rank = int64_t(data.shape.size());
+  int64_t axis = rc.node.attr_int("axis", 0);
+  if (axis < 0) axis += rank;
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < rank; ++d) inner *= data.shape[size_t(d)];
+  const int64_t count = indices.numel();
+  const int64_t dim = data.shape[size_t(axis)];
+  const size_t bytes = element_size(data.dtype);
+  auto launch = [&](auto index_tag) {
+    using I = typename decltype(index_tag)::type;
+    const I* index = indices.as<I>();
+    auto fits = [&](size_t w) {
+      return size_t(inner) * bytes % w == 0 && aligned(data.data, w) && aligned(out.data, w);
+    };
+    size_t word = 16;
+    while (word > bytes && !fits(word)) word /= 2;
+    const int64_t words = int64_t(out.nbytes() / word);
+    const int64_t inner_words = int64_t(size_t(inner) * bytes / word);
+    if (words <= kMax32BitIndex) {
+      dispatch_word(rc.node, word, [&](auto tag) {
+        using W = typename decltype(tag)::type;
+        gather_words_kernel<W, I><<<grid_for(words), kBlock, 0, rc.stream>>>(
+            data.as<W>(), index, out.as<W>(), uint32_t(words), FastDivmod(uint32_t(inner_words)),
+            FastDivmod(uint32_t(count)), dim);
+      });
+      return;
+    }
+    dispatch_bits(rc.node, bytes, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      gather_kernel<T, I><<<grid_for(n), kBlock, 0, rc.stream>>>(data.as<T>(), index, out.as<T>(),
+                                                                  n, count, inner, dim);
+    });
+  };
+  if (indices.dtype == DataType::kInt64) {
+    launch(Tag<int64_t>{});
+  } else {
+    launch(Tag<int32_t>{});
   }
 }
 
@@ -341,32 +719,10 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Gather", "cuda_gather", {},
     [](const NodeQuery& q) {
       const DataType it = q.input(1).dtype;
-      return element_size_ok(q.input(0).dtype) && (it == DataType::kInt32 || it == DataType::kInt64);
+      return movable_element_size(q.input(0).dtype) &&
+             (it == DataType::kInt32 || it == DataType::kInt64);
     },
-    [](RunContext& rc) {
-      const DeviceTensor& data = rc.input(0);
-      const DeviceTensor& indices = rc.input(1);
-      const DeviceTensor& out = rc.output(0);
-      const int64_t n = out.numel();
-      if (n == 0) return;
-      const int64_t rank = int64_t(data.shape.size());
-      int64_t axis = rc.node.attr_int("axis", 0);
-      if (axis < 0) axis += rank;
-      int64_t inner = 1;
-      for (int64_t d = axis + 1; d < rank; ++d) inner *= data.shape[size_t(d)];
-      const int64_t count = indices.numel();
-      const int64_t dim = data.shape[size_t(axis)];
-      dispatch_bits(rc.node, element_size(data.dtype), [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        if (indices.dtype == DataType::kInt64) {
-          gather_kernel<<<grid_for(n), kBlock, 0, rc.stream>>>(
-              data.as<T>(), indices.as<int64_t>(), out.as<T>(), n, count, inner, dim);
-        } else {
-          gather_kernel<<<grid_for(n), kBlock, 0, rc.stream>>>(
-              data.as<T>(), indices.as<int32_t>(), out.as<T>(), n, count, inner, dim);
-        }
-      });
-    }});
+    run_gather});
 
 // ---------------------------------------------------------------------------------------------
 // GatherND: the output is [batch, tuples, slice] with each tuple of k indices picking a slice of
@@ -408,7 +764,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "GatherND", "cuda_gather_nd", {},
     [](const NodeQuery& q) {
       const TensorInfo& indices = q.input(1);
-      return element_size_ok(q.input(0).dtype) && indices.dtype == DataType::kInt64 &&
+      return movable_element_size(q.input(0).dtype) && indices.dtype == DataType::kInt64 &&
              !indices.shape.empty() && indices.shape.back() <= kMaxGatherNdIndex;
     },
     [](RunContext& rc) {

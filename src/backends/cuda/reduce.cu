@@ -376,10 +376,6 @@ bool arg_type_supported(DataType t) {
   return is_float16_or_32(t) || (t != DataType::kBool && dispatch_integer(t, [](auto) {}));
 }
 
-bool float_or_int(DataType t) {
-  return is_float16_or_32(t) || t == DataType::kInt32 || t == DataType::kInt64;
-}
-
 // The [outer, n, inner] view of `shape` around `axis`.
 void split_at(const Dims& shape, int64_t axis, int64_t* outer, int64_t* n, int64_t* inner) {
   *outer = *n = *inner = 1;
@@ -414,58 +410,6 @@ void register_arg(const char* name, bool is_max) {
         if (!dispatch_integer(x.dtype, launch)) dispatch_float(rc.node, x.dtype, launch);
       }});
 }
-
-// ---------------------------------------------------------------------------------------------
-// CumSum along the axis given as input 1 (read on the host): one thread per line, the sum in
-// double for floats and in wrapping 64-bit integers for integers, as the reference.
-
-template <typename T>
-__global__ void cumsum_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t lines, int64_t n,
-                              int64_t inner, bool exclusive, bool reverse) {
-  KILN_GRID_STRIDE_LOOP(line, lines) {
-    const int64_t base = (line / inner) * n * inner + line % inner;
-    if constexpr (std::is_integral_v<T>) {
-      uint64_t acc = 0;
-      for (int64_t step = 0; step < n; ++step) {
-        const int64_t at = base + (reverse ? n - 1 - step : step) * inner;
-        const uint64_t v = uint64_t(int64_t(x[at]));
-        if (exclusive) y[at] = T(acc);
-        acc += v;
-        if (!exclusive) y[at] = T(acc);
-      }
-    } else {
-      double acc = 0;
-      for (int64_t step = 0; step < n; ++step) {
-        const int64_t at = base + (reverse ? n - 1 - step : step) * inner;
-        const double v = double(to_float(x[at]));
-        if (exclusive) y[at] = from_float<T>(float(acc));
-        acc += v;
-        if (!exclusive) y[at] = from_float<T>(float(acc));
-      }
-    }
-  }
-}
-
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "CumSum", "cuda_cumsum", {1},
-    [](const NodeQuery& q) { return float_or_int(q.input(0).dtype); },
-    [](RunContext& rc) {
-      const DeviceTensor& x = rc.input(0);
-      const int64_t rank = int64_t(x.shape.size());
-      int64_t axis = rc.host_input(1, "axis").as_int64(0);
-      if (axis < 0) axis += rank;
-      int64_t outer, n, inner;
-      split_at(x.shape, axis, &outer, &n, &inner);
-      const int64_t lines = outer * inner;
-      if (lines * n == 0) return;
-      const bool exclusive = rc.node.attr_int("exclusive", 0) != 0;
-      const bool reverse = rc.node.attr_int("reverse", 0) != 0;
-      dispatch_float_or_int(rc.node, x.dtype, [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        cumsum_kernel<T><<<grid_for(lines), kBlock, 0, rc.stream>>>(x.as<T>(), rc.output(0).as<T>(),
-                                                                    lines, n, inner, exclusive, reverse);
-      });
-    }});
 
 const bool registered = [] {
   register_reduce("ReduceSum", ReduceKind::kSum);
