@@ -14,6 +14,7 @@
 #include "builder/view_aliases.h"
 #include "ir/verifier.h"
 #include "ops/shape_inference.h"
+#include "passes/attention_fusion.h"  // attention fusion (GPU, FP16/BF16)
 #include "passes/batch_norm_folding.h"
 #include "passes/constant_folding.h"
 #include "passes/conv_fusion.h"
@@ -186,6 +187,18 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
 
 #ifdef KILN_HAVE_CUDA
   const auto flag_set = [&](BuilderFlag f) { return config.get_flag(f); };
+  // Attention fusion (GPU engines with FP16/BF16, opt-in for now: see attention_fusion.h):
+  // MatMul -> scale -> mask -> Softmax -> MatMul chains become one Attention node (a
+  // tensor-core kernel) before mixed precision lowers it.
+  if (gpu && (flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16)) &&
+      passes::attention_fusion_enabled()) {
+    if (const size_t fused = passes::fuse_attention(*graph, points)) {
+      graph->remove_dead_code();
+      ir::verify(*graph);
+      logger.log(Logger::Severity::kInfo, cat("attention fusion: ", fused, " attention blocks"));
+      points = resolve_at_profile_points(*graph, plan.profiles);
+    }
+  }
   // Epilogues (GPU engines): bias, residual add and activation after a MatMul fold into it.
   // BatchNormalization after a convolution folds into its weights.
   if (gpu) {

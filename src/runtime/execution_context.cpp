@@ -105,8 +105,12 @@ void run_on_gpu(detail::ContextImpl& impl, void* stream) {
   const ops::ResolvedShapes& resolved = impl.resolve();
   std::map<const ir::Value*, void*> io;
   for (const detail::IOTensor& t : impl.engine->io) {
-    KILN_CHECK(!resolved.is_deferred(t.value), ErrorCode::kUnsupported, "output '", t.name,
-               "' has a shape that depends on the input data, which CUDA engines do not support yet");
+    if (resolved.is_deferred(t.value)) {  // an output: its memory comes once its shape is known
+      KILN_CHECK(impl.output_allocators.count(t.name), ErrorCode::kInvalidArgument, "output '",
+                 t.name, "' has a shape that depends on the input data: give it an OutputAllocator "
+                 "with set_output_allocator");
+      continue;
+    }
     auto it = impl.addresses.find(t.name);
     void* address = it == impl.addresses.end() ? nullptr : it->second;
     KILN_CHECK(address != nullptr || volume(resolved.of(t.value).shape) == 0, ErrorCode::kInvalidArgument,
@@ -119,8 +123,23 @@ void run_on_gpu(detail::ContextImpl& impl, void* stream) {
   if (Profiler* profiler = impl.profiler) {
     on_layer_time = [profiler](const ir::Node& node, float ms) { profiler->report_layer_time(node.name, ms); };
   }
+  // Outputs whose shapes wait for data: device memory from the caller's allocator, as
+  // TensorRT's IOutputAllocator (the executor copies the output there on the stream).
+  cuda::DeferredOutputCallback on_deferred_output = [&impl](const ir::Value& value, const Dims& shape,
+                                                            size_t bytes) -> void* {
+    OutputAllocator* allocator = impl.output_allocators.at(value.name);
+    auto current = impl.addresses.find(value.name);
+    void* dst = allocator->reallocate_output(
+        value.name, current == impl.addresses.end() ? nullptr : current->second, bytes, 256);
+    KILN_CHECK(dst != nullptr || bytes == 0, ErrorCode::kRuntime, "the OutputAllocator of '",
+               value.name, "' returned no memory for ", bytes, " bytes");
+    impl.addresses[value.name] = dst;
+    impl.data_dependent_shapes[value.name] = shape;
+    allocator->notify_shape(value.name, shape);
+    return dst;
+  };
   cuda::enqueue_graph(impl.engine->plan, *impl.engine->cuda, *impl.cuda, resolved, impl.resolve_generation,
-                      io, stream, on_layer_time);
+                      io, stream, on_layer_time, on_deferred_output);
 #else
   fail(ErrorCode::kUnsupported, "this engine was built for target '", impl.engine->plan.target,
        "', but this kiln was built without CUDA");

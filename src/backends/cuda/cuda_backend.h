@@ -28,8 +28,15 @@ inline constexpr const char* kShapeTimeTactic = "host_shape_time";
 // (builder/view_aliases.h): the executor runs nothing for them.
 inline constexpr const char* kViewAliasTactic = "view_alias";
 
+// Tactic name of nodes resolved as the engine runs: their output extents depend on runtime
+// data, or their kernel reads on the host an operand computed at run time. The executor
+// synchronizes the stream when a run reaches the first of them, then infers each one's shapes
+// and selects its CUDA kernel for them (cuda_executor.cu explains).
+inline constexpr const char* kRuntimeSelectTactic = "runtime_select";
+
 // The tactic for `node`, given the graph resolved at every profile point (`opt` indexes the
-// point kernels are chosen for): a CUDA kernel's name, or kShapeTimeTactic. Throws
+// point kernels are chosen for): a CUDA kernel's name, kShapeTimeTactic, or
+// kRuntimeSelectTactic (the op must still have a CUDA kernel). Throws
 // kiln::Error(kUnsupported) naming the node and op when no CUDA kernel supports it: there is
 // no fallback to the CPU.
 std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
@@ -44,25 +51,34 @@ bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
 
 // Device state shared by every context of one engine (the weights, uploaded once on first
 // use, thread-safely), and per execution context (activation arena, cuBLASLt handle and
-// workspace, shape-time values, per-node kernel state).
+// workspace, shape-time values, per-node kernel state, buffers of values placed at run time).
 struct EngineResources;
 struct ContextResources;
 std::shared_ptr<EngineResources> create_engine_resources();
 std::shared_ptr<ContextResources> create_context_resources();
 
 // Enqueues one run of the plan's graph on `stream` (a cudaStream_t; nullptr is the default
-// stream) without waiting for it. `io` maps graph inputs and outputs to device addresses.
-// `resolved_generation` changes whenever `resolved` does, so that shape-time values are
-// uploaded again only then. Allocates device memory only on the first run (and when a
-// shape change needs more room for shape-time values). CUDA errors become kiln::Error
-// (kRuntime) naming the node.
+// stream) without waiting for it. `io` maps graph inputs and outputs to device addresses
+// (outputs whose extents wait for data excepted). `resolved_generation` changes whenever
+// `resolved` does, so that shape-time values are uploaded again only then. Allocates device
+// memory only on the first run (and when a shape change needs more room for shape-time
+// values). CUDA errors become kiln::Error (kRuntime) naming the node.
+// Graphs with kRuntimeSelectTactic nodes are the exception: the call waits for the stream at
+// the first of them (and again wherever it copies values to the host), may allocate runtime
+// buffers, and throws kiln::Error(kUnsupported) while the stream is being captured.
 // With `on_layer_time`, every kernel is timed with CUDA events, and the call waits for the
 // stream before reporting each node's time.
+// `on_deferred_output` receives each graph output whose extents depend on the data, once they
+// are known: it returns memory of at least `bytes` (device memory, from the caller's
+// OutputAllocator), where the output is then copied on the stream.
 using LayerTimeCallback = std::function<void(const ir::Node& node, float milliseconds)>;
+using DeferredOutputCallback =
+    std::function<void*(const ir::Value& output, const Dims& shape, size_t bytes)>;
 void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, ContextResources& context,
                    const ops::ResolvedShapes& resolved, uint64_t resolved_generation,
                    const std::map<const ir::Value*, void*>& io, void* stream,
-                   const LayerTimeCallback& on_layer_time = nullptr);
+                   const LayerTimeCallback& on_layer_time = nullptr,
+                   const DeferredOutputCallback& on_deferred_output = nullptr);
 
 // Waits for `stream`; a failure of any kernel run on it becomes kiln::Error(kRuntime).
 void synchronize(void* stream);

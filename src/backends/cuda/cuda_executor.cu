@@ -7,12 +7,30 @@
 // that a kernel reads as data are uploaded into a per-context buffer whenever the resolved
 // shapes change. Graph inputs and outputs are the caller's device buffers. Nothing is
 // allocated and nothing waits on the host after the first run with given shapes.
+//
+// Shapes that wait for data (docs/architecture.md): a node whose output extents depend on
+// runtime values (NonZero, a Reshape to a computed shape, every node after them), or whose
+// kernel reads on the host an operand computed at run time, has the plan tactic
+// kRuntimeSelectTactic. Graphs without such nodes run exactly as above. Otherwise, when a run
+// reaches the first of them, the executor synchronizes the stream (so such runs cannot be
+// captured into a CUDA graph) and from then on resolves as it goes: for each such node it
+// copies the small inputs whose values decide its shapes or that its kernel reads on the host
+// (up to ops::kMaxShapeTimeElements elements) to the host, runs the op's shape inference,
+// and either evaluates it on the host (Shape, Size, or shape arithmetic on host values, as
+// shape resolution does) or selects the CUDA kernel for the shapes now known (no CPU
+// fallback) and launches it. Outputs go to grow-only per-context device buffers keyed by
+// value, kept across runs (growing frees the old buffer, safe after the synchronization).
+// Kernels of ops whose output size is known only after computing (NonZero, Compress) count on
+// the GPU and allocate through RunContext::allocate_output. Graph outputs whose extents wait
+// for data are handed to the caller's OutputAllocator and copied there.
 #include <cublasLt.h>
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_common.cuh"
@@ -160,17 +178,39 @@ bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
   return CudaKernelRegistry::instance().select(q) != nullptr;
 }
 
+namespace {
+
+bool has_kernel_for_op(const std::string& op) {
+  for (const CudaKernel& k : CudaKernelRegistry::instance().kernels()) {
+    if (k.op == op) return true;
+  }
+  return false;
+}
+
+// Ops whose outputs are computed from their input extents alone (on the host, wherever the
+// extents become known).
+bool computed_from_extents(const std::string& op) { return op == "Shape" || op == "Size"; }
+
+}  // namespace
+
 std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
                           size_t opt, uint32_t builder_flags, uint32_t tactic_sources) {
   bool known_everywhere = true;
+  bool deferred = false;
   for (const ir::Value* out : node.outputs) {
     if (!out) continue;
     for (const ops::ResolvedShapes& r : points) {
-      KILN_CHECK(!r.is_deferred(out), ErrorCode::kUnsupported, node.describe(), ": output '",
-                 out->name, "' has a shape that depends on the input data; the CUDA backend "
-                 "does not run such nodes yet");
+      if (r.is_deferred(out)) deferred = true;
       if (!r.values.count(out)) known_everywhere = false;
     }
+  }
+  if (deferred) {
+    // Shapes that wait for data: the kernel is chosen when the node runs, for the shapes
+    // then known; the build only checks that the op can run on the GPU at all.
+    KILN_CHECK(has_kernel_for_op(node.op) || computed_from_extents(node.op),
+               ErrorCode::kUnsupported, node.describe(), ": the CUDA backend has no kernel for op ", node.op,
+               " (and no fallback to the CPU); build for DeviceType::kCPU, or change the model");
+    return kRuntimeSelectTactic;
   }
   if (known_everywhere) return kShapeTimeTactic;
 
@@ -180,13 +220,17 @@ std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedS
              ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
              describe_inputs(q), " (and no fallback to the CPU); build for DeviceType::kCPU, or "
              "change the model");
-  // Shape operands are read on the host: they must be known at every profile point.
+  // Shape operands are read on the host. One computed at run time is copied there when the
+  // node runs, which makes the run wait for the GPU: the kernel is then chosen at that point.
   for (size_t i : k->host_inputs) {
     if (i >= node.inputs.size() || !node.inputs[i]) continue;
     for (const ops::ResolvedShapes& p : points) {
-      KILN_CHECK(p.values.count(node.inputs[i]), ErrorCode::kUnsupported, node.describe(),
-                 ": input ", i, " ('", node.inputs[i]->name, "') must be known when shapes are "
-                 "resolved for the CUDA kernel ", k->name, ", but it is computed at run time");
+      if (p.values.count(node.inputs[i])) continue;
+      KILN_CHECK(volume(p.of(node.inputs[i]).shape) <= ops::kMaxShapeTimeElements,
+                 ErrorCode::kUnsupported, node.describe(), ": input ", i, " ('",
+                 node.inputs[i]->name, "') is read on the host by the CUDA kernel ", k->name,
+                 ", but it is computed at run time and too large to copy there");
+      return kRuntimeSelectTactic;
     }
   }
   return k->name;
@@ -202,6 +246,33 @@ struct EngineResources {
 
   ~EngineResources() {
     if (weights) cudaFree(weights);
+  }
+};
+
+// Values placed while a run resolves shapes that wait for data: grow-only device buffers keyed
+// by value, kept across runs, and what the current run has learned about such values.
+struct RuntimeValues {
+  struct Buffer {
+    void* data = nullptr;
+    size_t capacity = 0;
+  };
+  std::unordered_map<const ir::Value*, Buffer> buffers;
+  // Of the current run (cleared when a run reaches its first node resolved as it runs):
+  std::unordered_map<const ir::Value*, ops::TensorDesc> descs;  // extents found while running
+  std::unordered_map<const ir::Value*, void*> addresses;        // where such values live
+  std::unordered_map<const ir::Value*, Tensor> host_values;     // computed on the host
+  std::unordered_map<const ir::Value*, Tensor> downloaded;      // device values copied to the host
+
+  void start_run() {
+    descs.clear();
+    addresses.clear();
+    host_values.clear();
+    downloaded.clear();
+  }
+  ~RuntimeValues() {
+    for (auto& [value, buffer] : buffers) {
+      if (buffer.data) cudaFree(buffer.data);
+    }
   }
 };
 
@@ -222,6 +293,9 @@ struct ContextResources {
   std::unordered_map<const ir::Value*, const ir::Value*> view_sources;
   std::unordered_map<const ir::Node*, std::shared_ptr<void>> node_state;
   std::shared_ptr<void> cudnn;  // RunContext::cudnn
+  // Nodes whose kernel is chosen as they run (kRuntimeSelectTactic), and their values.
+  std::unordered_set<const ir::Node*> runtime_selected;
+  RuntimeValues runtime;
 
   ~ContextResources() {
     node_state.clear();  // kernel caches may hold cuBLASLt descriptors and cuDNN plans
@@ -298,6 +372,10 @@ void initialize_context(const plan::PlanContents& plan, ContextResources& ctx) {
     KILN_CHECK(t != plan.tactics.end(), ErrorCode::kInvalidPlan, node->describe(),
                ": the plan records no tactic for this node");
     if (t->second == kShapeTimeTactic) continue;
+    if (t->second == kRuntimeSelectTactic) {
+      ctx.runtime_selected.insert(node.get());
+      continue;
+    }
     if (t->second == kViewAliasTactic) {
       KILN_CHECK(node->inputs.size() >= 1 && node->inputs[0] && node->outputs.size() == 1,
                  ErrorCode::kInvalidPlan, node->describe(), ": a view must have one input and output");
@@ -365,99 +443,196 @@ void upload_shape_values(const plan::PlanContents& plan, ContextResources& ctx,
   }
 }
 
-}  // namespace
+// One enqueue of the plan's graph: where values live, the nodes run from the plan's kernels,
+// and those resolved as they run.
+class GraphRun {
+ public:
+  GraphRun(const plan::PlanContents& plan, EngineResources& engine, ContextResources& ctx,
+           const ops::ResolvedShapes& resolved, const std::map<const ir::Value*, void*>& io,
+           cudaStream_t stream, const LayerTimeCallback& on_layer_time)
+      : plan_(plan), engine_(engine), ctx_(ctx), rt_(ctx.runtime), resolved_(resolved), io_(io),
+        stream_(stream), on_layer_time_(on_layer_time) {}
 
-void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, ContextResources& ctx,
-                   const ops::ResolvedShapes& resolved, uint64_t resolved_generation,
-                   const std::map<const ir::Value*, void*>& io, void* stream_handle,
-                   const LayerTimeCallback& on_layer_time) {
-  cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
-  if (!ctx.initialized) {
-    require_device();
-    upload_weights(plan, engine);
-    initialize_context(plan, ctx);
-  }
-  if (ctx.uploaded_generation != resolved_generation) {
-    upload_shape_values(plan, ctx, resolved, stream);
-    ctx.uploaded_generation = resolved_generation;
-  }
-  const plan::MemoryPlanData& memory = plan.memory;
-
-  // Where a value lives on the device. Shape-time values come first: a graph output known on
-  // the host is read by later nodes from the uploaded copy (it is copied out at the end).
-  auto address_of = [&](const ir::Value* v) -> void* {
-    for (auto it = ctx.view_sources.find(v); it != ctx.view_sources.end(); it = ctx.view_sources.find(v)) {
-      v = it->second;
-    }
-    if (auto it = ctx.shape_value_addresses.find(v); it != ctx.shape_value_addresses.end()) {
-      return it->second;
-    }
-    if (v->is_constant()) {
-      auto it = engine.constants.find(v);
-      return it == engine.constants.end() ? nullptr : it->second;  // empty constant
-    }
-    if (auto it = io.find(v); it != io.end()) return it->second;
-    auto off = memory.offsets.find(v->name);
-    KILN_CHECK(off != memory.offsets.end(), ErrorCode::kInternal, "value '", v->name,
-               "' has no place in the memory plan");
-    return static_cast<std::byte*>(ctx.arena) + off->second;
-  };
-
-  std::unordered_set<const ir::Value*> written;
-  // Profiling: an event before and after each kernel (created here: profiling may allocate).
-  std::vector<std::pair<const ir::Node*, std::pair<cudaEvent_t, cudaEvent_t>>> timed;
-  auto destroy_events = [&] {
-    for (auto& [node, events] : timed) {
+  ~GraphRun() {
+    for (auto& [node, events] : timed_) {
       cudaEventDestroy(events.first);
       cudaEventDestroy(events.second);
     }
-    timed.clear();
-  };
-  struct EventGuard {
-    std::function<void()> destroy;
-    ~EventGuard() { destroy(); }
-  } event_guard{destroy_events};
-  for (const auto& node_ptr : plan.graph->nodes()) {
-    const ir::Node& node = *node_ptr;
-    if (all_outputs_known(node, resolved)) continue;
-    if (node.outputs.size() == 1 && ctx.view_sources.count(node.outputs[0])) continue;
-    auto kit = ctx.kernels.find(&node);
-    KILN_CHECK(kit != ctx.kernels.end(), ErrorCode::kRuntime, node.describe(),
+  }
+
+  void run_nodes() {
+    for (const auto& node_ptr : plan_.graph->nodes()) {
+      const ir::Node& node = *node_ptr;
+      if (all_outputs_known(node, resolved_)) continue;
+      if (node.outputs.size() == 1 && ctx_.view_sources.count(node.outputs[0])) continue;
+      if (resolved_as_it_runs(node)) {
+        run_resolving(node);
+      } else {
+        run_planned(node);
+      }
+    }
+  }
+
+  // Outputs no node wrote: constants, shape-time values, values computed on the host, and
+  // outputs whose extents waited for the data (to the caller's OutputAllocator).
+  void copy_outputs(const DeferredOutputCallback& on_deferred_output) {
+    for (const ir::Value* out : plan_.graph->outputs()) {
+      if (written_.count(out)) continue;
+      if (resolved_.is_deferred(out)) {
+        hand_over(out, on_deferred_output);
+        continue;
+      }
+      void* dst = io_.at(out);
+      const ops::TensorDesc& d = resolved_.of(out);
+      const size_t bytes = size_t(volume(d.shape)) * element_size(d.dtype);
+      if (bytes == 0) continue;
+      if (const Tensor* host = host_value(out)) {
+        check_status(cudaMemcpyAsync(dst, host->raw(), bytes, cudaMemcpyHostToDevice, stream_),
+                     cat("copying output '", out->name, "'"));
+        continue;
+      }
+      void* src = address_of(out);
+      if (src != dst) {
+        check_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_),
+                     cat("copying output '", out->name, "'"));
+      }
+    }
+  }
+
+  void report_layer_times() {
+    if (!on_layer_time_ || timed_.empty()) return;
+    synchronize(stream_);
+    for (auto& [node, events] : timed_) {
+      float ms = 0;
+      check_cuda(cudaEventElapsedTime(&ms, events.first, events.second), *node, "reading a profiling event");
+      on_layer_time_(*node, ms);
+    }
+  }
+
+ private:
+  const ir::Value* view_root(const ir::Value* v) const {
+    for (auto it = ctx_.view_sources.find(v); it != ctx_.view_sources.end(); it = ctx_.view_sources.find(v)) {
+      v = it->second;
+    }
+    return v;
+  }
+
+  // Where a value lives on the device. Shape-time values come first: a graph output known on
+  // the host is read by later nodes from the uploaded copy (it is copied out at the end).
+  void* address_of(const ir::Value* v) {
+    v = view_root(v);
+    if (resolving_) {
+      if (auto it = rt_.addresses.find(v); it != rt_.addresses.end()) return it->second;
+      if (auto it = rt_.host_values.find(v); it != rt_.host_values.end()) {
+        return upload(v, it->second);
+      }
+    }
+    if (auto it = ctx_.shape_value_addresses.find(v); it != ctx_.shape_value_addresses.end()) {
+      return it->second;
+    }
+    if (v->is_constant()) {
+      auto it = engine_.constants.find(v);
+      return it == engine_.constants.end() ? nullptr : it->second;  // empty constant
+    }
+    if (auto it = io_.find(v); it != io_.end()) return it->second;
+    auto off = plan_.memory.offsets.find(v->name);
+    KILN_CHECK(off != plan_.memory.offsets.end(), ErrorCode::kInternal, "value '", v->name,
+               "' has no place in the memory plan");
+    return static_cast<std::byte*>(ctx_.arena) + off->second;
+  }
+
+  // The value's type and extents: as resolved, or as found by this run.
+  const ops::TensorDesc& desc_of(const ir::Value* v) const {
+    if (resolving_) {
+      if (auto it = rt_.descs.find(v); it != rt_.descs.end()) return it->second;
+    }
+    return resolved_.of(v);
+  }
+
+  // The value's contents when known on the host without copying it from the device: at shape
+  // time, or computed on the host by this run.
+  const Tensor* host_value(const ir::Value* v) const {
+    if (auto it = resolved_.values.find(v); it != resolved_.values.end()) return &it->second;
+    if (resolving_) {
+      if (auto it = rt_.host_values.find(v); it != rt_.host_values.end()) return &it->second;
+    }
+    return nullptr;
+  }
+
+  // Same, or copied from the device by this run.
+  const Tensor* known_value(const ir::Value* v) const {
+    if (const Tensor* t = host_value(v)) return t;
+    if (resolving_) {
+      if (auto it = rt_.downloaded.find(v); it != rt_.downloaded.end()) return &it->second;
+    }
+    return nullptr;
+  }
+
+  bool resolved_as_it_runs(const ir::Node& node) const {
+    if (ctx_.runtime_selected.count(&node)) return true;
+    for (const ir::Value* out : node.outputs) {
+      if (out && resolved_.is_deferred(out)) return true;
+    }
+    return false;
+  }
+
+  void launch(const ir::Node& node, const CudaKernel& kernel, RunContext& rc) {
+    cudaEvent_t before = nullptr, after = nullptr;
+    if (on_layer_time_) {
+      check_cuda(cudaEventCreate(&before), node, "creating a profiling event");
+      check_cuda(cudaEventCreate(&after), node, "creating a profiling event");
+      timed_.push_back({&node, {before, after}});
+      check_cuda(cudaEventRecord(before, stream_), node, "recording a profiling event");
+    }
+    kernel.run(rc);
+    check_cuda(cudaGetLastError(), node, cat("launching CUDA kernel ", kernel.name).c_str());
+    if (on_layer_time_) check_cuda(cudaEventRecord(after, stream_), node, "recording a profiling event");
+  }
+
+  void fill_common(RunContext& rc, const ir::Node& node) {
+    rc.stream = stream_;
+    rc.builder_flags = plan_.builder_flags;
+    rc.cublaslt = ctx_.cublaslt;
+    rc.workspace = ctx_.workspace;
+    rc.workspace_bytes = ctx_.workspace_bytes;
+    rc.state = &ctx_.node_state[&node];
+    rc.cudnn = &ctx_.cudnn;
+  }
+
+  // A node with its kernel from the plan, shapes as resolved, outputs at planned places.
+  void run_planned(const ir::Node& node) {
+    auto kit = ctx_.kernels.find(&node);
+    KILN_CHECK(kit != ctx_.kernels.end(), ErrorCode::kRuntime, node.describe(),
                ": its outputs were expected to be computed when shapes are resolved, but are not "
                "known for these input shapes, and the plan has no CUDA kernel for it");
     const CudaKernel& kernel = *kit->second;
     RunContext rc(node);
-    rc.stream = stream;
-    rc.builder_flags = plan.builder_flags;
-    rc.cublaslt = ctx.cublaslt;
-    rc.workspace = ctx.workspace;
-    rc.workspace_bytes = ctx.workspace_bytes;
-    rc.state = &ctx.node_state[&node];
-    rc.cudnn = &ctx.cudnn;
+    fill_common(rc, node);
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const ir::Value* in = node.inputs[i];
       DeviceTensor t;
       if (in) {
-        KILN_CHECK(!resolved.is_deferred(in), ErrorCode::kUnsupported, node.describe(),
-                   ": reads a value whose shape depends on the input data; the CUDA backend does "
-                   "not run such graphs yet");
-        const ops::TensorDesc& d = resolved.of(in);
+        KILN_CHECK(!resolved_.is_deferred(in), ErrorCode::kInternal, node.describe(),
+                   ": reads a value whose shape depends on the input data, but the plan chose "
+                   "its kernel when building");
+        const ops::TensorDesc& d = resolved_.of(in);
         t.present = true;
         t.dtype = d.dtype;
         t.shape = d.shape;
-        if (auto it = resolved.values.find(in); it != resolved.values.end()) t.host_value = &it->second;
+        if (auto it = resolved_.values.find(in); it != resolved_.values.end()) t.host_value = &it->second;
         if (!is_host_input(kernel, i)) t.data = address_of(in);
       }
       rc.inputs.push_back(std::move(t));
     }
+    const plan::MemoryPlanData& memory = plan_.memory;
     for (const ir::Value* out : node.outputs) {
       DeviceTensor t;
       if (out) {
-        const ops::TensorDesc& d = resolved.of(out);
+        const ops::TensorDesc& d = resolved_.of(out);
         t.present = true;
         t.dtype = d.dtype;
         t.shape = d.shape;
-        if (auto it = io.find(out); it != io.end()) {
+        if (auto it = io_.find(out); it != io_.end()) {
           t.data = it->second;
         } else {
           auto off = memory.offsets.find(out->name);
@@ -468,50 +643,344 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
                      ErrorCode::kRuntime, node.describe(), ": output '", out->name, "' needs ", bytes,
                      " bytes but the plan reserved ", memory.sizes.at(out->name),
                      " (shapes outside the optimization profile?)");
-          t.data = static_cast<std::byte*>(ctx.arena) + off->second;
+          t.data = static_cast<std::byte*>(ctx_.arena) + off->second;
         }
-        written.insert(out);
+        written_.insert(out);
       }
       rc.outputs.push_back(std::move(t));
     }
-    cudaEvent_t before = nullptr, after = nullptr;
-    if (on_layer_time) {
-      check_cuda(cudaEventCreate(&before), node, "creating a profiling event");
-      check_cuda(cudaEventCreate(&after), node, "creating a profiling event");
-      timed.push_back({&node, {before, after}});
-      check_cuda(cudaEventRecord(before, stream), node, "recording a profiling event");
-    }
-    kernel.run(rc);
-    check_cuda(cudaGetLastError(), node, cat("launching CUDA kernel ", kernel.name).c_str());
-    if (on_layer_time) check_cuda(cudaEventRecord(after, stream), node, "recording a profiling event");
+    launch(node, kernel, rc);
   }
 
-  // Outputs no node wrote: constants, shape-time values, or values computed on the host.
-  for (const ir::Value* out : plan.graph->outputs()) {
-    if (written.count(out)) continue;
-    void* dst = io.at(out);
-    const ops::TensorDesc& d = resolved.of(out);
+  // ---- Shapes that wait for data
+
+  // The first node resolved as it runs: wait for the work enqueued so far, so that values on
+  // the device can be copied to the host, and runtime buffers may be grown.
+  void start_resolving(const ir::Node& node) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    check_cuda(cudaStreamIsCapturing(stream_, &capture), node, "querying stream capture");
+    KILN_CHECK(capture == cudaStreamCaptureStatusNone, ErrorCode::kUnsupported, node.describe(),
+               ": its shapes (or an operand its CUDA kernel reads on the host) depend on the input "
+               "data, so the run waits for the GPU here, which a CUDA graph capture does not "
+               "allow");
+    check_cuda(cudaStreamSynchronize(stream_), node,
+               "waiting for the GPU before shapes that depend on the data");
+    rt_.start_run();
+    resolving_ = true;
+  }
+
+  // A grow-only device buffer for `v` of at least `bytes` (never null).
+  void* buffer_for(const ir::Value* v, size_t bytes) {
+    RuntimeValues::Buffer& b = rt_.buffers[v];
+    const size_t want = std::max<size_t>(align_up(bytes, 256), 256);
+    if (b.capacity < want) {
+      // Nothing on the stream reads it any more: the stream was synchronized at the start of
+      // resolving, and this run has not written `v` yet.
+      const size_t capacity = std::max(want, b.capacity + b.capacity / 2);
+      if (b.data) cudaFree(b.data);
+      b.data = nullptr;
+      b.capacity = 0;
+      check_status(cudaMalloc(&b.data, capacity),
+                   cat("allocating ", capacity, " bytes on the GPU for '", v->name, "'"));
+      b.capacity = capacity;
+    }
+    return b.data;
+  }
+
+  // A value computed on the host that a kernel reads as device data.
+  void* upload(const ir::Value* v, const Tensor& t) {
+    void* dst = buffer_for(v, t.nbytes());
+    if (t.nbytes()) {
+      check_status(cudaMemcpyAsync(dst, t.raw(), t.nbytes(), cudaMemcpyHostToDevice, stream_),
+                   cat("uploading '", v->name, "'"));
+    }
+    rt_.addresses[v] = dst;
+    return dst;
+  }
+
+  // Where a resolved-as-it-runs node's output goes: the caller's buffer for a graph output of
+  // known extents, its planned place when it has one, else a runtime buffer.
+  void* place_output(const ir::Node& node, const ir::Value* out, size_t bytes) {
+    void* where = nullptr;
+    if (auto it = io_.find(out); it != io_.end()) {
+      where = it->second;
+      written_.insert(out);
+    } else if (auto off = plan_.memory.offsets.find(out->name);
+               off != plan_.memory.offsets.end() && !resolved_.is_deferred(out)) {
+      KILN_CHECK(bytes <= plan_.memory.sizes.at(out->name), ErrorCode::kRuntime, node.describe(),
+                 ": output '", out->name, "' needs ", bytes, " bytes but the plan reserved ",
+                 plan_.memory.sizes.at(out->name), " (shapes outside the optimization profile?)");
+      where = static_cast<std::byte*>(ctx_.arena) + off->second;
+    } else {
+      where = buffer_for(out, bytes);
+    }
+    rt_.addresses[out] = where;
+    return where;
+  }
+
+  // Copies inputs `indices` of `node` that are not known on the host yet (and have at most
+  // ops::kMaxShapeTimeElements elements) from the device, with one wait for all of them.
+  // `reader` names the CUDA kernel that needs them on the host, or is null where they only
+  // help shape inference (then larger inputs are skipped).
+  void download(const ir::Node& node, const std::vector<size_t>& indices,
+                const CudaKernel* reader) {
+    bool copied = false;
+    for (size_t i : indices) {
+      if (i >= node.inputs.size() || !node.inputs[i] || known_value(node.inputs[i])) continue;
+      const ir::Value* in = node.inputs[i];
+      const ops::TensorDesc& d = desc_of(in);
+      if (volume(d.shape) > ops::kMaxShapeTimeElements) {
+        if (!reader) continue;
+        fail(ErrorCode::kUnsupported, node.describe(), ": input ", i, " ('", in->name, "') has ",
+             volume(d.shape), " elements, too many to copy to the host, where the CUDA kernel ",
+             reader->name, " reads it (at most ", ops::kMaxShapeTimeElements, ")");
+      }
+      Tensor t = Tensor::zeros(d.dtype, d.shape);
+      if (t.nbytes()) {
+        check_cuda(cudaMemcpyAsync(t.raw(), address_of(in), t.nbytes(), cudaMemcpyDeviceToHost,
+                                   stream_),
+                   node, cat("copying input '", in->name, "' to the host").c_str());
+        copied = true;
+      }
+      rt_.downloaded[in] = std::move(t);
+    }
+    if (copied) check_cuda(cudaStreamSynchronize(stream_), node, "copying inputs to the host");
+  }
+
+  ops::InferContext infer(const ir::Node& node) {
+    ops::ResolvedShapes known;
+    for (const ir::Value* in : node.inputs) {
+      if (!in) continue;
+      known.desc[in] = desc_of(in);
+      if (const Tensor* t = known_value(in)) known.values[in] = *t;
+    }
+    return ops::infer_node(node, known);
+  }
+
+  // Shape arithmetic on values known on the host, with small results: evaluated on the host,
+  // as shape resolution does for the same nodes when their inputs are known then.
+  bool evaluate_on_host(const ir::Node& node, ops::InferContext& inferred) const {
+    for (const ir::Value* in : node.inputs) {
+      if (in && !host_value(in)) return false;
+    }
+    for (const auto& [key, attr] : node.attrs) {
+      if (std::holds_alternative<std::shared_ptr<ir::Graph>>(attr)) return false;
+    }
+    int64_t elements = 0;
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (node.outputs[i] && !inferred.data_dependent_ranks()[i]) {
+        elements += volume(inferred.outputs()[i]->shape);
+      }
+    }
+    return elements <= ops::kMaxShapeTimeElements;
+  }
+
+  // Outputs that shape inference computed from the input extents alone (Shape, Size).
+  static bool computed_by_inference(const ir::Node& node, ops::InferContext& inferred) {
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (node.outputs[i] && !inferred.output_values()[i]) return false;
+    }
+    return true;
+  }
+
+  void compute_on_host(const ir::Node& node, ops::InferContext& inferred) {
+    std::vector<const Tensor*> inputs;
+    for (const ir::Value* in : node.inputs) inputs.push_back(in ? host_value(in) : nullptr);
+    std::vector<Tensor> outputs(node.outputs.size());
+    std::vector<Tensor*> out_ptrs(node.outputs.size(), nullptr);
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (!node.outputs[i]) continue;
+      if (const auto& value = inferred.output_values()[i]) {
+        outputs[i] = *value;
+      } else if (!inferred.data_dependent_ranks()[i]) {
+        outputs[i] = Tensor::zeros(inferred.outputs()[i]->dtype, inferred.outputs()[i]->shape);
+      }
+      out_ptrs[i] = &outputs[i];
+    }
+    if (!computed_by_inference(node, inferred)) {
+      ops::ComputeContext compute(node, inputs, out_ptrs);
+      ops::OpRegistry::instance().get(node).compute(compute);
+    }
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      const ir::Value* out = node.outputs[i];
+      if (!out) continue;
+      KILN_CHECK(outputs[i].defined(), ErrorCode::kInternal, node.describe(), ": output ", i,
+                 " was never allocated");
+      rt_.descs[out] = ops::TensorDesc{outputs[i].dtype(), outputs[i].shape()};
+      rt_.host_values[out] = std::move(outputs[i]);
+    }
+  }
+
+  // A node whose shapes, or an operand its kernel reads on the host, wait for data.
+  void run_resolving(const ir::Node& node) {
+    if (!resolving_) start_resolving(node);
+    // Operands some CUDA kernel of the op reads on the host decide the shapes too (Reshape's
+    // shape, Slice's starts): copy them first.
+    std::vector<size_t> host_operands;
+    for (const CudaKernel& k : CudaKernelRegistry::instance().kernels()) {
+      if (k.op != node.op) continue;
+      for (size_t i : k.host_inputs) {
+        if (std::find(host_operands.begin(), host_operands.end(), i) == host_operands.end()) {
+          host_operands.push_back(i);
+        }
+      }
+    }
+    download(node, host_operands, nullptr);
+    std::optional<ops::InferContext> inferred;
+    try {
+      inferred.emplace(infer(node));
+    } catch (const ops::ShapeValueUnavailable&) {
+      // Other inputs decide the shapes (Range's bounds, Resize's scales): copy every small one.
+      std::vector<size_t> all(node.inputs.size());
+      for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+      download(node, all, nullptr);
+      try {
+        inferred.emplace(infer(node));
+      } catch (const ops::ShapeValueUnavailable& e) {
+        fail(ErrorCode::kUnsupported, e.what(), "; the CUDA backend copies such inputs to the "
+             "host only up to ", ops::kMaxShapeTimeElements, " elements");
+      }
+    }
+    if (computed_by_inference(node, *inferred) || evaluate_on_host(node, *inferred)) {
+      return compute_on_host(node, *inferred);
+    }
+
+    // A CUDA kernel for the shapes now known.
+    NodeQuery q;
+    q.node = &node;
+    q.builder_flags = plan_.builder_flags;
+    // The plan does not record BuilderConfig::tactic_sources: every source is allowed here.
+    q.tactic_sources = kAllTacticSources;
+    for (const ir::Value* in : node.inputs) {
+      TensorInfo t;
+      if (in) {
+        const ops::TensorDesc& d = desc_of(in);
+        t = TensorInfo{true, d.dtype, d.shape, known_value(in)};
+      }
+      q.inputs.push_back(std::move(t));
+    }
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      TensorInfo t;
+      if (node.outputs[i]) {
+        t.present = true;
+        t.dtype = inferred->outputs()[i]->dtype;
+        if (!inferred->data_dependent_ranks()[i]) t.shape = inferred->outputs()[i]->shape;
+      }
+      q.outputs.push_back(std::move(t));
+    }
+    const CudaKernel* kernel = CudaKernelRegistry::instance().select(q);
+    KILN_CHECK(kernel != nullptr, ErrorCode::kUnsupported, node.describe(),
+               ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
+               describe_inputs(q), " (chosen as the engine runs, since its shapes depend on the "
+               "input data; there is no fallback to the CPU)");
+    download(node, kernel->host_inputs, kernel);
+
+    RunContext rc(node);
+    fill_common(rc, node);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const ir::Value* in = node.inputs[i];
+      DeviceTensor t;
+      if (in) {
+        const ops::TensorDesc& d = desc_of(in);
+        t.present = true;
+        t.dtype = d.dtype;
+        t.shape = d.shape;
+        t.host_value = known_value(in);
+        if (!is_host_input(*kernel, i)) t.data = address_of(in);
+      }
+      rc.inputs.push_back(std::move(t));
+    }
+    std::vector<bool> waiting(node.outputs.size(), false);  // data-dependent, not yet allocated
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      const ir::Value* out = node.outputs[i];
+      DeviceTensor t;
+      if (out) {
+        t.present = true;
+        t.dtype = inferred->outputs()[i]->dtype;
+        if (inferred->data_dependent_ranks()[i]) {
+          waiting[i] = true;
+        } else {
+          t.shape = inferred->outputs()[i]->shape;
+          t.data = place_output(node, out, t.nbytes());
+        }
+      }
+      rc.outputs.push_back(std::move(t));
+    }
+    if (std::find(waiting.begin(), waiting.end(), true) != waiting.end()) {
+      rc.allocate_output = [&](size_t i, const Dims& shape) -> DeviceTensor& {
+        KILN_CHECK(i < waiting.size() && waiting[i], ErrorCode::kInternal, node.describe(),
+                   ": the CUDA kernel allocated output ", i, ", which is not data-dependent or "
+                   "was allocated already");
+        DeviceTensor& t = rc.outputs[i];
+        t.shape = shape;
+        t.data = place_output(node, node.outputs[i], t.nbytes());
+        waiting[i] = false;
+        return t;
+      };
+    }
+    launch(node, *kernel, rc);
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      const ir::Value* out = node.outputs[i];
+      if (!out) continue;
+      KILN_CHECK(!waiting[i], ErrorCode::kInternal, node.describe(), ": the CUDA kernel ",
+                 kernel->name, " did not allocate its data-dependent output ", i);
+      rt_.descs[out] = ops::TensorDesc{rc.outputs[i].dtype, rc.outputs[i].shape};
+    }
+  }
+
+  // A graph output whose extents waited for data: to the caller's memory.
+  void hand_over(const ir::Value* out, const DeferredOutputCallback& on_deferred_output) {
+    KILN_CHECK(resolving_, ErrorCode::kInternal, "output '", out->name,
+               "' waits for data, but no node computed it");
+    KILN_CHECK(on_deferred_output != nullptr, ErrorCode::kInternal, "output '", out->name,
+               "' has a shape that depends on the input data and nowhere to go");
+    const ops::TensorDesc& d = desc_of(out);
     const size_t bytes = size_t(volume(d.shape)) * element_size(d.dtype);
-    if (bytes == 0) continue;
-    if (auto it = resolved.values.find(out); it != resolved.values.end()) {
-      check_status(cudaMemcpyAsync(dst, it->second.raw(), bytes, cudaMemcpyHostToDevice, stream),
-                   cat("copying output '", out->name, "'"));
-      continue;
-    }
-    void* src = address_of(out);
-    if (src != dst) {
-      check_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream),
-                   cat("copying output '", out->name, "'"));
-    }
+    void* dst = on_deferred_output(*out, d.shape, bytes);
+    if (bytes == 0) return;
+    // cudaMemcpyDefault: the allocator should give device memory, but host memory that the
+    // unified address space knows works too (the copy is then synchronous).
+    const Tensor* host = host_value(out);
+    const void* src = host ? host->raw() : address_of(out);
+    check_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_),
+                 cat("copying output '", out->name, "'"));
   }
-  if (on_layer_time && !timed.empty()) {
-    synchronize(stream);
-    for (auto& [node, events] : timed) {
-      float ms = 0;
-      check_cuda(cudaEventElapsedTime(&ms, events.first, events.second), *node, "reading a profiling event");
-      on_layer_time(*node, ms);
-    }
+
+  const plan::PlanContents& plan_;
+  EngineResources& engine_;
+  ContextResources& ctx_;
+  RuntimeValues& rt_;
+  const ops::ResolvedShapes& resolved_;
+  const std::map<const ir::Value*, void*>& io_;
+  cudaStream_t stream_;
+  const LayerTimeCallback& on_layer_time_;
+  bool resolving_ = false;  // a node resolved as it runs was reached (the stream was synchronized)
+  std::unordered_set<const ir::Value*> written_;
+  // Profiling: an event before and after each kernel (created here: profiling may allocate).
+  std::vector<std::pair<const ir::Node*, std::pair<cudaEvent_t, cudaEvent_t>>> timed_;
+};
+
+}  // namespace
+
+void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, ContextResources& ctx,
+                   const ops::ResolvedShapes& resolved, uint64_t resolved_generation,
+                   const std::map<const ir::Value*, void*>& io, void* stream_handle,
+                   const LayerTimeCallback& on_layer_time,
+                   const DeferredOutputCallback& on_deferred_output) {
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
+  if (!ctx.initialized) {
+    require_device();
+    upload_weights(plan, engine);
+    initialize_context(plan, ctx);
   }
+  if (ctx.uploaded_generation != resolved_generation) {
+    upload_shape_values(plan, ctx, resolved, stream);
+    ctx.uploaded_generation = resolved_generation;
+  }
+  GraphRun run(plan, engine, ctx, resolved, io, stream, on_layer_time);
+  run.run_nodes();
+  run.copy_outputs(on_deferred_output);
+  run.report_layer_times();
 }
 
 void synchronize(void* stream) {

@@ -69,6 +69,12 @@ struct RunContext {
   // The context's cuDNN handle, created by the first cuDNN kernel that runs in the context
   // (most engines need none), shared by all of them.
   std::shared_ptr<void>* cudnn = nullptr;
+  // Outputs whose extents depend on the input values (NonZero, Compress, ...) come with
+  // data == nullptr and an empty shape. The kernel computes the extents (on the GPU, then
+  // copied to the host: the executor has already synchronized the stream for such nodes) and
+  // calls allocate_output(i, shape), which gives the output memory of the context and returns
+  // outputs[i] with data and shape set. Null where every output shape is known beforehand.
+  std::function<DeviceTensor&(size_t i, const Dims& shape)> allocate_output;
 
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present; }
   const DeviceTensor& input(size_t i) const { return inputs.at(i); }

@@ -1,0 +1,397 @@
+#include "passes/attention_fusion.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/error.h"
+
+namespace kiln::passes {
+
+namespace {
+
+using UserMap = std::unordered_map<const ir::Value*, std::vector<ir::Node*>>;
+
+bool is_float(DataType t) {
+  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16;
+}
+
+// One match, before the rewrite.
+struct Match {
+  ir::Value* q = nullptr;
+  ir::Value* k = nullptr;  // [B, H, S, D]: the K^T chain is absorbed
+  ir::Value* v = nullptr;
+  ir::Value* mask = nullptr;  // additive float mask, boolean mask, or none
+  double scale = 1.0;
+  ir::Node* output_matmul = nullptr;
+  // The 3-D form: Q, K and V each come from a [B, S, H * D] tensor through Reshape([B, S, H, D])
+  // -> Transpose([0, 2, 1, 3]), and Y goes back through Transpose([0, 2, 1, 3]) -> Reshape.
+  // Attention then reads and writes the 3-D tensors (q_num_heads = kv_num_heads = heads) and
+  // the four head transposes disappear. Null when not all of it matches.
+  ir::Value* q3 = nullptr;
+  ir::Value* k3 = nullptr;
+  ir::Value* v3 = nullptr;
+  ir::Node* output_reshape = nullptr;  // reads the fused 3-D output instead of the transpose
+  int64_t heads = 0;
+};
+
+class Matcher {
+ public:
+  Matcher(const ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points)
+      : graph_(graph), points_(points) {
+    for (const auto& node : graph.nodes()) {
+      for (const ir::Value* in : node->inputs) {
+        if (in) users_[in].push_back(node.get());
+      }
+    }
+  }
+
+  std::optional<Match> match(ir::Node& softmax) const {
+    if (softmax.op != "Softmax" || !softmax.has_input(0) || !softmax.outputs[0]) return {};
+    ir::Value* scores = softmax.inputs[0];
+    const auto score_shapes = shapes_of(scores);
+    if (!score_shapes || score_shapes->front().size() != 4) return {};
+    const int64_t axis = softmax.attr_int("axis", -1);
+    if (axis != -1 && axis != 3) return {};
+
+    // Softmax -> [IsNaN/Where guard] -> MatMul(P, V).
+    ir::Value* probs = softmax.outputs[0];
+    if (is_output(probs)) return {};
+    const std::vector<ir::Node*>& prob_users = users(probs);
+    ir::Node* consumer = nullptr;
+    if (prob_users.size() == 1) {
+      consumer = prob_users[0];
+    } else if (prob_users.size() == 2) {
+      ir::Node* is_nan = prob_users[0]->op == "IsNaN" ? prob_users[0] : prob_users[1];
+      ir::Node* where = is_nan == prob_users[0] ? prob_users[1] : prob_users[0];
+      if (is_nan->op != "IsNaN" || where->op != "Where" || !is_nan->outputs[0] ||
+          !where->outputs[0] || where->inputs.size() != 3) {
+        return {};
+      }
+      ir::Value* nan_flags = is_nan->outputs[0];
+      if (is_output(nan_flags) || users(nan_flags).size() != 1 || where->inputs[0] != nan_flags ||
+          !is_scalar_constant(where->inputs[1], 0.0) || where->inputs[2] != probs) {
+        return {};
+      }
+      ir::Value* guarded = where->outputs[0];
+      if (is_output(guarded) || users(guarded).size() != 1 || !same_shapes(guarded, probs)) {
+        return {};
+      }
+      consumer = users(guarded)[0];
+      if (consumer->inputs.size() != 2 || consumer->inputs[0] != guarded) return {};
+    } else {
+      return {};
+    }
+    if (consumer->op != "MatMul" || consumer->inputs.size() != 2 || !consumer->outputs[0])
+      return {};
+    if (prob_users.size() == 1 && consumer->inputs[0] != probs) return {};
+
+    Match m;
+    m.output_matmul = consumer;
+    m.v = consumer->inputs[1];
+    if (!m.v) return {};
+
+    // The scores: [Add mask | Where(mask)] over [scale] over MatMul(Q', K').
+    ir::Node* producer = producer_if_private(scores);
+    if (!producer) return {};
+    if (producer->op == "Add" && producer->inputs.size() == 2) {
+      for (int first = 0; first < 2; ++first) {
+        ir::Value* logits = producer->inputs[size_t(first)];
+        ir::Value* mask = producer->inputs[size_t(1 - first)];
+        Match attempt = m;
+        attempt.mask = mask;
+        if (match_mask(mask, scores, false) && match_logits(logits, attempt)) {
+          return finish(attempt, scores);
+        }
+      }
+      return {};
+    }
+    if (producer->op == "Where" && producer->inputs.size() == 3 && producer->inputs[0] &&
+        producer->inputs[1]) {
+      ir::Value* cond = producer->inputs[0];
+      if (!is_scalar_constant_at_most(producer->inputs[2], -1e30)) return {};
+      if (!match_mask(cond, scores, true)) return {};
+      m.mask = cond;
+      if (!match_logits(producer->inputs[1], m)) return {};
+      return finish(m, scores);
+    }
+    if (!match_logits(scores, m)) return {};
+    return finish(m, scores);
+  }
+
+ private:
+  const std::vector<ir::Node*>& users(const ir::Value* v) const {
+    static const std::vector<ir::Node*> none;
+    auto it = users_.find(v);
+    return it == users_.end() ? none : it->second;
+  }
+  bool is_output(const ir::Value* v) const {
+    return std::find(graph_.outputs().begin(), graph_.outputs().end(), v) != graph_.outputs().end();
+  }
+  // The producer of an intermediate the fused node replaces: read by exactly one node and not
+  // a graph output, else nullptr.
+  ir::Node* producer_if_private(const ir::Value* v) const {
+    if (!v || !v->producer || is_output(v) || users(v).size() != 1) return nullptr;
+    return v->producer;
+  }
+
+  // The value's type and extents at every profile point (nullopt where any is unknown).
+  std::optional<std::vector<Dims>> shapes_of(const ir::Value* v) const {
+    if (!v) return std::nullopt;
+    std::vector<Dims> out;
+    for (const ops::ResolvedShapes& r : points_) {
+      if (r.is_deferred(v) || !r.desc.count(v)) return std::nullopt;
+      out.push_back(r.desc.at(v).shape);
+    }
+    if (out.empty()) return std::nullopt;
+    return out;
+  }
+  std::optional<DataType> dtype_of(const ir::Value* v) const {
+    if (!v || points_.empty() || !points_[0].desc.count(v)) return std::nullopt;
+    return points_[0].desc.at(v).dtype;
+  }
+  bool same_shapes(const ir::Value* a, const ir::Value* b) const {
+    const auto sa = shapes_of(a), sb = shapes_of(b);
+    return sa && sb && *sa == *sb;
+  }
+
+  static std::optional<double> scalar_constant(const ir::Value* v) {
+    if (!v || !v->is_constant() || v->constant->numel() != 1 || !is_float(v->constant->dtype())) {
+      return std::nullopt;
+    }
+    return v->constant->as_double(0);
+  }
+  static bool is_scalar_constant(const ir::Value* v, double expected) {
+    const auto c = scalar_constant(v);
+    return c && *c == expected;
+  }
+  static bool is_scalar_constant_at_most(const ir::Value* v, double limit) {
+    const auto c = scalar_constant(v);
+    return c && *c <= limit;
+  }
+
+  // A mask that Attention reads as the pattern did: it broadcasts to the scores without
+  // growing them (rank <= 4, every extent 1 or the scores'), and its last extent is the key
+  // count (Attention pads a shorter last extent with masked keys, unlike broadcasting).
+  bool match_mask(const ir::Value* mask, const ir::Value* scores, bool boolean) const {
+    const auto mask_type = dtype_of(mask), score_type = dtype_of(scores);
+    if (!mask_type || !score_type) return false;
+    if (boolean ? *mask_type != DataType::kBool : *mask_type != *score_type) return false;
+    const auto ms = shapes_of(mask), ss = shapes_of(scores);
+    if (!ms || !ss) return false;
+    for (size_t p = 0; p < ms->size(); ++p) {
+      const Dims& m = (*ms)[p];
+      const Dims& s = (*ss)[p];
+      if (m.empty() || m.size() > 4 || m.back() != s.back()) return false;
+      const size_t offset = s.size() - m.size();
+      for (size_t d = 0; d < m.size(); ++d) {
+        if (m[d] != 1 && m[d] != s[offset + d]) return false;
+      }
+    }
+    return true;
+  }
+
+  // Peels scalar Mul/Div nodes off `v`, multiplying their factor into `scale`; returns the
+  // value under them. `private_only`: only nodes whose output nothing else reads (the scores
+  // chain); Q's and K's scalings may have other readers, which keep them.
+  ir::Value* peel_scale(ir::Value* v, double& scale, bool private_only) const {
+    for (int guard = 0; guard < 8 && v && v->producer; ++guard) {
+      ir::Node* n = v->producer;
+      if (private_only && !producer_if_private(v)) return v;
+      if ((n->op != "Mul" && n->op != "Div") || n->inputs.size() != 2) return v;
+      const std::optional<double> second = scalar_constant(n->inputs[1]);
+      const std::optional<double> first = scalar_constant(n->inputs[0]);
+      ir::Value* other = nullptr;
+      double factor = 1;
+      if (second) {
+        other = n->inputs[0];
+        factor = n->op == "Mul" ? *second : 1.0 / *second;
+      } else if (first && n->op == "Mul") {
+        other = n->inputs[1];
+        factor = *first;
+      } else {
+        return v;
+      }
+      // The constant must not broadcast the result beyond the other operand's shape.
+      if (!other || !same_shapes(other, v) || !std::isfinite(factor) || factor == 0) return v;
+      scale *= factor;
+      v = other;
+    }
+    return v;
+  }
+
+  // K^T -> K: Transpose(K, [0, 1, 3, 2]) or Reshape -> Transpose([0, 2, 1]) -> Reshape that
+  // only swaps the last two dims of a 4-D K.
+  ir::Value* untranspose(ir::Value* kt) const {
+    if (!kt || !kt->producer) return nullptr;
+    ir::Node* n = kt->producer;
+    if (n->op == "Transpose" && n->has_input(0)) {
+      if (n->attr_ints("perm", {}) != std::vector<int64_t>{0, 1, 3, 2}) return nullptr;
+      return n->inputs[0];
+    }
+    if (n->op != "Reshape" || !n->has_input(0)) return nullptr;
+    ir::Node* t = n->inputs[0]->producer;
+    if (!t || t->op != "Transpose" || !t->has_input(0) ||
+        t->attr_ints("perm", {}) != std::vector<int64_t>{0, 2, 1}) {
+      return nullptr;
+    }
+    ir::Node* r = t->inputs[0]->producer;
+    if (!r || r->op != "Reshape" || !r->has_input(0)) return nullptr;
+    ir::Value* k = r->inputs[0];
+    const auto ks = shapes_of(k), rs = shapes_of(r->outputs[0]), ts = shapes_of(t->outputs[0]),
+               out = shapes_of(kt);
+    if (!ks || !rs || !ts || !out) return nullptr;
+    for (size_t p = 0; p < ks->size(); ++p) {
+      const Dims& K = (*ks)[p];
+      if (K.size() != 4) return nullptr;
+      const Dims flat = {K[0] * K[1], K[2], K[3]};
+      if ((*rs)[p] != flat || (*ts)[p] != Dims{flat[0], K[3], K[2]} ||
+          (*out)[p] != Dims{K[0], K[1], K[3], K[2]}) {
+        return nullptr;
+      }
+    }
+    return k;
+  }
+
+  // logits = [scale] MatMul([a] Q, [b] K^T): fills q, k and the scale.
+  bool match_logits(ir::Value* logits, Match& m) const {
+    double scale = 1.0;
+    ir::Value* product = peel_scale(logits, scale, true);
+    ir::Node* mm = producer_if_private(product);
+    if (!mm || mm->op != "MatMul" || mm->inputs.size() != 2) return false;
+    ir::Value* q = peel_scale(mm->inputs[0], scale, false);
+    ir::Value* k = untranspose(peel_scale(mm->inputs[1], scale, false));
+    if (!q || !k) return false;
+    m.q = q;
+    m.k = k;
+    m.scale = scale;
+    return true;
+  }
+
+  // Shape and type checks of the whole match at every profile point.
+  std::optional<Match> finish(Match m, const ir::Value* scores) const {
+    const auto qt = dtype_of(m.q), kt = dtype_of(m.k), vt = dtype_of(m.v), st = dtype_of(scores);
+    if (!qt || !is_float(*qt) || kt != qt || vt != qt || st != qt) return {};
+    const auto qs = shapes_of(m.q), ks = shapes_of(m.k), vs = shapes_of(m.v),
+               ss = shapes_of(scores), ys = shapes_of(m.output_matmul->outputs[0]);
+    if (!qs || !ks || !vs || !ss || !ys) return {};
+    for (size_t p = 0; p < qs->size(); ++p) {
+      const Dims &q = (*qs)[p], &k = (*ks)[p], &v = (*vs)[p];
+      if (q.size() != 4 || k.size() != 4 || v.size() != 4) return {};
+      if (k[0] != q[0] || v[0] != q[0] || k[1] != q[1] || v[1] != q[1]) return {};
+      if (k[3] != q[3] || v[2] != k[2]) return {};
+      if ((*ss)[p] != Dims{q[0], q[1], q[2], k[2]}) return {};
+      if ((*ys)[p] != Dims{q[0], q[1], q[2], v[3]}) return {};
+    }
+    if (!std::isfinite(m.scale) || m.scale <= 0) return {};
+    match_three_dimensional(m);
+    return m;
+  }
+
+  // [B, S, H * D] -> Reshape [B, S, H, D] -> Transpose [0, 2, 1, 3] = `v`: the 3-D tensor.
+  ir::Value* three_dimensional_source(const ir::Value* v) const {
+    ir::Node* t = v ? v->producer : nullptr;
+    if (!t || t->op != "Transpose" || !t->has_input(0) ||
+        t->attr_ints("perm", {}) != std::vector<int64_t>{0, 2, 1, 3}) {
+      return nullptr;
+    }
+    ir::Node* r = t->inputs[0]->producer;
+    if (!r || r->op != "Reshape" || !r->has_input(0)) return nullptr;
+    ir::Value* x = r->inputs[0];
+    const auto xs = shapes_of(x), rs = shapes_of(r->outputs[0]);
+    if (!xs || !rs) return nullptr;
+    for (size_t p = 0; p < xs->size(); ++p) {
+      const Dims& X = (*xs)[p];
+      const Dims& R = (*rs)[p];
+      if (X.size() != 3 || R.size() != 4 || R[0] != X[0] || R[1] != X[1] || R[2] * R[3] != X[2]) {
+        return nullptr;
+      }
+    }
+    return x;
+  }
+
+  void match_three_dimensional(Match& m) const {
+    ir::Value* q3 = three_dimensional_source(m.q);
+    ir::Value* k3 = three_dimensional_source(m.k);
+    ir::Value* v3 = three_dimensional_source(m.v);
+    if (!q3 || !k3 || !v3) return;
+    // Y's only reader is Transpose [0, 2, 1, 3], whose only reader is a Reshape's data input.
+    ir::Value* y = m.output_matmul->outputs[0];
+    if (is_output(y) || users(y).size() != 1) return;
+    ir::Node* t = users(y)[0];
+    if (t->op != "Transpose" || t->attr_ints("perm", {}) != std::vector<int64_t>{0, 2, 1, 3} ||
+        !t->outputs[0] || is_output(t->outputs[0]) || users(t->outputs[0]).size() != 1) {
+      return;
+    }
+    ir::Node* r = users(t->outputs[0])[0];
+    if (r->op != "Reshape" || r->inputs.size() < 2 || r->inputs[0] != t->outputs[0] ||
+        r->inputs[1] == t->outputs[0]) {
+      return;
+    }
+    m.q3 = q3;
+    m.k3 = k3;
+    m.v3 = v3;
+    m.output_reshape = r;
+    m.heads = (*shapes_of(m.q))[0][1];
+  }
+
+  const ir::Graph& graph_;
+  const std::vector<ops::ResolvedShapes>& points_;
+  UserMap users_;
+};
+
+}  // namespace
+
+bool attention_fusion_enabled() {
+  const char* env = std::getenv("KILN_ATTENTION_FUSION");
+  return env && std::strcmp(env, "1") == 0;
+}
+
+size_t fuse_attention(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points) {
+  if (points.empty()) return 0;
+  std::vector<Match> matches;
+  {
+    const Matcher matcher(graph, points);
+    for (auto& node : graph.nodes()) {
+      if (auto m = matcher.match(*node)) matches.push_back(*m);
+    }
+  }
+  for (const Match& m : matches) {
+    ir::Node* old = m.output_matmul;
+    auto position = std::find_if(graph.nodes().begin(), graph.nodes().end(),
+                                 [&](const auto& n) { return n.get() == old; });
+    KILN_ASSERT(position != graph.nodes().end());
+    ir::Value* y = old->outputs[0];
+    const std::string name = graph.unique_name(old->name + "_attention");
+    if (m.output_reshape) {
+      // 3-D: the Reshape after the output transpose reads the fused output; the MatMul and the
+      // transposes around the heads are left unread for dead-code elimination.
+      ir::Node* fused = graph.insert_node(
+          position, "Attention", name, {m.q3, m.k3, m.v3, m.mask},
+          {graph.unique_name(y->name + "_attention")},
+          {{"scale", m.scale}, {"q_num_heads", m.heads}, {"kv_num_heads", m.heads}});
+      if (!m.mask) fused->inputs.pop_back();
+      m.output_reshape->inputs[0] = fused->outputs[0];
+      continue;
+    }
+    ir::Node* fused =
+        graph.insert_node(position, "Attention", name, {m.q, m.k, m.v, m.mask},
+                          {graph.unique_name(y->name + "_unfused")}, {{"scale", m.scale}});
+    if (!m.mask) fused->inputs.pop_back();
+    // The fused node produces the MatMul's value itself (its name, its readers, and the
+    // pointers other matches hold stay valid); the old MatMul is left with an unread value
+    // for dead-code elimination.
+    ir::Value* spare = fused->outputs[0];
+    fused->outputs[0] = y;
+    y->producer = fused;
+    old->outputs[0] = spare;
+    spare->producer = old;
+  }
+  return matches.size();
+}
+
+}  // namespace kiln::passes
