@@ -296,8 +296,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       c.dtype = a.dtype;
       c.k = w.shape[0];
       c.n = w.shape[1];
-      c.m = c.k == 0 ? 0 : a.numel() / c.k;
       KILN_CHECK(c.k > 0, ErrorCode::kUnsupported, rc.node.describe(), ": an empty inner dimension");
+      c.m = a.numel() / c.k;
       c.a = a.data;
       c.b = w.data;
       c.d = out.data;
