@@ -44,6 +44,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     OnnxParser,
     OptimizationProfile,
     OptProfileSelector,
+    OutputAllocator,
     PoolingType,
     Profiler,
     ReduceOperation,
@@ -68,9 +69,10 @@ from ._io import (_device_array_copy_from_numpy, _device_array_from_numpy,
                   _device_array_numpy)
 
 # TensorRT's spellings: trt.ILogger is the subclassable logger, trt.IProfiler the
-# subclassable profiler, trt.float32 a DataType.
+# subclassable profiler, trt.IOutputAllocator the subclassable output allocator, trt.float32 a DataType.
 ILogger = Logger
 IProfiler = Profiler
+IOutputAllocator = OutputAllocator
 float32 = DataType.FLOAT32
 float16 = DataType.FLOAT16
 bfloat16 = DataType.BFLOAT16
@@ -101,10 +103,10 @@ __all__ = [
     "ALL_TACTIC_SOURCES", "ActivationType", "Builder", "BuilderConfig", "BuilderFlag",
     "CallableEngine", "DataType", "DeviceArray", "DeviceType", "ElementWiseOperation", "Engine",
     "ErrorCode", "ExecutionContext", "ExecutionError", "FileError", "GpuInfo", "ILayer",
-    "ILogger", "IProfiler", "ITensor", "InternalError", "InvalidArgumentError",
+    "ILogger", "IOutputAllocator", "IProfiler", "ITensor", "InternalError", "InvalidArgumentError",
     "InvalidModelError", "InvalidPlanError", "KilnError", "Logger", "MatrixOperation",
     "NetworkDefinition", "NormalizationType", "OnnxParser", "OptimizationProfile",
-    "OptProfileSelector", "PoolingType", "Profiler", "ReduceOperation", "ResizeMode", "Runtime",
+    "OptProfileSelector", "OutputAllocator", "PoolingType", "Profiler", "ReduceOperation", "ResizeMode", "Runtime",
     "Stream", "TacticSource", "TensorIOMode", "TensorSpec", "UnaryOperation", "UnsupportedError",
     "VersionMismatchError", "build", "built_with_cuda", "data_type", "load", "nptype",
     "query_gpu", "volume",

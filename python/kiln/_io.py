@@ -321,6 +321,19 @@ class _Framework:
                 return self.module.asarray(array)
         return _device_array_from_numpy(array)
 
+    def view_copy(self, buffer, count: int, dtype: np.dtype, shape):
+        """A new array holding the first `count` elements of type `dtype` of a byte buffer of
+        this framework, in `shape`."""
+        nbytes = count * dtype.itemsize
+        if self.kind == "torch":
+            return buffer[:nbytes].view(_torch_dtype_of_numpy(dtype)).reshape(shape).clone()
+        if self.kind == "cupy":
+            with self.module.cuda.Device(self.device):
+                return buffer[:nbytes].view(dtype).reshape(shape).copy()
+        result = _kiln.DeviceArray(shape, dtype)
+        result._copy_from_device(buffer.ptr, nbytes, None)
+        return result
+
     def address(self, output) -> int:
         if self.kind == "torch":
             return output.data_ptr()
@@ -393,16 +406,64 @@ def collect_feeds(input_specs: Mapping[str, TensorSpec], output_names, args, kwa
     return feeds
 
 
-def _output_shapes(context: _kiln.ExecutionContext, output_specs) -> dict:
-    shapes = {}
+def _output_shapes(context: _kiln.ExecutionContext, output_specs) -> tuple[dict, list]:
+    """({name: shape} of the outputs sized before the run, [names of the outputs whose shape
+    only the run tells])."""
+    shapes, deferred = {}, []
     for name in output_specs:
-        shape = context.get_tensor_shape(name)
-        if any(d < 0 for d in shape):
-            raise _kiln.UnsupportedError(
-                f"output '{name}' has a data-dependent shape {_shape_text(shape)}; its buffer "
-                "cannot be sized before the run")
-        shapes[name] = shape
-    return shapes
+        if context.has_data_dependent_shape(name):
+            deferred.append(name)
+            continue
+        shapes[name] = context.get_tensor_shape(name)
+    return shapes, deferred
+
+
+class _DeferredOutput(_kiln.OutputAllocator):
+    """Memory for an output whose extents the run decides (NonZero, Unique, ...): a byte buffer
+    from `allocate(nbytes)` whose address `address(buffer)` gives, kept on the context and
+    grown (never shrunk) across calls; `shape` is the last run's."""
+
+    def __init__(self, allocate, address):
+        super().__init__()
+        self._allocate, self._address = allocate, address
+        self.buffer, self.nbytes, self.shape = None, 0, None
+
+    def reallocate_output(self, tensor_name, memory, size, alignment):
+        if self.buffer is None or self.nbytes < size:
+            self.buffer = None  # free the old one first
+            self.nbytes = max(int(size), 1)
+            self.buffer = self._allocate(self.nbytes)
+        return self._address(self.buffer)
+
+    def notify_shape(self, tensor_name, shape):
+        self.shape = tuple(shape)
+
+
+def _deferred_outputs(context, names, allocate, address) -> dict:
+    """Sets (once per context and output) a _DeferredOutput allocator on each output of
+    `names` and returns {name: allocator}."""
+    allocators = {}
+    for name in names:
+        allocator = context.get_output_allocator(name)
+        if not isinstance(allocator, _DeferredOutput):
+            allocator = _DeferredOutput(allocate, address)
+            context.set_output_allocator(name, allocator)
+        allocator.shape = None
+        allocators[name] = allocator
+    return allocators
+
+
+def _deferred_result(name: str, allocator: _DeferredOutput, spec: TensorSpec, view):
+    """The run's value of a deferred output: its buffer's first bytes as `spec.dtype` in the
+    notified shape, through `view(buffer, count, dtype, shape)`."""
+    if allocator.shape is None:
+        raise _kiln.RuntimeError(f"the run did not report the shape of output '{name}'")
+    count = int(np.prod(allocator.shape, dtype=np.int64)) if allocator.shape else 1
+    return view(allocator.buffer, count, spec.dtype, allocator.shape)
+
+
+def _host_view(buffer, count, dtype, shape):
+    return buffer[:count * dtype.itemsize].view(dtype).reshape(shape).copy()
 
 
 def _set_shape(context, spec: TensorSpec, shape: tuple) -> None:
@@ -417,12 +478,17 @@ def _run_host(context, input_specs, output_specs, feeds) -> dict:
         _refuse_gpu_input(spec, feeds[name])
         arrays[name] = _host_array(spec, feeds[name])
         _set_shape(context, spec, arrays[name].shape)
+    shapes, deferred = _output_shapes(context, output_specs)
     outputs = {name: _aligned_empty(shape, output_specs[name].dtype)
-               for name, shape in _output_shapes(context, output_specs).items()}
+               for name, shape in shapes.items()}
+    allocators = _deferred_outputs(context, deferred, lambda n: _aligned_empty((n,), np.uint8),
+                                   lambda buffer: buffer.ctypes.data)
     for name, array in (*arrays.items(), *outputs.items()):
         context.set_tensor_address(name, array.ctypes.data)
     context.execute()
-    return outputs
+    for name, allocator in allocators.items():
+        outputs[name] = _deferred_result(name, allocator, output_specs[name], _host_view)
+    return {name: outputs[name] for name in output_specs}
 
 
 def _run_host_on_gpu(context, input_specs, output_specs, feeds) -> dict:
@@ -438,16 +504,28 @@ def _run_host_on_gpu(context, input_specs, output_specs, feeds) -> dict:
         device = buffers.get("in:" + name, array.nbytes)
         device._copy_from_host(array.ctypes.data, array.nbytes, stream)
         context.set_tensor_address(name, device.ptr)
+    shapes, deferred = _output_shapes(context, output_specs)
     outputs, devices = {}, {}
-    for name, shape in _output_shapes(context, output_specs).items():
+    for name, shape in shapes.items():
         outputs[name] = _aligned_empty(shape, output_specs[name].dtype)
         devices[name] = buffers.get("out:" + name, outputs[name].nbytes)
         context.set_tensor_address(name, devices[name].ptr)
+    allocators = _deferred_outputs(context, deferred,
+                                   lambda n: _kiln.DeviceArray((n,), np.uint8),
+                                   lambda buffer: buffer.ptr)
     context.execute_async_v3(stream)
+    for name, allocator in allocators.items():
+        # The shape is known once enqueue returns (kiln synchronized for it).
+        spec = output_specs[name]
+        outputs[name] = _aligned_empty(allocator.shape or (0,), spec.dtype) \
+            if allocator.shape is not None else None
+        devices[name] = allocator.buffer
     for name, array in outputs.items():
+        if array is None:
+            raise _kiln.RuntimeError(f"the run did not report the shape of output '{name}'")
         devices[name]._copy_to_host(array.ctypes.data, array.nbytes, stream)
     stream.synchronize()
-    return outputs
+    return {name: outputs[name] for name in output_specs}
 
 
 def _run_on_device(context, input_specs, output_specs, feeds, kinds: dict) -> dict:
@@ -465,10 +543,14 @@ def _run_on_device(context, input_specs, output_specs, feeds, kinds: dict) -> di
         keep_alive.append(tensor.value)
         _set_shape(context, spec, tensor.shape)
         context.set_tensor_address(name, tensor.address)
+    shapes, deferred = _output_shapes(context, output_specs)
     outputs = {}
-    for name, shape in _output_shapes(context, output_specs).items():
+    for name, shape in shapes.items():
         outputs[name] = framework.empty(shape, output_specs[name].dtype)
         context.set_tensor_address(name, framework.address(outputs[name]))
+    allocators = _deferred_outputs(context, deferred,
+                                   lambda n: framework.empty((n,), np.dtype(np.uint8)),
+                                   framework.address)
     stream = framework.stream()
     if stream is None:
         context.execute()  # kiln.DeviceArray outputs promise finished data
@@ -476,8 +558,12 @@ def _run_on_device(context, input_specs, output_specs, feeds, kinds: dict) -> di
         # Tensors freed after this (keep_alive) go back to the framework's caching allocator,
         # which orders their reuse after the work already on this stream.
         context.execute_async_v3(stream)
+    for name, allocator in allocators.items():
+        # A view of the context's buffer would be overwritten by the next call: a copy (on the
+        # same stream) is what the caller owns.
+        outputs[name] = _deferred_result(name, allocator, output_specs[name], framework.view_copy)
     del keep_alive
-    return outputs
+    return {name: outputs[name] for name in output_specs}
 
 
 def run(context: _kiln.ExecutionContext, input_specs, output_specs, feeds: Mapping) -> dict:

@@ -60,5 +60,6 @@ void bind_builder(nb::module_& m);
 void bind_runtime(nb::module_& m);
 void bind_cuda(nb::module_& m);
 void bind_profiler(nb::module_& m);
+void bind_output_allocator(nb::module_& m);
 
 }  // namespace kiln::python

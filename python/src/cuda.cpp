@@ -135,6 +135,22 @@ class DeviceArray {
     }
 #endif
   }
+  // Copies `nbytes` from another device address (a buffer of the same device) into this array.
+  void copy_from_device(uintptr_t device, size_t nbytes, void* stream) {
+    check_size(nbytes, "copy from device");
+#ifdef KILN_HAVE_CUDA
+    if (nbytes == 0) return;
+    const void* src = reinterpret_cast<const void*>(device);
+    if (stream) {
+      check_cuda(cudaMemcpyAsync(data_, src, nbytes, cudaMemcpyDeviceToDevice,
+                                 static_cast<cudaStream_t>(stream)),
+                 "DeviceArray: copy from device");
+    } else {
+      check_cuda(cudaMemcpy(data_, src, nbytes, cudaMemcpyDeviceToDevice),
+                 "DeviceArray: copy from device");
+    }
+#endif
+  }
   void copy_to_host(uintptr_t host, size_t nbytes, void* stream) const {
     check_size(nbytes, "copy to host");
 #ifdef KILN_HAVE_CUDA
@@ -283,6 +299,14 @@ void bind_cuda(nb::module_& m) {
             a.copy_from_host(host, nbytes, handle);
           },
           nb::arg("host"), nb::arg("nbytes"), nb::arg("stream").none() = nb::none())
+      .def(
+          "_copy_from_device",
+          [](DeviceArray& a, uintptr_t device, size_t nbytes, nb::handle stream) {
+            void* handle = stream_from_object(stream);
+            nb::gil_scoped_release release;
+            a.copy_from_device(device, nbytes, handle);
+          },
+          nb::arg("device"), nb::arg("nbytes"), nb::arg("stream").none() = nb::none())
       .def(
           "_copy_to_host",
           [](const DeviceArray& a, uintptr_t host, size_t nbytes, nb::handle stream) {

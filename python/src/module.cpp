@@ -22,5 +22,6 @@ NB_MODULE(_kiln, m) {
   bind_builder(m);
   bind_cuda(m);
   bind_profiler(m);
+  bind_output_allocator(m);
   bind_runtime(m);
 }

@@ -232,6 +232,44 @@ void bind_runtime(nb::module_& m) {
            "Same as execute_async_v3.")
       .def("enqueue", &enqueue, nb::arg("stream_handle").none() = 0,
            "Same as execute_async_v3 (the C++ API's name).")
+      .def(
+          "set_output_allocator",
+          [](PyExecutionContext& c, const std::string& name, nb::handle allocator) {
+            if (allocator.is_none()) {
+              c.context->set_output_allocator(name, nullptr);
+              c.output_allocators.erase(name);
+              return true;
+            }
+            PyOutputAllocator* native = nullptr;
+            if (!nb::try_cast<PyOutputAllocator*>(allocator, native) || native == nullptr) {
+              throw nb::type_error(("set_output_allocator takes a kiln.OutputAllocator (a "
+                                    "subclass overriding reallocate_output and notify_shape) "
+                                    "or None, got " +
+                                    repr_of(allocator))
+                                       .c_str());
+            }
+            c.context->set_output_allocator(name, native);
+            c.output_allocators[name] = nb::borrow(allocator);  // kept alive while it is set
+            return true;
+          },
+          nb::arg("name"), nb::arg("output_allocator").none(),
+          "Sets the kiln.OutputAllocator that gives memory to output `name` (needed where its "
+          "shape depends on the input values); None removes it. Returns True.")
+      .def(
+          "get_output_allocator",
+          [](const PyExecutionContext& c, const std::string& name) -> nb::object {
+            auto it = c.output_allocators.find(name);
+            return it == c.output_allocators.end() ? nb::none() : it->second;
+          },
+          nb::arg("name"))
+      .def(
+          "has_data_dependent_shape",
+          [](const PyExecutionContext& c, const std::string& name) {
+            return c.context->has_data_dependent_shape(name);
+          },
+          nb::arg("name"),
+          "True when the output's extents are known only after a run (for the input shapes "
+          "set now): it needs an output allocator; get_tensor_shape gives the last run's shape.")
       .def_prop_rw(
           "profiler",
           [](const PyExecutionContext& c) {

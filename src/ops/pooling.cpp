@@ -1,6 +1,8 @@
 // Pooling: MaxPool (with optional Indices), AveragePool, LpPool over 1, 2, 3 (or more) spatial
 // dims with strides, dilations, padding and ceil_mode; GlobalAveragePool, GlobalMaxPool and
-// GlobalLpPool over all spatial dims. NCHW layout.
+// GlobalLpPool over all spatial dims. NCHW layout; MaxPool (without Indices) and AveragePool
+// also take kiln's attribute layout = "NHWC" (X [N, spatial..., C]), which the builder's
+// transpose cancellation sets on GPU engines that run convolutions channels-last.
 //
 // Window semantics (as the ONNX spec and onnxruntime): output position o along an axis covers
 // input positions o * stride - pad_begin + k * dilation for k in [0, kernel). Positions outside
@@ -24,6 +26,7 @@ bool is_pool_float(DataType t) {
 }
 
 struct PoolGeometry {
+  bool channels_last = false;  // layout NHWC: X [N, spatial..., C]
   int64_t batch = 0;
   int64_t channels = 0;
   Dims in_spatial;
@@ -61,10 +64,14 @@ PoolGeometry pool_geometry(const InferContext& ctx, bool allow_int8) {
   check_pool_input(ctx, allow_int8);
   const Dims& x = ctx.input_shape(0);
   const size_t rank = x.size() - 2;
+  const std::string layout = ctx.node().attr_string("layout", "NCHW");
+  ctx.check(layout == "NCHW" || layout == "NHWC", "attribute layout must be NCHW or NHWC, got '",
+            layout, "'");
   PoolGeometry geo;
+  geo.channels_last = layout == "NHWC";
   geo.batch = x[0];
-  geo.channels = x[1];
-  geo.in_spatial.assign(x.begin() + 2, x.end());
+  geo.channels = geo.channels_last ? x.back() : x[1];
+  geo.in_spatial.assign(x.begin() + (geo.channels_last ? 1 : 2), x.end() - (geo.channels_last ? 1 : 0));
   geo.kernel = positive_ints(ctx, "kernel_shape", rank, std::nullopt);
   geo.strides = positive_ints(ctx, "strides", rank, Dims(rank, 1));
   geo.dilations = positive_ints(ctx, "dilations", rank, Dims(rank, 1));
@@ -119,10 +126,24 @@ PoolGeometry pool_geometry(const InferContext& ctx, bool allow_int8) {
 }
 
 Dims pooled_shape(const PoolGeometry& geo) {
-  Dims out{geo.batch, geo.channels};
+  Dims out{geo.batch};
+  if (!geo.channels_last) out.push_back(geo.channels);
   out.insert(out.end(), geo.out_spatial.begin(), geo.out_spatial.end());
+  if (geo.channels_last) out.push_back(geo.channels);
   return out;
 }
+
+// Flat element index of (plane = n * C + c, spatial offset) in a tensor of either layout.
+struct PlaneIndex {
+  bool channels_last;
+  int64_t channels;
+  int64_t spatial_size;
+  int64_t operator()(int64_t plane, int64_t offset) const {
+    if (!channels_last) return plane * spatial_size + offset;
+    const int64_t n = plane / channels, c = plane % channels;
+    return (n * spatial_size + offset) * channels + c;
+  }
+};
 
 PoolGeometry geometry_at_compute(const ComputeContext& ctx, bool allow_int8) {
   std::vector<std::optional<TensorDesc>> descs{
@@ -207,19 +228,21 @@ void compute_max_pool(ComputeContext& ctx) {
   const double lowest = dtype == DataType::kInt8    ? -128.0
                         : dtype == DataType::kUInt8 ? 0.0
                                                     : -std::numeric_limits<double>::infinity();
+  const PlaneIndex in_at{geo.channels_last, geo.channels, in_size};
+  const PlaneIndex out_at{geo.channels_last, geo.channels, out_size};
   for_each_window(geo, [&](int64_t plane, int64_t o, const std::vector<Tap>& taps) {
     double best = lowest;
     int64_t best_index = -1;
     for (const Tap& tap : taps) {
       if (tap.offset < 0) continue;
-      const double v = x[size_t(plane * in_size + tap.offset)];
+      const double v = x[size_t(in_at(plane, tap.offset))];
       if (best_index < 0 || v > best) {  // the first maximum in window order wins ties
         best = v;
         best_index = plane * in_size + (storage_order ? tap.column_major_offset : tap.offset);
       }
     }
-    store_double(y, plane * out_size + o, best);
-    if (indices) indices[plane * out_size + o] = best_index;
+    store_double(y, out_at(plane, o), best);
+    if (indices) indices[plane * out_size + o] = best_index;  // NCHW only (checked at infer)
   });
 }
 
@@ -230,19 +253,21 @@ void compute_average_pool(ComputeContext& ctx) {
   const int64_t in_size = volume(geo.in_spatial);
   const int64_t out_size = volume(geo.out_spatial);
   Tensor& y = ctx.output(0);
+  const PlaneIndex in_at{geo.channels_last, geo.channels, in_size};
+  const PlaneIndex out_at{geo.channels_last, geo.channels, out_size};
   for_each_window(geo, [&](int64_t plane, int64_t o, const std::vector<Tap>& taps) {
     double sum = 0;
     int64_t count = 0;
     for (const Tap& tap : taps) {
       if (tap.offset >= 0) {
-        sum += x[size_t(plane * in_size + tap.offset)];
+        sum += x[size_t(in_at(plane, tap.offset))];
         ++count;
       } else if (count_include_pad && tap.counts_as_padding) {
         ++count;
       }
     }
     // An all-padding window has nothing to average: 0/0 is NaN, as in onnxruntime.
-    store_double(y, plane * out_size + o,
+    store_double(y, out_at(plane, o),
                  count ? sum / double(count) : std::numeric_limits<double>::quiet_NaN());
   });
 }
@@ -303,6 +328,8 @@ KILN_REGISTER_OP(OpDef{
           const int64_t storage_order = ctx.node().attr_int("storage_order", 0);
           ctx.check(storage_order == 0 || storage_order == 1, "storage_order must be 0 or 1, got ",
                     storage_order);
+          ctx.check(!geo.channels_last || ctx.num_outputs() == 1,
+                    "layout NHWC has no Indices output");
           ctx.set_output(0, ctx.input_dtype(0), pooled_shape(geo));
           if (ctx.num_outputs() > 1) ctx.set_output(1, DataType::kInt64, pooled_shape(geo));
         },
@@ -328,6 +355,7 @@ KILN_REGISTER_OP(OpDef{
     .infer =
         [](InferContext& ctx) {
           const PoolGeometry geo = pool_geometry(ctx, /*allow_int8=*/false);
+          ctx.check(!geo.channels_last, "layout NHWC is for MaxPool and AveragePool only");
           read_p(ctx);
           ctx.set_output(0, ctx.input_dtype(0), pooled_shape(geo));
         },

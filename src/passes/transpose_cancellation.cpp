@@ -43,6 +43,9 @@ bool undoes(const std::vector<int64_t>& first, const std::vector<int64_t>& secon
   return true;
 }
 
+// [N, H, W, C] -> [N, C, H, W].
+const std::vector<int64_t> kToNchw{0, 3, 1, 2};
+
 class Cancellation {
  public:
   explicit Cancellation(ir::Graph& graph) : graph_(graph) {}
@@ -77,7 +80,7 @@ class Cancellation {
     for (ir::Node* reader : graph_.users(v)) {
       if (reader->op == "Transpose" && reader->has_attr("perm") && undoes(perm, reader->attr_ints("perm"))) return true;
       const bool pointwise = is_unary_pointwise(reader->op) || is_binary_pointwise(reader->op);
-      if (pointwise && reader->outputs.size() == 1 && reader->outputs[0] &&
+      if ((pointwise || is_channels_last_pool_candidate(reader, perm)) && reader->outputs.size() == 1 && reader->outputs[0] &&
           leads_to_inverse(reader->outputs[0], perm, depth - 1)) {
         return true;
       }
@@ -114,9 +117,35 @@ class Cancellation {
     return true;
   }
 
+  // Pool(Transpose([0,3,1,2])(x)) => Transpose([0,3,1,2])(Pool[layout NHWC](x)) for 2-D MaxPool
+  // (without Indices) and AveragePool reading channels-last data converted to NCHW, when a
+  // Transpose back to channels-last reads the result (ResNet's stem: conv, pool, conv).
+  static bool is_channels_last_pool_candidate(const ir::Node* node, const std::vector<int64_t>& perm) {
+    return (node->op == "MaxPool" || node->op == "AveragePool") && perm == kToNchw &&
+           node->outputs.size() == 1 && node->outputs[0] && node->has_input(0) &&
+           node->attr_string("layout", "NCHW") == "NCHW";
+  }
+
+  bool sink_through_pool(ir::Node* node) {
+    ir::Node* t = node->has_input(0) ? transpose_producing(node->inputs[0]) : nullptr;
+    if (!t || !is_channels_last_pool_candidate(node, t->attr_ints("perm"))) return false;
+    const std::vector<int64_t> to_nchw = kToNchw;
+    if (!leads_to_inverse(node->outputs[0], to_nchw, 8)) return false;
+    ir::Attributes attrs = node->attrs;
+    attrs["layout"] = std::string("NHWC");
+    ir::Node* moved = graph_.insert_node(position_of(graph_, node), node->op, graph_.unique_name(node->name + "_nhwc"),
+                                         {t->inputs[0]}, {graph_.unique_name(node->outputs[0]->name + "_nhwc")},
+                                         attrs);
+    insert_replacement(graph_, node, "Transpose", graph_.unique_name(t->name + "_moved"), {moved->outputs[0]},
+                       {{"perm", to_nchw}});
+    graph_.erase_node(node);
+    return true;
+  }
+
   // op(Transpose(p)(x), ...) => Transpose(p)(op(x, ...)), when a Transpose reads the result
   // (so that the moved one may cancel).
   bool sink_through(ir::Node* node) {
+    if (sink_through_pool(node)) return true;
     if (!node->outputs.size() || !node->outputs[0] || node->outputs.size() != 1) return false;
     const bool unary = is_unary_pointwise(node->op);
     const bool binary = is_binary_pointwise(node->op) && node->inputs.size() == 2;

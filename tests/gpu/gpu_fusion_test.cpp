@@ -137,5 +137,41 @@ TEST(GpuFusion, ConvolutionEpiloguesAndChannelsLast) {
   check_residual_block(GpuOptions{2e-2}, DataType::kFloat16);
 }
 
+// ResNet's stem in FP16: Conv(7x7, stride 2) on 3 channels (padded to 8) -> Relu ->
+// MaxPool(3x3, stride 2) -> Conv -> Relu -> AveragePool: channels-last throughout, the pools
+// included (no Transposes left but the boundary ones).
+TEST(GpuFusion, ChannelsLastStemWithPools) {
+  const Tensor x = random_tensor(DataType::kFloat32, {2, 3, 32, 32}, 1);
+  const Tensor w1 = random_tensor(DataType::kFloat32, {16, 3, 7, 7}, 2, -0.2, 0.2);
+  const Tensor w2 = random_tensor(DataType::kFloat32, {16, 16, 3, 3}, 3, -0.2, 0.2);
+  GpuOptions fp16{2e-2};
+  fp16.fp16 = true;
+  const std::string d = expect_gpu_matches_cpu(
+      [&](NetworkDefinition& n) {
+        ITensor* v = n.add_input("x", DataType::kFloat32, x.shape());
+        ILayer* c1 = n.add_layer("Conv", {v, &constant(n, w1)});
+        c1->set_ints("pads", {3, 3, 3, 3});
+        c1->set_ints("strides", {2, 2});
+        v = n.add_layer("Relu", {c1->output(0)})->output(0);
+        ILayer* pool = n.add_layer("MaxPool", {v});
+        pool->set_ints("kernel_shape", {3, 3});
+        pool->set_ints("strides", {2, 2});
+        pool->set_ints("pads", {1, 1, 1, 1});
+        ILayer* c2 = n.add_layer("Conv", {pool->output(0), &constant(n, w2)});
+        c2->set_ints("pads", {1, 1, 1, 1});
+        v = n.add_layer("Relu", {c2->output(0)})->output(0);
+        ILayer* avg = n.add_layer("AveragePool", {v});
+        avg->set_ints("kernel_shape", {2, 2});
+        avg->set_ints("strides", {2, 2});
+        ILayer* c3 = n.add_layer("Conv", {avg->output(0), &constant(n, w2)});
+        n.mark_output(*c3->output(0));
+      },
+      {x}, fp16);
+  // Both pools run channels-last: the engine has only x's and the output's Transposes.
+  size_t transposes = 0;
+  for (size_t at = d.find("[Transpose]"); at != std::string::npos; at = d.find("[Transpose]", at + 1)) ++transposes;
+  EXPECT_EQ(transposes, 2u) << d;
+}
+
 }  // namespace
 }  // namespace kiln

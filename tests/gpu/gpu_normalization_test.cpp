@@ -258,6 +258,36 @@ TEST(GpuNormalization, MaxPoolVariantsAndIndices) {
            window({3, 3}, {2, 2}, {1, 1, 1, 1}, {}, false), GpuOptions{kHalfTolerance}, 2);
 }
 
+// kiln's channels-last pools (layout NHWC: x [N, H, W, C]), as transpose cancellation makes
+// them between NHWC convolutions: vectors of 8 (16-bit), 4 (float32) and 16 (int8) channels, and
+// one channel at a time where C is not a multiple.
+TEST(GpuNormalization, ChannelsLastPools) {
+  auto nhwc = [](std::function<void(ILayer&)> f, int64_t include_pad = -1) {
+    return [=](ILayer& l) {
+      f(l);
+      l.set_string("layout", "NHWC");
+      if (include_pad >= 0) l.set_int("count_include_pad", include_pad);
+    };
+  };
+  const GpuOptions half{kHalfTolerance};
+  for (int64_t channels : {16, 6}) {
+    SCOPED_TRACE(channels);
+    const Tensor h = random_tensor(DataType::kFloat16, {2, 11, 11, channels}, 1);
+    const std::string d =
+        check_op("MaxPool", {in(h)}, nhwc(window({3, 3}, {2, 2}, {1, 1, 1, 1}, {}, false)), half);
+    EXPECT_TRUE(has(d, "cuda_pool_direct")) << d;
+    check_op("MaxPool", {in(h.cast(DataType::kBFloat16))},
+             nhwc(window({2, 3}, {1, 2}, {0, 1, 1, 0}, {2, 1}, true)), GpuOptions{3e-2});
+    check_op("AveragePool", {in(h)}, nhwc(window({3, 3}, {2, 2}, {1, 1, 1, 1}, {}, true), 1), half);
+    check_op("AveragePool", {in(h)}, nhwc(window({2, 2}, {2, 2}, {0, 0, 1, 1}, {}, false), 0), half);
+  }
+  const Tensor f = random_tensor(DataType::kFloat32, {3, 7, 9, 12}, 2);
+  check_op("MaxPool", {in(f)}, nhwc(window({3, 3}, {2, 2}, {1, 1, 1, 1}, {}, false)));
+  check_op("AveragePool", {in(f)}, nhwc(window({3, 2}, {2, 1}, {1, 0, 1, 1}, {}, true), 1));
+  const Tensor q = random_tensor(DataType::kInt8, {1, 6, 7, 32}, 3, -128, 127);
+  check_op("MaxPool", {in(q)}, nhwc(window({3, 3}, {2, 2}, {1, 1, 1, 1}, {}, false)));
+}
+
 TEST(GpuNormalization, AverageAndLpPoolVariants) {
   const Tensor x2 = random_tensor(DataType::kFloat32, {2, 3, 10, 11}, 1);
   const Tensor x3 = random_tensor(DataType::kFloat32, {1, 2, 9, 8, 7}, 2);

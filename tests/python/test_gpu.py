@@ -265,6 +265,76 @@ def test_gpu_plan_round_trip(tmp_path):
     np.testing.assert_array_equal(to_numpy(loaded(x)["y"]), to_numpy(built(x)["y"]))
 
 
+# ---- outputs whose shape the run decides ---------------------------------------------------
+
+def nonzero_model():
+    """y = NonZero(x > 0) as int64 [2, count], z = x + x."""
+    nodes = [helper.make_node("Greater", ["x", "zero"], ["positive"]),
+             helper.make_node("NonZero", ["positive"], ["y"]),
+             helper.make_node("Add", ["x", "x"], ["z"])]
+    return make_model(nodes, [("x", TensorProto.FLOAT, [3, 4])],
+                      [("y", TensorProto.INT64, [2, None]), ("z", TensorProto.FLOAT, [3, 4])],
+                      [("zero", np.array(0, np.float32))])
+
+
+def test_data_dependent_outputs_from_numpy():
+    engine = kiln.build(nonzero_model(), device="gpu")
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        x = rng.standard_normal((3, 4)).astype(np.float32)
+        out = engine({"x": x})
+        np.testing.assert_array_equal(out["y"], np.stack(np.nonzero(x > 0)))
+        np.testing.assert_array_equal(out["z"], x + x)
+    assert engine({"x": -np.ones((3, 4), np.float32)})["y"].shape == (2, 0)
+
+
+@needs_torch
+def test_data_dependent_outputs_from_torch():
+    engine = kiln.build(nonzero_model(), device="gpu")
+    for seed in range(3):
+        x = torch.randn(3, 4, device="cuda", generator=torch.Generator("cuda").manual_seed(seed))
+        out = engine(x)
+        assert out["y"].is_cuda and out["y"].dtype == torch.int64
+        torch.testing.assert_close(out["y"], torch.stack(torch.nonzero(x > 0, as_tuple=True)))
+        torch.testing.assert_close(out["z"], x + x)
+
+
+def test_output_allocator_with_device_memory(logger):
+    builder = kiln.Builder(logger)
+    network = builder.create_network()
+    kiln.OnnxParser(network, logger).parse(nonzero_model().SerializeToString())
+    config = builder.create_builder_config()
+    config.default_device_type = kiln.DeviceType.GPU
+    context = builder.build_engine(network, config).create_execution_context()
+
+    class DeviceAllocator(kiln.OutputAllocator):
+        def __init__(self):
+            super().__init__()
+            self.array, self.shape = None, None
+
+        def reallocate_output(self, tensor_name, memory, size, alignment):
+            if self.array is None or self.array.nbytes < size:
+                self.array = kiln.DeviceArray((max(size, 1),), np.uint8)
+            return self.array.ptr
+
+        def notify_shape(self, tensor_name, shape):
+            self.shape = shape
+
+    allocator = DeviceAllocator()
+    context.set_output_allocator("y", allocator)
+    x = np.random.default_rng(2).standard_normal((3, 4)).astype(np.float32)
+    x_device = kiln.DeviceArray.from_numpy(x)
+    z_device = kiln.DeviceArray((3, 4), np.float32)
+    context.set_tensor_address("x", x_device.ptr)
+    context.set_tensor_address("z", z_device.ptr)
+    context.execute()
+    want = np.stack(np.nonzero(x > 0)).astype(np.int64)
+    assert allocator.shape == want.shape == context.get_tensor_shape("y")
+    got = allocator.array.numpy()[:want.nbytes].view(np.int64).reshape(want.shape)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(z_device.numpy(), x + x)
+
+
 # ---- errors -----------------------------------------------------------------------------------
 
 @needs_torch

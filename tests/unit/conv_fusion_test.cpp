@@ -189,5 +189,45 @@ TEST(TransposeCancellation, MovesThroughPointwiseOpsOnlyWhenAPairCancels) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
 }
 
+// ResNet's stem in FP16: Conv -> Relu -> MaxPool(3x3, stride 2, pad 1) -> Conv, and an
+// AveragePool beside it. Channels-last leaves Transposes around the pools, which then run NHWC
+// (layout attribute) so that only the graph's boundary Transposes stay.
+TEST(TransposeCancellation, PoolsBetweenChannelsLastConvolutionsRunChannelsLast) {
+  ir::Graph g;
+  const DataType f16 = DataType::kFloat16;
+  ir::Value* x = g.add_input("x", f16, {ir::Dim::fixed(2), ir::Dim::fixed(8), ir::Dim::fixed(9), ir::Dim::fixed(9)});
+  const ir::Attributes conv_attrs{{"pads", std::vector<int64_t>{1, 1, 1, 1}}};
+  ir::Value* v = g.add_node("Conv", "conv1", {x, g.add_constant("w1", random_tensor(f16, {16, 8, 3, 3}, 1))},
+                            {"c1"}, conv_attrs)->outputs[0];
+  v = g.add_node("Relu", "relu1", {v}, {"r1"})->outputs[0];
+  ir::Value* pooled = g.add_node("MaxPool", "pool", {v}, {"p1"},
+                                 {{"kernel_shape", std::vector<int64_t>{3, 3}},
+                                  {"strides", std::vector<int64_t>{2, 2}},
+                                  {"pads", std::vector<int64_t>{1, 1, 1, 1}}})->outputs[0];
+  ir::Value* averaged = g.add_node("AveragePool", "avg", {pooled}, {"a1"},
+                                   {{"kernel_shape", std::vector<int64_t>{2, 2}},
+                                    {"pads", std::vector<int64_t>{0, 0, 1, 1}},
+                                    {"count_include_pad", int64_t(1)}})->outputs[0];
+  v = g.add_node("Conv", "conv2", {averaged, g.add_constant("w2", random_tensor(f16, {8, 16, 3, 3}, 2))},
+                 {"c2"}, conv_attrs)->outputs[0];
+  g.mark_output(v);
+  const Tensor xv = random_tensor(f16, {2, 8, 9, 9}, 3);
+  const std::vector<double> want = evaluate(g, xv);
+  const std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(g, {{"x", {2, 8, 9, 9}}})};
+  fuse_conv_epilogues(g, points);
+  g.remove_dead_code();
+  EXPECT_EQ(convert_convs_to_channels_last(g, {ops::resolve_shapes(g, {{"x", {2, 8, 9, 9}}})}), 2u);
+  cancel_transposes(g);
+  g.remove_dead_code();
+  ir::verify(g);
+  EXPECT_EQ(count(g, "Transpose"), 2u);  // x into NHWC, the output back
+  for (const auto& node : g.nodes()) {
+    if (node->op == "MaxPool" || node->op == "AveragePool") EXPECT_EQ(node->attr_string("layout", "NCHW"), "NHWC");
+  }
+  const std::vector<double> got = evaluate(g, xv);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-2 * (1 + std::abs(want[i]))) << i;
+}
+
 }  // namespace
 }  // namespace kiln::passes

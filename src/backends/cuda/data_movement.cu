@@ -527,16 +527,17 @@ struct PadMap {
   int64_t stride[kMaxRank] = {};  // input strides (elements)
 };
 
-template <typename T>
-__global__ void pad_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t n, PadMap m, T value) {
-  KILN_GRID_STRIDE_LOOP(i, n) {
-    int64_t rest = i, offset = 0;
+template <typename T, typename I>
+__global__ void pad_kernel(const T* __restrict__ in, T* __restrict__ out, I n, PadMap m, T value) {
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < n; i += I(blockDim.x) * I(gridDim.x)) {
+    I rest = i, offset = 0;
     bool fill = false;
     for (int d = m.rank - 1; d >= 0; --d) {
-      const int64_t o = rest % m.out_dims[d];
-      rest /= m.out_dims[d];
-      int64_t x = o - m.before[d];
-      const int64_t k = m.kept[d];
+      const I extent = I(m.out_dims[d]);
+      const I o = rest % extent;
+      rest /= extent;
+      I x = o - I(m.before[d]);
+      const I k = I(m.kept[d]);
       if (x < 0 || x >= k) {
         switch (m.mode) {
           case kConstant: fill = true; break;
@@ -546,16 +547,49 @@ __global__ void pad_kernel(const T* __restrict__ in, T* __restrict__ out, int64_
             if (k == 1) {
               x = 0;
             } else {
-              const int64_t period = 2 * (k - 1);
+              const I period = 2 * (k - 1);
               x = ((x % period) + period) % period;
               if (x >= k) x = period - x;
             }
         }
       }
-      offset += (x + m.lo[d]) * m.stride[d];
+      offset += (x + I(m.lo[d])) * I(m.stride[d]);
     }
     out[i] = fill ? value : in[offset];
   }
+}
+
+// The same map over fewer dims: neighbouring dims that neither pad nor crop merge into one,
+// and (constant padding) so does such a dim into the padded dim before it, since whole rows of
+// it are either kept or filled. Padding an image's channels ([N, H, W, 3] -> [N, H, W, 8]) becomes
+// a 2-D map, which saves the kernel most of its index divisions.
+PadMap coalesced(const PadMap& m) {
+  PadMap c = m;
+  c.rank = 0;
+  for (int d = 0; d < m.rank; ++d) {
+    const bool untouched = m.before[d] == 0 && m.lo[d] == 0 && m.kept[d] == m.out_dims[d];
+    if (c.rank > 0 && untouched) {
+      const int last = c.rank - 1;
+      const bool last_untouched =
+          c.before[last] == 0 && c.lo[last] == 0 && c.kept[last] == c.out_dims[last];
+      if (last_untouched || m.mode == kConstant) {
+        const int64_t e = m.out_dims[d];
+        c.out_dims[last] *= e;
+        c.kept[last] *= e;
+        c.before[last] *= e;
+        c.lo[last] *= e;
+        c.stride[last] = m.stride[d];
+        continue;
+      }
+    }
+    c.out_dims[c.rank] = m.out_dims[d];
+    c.kept[c.rank] = m.kept[d];
+    c.before[c.rank] = m.before[d];
+    c.lo[c.rank] = m.lo[d];
+    c.stride[c.rank] = m.stride[d];
+    ++c.rank;
+  }
+  return c;
 }
 
 void launch_pad(RunContext& rc, const PadMap& map, uint64_t value_bits) {
@@ -563,11 +597,18 @@ void launch_pad(RunContext& rc, const PadMap& map, uint64_t value_bits) {
   const DeviceTensor& out = rc.output(0);
   const int64_t n = out.numel();
   if (n == 0) return;
+  const PadMap m = coalesced(map);
+  // 32-bit index arithmetic where every offset (and offset + a grid stride) fits.
+  const bool narrow = std::max(n, in.numel()) < (int64_t(1) << 30);
   dispatch_bits(rc.node, element_size(in.dtype), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T value;
     std::memcpy(&value, &value_bits, sizeof(T));
-    pad_kernel<T><<<grid_for(n), kBlock, 0, rc.stream>>>(in.as<T>(), out.as<T>(), n, map, value);
+    if (narrow) {
+      pad_kernel<T, int32_t><<<grid_for(n), kBlock, 0, rc.stream>>>(in.as<T>(), out.as<T>(), int32_t(n), m, value);
+    } else {
+      pad_kernel<T, int64_t><<<grid_for(n), kBlock, 0, rc.stream>>>(in.as<T>(), out.as<T>(), n, m, value);
+    }
   });
 }
 
