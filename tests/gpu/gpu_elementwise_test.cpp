@@ -127,7 +127,10 @@ TEST(GpuElementwise, BroadcastPathsAndVectorTails) {
       {{2, 16, 8, 8}, {16, 1, 1}},  // per-channel bias, H*W a multiple of the width: shared
       {{2, 16, 7, 7}, {16, 1, 1}},  // per-channel bias, H*W = 49
       {{37, 1}, {1, 64}},           // outer product
-      {{4, 1, 6}, {4, 5, 6}},       // broadcast in a middle dim: the generic path
+      {{4, 1, 6}, {4, 5, 6}},       // broadcast in a middle dim: the 32-bit strided path
+      {{2, 3, 5, 32}, {2, 1, 1, 32}},  // an attention mask: strided, vectorized, contiguous
+      {{2, 3, 32, 5}, {2, 1, 32, 1}},  // strided, vectorized, one element per vector (splat)
+      {{3, 4, 5, 6}, {3, 1, 5, 1}},  // strided, vectors do not fit the innermost dim
       {{}, {3, 17}},                // scalar first
       {{3, 17}, {1}},               // scalar second
       {{1}, {1}},                   // one element
@@ -145,6 +148,11 @@ TEST(GpuElementwise, BroadcastPathsAndVectorTails) {
       }
     }
   }
+  // Where over broadcast operands (32-bit offsets): attention's Where(IsNaN(p), 0, p).
+  const Tensor p = random_tensor(DataType::kFloat16, {2, 3, 16, 16}, 3);
+  const Tensor mask = random_tensor(DataType::kInt32, {2, 1, 1, 16}, 4, 0, 1).cast(DataType::kBool);
+  check_op("Where", {in(mask), in(Tensor::from_vector<float>(DataType::kFloat32, {}, {0.0f}).cast(DataType::kFloat16)), in(p)},
+           {}, exact());
   // A large tensor with a 3072-wide bias, as in a transformer's MLP.
   check_op("Add", {in(random_tensor(DataType::kFloat16, {16, 3072}, 1)),
                    in(random_tensor(DataType::kFloat16, {3072}, 2))},

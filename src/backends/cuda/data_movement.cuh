@@ -4,6 +4,9 @@
 // DepthToSpace and SpaceToDepth are permutations of a 6-D view).
 #pragma once
 
+#include <array>
+#include <optional>
+
 #include "backends/cuda/cuda_common.cuh"
 
 namespace kiln::cuda {
@@ -36,6 +39,49 @@ struct FastDivmod {
 
 // Largest 32-bit-safe count: FastDivmod's bound.
 inline constexpr int64_t kMax32BitIndex = (int64_t(1) << 31) - 1;
+
+// StridedMap in 32-bit arithmetic: FastDivmod per dim, unsigned strides. For tensors below
+// kMax32BitIndex elements read with non-negative strides (broadcasts), where the 64-bit
+// divisions of StridedMap would be what limits a kernel.
+template <int N>
+struct FastStridedMap {
+  int rank = 0;
+  FastDivmod dims[kMaxRank];
+  uint32_t strides[N][kMaxRank] = {};
+
+  __device__ __forceinline__ void offsets(uint32_t flat, uint32_t (&out)[N]) const {
+#pragma unroll
+    for (int k = 0; k < N; ++k) out[k] = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+      uint32_t i;
+      flat = dims[d].divmod(flat, i);
+#pragma unroll
+      for (int k = 0; k < N; ++k) out[k] += i * strides[k][d];
+    }
+  }
+};
+
+// The 32-bit form of `m` for `n` output elements whose operands each have fewer than
+// kMax32BitIndex elements, or nullopt where it does not apply (a negative stride, too many
+// elements).
+template <int N>
+std::optional<FastStridedMap<N>> fast_strided_map(const StridedMap<N>& m, int64_t n,
+                                                  const std::array<int64_t, N>& operand_sizes) {
+  if (n > kMax32BitIndex) return std::nullopt;
+  for (int64_t size : operand_sizes) {
+    if (size > kMax32BitIndex) return std::nullopt;
+  }
+  FastStridedMap<N> f;
+  f.rank = m.rank;
+  for (int d = 0; d < m.rank; ++d) {
+    f.dims[d] = FastDivmod(uint32_t(m.dims[d]));
+    for (int k = 0; k < N; ++k) {
+      if (m.strides[k][d] < 0) return std::nullopt;
+      f.strides[k][d] = uint32_t(m.strides[k][d]);
+    }
+  }
+  return f;
+}
 
 // out[i] = in[in_offset + sum(index(i)[d] * in_strides[d])] for every element i of out_shape
 // (row-major), elements of `element_bytes` bytes. Strides are in elements, 0 broadcasts.

@@ -39,6 +39,30 @@ std::optional<Block> block_of(const StridedMap<2>& m, int k) {
   return b;
 }
 
+// The 32-bit strided path of `p` (see BinaryPlan::fast), vectorized where every operand reads
+// each vector of the innermost dim contiguously and aligned, or as one element.
+void plan_fast_strided(BinaryPlan& p, const DeviceTensor& a, const DeviceTensor& b,
+                       const DeviceTensor& out, int vector_width) {
+  p.fast = fast_strided_map<2>(p.map, out.numel(), {a.numel(), b.numel()});
+  if (!p.fast || p.map.rank == 0 || vector_width <= 1) return;
+  const int inner = p.map.rank - 1;
+  const int64_t v = vector_width;
+  if (p.map.dims[inner] % v != 0 || !aligned_to(out.data, size_t(v) * element_size(out.dtype))) return;
+  bool ok = true;
+  auto operand = [&](int k, const DeviceTensor& t, bool& splat) {
+    const int64_t inner_stride = p.map.strides[k][inner];
+    splat = inner_stride == 0;
+    if (splat) return;
+    // A vector starts at a multiple of v in the innermost dim: contiguous, and aligned when
+    // every outer stride and the base are.
+    ok = ok && inner_stride == 1 && aligned_to(t.data, size_t(v) * element_size(t.dtype));
+    for (int d = 0; d < inner; ++d) ok = ok && p.map.strides[k][d] % v == 0;
+  };
+  operand(0, a, p.splat_a);
+  operand(1, b, p.splat_b);
+  p.fast_vectorized = ok;
+}
+
 }  // namespace
 
 BinaryPlan plan_binary(const ir::Node& node, const DeviceTensor& a, const DeviceTensor& b,
@@ -50,7 +74,10 @@ BinaryPlan plan_binary(const ir::Node& node, const DeviceTensor& a, const Device
   if (n > kMax32BitIndex) return p;
   const std::optional<Block> ba = block_of(p.map, 0);
   const std::optional<Block> bb = block_of(p.map, 1);
-  if (!ba || !bb) return p;
+  if (!ba || !bb) {
+    plan_fast_strided(p, a, b, out, vector_width);
+    return p;
+  }
   p.block = true;
   const int64_t v = vector_width;
   const size_t operand_bytes = size_t(v) * element_size(a.dtype);
@@ -303,6 +330,17 @@ __global__ void where_kernel(const uint8_t* __restrict__ c, const T* __restrict_
   }
 }
 
+template <typename T>
+__global__ void where_fast_kernel(const uint8_t* __restrict__ c, const T* __restrict__ x,
+                                  const T* __restrict__ y, T* __restrict__ out, uint32_t n,
+                                  FastStridedMap<3> map) {
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    uint32_t off[3];
+    map.offsets(i, off);
+    out[i] = c[off[0]] ? x[off[1]] : y[off[2]];
+  }
+}
+
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Where", "cuda_where_broadcast", {},
     [](const NodeQuery& q) { return ranks_fit(q) && movable_element_size(q.input(1).dtype); },
@@ -315,12 +353,18 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
           {broadcast_strides_to(rc.input(0).shape, out.shape),
            broadcast_strides_to(rc.input(1).shape, out.shape),
            broadcast_strides_to(rc.input(2).shape, out.shape)});
+      const std::optional<FastStridedMap<3>> fast = fast_strided_map<3>(
+          map, n, {rc.input(0).numel(), rc.input(1).numel(), rc.input(2).numel()});
       dispatch_bits(rc.node, element_size(out.dtype), [&](auto tag) {
         using T = typename decltype(tag)::type;
-        where_kernel<T><<<grid_for(n), kBlock, 0, rc.stream>>>(rc.input(0).as<uint8_t>(),
-                                                                rc.input(1).as<T>(),
-                                                                rc.input(2).as<T>(), out.as<T>(),
-                                                                n, map);
+        const uint8_t* c = rc.input(0).as<uint8_t>();
+        if (fast) {
+          where_fast_kernel<T><<<grid_for(n), kBlock, 0, rc.stream>>>(
+              c, rc.input(1).as<T>(), rc.input(2).as<T>(), out.as<T>(), uint32_t(n), *fast);
+        } else {
+          where_kernel<T><<<grid_for(n), kBlock, 0, rc.stream>>>(
+              c, rc.input(1).as<T>(), rc.input(2).as<T>(), out.as<T>(), n, map);
+        }
       });
     }});
 

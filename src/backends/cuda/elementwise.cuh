@@ -13,8 +13,9 @@
 //  - Binary ops whose operands are each a "block" of the output (same shape, a trailing bias,
 //    a per-channel bias, a scalar: see BlockOperand) run a 32-bit kernel that finds an operand's
 //    element with two multiply-high divisions, and reads 16-byte vectors (or one element shared
-//    by the whole vector) where sizes and alignment allow. Other broadcasts take the generic
-//    64-bit strided path.
+//    by the whole vector) where sizes and alignment allow. Other broadcasts take a strided path:
+//    32-bit (FastDivmod) offsets below 2^31 elements, vectorized along a contiguous or broadcast
+//    innermost dim; 64-bit beyond.
 //  - The op is a functor type; the ops that dominate models (Add, Mul, Relu, Gelu, ...) are
 //    instantiated with the op fixed at compile time, the rest share one kernel per dtype that
 //    switches on the op at run time (a uniform branch), which keeps compile time in check.
@@ -313,6 +314,13 @@ struct BinaryPlan {
   bool vectorized = false;  // ... reading vectors of `vector_width` elements
   BlockOperand a, b;
   StridedMap<2> map;  // the generic path otherwise
+  // Other broadcasts of fewer than 2^31 elements ([N,H,S,S] + [N,1,1,S], as attention masks
+  // are): 32-bit strided offsets, and vectors of `vector_width` output elements when the
+  // innermost dim splits into whole vectors that each operand reads contiguously (stride 1,
+  // aligned) or as one element (stride 0, `splat`).
+  std::optional<FastStridedMap<2>> fast;
+  bool fast_vectorized = false;
+  bool splat_a = false, splat_b = false;
 };
 
 // Chooses the path for out = f(a, b) (a and b of one dtype, out of its own) in vectors of
@@ -372,6 +380,48 @@ __global__ void binary_strided_kernel(const A* a, const A* b, Out* out, int64_t 
   }
 }
 
+template <int V, typename A>
+__device__ __forceinline__ void load_strided(const A* p, uint32_t off, bool splat,
+                                             ComputeOf<A> (&x)[V]) {
+  if (splat) {
+    const ComputeOf<A> v = Elem<A>::load(p[off]);
+#pragma unroll
+    for (int k = 0; k < V; ++k) x[k] = v;
+  } else {
+    const Pack<A, V> pack = *reinterpret_cast<const Pack<A, V>*>(p + off);
+#pragma unroll
+    for (int k = 0; k < V; ++k) x[k] = Elem<A>::load(pack.v[k]);
+  }
+}
+
+template <typename A, typename Out, typename Fn>
+__global__ void binary_fast_strided_kernel(const A* a, const A* b, Out* out, uint32_t n,
+                                           FastStridedMap<2> map, bool vectorized, bool splat_a,
+                                           bool splat_b, Fn fn) {
+  constexpr int V = vector_width<A, Out>();
+  const uint32_t tid = blockIdx.x * blockDim.x + threadIdx.x;
+  const uint32_t stride = blockDim.x * gridDim.x;
+  if (vectorized) {  // n is a multiple of V
+    for (uint32_t v = tid; v < n / V; v += stride) {
+      uint32_t off[2];
+      map.offsets(v * V, off);
+      ComputeOf<A> xa[V], xb[V];
+      load_strided<V>(a, off[0], splat_a, xa);
+      load_strided<V>(b, off[1], splat_b, xb);
+      Pack<Out, V> r;
+#pragma unroll
+      for (int k = 0; k < V; ++k) r.v[k] = Elem<Out>::store(fn(xa[k], xb[k]));
+      reinterpret_cast<Pack<Out, V>*>(out)[v] = r;
+    }
+    return;
+  }
+  for (uint32_t i = tid; i < n; i += stride) {
+    uint32_t off[2];
+    map.offsets(i, off);
+    out[i] = Elem<Out>::store(fn(Elem<A>::load(a[off[0]]), Elem<A>::load(b[off[1]])));
+  }
+}
+
 template <typename A, typename Out, typename Fn>
 void launch_binary_map(const ir::Node& node, const DeviceTensor& a, const DeviceTensor& b,
                        const DeviceTensor& out, Fn fn, cudaStream_t stream) {
@@ -383,6 +433,11 @@ void launch_binary_map(const ir::Node& node, const DeviceTensor& a, const Device
     const int64_t threads = p.vectorized ? (n + V - 1) / V : n;
     binary_block_kernel<A, Out, Fn><<<grid_for(threads), kBlock, 0, stream>>>(
         a.as<A>(), b.as<A>(), out.as<Out>(), uint32_t(n), p.a, p.b, p.vectorized, fn);
+  } else if (p.fast) {
+    const int64_t threads = p.fast_vectorized ? n / V : n;
+    binary_fast_strided_kernel<A, Out, Fn><<<grid_for(threads), kBlock, 0, stream>>>(
+        a.as<A>(), b.as<A>(), out.as<Out>(), uint32_t(n), *p.fast, p.fast_vectorized, p.splat_a,
+        p.splat_b, fn);
   } else {
     binary_strided_kernel<A, Out, Fn><<<grid_for(n), kBlock, 0, stream>>>(
         a.as<A>(), b.as<A>(), out.as<Out>(), n, p.map, fn);
