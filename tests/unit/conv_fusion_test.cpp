@@ -103,26 +103,33 @@ TEST(ConvFusion, Fp16ConvolutionsGoChannelsLastWithOnlyBoundaryTransposes) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-2 * (1 + std::abs(want[i]))) << i;
 }
 
-TEST(ConvFusion, FewInputChannelsArePaddedToEight) {
-  ir::Graph g;
-  ir::Value* x = g.add_input("x", DataType::kFloat16, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(7), ir::Dim::fixed(7)});
-  ir::Value* y = g.add_node("Conv", "conv", {x, g.add_constant("w", random_tensor(DataType::kFloat16, {8, 3, 3, 3}, 1))},
-                            {"y"}, {{"strides", std::vector<int64_t>{2, 2}}})->outputs[0];
-  g.mark_output(y);
-  const Tensor xv = random_tensor(DataType::kFloat16, {2, 3, 7, 7}, 2);
-  auto eval = [&](const ir::Graph& graph) {
-    auto copy = graph.clone();
-    copy->inputs()[0]->constant = xv;
-    return ops::resolve_shapes(*copy, {{"x", {2, 3, 7, 7}}}).values.at(copy->outputs()[0]).to_double_vector();
-  };
-  const std::vector<double> want = eval(g);
-  EXPECT_EQ(convert_convs_to_channels_last(g, {ops::resolve_shapes(g, {{"x", {2, 3, 7, 7}}})}), 1u);
-  g.remove_dead_code();
-  ir::verify(g);
-  EXPECT_EQ(count(g, "Pad"), 1u);
-  const std::vector<double> got = eval(g);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-2 * (1 + std::abs(want[i]))) << i;
+// 3 input channels are padded to 4, 6 to 8 (padded_channels in conv_fusion.cpp).
+TEST(ConvFusion, FewInputChannelsArePadded) {
+  for (const auto& [channels, padded] : std::vector<std::pair<int64_t, int64_t>>{{3, 4}, {6, 8}}) {
+    SCOPED_TRACE(channels);
+    ir::Graph g;
+    ir::Value* x = g.add_input("x", DataType::kFloat16, {ir::Dim::fixed(2), ir::Dim::fixed(channels), ir::Dim::fixed(7), ir::Dim::fixed(7)});
+    ir::Value* y = g.add_node("Conv", "conv", {x, g.add_constant("w", random_tensor(DataType::kFloat16, {8, channels, 3, 3}, 1))},
+                              {"y"}, {{"strides", std::vector<int64_t>{2, 2}}})->outputs[0];
+    g.mark_output(y);
+    const Tensor xv = random_tensor(DataType::kFloat16, {2, channels, 7, 7}, 2);
+    auto eval = [&](const ir::Graph& graph) {
+      auto copy = graph.clone();
+      copy->inputs()[0]->constant = xv;
+      return ops::resolve_shapes(*copy, {{"x", {2, channels, 7, 7}}}).values.at(copy->outputs()[0]).to_double_vector();
+    };
+    const std::vector<double> want = eval(g);
+    EXPECT_EQ(convert_convs_to_channels_last(g, {ops::resolve_shapes(g, {{"x", {2, channels, 7, 7}}})}), 1u);
+    g.remove_dead_code();
+    ir::verify(g);
+    ASSERT_EQ(count(g, "Pad"), 1u);
+    for (const auto& node : g.nodes()) {
+      if (node->op == "FusedConv") EXPECT_EQ(node->inputs[1]->constant->shape(), (Dims{8, 3, 3, padded}));
+    }
+    const std::vector<double> got = eval(g);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-2 * (1 + std::abs(want[i]))) << i;
+  }
 }
 
 TEST(BatchNormFolding, FoldsIntoTheConvolutionsWeightsAndBias) {
