@@ -233,8 +233,8 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     points = resolve_at_profile_points(*graph, plan.profiles);
   }
 
-  // Convolutions (GPU engines): epilogues fold into cuDNN graphs; FP16/BF16 ones go
-  // channels-last, with the Transposes between consecutive convolutions cancelled.
+  // Convolutions (GPU engines): epilogues fold into cuDNN graphs; FP16/BF16 ones (and TF32
+  // ones) go channels-last, with the Transposes between consecutive convolutions cancelled.
   const bool cudnn_allowed = (config.tactic_sources() & (1u << uint32_t(TacticSource::kCUDNN))) != 0;
   if (gpu && cudnn_allowed) {  // FusedConv is cuDNN's
     const size_t fused = passes::fuse_conv_epilogues(*graph, points);
@@ -243,7 +243,8 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
       ir::verify(*graph);
       points = resolve_at_profile_points(*graph, plan.profiles);
     }
-    const size_t channels_last = passes::convert_convs_to_channels_last(*graph, points);
+    const bool tf32 = (config.flags() >> uint32_t(BuilderFlag::kTF32)) & 1u;
+    const size_t channels_last = passes::convert_convs_to_channels_last(*graph, points, /*float32_too=*/tf32);
     if (channels_last) passes::cancel_transposes(*graph);
     if (fused || channels_last) {
       graph->remove_dead_code();

@@ -115,21 +115,22 @@ int64_t padded_channels(int64_t channels) {
 }
 const std::vector<int64_t> kToChannelsFirst{0, 3, 1, 2};
 
-bool is_low(const ir::Value* v, const std::vector<ops::ResolvedShapes>& points) {
+bool is_channels_last_type(const ir::Value* v, const std::vector<ops::ResolvedShapes>& points, bool float32_too) {
   for (const ops::ResolvedShapes& r : points) {
     const DataType t = r.of(v).dtype;
-    if (t != DataType::kFloat16 && t != DataType::kBFloat16) return false;
+    if (t != DataType::kFloat16 && t != DataType::kBFloat16 && !(float32_too && t == DataType::kFloat32)) return false;
   }
   return true;
 }
 
 }  // namespace
 
-size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points) {
+size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
+                                      bool float32_too) {
   std::vector<ir::Node*> convs;
   for (auto& node : graph.nodes()) {
     const bool conv = node->op == "Conv" || (node->op == "FusedConv" && node->attr_string("layout", "NCHW") == "NCHW");
-    if (!conv || !is_plain_2d_conv(*node, points) || !is_low(node->inputs[0], points)) continue;
+    if (!conv || !is_plain_2d_conv(*node, points) || !is_channels_last_type(node->inputs[0], points, float32_too)) continue;
     if (node->attr_int("group", 1) != 1 || !node->inputs[1]->is_constant()) continue;
     // Tensor-core convolutions want channel counts in multiples of 8; fewer input channels
     // (an RGB image's 3) are padded with zeros (padded_channels).

@@ -74,11 +74,19 @@ TEST(ConvFusion, EpiloguesFoldIntoFusedConv) {
   ASSERT_EQ(second->inputs.size(), 4u);  // X, W, B, Z
   EXPECT_EQ(second->inputs[3]->name, "x");
   EXPECT_EQ(b.g.outputs()[0]->name, "y");
-  // float32 FP32 convert_convs_to_channels_last leaves alone.
+  // float32 convert_convs_to_channels_last leaves alone unless TF32 is allowed.
   EXPECT_EQ(convert_convs_to_channels_last(b.g, points_of(b.g)), 0u);
   const std::vector<double> got = evaluate(b.g, x);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+  EXPECT_EQ(convert_convs_to_channels_last(b.g, points_of(b.g), /*float32_too=*/true), 2u);
+  cancel_transposes(b.g);
+  b.g.remove_dead_code();
+  ir::verify(b.g);
+  EXPECT_EQ(count(b.g, "Transpose"), 2u);
+  const std::vector<double> nhwc = evaluate(b.g, x);
+  ASSERT_EQ(nhwc.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(nhwc[i], want[i], 1e-5) << i;
 }
 
 TEST(ConvFusion, Fp16ConvolutionsGoChannelsLastWithOnlyBoundaryTransposes) {
