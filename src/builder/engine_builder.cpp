@@ -187,7 +187,7 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
 
 #ifdef KILN_HAVE_CUDA
   const auto flag_set = [&](BuilderFlag f) { return config.get_flag(f); };
-  // Attention fusion (GPU engines with FP16/BF16, opt-in for now: see attention_fusion.h):
+  // Attention fusion (GPU engines with FP16/BF16; KILN_ATTENTION_FUSION=0 turns it off):
   // MatMul -> scale -> mask -> Softmax -> MatMul chains become one Attention node (a
   // tensor-core kernel) before mixed precision lowers it.
   if (gpu && (flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16)) &&

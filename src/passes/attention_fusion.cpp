@@ -26,7 +26,12 @@ struct Match {
   ir::Value* k = nullptr;  // [B, H, S, D]: the K^T chain is absorbed
   ir::Value* v = nullptr;
   ir::Value* mask = nullptr;  // additive float mask, boolean mask, or none
+  bool causal = false;        // the mask was a constant lower triangle: is_causal instead
   double scale = 1.0;
+  // K arrives as [B * H, S, D] (torchvision's ViT: no 4-D K exists): the rewrite reshapes it to
+  // k_shape ([-1, H, S, D]) first, and `k` is null.
+  ir::Value* k_flat = nullptr;
+  std::vector<int64_t> k_shape;
   ir::Node* output_matmul = nullptr;
   // The 3-D form: Q, K and V each come from a [B, S, H * D] tensor through Reshape([B, S, H, D])
   // -> Transpose([0, 2, 1, 3]), and Y goes back through Transpose([0, 2, 1, 3]) -> Reshape.
@@ -105,6 +110,10 @@ class Matcher {
         Match attempt = m;
         attempt.mask = mask;
         if (match_mask(mask, scores, false) && match_logits(logits, attempt)) {
+          if (is_causal_mask(mask, scores, false)) {
+            attempt.mask = nullptr;
+            attempt.causal = true;
+          }
           return finish(attempt, scores);
         }
       }
@@ -117,6 +126,10 @@ class Matcher {
       if (!match_mask(cond, scores, true)) return {};
       m.mask = cond;
       if (!match_logits(producer->inputs[1], m)) return {};
+      if (is_causal_mask(cond, scores, true)) {
+        m.mask = nullptr;
+        m.causal = true;
+      }
       return finish(m, scores);
     }
     if (!match_logits(scores, m)) return {};
@@ -257,6 +270,61 @@ class Matcher {
     return k;
   }
 
+  // K^T = Reshape(Transpose(X, [0, 2, 1]), [B, H, D, S]) with X = [B * H, S, D] at every profile
+  // point, H, S and D the same at all of them: the shape [-1, H, S, D] that makes K of X.
+  std::optional<std::vector<int64_t>> flat_key_shape(const ir::Value* kt) const {
+    ir::Node* r = kt ? kt->producer : nullptr;
+    if (!r || r->op != "Reshape" || !r->has_input(0)) return std::nullopt;
+    ir::Node* t = r->inputs[0]->producer;
+    if (!t || t->op != "Transpose" || !t->has_input(0) ||
+        t->attr_ints("perm", {}) != std::vector<int64_t>{0, 2, 1}) {
+      return std::nullopt;
+    }
+    const auto xs = shapes_of(t->inputs[0]), out = shapes_of(kt);
+    if (!xs || !out) return std::nullopt;
+    std::optional<std::vector<int64_t>> shape;
+    for (size_t p = 0; p < xs->size(); ++p) {
+      const Dims& X = (*xs)[p];
+      const Dims& KT = (*out)[p];
+      if (X.size() != 3 || KT.size() != 4 || KT[0] * KT[1] != X[0] || KT[2] != X[2] ||
+          KT[3] != X[1]) {
+        return std::nullopt;
+      }
+      const std::vector<int64_t> here = {-1, KT[1], KT[3], KT[2]};
+      if (shape && *shape != here) return std::nullopt;
+      shape = here;
+    }
+    return shape;
+  }
+
+  // A constant mask that is exactly Attention's is_causal for these scores: every extent but
+  // the last two 1, those [S_q, S_k], and key j of query i kept (0 additive, or true) where
+  // j <= i and masked (at or below -1e30, or false) elsewhere.
+  bool is_causal_mask(const ir::Value* mask, const ir::Value* scores, bool boolean) const {
+    if (!mask || !mask->is_constant()) return false;
+    const Tensor& c = *mask->constant;
+    const Dims& ms = c.shape();
+    const auto ss = shapes_of(scores);
+    if (!ss || ms.size() < 2) return false;
+    const int64_t rows = ms[ms.size() - 2], cols = ms.back();
+    for (size_t d = 0; d + 2 < ms.size(); ++d) {
+      if (ms[d] != 1) return false;
+    }
+    for (const Dims& s : *ss) {
+      if (s.size() != 4 || s[2] != rows || s[3] != cols) return false;
+    }
+    if (boolean ? c.dtype() != DataType::kBool : !is_float(c.dtype())) return false;
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < cols; ++j) {
+        const double v = c.as_double(i * cols + j);
+        const bool kept = boolean ? v != 0.0 : v == 0.0;
+        const bool masked = boolean ? v == 0.0 : v <= -1e30;
+        if (j <= i ? !kept : !masked) return false;
+      }
+    }
+    return true;
+  }
+
   // logits = [scale] MatMul([a] Q, [b] K^T): fills q, k and the scale.
   bool match_logits(ir::Value* logits, Match& m) const {
     double scale = 1.0;
@@ -264,8 +332,16 @@ class Matcher {
     ir::Node* mm = producer_if_private(product);
     if (!mm || mm->op != "MatMul" || mm->inputs.size() != 2) return false;
     ir::Value* q = peel_scale(mm->inputs[0], scale, false);
-    ir::Value* k = untranspose(peel_scale(mm->inputs[1], scale, false));
-    if (!q || !k) return false;
+    ir::Value* kt = peel_scale(mm->inputs[1], scale, false);
+    ir::Value* k = untranspose(kt);
+    if (!q) return false;
+    if (!k) {
+      // [B * H, S, D] -> Transpose([0, 2, 1]) -> Reshape([B, H, D, S]) without a 4-D K.
+      const std::optional<std::vector<int64_t>> shape = flat_key_shape(kt);
+      if (!shape) return false;
+      m.k_flat = kt->producer->inputs[0]->producer->inputs[0];
+      m.k_shape = *shape;
+    }
     m.q = q;
     m.k = k;
     m.scale = scale;
@@ -274,13 +350,18 @@ class Matcher {
 
   // Shape and type checks of the whole match at every profile point.
   std::optional<Match> finish(Match m, const ir::Value* scores) const {
-    const auto qt = dtype_of(m.q), kt = dtype_of(m.k), vt = dtype_of(m.v), st = dtype_of(scores);
+    const ir::Value* key = m.k ? m.k : m.k_flat;
+    const auto qt = dtype_of(m.q), kt = dtype_of(key), vt = dtype_of(m.v), st = dtype_of(scores);
     if (!qt || !is_float(*qt) || kt != qt || vt != qt || st != qt) return {};
-    const auto qs = shapes_of(m.q), ks = shapes_of(m.k), vs = shapes_of(m.v),
+    const auto qs = shapes_of(m.q), ks = shapes_of(key), vs = shapes_of(m.v),
                ss = shapes_of(scores), ys = shapes_of(m.output_matmul->outputs[0]);
     if (!qs || !ks || !vs || !ss || !ys) return {};
     for (size_t p = 0; p < qs->size(); ++p) {
-      const Dims &q = (*qs)[p], &k = (*ks)[p], &v = (*vs)[p];
+      const Dims &q = (*qs)[p], &v = (*vs)[p], &flat = (*ks)[p];
+      if (q.size() != 4) return {};
+      // A [B * H, S, D] key seen as [B, H, S, D] (flat_key_shape checked the split).
+      if (!m.k && (flat.size() != 3 || q[0] * m.k_shape[1] != flat[0])) return {};
+      const Dims k = m.k ? flat : Dims{q[0], m.k_shape[1], flat[1], flat[2]};
       if (q.size() != 4 || k.size() != 4 || v.size() != 4) return {};
       if (k[0] != q[0] || v[0] != q[0] || k[1] != q[1] || v[1] != q[1]) return {};
       if (k[3] != q[3] || v[2] != k[2]) return {};
@@ -315,6 +396,7 @@ class Matcher {
   }
 
   void match_three_dimensional(Match& m) const {
+    if (!m.k) return;
     ir::Value* q3 = three_dimensional_source(m.q);
     ir::Value* k3 = three_dimensional_source(m.k);
     ir::Value* v3 = three_dimensional_source(m.v);
@@ -348,7 +430,7 @@ class Matcher {
 
 bool attention_fusion_enabled() {
   const char* env = std::getenv("KILN_ATTENTION_FUSION");
-  return env && std::strcmp(env, "1") == 0;
+  return !(env && std::strcmp(env, "0") == 0);
 }
 
 size_t fuse_attention(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points) {
@@ -367,20 +449,32 @@ size_t fuse_attention(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& 
     KILN_ASSERT(position != graph.nodes().end());
     ir::Value* y = old->outputs[0];
     const std::string name = graph.unique_name(old->name + "_attention");
+    ir::Attributes attrs = {{"scale", m.scale}};
+    if (m.causal) attrs["is_causal"] = int64_t(1);
     if (m.output_reshape) {
       // 3-D: the Reshape after the output transpose reads the fused output; the MatMul and the
       // transposes around the heads are left unread for dead-code elimination.
-      ir::Node* fused = graph.insert_node(
-          position, "Attention", name, {m.q3, m.k3, m.v3, m.mask},
-          {graph.unique_name(y->name + "_attention")},
-          {{"scale", m.scale}, {"q_num_heads", m.heads}, {"kv_num_heads", m.heads}});
+      attrs["q_num_heads"] = m.heads;
+      attrs["kv_num_heads"] = m.heads;
+      ir::Node* fused =
+          graph.insert_node(position, "Attention", name, {m.q3, m.k3, m.v3, m.mask},
+                            {graph.unique_name(y->name + "_attention")}, attrs);
       if (!m.mask) fused->inputs.pop_back();
       m.output_reshape->inputs[0] = fused->outputs[0];
       continue;
     }
-    ir::Node* fused =
-        graph.insert_node(position, "Attention", name, {m.q, m.k, m.v, m.mask},
-                          {graph.unique_name(y->name + "_unfused")}, {{"scale", m.scale}});
+    ir::Value* k = m.k;
+    if (!k) {
+      const Tensor shape = Tensor::from_vector<int64_t>(
+          DataType::kInt64, {int64_t(m.k_shape.size())}, m.k_shape);
+      ir::Node* reshape = graph.insert_node(
+          position, "Reshape", graph.unique_name(old->name + "_key"),
+          {m.k_flat, graph.add_constant(graph.unique_name(old->name + "_key_shape"), shape)},
+          {graph.unique_name(m.k_flat->name + "_heads")});
+      k = reshape->outputs[0];
+    }
+    ir::Node* fused = graph.insert_node(position, "Attention", name, {m.q, k, m.v, m.mask},
+                                        {graph.unique_name(y->name + "_unfused")}, attrs);
     if (!m.mask) fused->inputs.pop_back();
     // The fused node produces the MatMul's value itself (its name, its readers, and the
     // pointers other matches hold stay valid); the old MatMul is left with an unread value

@@ -14,9 +14,14 @@
 //   Y  = MatMul(P, V)
 //
 // K^T is Transpose(K, perm = [0, 1, 3, 2]), or the exporter's Reshape([B*H, S, D]) ->
-// Transpose([0, 2, 1]) -> Reshape([B, H, D, S]) chain; Q, K and V are 4-D with the same batch
-// and head count at every profile point. The result is
+// Transpose([0, 2, 1]) -> Reshape([B, H, D, S]) chain; where no 4-D K exists (torchvision's
+// ViT splits the heads of a [B * H, S, D] key), the rewrite reshapes that key to
+// [-1, H, S, D] itself. Q, K and V are 4-D with the same batch and head count at every
+// profile point. The result is
 //   Y = Attention(Q, K, V, M or C, scale = a * b * c (or / c)).
+// A constant M or C that is exactly a lower triangle over [S_q, S_k] (0 or true where key
+// j <= query i, at or below -1e30 or false elsewhere; GPT-2's causal mask once folded) becomes
+// is_causal = 1 instead: the kernel skips the masked key tiles rather than reading a mask.
 // Where Q, K and V each come from a [B, S, H * D] tensor through Reshape([B, S, H, D]) ->
 // Transpose([0, 2, 1, 3]) and Y leaves through Transpose([0, 2, 1, 3]) -> Reshape (as the
 // exporters write the heads' split and merge), Attention takes the 3-D form instead
@@ -43,11 +48,11 @@ namespace kiln::passes {
 // created; the caller removes dead code and resolves shapes again.
 size_t fuse_attention(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points);
 
-// Whether the builder runs the fusion (FP16/BF16 GPU engines): only with the environment
-// variable KILN_ATTENTION_FUSION=1 for now. Measured on an H100 (BERT-base, batch 32, 128
-// tokens, FP16), the fused kernel (173 us per layer) is still slower than the unfused chain it
-// replaces (3.51 ms vs 3.28 ms for the model): it waits on memory (no prefetch of the next K/V
-// tile, two passes over the keys). The switch goes once the kernel is faster.
+// Whether the builder runs the fusion (FP16/BF16 GPU engines): yes unless the environment
+// variable KILN_ATTENTION_FUSION is "0" (to compare with the unfused chain). Measured on an H100
+// (FP16, kiln exec --useCudaGraph medians), the one-pass kernel against the unfused chain
+// (cuBLASLt products + softmax): BERT-base batch 32 3.27 -> 2.13 ms, ViT-B/16 batch 64
+// 14.97 -> 13.50 ms, GPT-2 batch 1 0.867 -> 0.796 ms (12 blocks fused in each).
 bool attention_fusion_enabled();
 
 }  // namespace kiln::passes

@@ -109,6 +109,43 @@ TEST(GpuAttention, ThreeDimensionalGroupedQueryWithBooleanMask) {
   }
 }
 
+// The one-pass kernel over many key tiles (online softmax rescaling): 300 keys (five tiles of
+// 64, the last partial), head sizes 64 and 128, a padding mask, causal with grouped-query heads
+// in the 3-D layout, past keys with a window, softmax in float32.
+TEST(GpuAttention, OnePassKernelOverManyKeyTiles) {
+  for (DataType t : {DataType::kFloat16, DataType::kBFloat16}) {
+    SCOPED_TRACE(to_string(t));
+    Tensor mask32 = random_tensor(DataType::kFloat32, {2, 1, 1, 300}, 4, -2.0, 2.0);
+    for (int64_t j = 250; j < 300; ++j) mask32.data<float>()[300 + j] = -INFINITY;
+    check_op("Attention",
+             {in(random_tensor(t, {2, 3, 130, 64}, 1)), in(random_tensor(t, {2, 3, 300, 64}, 2)),
+              in(random_tensor(t, {2, 3, 300, 64}, 3)), in(mask32.cast(t))},
+             {}, tolerance_for(t));
+    check_op(
+        "Attention",
+        {in(random_tensor(t, {1, 200, 8 * 128}, 5)), in(random_tensor(t, {1, 200, 2 * 128}, 6)),
+         in(random_tensor(t, {1, 200, 2 * 128}, 7))},
+        [](ILayer& l) {
+          l.set_int("q_num_heads", 8);
+          l.set_int("kv_num_heads", 2);
+          l.set_int("is_causal", 1);
+        },
+        tolerance_for(t));
+    check_op(
+        "Attention",
+        {in(random_tensor(t, {1, 2, 70, 128}, 8)), in(random_tensor(t, {1, 2, 70, 128}, 9)),
+         in(random_tensor(t, {1, 2, 70, 128}, 10)), {}, in(random_tensor(t, {1, 2, 190, 128}, 11)),
+         in(random_tensor(t, {1, 2, 190, 128}, 12))},
+        [](ILayer& l) {
+          l.set_int("is_causal", 1);
+          l.set_int("left_window_size", 100);
+          l.set_int("softmax_precision", 1);  // float32
+          l.set_float("scale", 0.3f);
+        },
+        tolerance_for(t), 3);
+  }
+}
+
 // past_key/past_value in front of K/V, present_key/present_value returned, causal with the
 // past as offset, a float mask covering past and new keys.
 TEST(GpuAttention, PastAndPresent) {
@@ -169,8 +206,8 @@ TEST(GpuAttention, QkMatmulOutputModes) {
 
 // ---------------------------------------------------------------------------------------------
 // Fusion: unfused networks built for the GPU with FP16 become one Attention node. The builder
-// fuses only with KILN_ATTENTION_FUSION=1 for now (passes/attention_fusion.h), which these
-// tests set while they run.
+// fuses unless KILN_ATTENTION_FUSION=0 (passes/attention_fusion.h); these tests set it to 1
+// while they run, whatever the environment says.
 
 class FusionEnabled {
  public:

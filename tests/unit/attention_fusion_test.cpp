@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
+#include <string>
 
 #include "ir/verifier.h"
 #include "ops/shape_inference.h"
@@ -207,6 +209,165 @@ TEST(AttentionFusion, FusesWithoutMaskOrScale) {
   EXPECT_DOUBLE_EQ(attention->attr_float("scale"), 1.0);  // explicit: the default is 1/sqrt(8)
   const std::vector<double> after = evaluate(g, in);
   for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+}
+
+// torchvision's ViT (scaled_dot_product_attention through the dynamo exporter): no 4-D K
+// exists; K^T is Reshape(Transpose([B * H, S, D], [0, 2, 1]), [B, H, D, S]), and the scale is
+// split over Q and K^T as Mul by a [1]-shaped constant. The pass reshapes K to [-1, H, S, D].
+TEST(AttentionFusion, FusesTorchvisionVitWithFlatKeys) {
+  ir::Graph g;
+  ir::Value* q = g.add_input("q", DataType::kFloat32, shape_of({kB, kH, kS, kD}));
+  ir::Value* k_flat = g.add_input("k_flat", DataType::kFloat32, shape_of({kB * kH, kS, kD}));
+  ir::Value* v = g.add_input("v", DataType::kFloat32, shape_of({kB, kH, kS, kD}));
+  ir::Value* root = g.add_constant("root", f32({1}, {0.6f}));
+  ir::Node* flat_t = g.add_node("Transpose", "flat_t", {k_flat}, {"k_flat_t"},
+                                {{"perm", std::vector<int64_t>{0, 2, 1}}});
+  ir::Node* kt =
+      g.add_node("Reshape", "kt",
+                 {flat_t->outputs[0], g.add_constant("s", int64s({kB, kH, kD, kS}))}, {"k_t"});
+  ir::Node* qs = g.add_node("Mul", "qs", {q, root}, {"q_scaled"});
+  ir::Node* ks = g.add_node("Mul", "ks", {kt->outputs[0], root}, {"k_t_scaled"});
+  ir::Node* mm = g.add_node("MatMul", "qk", {qs->outputs[0], ks->outputs[0]}, {"logits"});
+  ir::Node* sm = g.add_node("Softmax", "softmax", {mm->outputs[0]}, {"probs"});
+  ir::Node* pv = g.add_node("MatMul", "pv", {sm->outputs[0], v}, {"y"});
+  g.mark_output(pv->outputs[0]);
+  const auto in = inputs_for(g);
+  const std::vector<double> before = evaluate(g, in);
+  ASSERT_EQ(fuse(g), 1u);
+
+  const ir::Node* attention = only_node(g, "Attention");
+  ASSERT_NE(attention, nullptr);
+  ASSERT_EQ(attention->inputs.size(), 3u);
+  EXPECT_EQ(attention->inputs[0], q);
+  EXPECT_EQ(attention->inputs[2], v);
+  const ir::Node* reshape = attention->inputs[1]->producer;
+  ASSERT_NE(reshape, nullptr);
+  EXPECT_EQ(reshape->op, "Reshape");
+  EXPECT_EQ(reshape->inputs[0], k_flat);
+  ASSERT_TRUE(reshape->inputs[1]->is_constant());
+  EXPECT_EQ(reshape->inputs[1]->constant->to_double_vector(),
+            (std::vector<double>{-1, double(kH), double(kS), double(kD)}));
+  EXPECT_NEAR(attention->attr_float("scale"), 0.36, 1e-6);
+  EXPECT_EQ(g.nodes().size(), 2u);  // the Reshape and Attention
+  const std::vector<double> after = evaluate(g, in);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+}
+
+// A constant lower-triangular mask (HF GPT-2's, folded: 0 where key j <= query i, float
+// lowest elsewhere) added to the scores.
+Tensor triangle(int64_t rows, int64_t cols, float masked) {
+  std::vector<float> m(size_t(rows * cols), 0.0f);
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = i + 1; j < cols; ++j) m[size_t(i * cols + j)] = masked;
+  }
+  return f32({1, 1, rows, cols}, m);
+}
+
+struct MaskedChain {
+  ir::Graph g;
+  ir::Value *q, *k, *v;
+
+  // `mask` is added to the scores (additive), or selects them with Where (boolean).
+  MaskedChain(Tensor mask, bool boolean) {
+    q = g.add_input("q", DataType::kFloat32, shape_of({kB, kH, kS, kD}));
+    k = g.add_input("k", DataType::kFloat32, shape_of({kB, kH, kS, kD}));
+    v = g.add_input("v", DataType::kFloat32, shape_of({kB, kH, kS, kD}));
+    ir::Node* kt =
+        g.add_node("Transpose", "kt", {k}, {"k_t"}, {{"perm", std::vector<int64_t>{0, 1, 3, 2}}});
+    ir::Node* mm = g.add_node("MatMul", "qk", {q, kt->outputs[0]}, {"logits"});
+    ir::Node* scaled =
+        g.add_node("Mul", "scale", {mm->outputs[0], g.add_constant("c", scalar(0.5f))}, {"s"});
+    ir::Value* m = g.add_constant("mask", mask);
+    ir::Node* masked =
+        boolean ? g.add_node("Where", "where",
+                             {m, scaled->outputs[0],
+                              g.add_constant("lowest", scalar(-std::numeric_limits<float>::max()))},
+                             {"scores"})
+                : g.add_node("Add", "add", {scaled->outputs[0], m}, {"scores"});
+    ir::Node* sm = g.add_node("Softmax", "softmax", {masked->outputs[0]}, {"probs"});
+    ir::Node* pv = g.add_node("MatMul", "pv", {sm->outputs[0], v}, {"y"});
+    g.mark_output(pv->outputs[0]);
+  }
+};
+
+TEST(AttentionFusion, RecognizesAConstantTriangularMaskAsCausal) {
+  for (float masked : {-std::numeric_limits<float>::max(), -std::numeric_limits<float>::infinity()}) {
+    SCOPED_TRACE(masked);
+    MaskedChain c(triangle(kS, kS, masked), false);
+    const auto in = inputs_for(c.g);
+    const std::vector<double> before = evaluate(c.g, in);
+    ASSERT_EQ(fuse(c.g), 1u);
+    const ir::Node* attention = only_node(c.g, "Attention");
+    ASSERT_NE(attention, nullptr);
+    EXPECT_EQ(attention->inputs.size(), 3u);  // no mask input
+    EXPECT_EQ(attention->attr_int("is_causal", 0), 1);
+    EXPECT_DOUBLE_EQ(attention->attr_float("scale"), 0.5);
+    const std::vector<double> after = evaluate(c.g, in);
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+  }
+}
+
+TEST(AttentionFusion, RecognizesABooleanLowerTriangleAsCausal) {
+  Tensor keep = Tensor::zeros(DataType::kBool, {1, 1, kS, kS});
+  for (int64_t i = 0; i < kS; ++i) {
+    for (int64_t j = 0; j <= i; ++j) keep.data<bool>()[i * kS + j] = true;
+  }
+  MaskedChain c(keep, true);
+  const auto in = inputs_for(c.g);
+  const std::vector<double> before = evaluate(c.g, in);
+  ASSERT_EQ(fuse(c.g), 1u);
+  const ir::Node* attention = only_node(c.g, "Attention");
+  ASSERT_NE(attention, nullptr);
+  EXPECT_EQ(attention->inputs.size(), 3u);
+  EXPECT_EQ(attention->attr_int("is_causal", 0), 1);
+  const std::vector<double> after = evaluate(c.g, in);
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+}
+
+// Almost triangular masks stay masks: one kept key above the diagonal, a masked value that is
+// not "-inf" enough, an upper triangle.
+TEST(AttentionFusion, KeepsNearlyTriangularMasksAsMasks) {
+  Tensor extra = triangle(kS, kS, -1e38f);
+  extra.data<float>()[1] = 0.0f;  // query 0 sees key 1
+  Tensor shallow = triangle(kS, kS, -1e4f);
+  Tensor upper = triangle(kS, kS, -1e38f);
+  for (int64_t i = 0; i < kS; ++i) {
+    for (int64_t j = 0; j < kS; ++j) {
+      upper.data<float>()[i * kS + j] = j >= i ? 0.0f : -1e38f;
+    }
+  }
+  for (const Tensor& mask : {extra, shallow, upper}) {
+    MaskedChain c(mask, false);
+    const auto in = inputs_for(c.g);
+    const std::vector<double> before = evaluate(c.g, in);
+    ASSERT_EQ(fuse(c.g), 1u);
+    const ir::Node* attention = only_node(c.g, "Attention");
+    ASSERT_NE(attention, nullptr);
+    ASSERT_EQ(attention->inputs.size(), 4u);
+    EXPECT_TRUE(attention->inputs[3]->is_constant());
+    EXPECT_EQ(attention->attr_int("is_causal", 0), 0);
+    const std::vector<double> after = evaluate(c.g, in);
+    for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+  }
+}
+
+// On by default (FP16/BF16 GPU engines; the builder checks the precision); "0" switches it off.
+TEST(AttentionFusion, EnabledUnlessTheVariableSaysZero) {
+  const char* old = std::getenv("KILN_ATTENTION_FUSION");
+  const std::string previous = old ? old : "";
+  unsetenv("KILN_ATTENTION_FUSION");
+  EXPECT_TRUE(attention_fusion_enabled());
+  setenv("KILN_ATTENTION_FUSION", "0", 1);
+  EXPECT_FALSE(attention_fusion_enabled());
+  setenv("KILN_ATTENTION_FUSION", "1", 1);
+  EXPECT_TRUE(attention_fusion_enabled());
+  if (old) {
+    setenv("KILN_ATTENTION_FUSION", previous.c_str(), 1);
+  } else {
+    unsetenv("KILN_ATTENTION_FUSION");
+  }
 }
 
 // The heads' split ([B, S, H * D] -> Reshape -> Transpose) before Q, K and V and their merge

@@ -1,32 +1,38 @@
 // Attention (ONNX opset 23-25; src/ops/attention.cpp is the reference) as one fused kernel:
-// the [q_seq, kv_seq] scores of a (batch, head) never reach memory.
+// the [q_seq, kv_seq] scores of a (batch, head) never reach memory. Three kernels:
 //
-// Each block owns a tile of query rows of one (batch, head) and streams key/value tiles
-// through shared memory in two passes: the first finds every row's maximum score, the second
-// sums exp(score - max) and accumulates exp(score - max) @ V, divided by the sum at the end.
-// Knowing the maximum before exponentiating lets the kernel round each intermediate the way
-// the reference (the ONNX pattern run in Q's type) materializes it: Q and K pre-scaled by
-// sqrt(scale) in Q's type, the logits, softcapped logits and biased logits in Q's type, the
-// softmax's shifted scores, exponentials and sum in softmax_precision's type. FP16 and BF16
-// results therefore land within an ulp of the reference, where a one-pass online softmax
-// (rescaling partial sums) lands a few ulps away. The extra pass recomputes Q K^T (1.5x the
-// tensor-core work); memory traffic stays that of the inputs and the output.
+// - attention_flash_kernel (FP16/BF16, the common case; FlashAttention-2 style): one pass over
+//   the keys with an online softmax. 4 warps of 16 query rows, Q's fragments in registers, K/V
+//   tiles of 64 keys through shared memory by cp.async (each load overlaps the other
+//   product), ldmatrix (.trans for V), mma.sync m16n8k16 with FP32 accumulation, key tiles
+//   that causality, a window, nonpad_kv_seqlen or the mask's extent rule out skipped, masks
+//   read per tile. Needs 16-byte aligned rows and head sizes up to 128 (padded to 64 or 128).
+// - attention_mma_kernel (FP16/BF16, the rest: head sizes up to 32, unaligned rows, a softmax
+//   in a third type): two passes, the first for each row's maximum. Knowing the maximum before
+//   exponentiating lets it round every intermediate the way the reference (the ONNX pattern run
+//   in Q's type) materializes it.
+// - attention_simt_kernel (FP32, CUDA cores, two passes).
 //
-// FP16/BF16 run on tensor cores (mma.sync m16n8k16, FP32 accumulation): 4 warps of 16 query
-// rows each; the exponentials go from the score accumulators straight into the A operand of
-// the P @ V product. FP32 runs on CUDA cores (4x2 scores and 4x(head/16) outputs per thread).
-// Head sizes up to 128 (Q/K and V may differ); grouped-query heads, 3-D and 4-D layouts, a
-// boolean or additive mask of any broadcast, is_causal, sliding windows, nonpad_kv_seqlen,
-// softcap, past_key/past_value (read in place; present_key/present_value are written by a
-// copy kernel). Key tiles that causality, the window or nonpad_kv_seqlen mask for every row
-// of a block are skipped. qk_matmul_output (all four modes) comes from a simple per-row kernel
+// Both FP16/BF16 kernels round as the reference does: Q and K pre-scaled by sqrt(scale) in Q's
+// type, the logits, softcapped logits and biased logits in Q's type, the softmax's shifted
+// scores, exponentials and sum in softmax_precision's type; results land within an ulp or two
+// of the reference (the one-pass kernel exactly as the two-pass one where a row's keys fit one
+// tile; see attention_flash_kernel for more tiles).
+//
+// Supported: head sizes up to 128 (Q/K and V may differ); grouped-query heads, 3-D and 4-D
+// layouts, a boolean or additive mask of any broadcast, is_causal, sliding windows,
+// nonpad_kv_seqlen, softcap, past_key/past_value (read in place; present_key/present_value are
+// written by a copy kernel). qk_matmul_output (all four modes) comes from a simple per-row kernel
 // (one thread per query row): it exists for completeness, not speed.
 //
-// Speed (H100, FP16, BERT-base shape [32, 12, 128, 64] with a padding mask): 173 us, about
-// 9 TFLOP/s of useful work, slower than cuBLASLt products plus a softmax. Each key tile waits for
-// its loads (no cp.async prefetch of the next tile), the bias tile is rebuilt in both passes, and
-// V's fragments are read 16 bits at a time (ldmatrix.trans would do it in one instruction). Those
-// are the next steps; the fusion pass stays opt-in until then.
+// Speed (H100, FP16, kiln exec medians; the unfused chain is cuBLASLt products + softmax):
+// BERT-base [32, 12, 128, 64] with a padding mask 45.7 us (unfused 101 us, the two-pass kernel
+// alone 173 us); ViT-B/16 [64, 12, 197, 64] 168 us (304); [4, 16, 1024, 64] 211 us (316);
+// causal [4, 16, 1024, 128] 375 us (434); GPT-2 batch 1 causal [1, 12, 128, 64] 17.0 us
+// (14.1: 24 blocks cannot fill the GPU). Still far from the tensor cores' peak (35-80 TFLOP/s):
+// the per-score roundings that mimic the reference cost conversions, and 4-warp blocks with
+// two barriers per key tile leave latency exposed; next steps are half2 arithmetic for the
+// rounded stages, 128-row blocks for long sequences, and splitting the keys for tiny grids.
 #include <cmath>
 #include <type_traits>
 
@@ -545,6 +551,353 @@ __global__ void __launch_bounds__(kMmaThreads, kDim > 64 ? 2 : 4)
 }
 
 // ---------------------------------------------------------------------------------------------
+// FP16/BF16, one pass (FlashAttention-2 style): the common case, much faster than the exact
+// two-pass kernel above. A block of 4 warps owns 64 query rows (16 a warp) of one
+// (batch, head); Q's fragments stay in registers; key and value tiles of kFlashBlockN rows
+// arrive through shared memory by cp.async (the next key tile loads while P @ V runs, the
+// value tile while Q K^T runs); ldmatrix reads the fragments (.trans for V). The softmax is
+// online: each row keeps a running maximum and sum in FP32, and the accumulators are rescaled
+// when the maximum grows. Each score is still rounded as the reference rounds it (Q and K
+// pre-scaled in T, the logit, the biased logit, the shifted score and its exponential), so
+// where all of a row's keys fit one tile (every conformance case) the result is the two-pass
+// kernel's; with more tiles, only the exponentials of earlier tiles differ, by the rounding of
+// exp(x - m_old) instead of exp(x - m_new) (about one T ulp on a probability).
+//
+// Needs 16-byte aligned rows (head sizes a multiple of 8, padded to kDim = 64 or 128) and a
+// softmax_precision of T or float32; the two-pass kernel takes the rest.
+
+constexpr int kFlashWarps = 4;
+constexpr int kFlashThreads = 32 * kFlashWarps;
+constexpr int kFlashBlockM = 16 * kFlashWarps;
+constexpr int kFlashBlockN = 64;
+
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, bypassing L1; zero-filled when !valid (nothing is read then).
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(dst)),
+               "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(p)));
+}
+
+// Issues the loads of rows [first, first + valid) of `src` (channels [0, cols), cols a multiple
+// of 8) into a tile of kRows x kDim (rows kDim + 8 apart); the rest of the tile is zero.
+template <typename T, int kDim, int kRows>
+__device__ __forceinline__ void async_tile(uint16_t* tile, const Rows<T>& src, int first,
+                                           int valid, int cols) {
+  constexpr int kChunks = kDim / 8;
+  static_assert(kRows * kChunks % kFlashThreads == 0, "tile chunks must divide among threads");
+#pragma unroll
+  for (int it = 0; it < kRows * kChunks / kFlashThreads; ++it) {
+    const int idx = int(threadIdx.x) + it * kFlashThreads;
+    const int r = idx / kChunks, c = (idx % kChunks) * 8;
+    const bool ok = r < valid && c < cols;
+    cp_async_16(tile + r * (kDim + 8) + c, ok ? src.row(first + r) + c : src.current, ok);
+  }
+}
+
+// Multiplies the chunks this thread loaded with async_tile by `factor`, rounding to T (the
+// reference's K * sqrt(scale)); the thread's own cp.async writes are visible to it after the
+// wait, the other threads see the result after the next barrier.
+template <typename T, int kDim, int kRows>
+__device__ __forceinline__ void scale_own_chunks(uint16_t* tile, float factor) {
+  constexpr int kChunks = kDim / 8;
+  union Chunk {
+    uint4 bits;
+    T values[8];
+  };
+#pragma unroll
+  for (int it = 0; it < kRows * kChunks / kFlashThreads; ++it) {
+    const int idx = int(threadIdx.x) + it * kFlashThreads;
+    uint4* at = reinterpret_cast<uint4*>(tile + (idx / kChunks) * (kDim + 8) + (idx % kChunks) * 8);
+    Chunk chunk;
+    chunk.bits = *at;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) chunk.values[e] = from_float<T>(to_float(chunk.values[e]) * factor);
+    *at = chunk.bits;
+  }
+}
+
+// A packed pair of T multiplied by `factor`, each rounded to T.
+template <typename T>
+__device__ __forceinline__ uint32_t scale_pair(uint32_t bits, float factor) {
+  union {
+    uint32_t u;
+    T v[2];
+  } pair;
+  pair.u = bits;
+  return pack_pair<T>(to_float(pair.v[0]) * factor, to_float(pair.v[1]) * factor);
+}
+
+// The additive bias of query row `i` and key `j` (mask, causality, window; nonpad_kv_seqlen and
+// the mask's extent are in key_end), as fill_bias computes it, before rounding.
+__device__ __forceinline__ float flash_bias(const AttentionParams& p, const HeadContext& c,
+                                            int64_t mask_row, int i, int j) {
+  float bias = 0.0f;
+  if (p.mask_kind != MaskKind::kNone) {
+    const int64_t at = mask_row + int64_t(j) * p.mask_strides[3];
+    switch (p.mask_kind) {
+      case MaskKind::kFloat16:
+        bias = __half2float(static_cast<const half*>(p.mask)[at]);
+        break;
+      case MaskKind::kBFloat16:
+        bias = __bfloat162float(static_cast<const bfloat16*>(p.mask)[at]);
+        break;
+      case MaskKind::kFloat32:
+        bias = static_cast<const float*>(p.mask)[at];
+        break;
+      default:
+        bias = static_cast<const bool*>(p.mask)[at] ? 0.0f : -INFINITY;
+        break;
+    }
+  }
+  const int64_t position = c.offset + i;
+  if (p.causal && j > position) bias += -INFINITY;
+  const int64_t distance = position - j;
+  if ((p.left_window >= 0 && distance > p.left_window) ||
+      (p.right_window >= 0 && -distance > p.right_window)) {
+    bias += -INFINITY;
+  }
+  return bias;
+}
+
+// kRound: the softmax rounds to T (softmax_precision T), else it runs in float32.
+template <typename T, int kDim, bool kRound>
+__global__ void __launch_bounds__(kFlashThreads, kDim > 64 ? 2 : 4)
+    attention_flash_kernel(const AttentionParams p) {
+  constexpr int kStride = kDim + 8;
+  constexpr int kN = kFlashBlockN;
+  extern __shared__ __align__(16) uint16_t flash_smem[];
+  uint16_t* q_tile = flash_smem;  // later the output staging tile
+  uint16_t* k_tile = q_tile + kFlashBlockM * kStride;
+  uint16_t* v_tile = k_tile + kN * kStride;
+
+  const int i0 = int(blockIdx.x) * kFlashBlockM;
+  const HeadContext ctx = head_context(p, int(blockIdx.z), int(blockIdx.y));
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  const int g = lane / 4, t = lane % 4;
+  const int last_row = min(i0 + kFlashBlockM, p.q_seq) - 1;
+  int key_begin = 0, key_end = 0;
+  key_range(p, ctx, i0, last_row, key_begin, key_end);
+  const int tiles = (key_end - key_begin + kN - 1) / kN;
+  const Rows<T> keys = key_rows<T>(p, ctx), values = value_rows<T>(p, ctx);
+
+  async_tile<T, kDim, kFlashBlockM>(q_tile, query_rows<T>(p, ctx), i0, last_row - i0 + 1,
+                                    p.head_size);
+  if (tiles > 0) {
+    async_tile<T, kDim, kN>(k_tile, keys, key_begin, min(kN, key_end - key_begin), p.head_size);
+  }
+  cp_async_commit();
+  cp_async_wait_all();
+  if (tiles > 0 && p.qk_factor != 1.0f) scale_own_chunks<T, kDim, kN>(k_tile, p.qk_factor);
+  __syncthreads();
+
+  // Q's A fragments (16 rows of this warp), times sqrt(scale) rounded to T.
+  uint32_t qa[kDim / 16][4];
+#pragma unroll
+  for (int kc = 0; kc < kDim / 16; ++kc) {
+    const int r = warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8, c = kc * 16 + (lane / 16) * 8;
+    ldmatrix_x4(qa[kc], q_tile + r * kStride + c);
+    if (p.qk_factor != 1.0f) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) qa[kc][e] = scale_pair<T>(qa[kc][e], p.qk_factor);
+    }
+  }
+
+  const int row0 = i0 + warp * 16 + g, row8 = row0 + 8;
+  // Mask offsets of this thread's two rows (rows past the end read the last row's).
+  int64_t mask_row0 = 0, mask_row8 = 0;
+  if (p.mask_kind != MaskKind::kNone) {
+    const int64_t base = ctx.b * p.mask_strides[0] + ctx.h * p.mask_strides[1];
+    mask_row0 = base + int64_t(min(row0, p.q_seq - 1)) * p.mask_strides[2];
+    mask_row8 = base + int64_t(min(row8, p.q_seq - 1)) * p.mask_strides[2];
+  }
+  const bool windowed = p.left_window >= 0 || p.right_window >= 0;
+
+  float acc[kDim / 8][4];
+#pragma unroll
+  for (int dt = 0; dt < kDim / 8; ++dt) acc[dt][0] = acc[dt][1] = acc[dt][2] = acc[dt][3] = 0.0f;
+  float max0 = -INFINITY, max8 = -INFINITY, sum0 = 0.0f, sum8 = 0.0f;
+  auto round_softmax = [](float x) { return kRound ? round_to_t<T>(x) : x; };
+
+  for (int tile = 0; tile < tiles; ++tile) {
+    const int j0 = key_begin + tile * kN;
+    const int valid = min(kN, key_end - j0);
+    // The value tile loads while the scores are computed.
+    async_tile<T, kDim, kN>(v_tile, values, j0, valid, p.v_head_size);
+    cp_async_commit();
+
+    float s[kN / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < kN / 8; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+    for (int kc = 0; kc < kDim / 16; ++kc) {
+#pragma unroll
+      for (int np = 0; np < kN / 16; ++np) {
+        uint32_t b[4];
+        const int key = np * 16 + (lane % 8) + (lane / 16) * 8;
+        ldmatrix_x4(b, k_tile + key * kStride + kc * 16 + ((lane / 8) % 2) * 8);
+        mma_16x8x16<T>(s[2 * np], qa[kc], b[0], b[1]);
+        mma_16x8x16<T>(s[2 * np + 1], qa[kc], b[2], b[3]);
+      }
+    }
+
+    // Softmax inputs, rounded as the reference rounds them; keys past key_end are -inf.
+    const bool elementwise =
+        p.mask_kind != MaskKind::kNone || windowed ||
+        (p.causal && int64_t(j0) + kN - 1 > ctx.offset + i0 + warp * 16);
+    const bool ragged = j0 + kN > key_end;
+#pragma unroll
+    for (int nt = 0; nt < kN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int j = j0 + nt * 8 + 2 * t + (e & 1);
+        float logit = round_to_t<T>(s[nt][e]);
+        if (p.softcap > 0.0f) logit = round_to_t<T>(p.softcap * tanhf(logit / p.softcap));
+        float bias = 0.0f;
+        if (elementwise) {
+          bias = round_to_t<T>(flash_bias(p, ctx, e < 2 ? mask_row0 : mask_row8,
+                                          min(e < 2 ? row0 : row8, p.q_seq - 1), j));
+        }
+        float x = round_softmax(round_to_t<T>(logit + bias));
+        if (ragged && j >= key_end) x = -INFINITY;
+        s[nt][e] = x;
+      }
+    }
+
+    // Online softmax: new maxima, rescaled accumulators and sums, exponentials.
+    float tile_max0 = -INFINITY, tile_max8 = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < kN / 8; ++nt) {
+      tile_max0 = nan_max(tile_max0, nan_max(s[nt][0], s[nt][1]));
+      tile_max8 = nan_max(tile_max8, nan_max(s[nt][2], s[nt][3]));
+    }
+#pragma unroll
+    for (int o = 1; o < 4; o <<= 1) {
+      tile_max0 = nan_max(tile_max0, __shfl_xor_sync(0xffffffffu, tile_max0, o));
+      tile_max8 = nan_max(tile_max8, __shfl_xor_sync(0xffffffffu, tile_max8, o));
+    }
+    const float new0 = nan_max(max0, tile_max0), new8 = nan_max(max8, tile_max8);
+    // A row masked so far shifts by 0 (its exponentials are 0, and so are its partial sums).
+    const float shift0 = new0 == -INFINITY ? 0.0f : new0;
+    const float shift8 = new8 == -INFINITY ? 0.0f : new8;
+    if (tile > 0) {
+      // Sums and accumulators of rows masked so far are 0 and stay so.
+      const float f0 = max0 == -INFINITY ? 0.0f
+                       : new0 == max0    ? 1.0f
+                                         : exp2f((max0 - shift0) * kLog2e);
+      const float f8 = max8 == -INFINITY ? 0.0f
+                       : new8 == max8    ? 1.0f
+                                         : exp2f((max8 - shift8) * kLog2e);
+      sum0 *= f0;
+      sum8 *= f8;
+#pragma unroll
+      for (int dt = 0; dt < kDim / 8; ++dt) {
+        acc[dt][0] *= f0;
+        acc[dt][1] *= f0;
+        acc[dt][2] *= f8;
+        acc[dt][3] *= f8;
+      }
+    }
+    max0 = new0;
+    max8 = new8;
+#pragma unroll
+    for (int nt = 0; nt < kN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float shifted = round_softmax(s[nt][e] - (e < 2 ? shift0 : shift8));
+        const float ex = round_softmax(exp2f(shifted * kLog2e));
+        s[nt][e] = ex;
+        if (e < 2) {
+          sum0 += ex;
+        } else {
+          sum8 += ex;
+        }
+      }
+    }
+
+    cp_async_wait_all();  // this thread's part of the value tile
+    __syncthreads();      // everyone's part, and every warp is done with the key tile
+    if (tile + 1 < tiles) {
+      async_tile<T, kDim, kN>(k_tile, keys, j0 + kN, min(kN, key_end - j0 - kN), p.head_size);
+      cp_async_commit();
+    }
+
+    // acc += P V: the score accumulators of two 8-key tiles are the A fragment of 16 keys.
+#pragma unroll
+    for (int kc = 0; kc < kN / 16; ++kc) {
+      uint32_t pa[4];
+      pa[0] = pack_pair<T>(s[2 * kc][0], s[2 * kc][1]);
+      pa[1] = pack_pair<T>(s[2 * kc][2], s[2 * kc][3]);
+      pa[2] = pack_pair<T>(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+      pa[3] = pack_pair<T>(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+      const int key = kc * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
+#pragma unroll
+      for (int dp = 0; dp < kDim / 16; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, v_tile + key * kStride + dp * 16 + (lane / 16) * 8);
+        mma_16x8x16<T>(acc[2 * dp], pa, b[0], b[1]);
+        mma_16x8x16<T>(acc[2 * dp + 1], pa, b[2], b[3]);
+      }
+    }
+
+    cp_async_wait_all();  // the next key tile
+    if (tile + 1 < tiles && p.qk_factor != 1.0f) {
+      scale_own_chunks<T, kDim, kN>(k_tile, p.qk_factor);
+    }
+    __syncthreads();  // the next key tile is complete, and every warp is done with the values
+  }
+
+#pragma unroll
+  for (int o = 1; o < 4; o <<= 1) {
+    sum0 += __shfl_xor_sync(0xffffffffu, sum0, o);
+    sum8 += __shfl_xor_sync(0xffffffffu, sum8, o);
+  }
+  float total0 = round_softmax(sum0), total8 = round_softmax(sum8);
+  if (total0 == 0.0f) total0 = 1.0f;  // a fully masked row: its accumulators are 0 too
+  if (total8 == 0.0f) total8 = 1.0f;
+  const float inv0 = 1.0f / total0, inv8 = 1.0f / total8;
+
+  // Through this warp's 16 rows of the (no longer needed) Q tile, for 16-byte stores.
+  uint16_t* stage = q_tile + warp * 16 * kStride;
+#pragma unroll
+  for (int dt = 0; dt < kDim / 8; ++dt) {
+    const int c = dt * 8 + 2 * t;
+    *reinterpret_cast<uint32_t*>(stage + g * kStride + c) =
+        pack_pair<T>(acc[dt][0] * inv0, acc[dt][1] * inv0);
+    *reinterpret_cast<uint32_t*>(stage + (g + 8) * kStride + c) =
+        pack_pair<T>(acc[dt][2] * inv8, acc[dt][3] * inv8);
+  }
+  __syncwarp();
+  T* y = static_cast<T*>(p.y) + ctx.b * p.y_strides.batch + ctx.h * p.y_strides.head;
+  constexpr int kChunks = kDim / 8;
+#pragma unroll
+  for (int it = 0; it < 16 * kChunks / 32; ++it) {
+    const int idx = lane + it * 32;
+    const int r = idx / kChunks, c = (idx % kChunks) * 8;
+    const int row = i0 + warp * 16 + r;
+    if (row < p.q_seq && c < p.v_head_size) {
+      *reinterpret_cast<uint4*>(y + int64_t(row) * p.y_strides.seq + c) =
+          *reinterpret_cast<const uint4*>(stage + r * kStride + c);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // FP32: CUDA cores. 128 threads; thread (tr, tc) owns query rows 4 tr .. 4 tr + 3, keys tc and
 // tc + 16 of each tile, and output channels tc, tc + 16, ...
 
@@ -849,6 +1202,28 @@ void launch_mma(const AttentionParams& p, cudaStream_t stream) {
   }
 }
 
+template <typename T, int kDim, bool kRound>
+void launch_flash(const AttentionParams& p, cudaStream_t stream) {
+  constexpr int kSmemBytes = (kFlashBlockM + 2 * kFlashBlockN) * (kDim + 8) * sizeof(uint16_t);
+  // Head size 128 needs more than the default 48 KiB of dynamic shared memory (a failure here
+  // shows at the launch check).
+  static const cudaError_t configured = cudaFuncSetAttribute(
+      attention_flash_kernel<T, kDim, kRound>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      kSmemBytes);
+  (void)configured;
+  const dim3 grid(unsigned((p.q_seq + kFlashBlockM - 1) / kFlashBlockM), unsigned(p.q_heads),
+                  unsigned(p.batch));
+  attention_flash_kernel<T, kDim, kRound><<<grid, kFlashThreads, kSmemBytes, stream>>>(p);
+}
+
+// Whether the one-pass kernel runs the node: FP16/BF16 with 16-byte aligned rows, head sizes
+// padding to 64 or 128, and the softmax in T or float32.
+bool flash_eligible(const AttentionParams& p, DataType dtype, int dim, bool y_vectorized) {
+  return (dtype == DataType::kFloat16 || dtype == DataType::kBFloat16) && (dim == 64 || dim == 128) &&
+         p.q_vectorized && p.k_vectorized && p.v_vectorized && y_vectorized &&
+         (p.softmax_round == p.t1_round || p.softmax_round == Rounding::kNone);
+}
+
 template <int kDim>
 void launch_simt(const AttentionParams& p, cudaStream_t stream) {
   const dim3 grid(unsigned((p.q_seq + kSimtBlockM - 1) / kSimtBlockM), unsigned(p.q_heads),
@@ -857,7 +1232,20 @@ void launch_simt(const AttentionParams& p, cudaStream_t stream) {
 }
 
 void launch_attention(const ir::Node& node, DataType dtype, const AttentionParams& p, int dim,
-                      cudaStream_t stream) {
+                      bool y_vectorized, cudaStream_t stream) {
+  if (flash_eligible(p, dtype, dim, y_vectorized)) {
+    const bool round = p.softmax_round != Rounding::kNone;
+    dispatch_float(node, dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      if constexpr (!std::is_same_v<T, float>) {
+        if (dim == 64) {
+          return round ? launch_flash<T, 64, true>(p, stream) : launch_flash<T, 64, false>(p, stream);
+        }
+        return round ? launch_flash<T, 128, true>(p, stream) : launch_flash<T, 128, false>(p, stream);
+      }
+    });
+    return;
+  }
   if (dtype == DataType::kFloat32) {
     if (dim == 32) return launch_simt<32>(p, stream);
     if (dim == 64) return launch_simt<64>(p, stream);
@@ -965,8 +1353,9 @@ void run_attention(RunContext& rc) {
   }
 
   if (rc.output(kY).numel() > 0) {
+    const bool y_vectorized = vectorizable(p.y, p.y_strides, g.v_head_size, bytes);
     launch_attention(node, q.dtype, p, padded_head_dim(std::max(g.head_size, g.v_head_size)),
-                     rc.stream);
+                     y_vectorized, rc.stream);
   }
   if (kQkMatmul < rc.outputs.size() && rc.outputs[kQkMatmul].present &&
       rc.output(kQkMatmul).numel() > 0) {
