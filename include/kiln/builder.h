@@ -11,6 +11,7 @@
 
 #include "kiln/logger.h"
 #include "kiln/network.h"
+#include "kiln/timing_cache.h"
 #include "kiln/types.h"
 
 namespace kiln {
@@ -67,11 +68,29 @@ class BuilderConfig {
   int add_optimization_profile(const OptimizationProfile& profile);
   const std::vector<OptimizationProfile>& optimization_profiles() const { return profiles_; }
 
+  // How hard the GPU builder works (TensorRT's builder optimization level, 0-5, default 3).
+  // Level 0 times nothing: each node gets its kernel of highest priority, and cuBLASLt/cuDNN
+  // algorithms are chosen by heuristics at the first run. Levels 1 and up time the candidates
+  // of every node that has a choice (autotuning) where a GPU is present at build time.
+  void set_builder_optimization_level(int level);
+  int builder_optimization_level() const { return optimization_level_; }
+
+  // Timing cache (TensorRT: createTimingCache / setTimingCache / getTimingCache). A new cache,
+  // empty (size 0) or parsed from bytes that TimingCache::serialize wrote (throws kiln::Error for bytes
+  // that are corrupt or from another kiln version). GPU builds look layers up in the attached
+  // cache before timing them and add what they time to it; without one, a build still reuses
+  // timings of identical layers within itself.
+  std::shared_ptr<TimingCache> create_timing_cache(const void* data = nullptr, size_t size = 0) const;
+  void set_timing_cache(std::shared_ptr<TimingCache> cache) { timing_cache_ = std::move(cache); }
+  std::shared_ptr<TimingCache> get_timing_cache() const { return timing_cache_; }
+
  private:
   uint32_t flags_ = 1u << uint32_t(BuilderFlag::kTF32);
   uint32_t tactic_sources_ = kAllTacticSources;
   DeviceType device_ = DeviceType::kCPU;
   std::vector<OptimizationProfile> profiles_;
+  std::shared_ptr<TimingCache> timing_cache_;
+  int optimization_level_ = 3;
 };
 
 class Builder {

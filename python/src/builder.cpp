@@ -1,6 +1,7 @@
 // Builder, BuilderConfig, OptimizationProfile and OnnxParser: TensorRT's build-time objects.
 // Long calls (parse, build) release the GIL; kiln.Logger takes it back to call Python.
 #include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
@@ -117,6 +118,30 @@ void bind_builder(nb::module_& m) {
         return text + ">";
       });
 
+  nb::class_<TimingCache>(m, "TimingCache",
+                          "What GPU builds learned by timing kernels, keyed by layer signature "
+                          "and GPU/library/kiln versions (TensorRT's ITimingCache). Create one with "
+                          "BuilderConfig.create_timing_cache and attach it with set_timing_cache.")
+      .def(
+          "serialize",
+          [](const TimingCache& c) {
+            const std::vector<uint8_t> bytes = c.serialize();
+            return nb::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+          },
+          "The cache as bytes, for BuilderConfig.create_timing_cache (same kiln version only).")
+      .def(
+          "combine",
+          [](TimingCache& c, const TimingCache& other, bool ignore_mismatch) {
+            c.combine(other);
+            return true;
+          },
+          nb::arg("input_cache"), nb::arg("ignore_mismatch") = false,
+          "Adds the entries of another cache that this one lacks. Keys carry the GPU and "
+          "library versions, so caches of other devices combine without conflict "
+          "(ignore_mismatch is accepted for TensorRT compatibility).")
+      .def("reset", [](TimingCache& c) { c.reset(); return true; }, "Removes every entry.")
+      .def("__len__", &TimingCache::size);
+
   nb::class_<BuilderConfig>(m, "BuilderConfig",
                             "Build options: precision flags, target device, optimization "
                             "profiles.")
@@ -158,6 +183,31 @@ void bind_builder(nb::module_& m) {
       .def_prop_rw("device", &BuilderConfig::device, &BuilderConfig::set_device)
       .def("add_optimization_profile", &BuilderConfig::add_optimization_profile, nb::arg("profile"),
            "Adds a copy of the profile; returns its index.")
+      .def(
+          "create_timing_cache",
+          [](const BuilderConfig& c, nb::bytes serialized) {
+            return c.create_timing_cache(serialized.c_str(), serialized.size());
+          },
+          nb::arg("serialized_timing_cache") = nb::bytes("", 0),
+          "A new TimingCache: empty for b'', else parsed from TimingCache.serialize() bytes "
+          "(kiln.KilnError for corrupt bytes or another kiln version's cache).")
+      .def(
+          "set_timing_cache",
+          [](BuilderConfig& c, std::shared_ptr<TimingCache> cache, bool ignore_mismatch) {
+            c.set_timing_cache(std::move(cache));
+            return true;
+          },
+          nb::arg("cache").none(), nb::arg("ignore_mismatch") = false,
+          "Attaches the cache: GPU builds take layers found there without timing them and add "
+          "what they time to it. None detaches it.")
+      .def("get_timing_cache", &BuilderConfig::get_timing_cache,
+           "The attached TimingCache, or None.")
+      .def("set_builder_optimization_level", &BuilderConfig::set_builder_optimization_level,
+           nb::arg("level"))
+      .def_prop_rw("builder_optimization_level", &BuilderConfig::builder_optimization_level,
+                   &BuilderConfig::set_builder_optimization_level,
+                   "0-5 (default 3). GPU builds at level 1 and up time candidate kernels and "
+                   "cuBLASLt/cuDNN algorithms (autotuning); 0 times nothing.")
       .def_prop_ro("num_optimization_profiles",
                    [](const BuilderConfig& c) { return int(c.optimization_profiles().size()); })
       .def(

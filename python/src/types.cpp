@@ -15,11 +15,30 @@ struct NumpyName {
 constexpr NumpyName kNumpyNames[] = {
     {DataType::kFloat8E4M3, "float8_e4m3fn"},
     {DataType::kFloat8E5M2, "float8_e5m2"},
+    {DataType::kFloat4E2M1, "float4_e2m1fn"},
+    {DataType::kFloat8E4M3FNUZ, "float8_e4m3fnuz"},
+    {DataType::kFloat8E5M2FNUZ, "float8_e5m2fnuz"},
+    {DataType::kFloat8E8M0, "float8_e8m0fnu"},
 };
 
 bool needs_ml_dtypes(DataType type) {
-  return type == DataType::kBFloat16 || type == DataType::kFloat8E4M3 ||
-         type == DataType::kFloat8E5M2;
+  // ml_dtypes holds int4/uint4/int2/uint2/float4 one element per byte, as kiln does.
+  switch (type) {
+    case DataType::kBFloat16:
+    case DataType::kFloat8E4M3:
+    case DataType::kFloat8E5M2:
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2:
+    case DataType::kFloat4E2M1:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat8E8M0:
+      return true;
+    default:
+      return false;
+  }
 }
 
 std::string numpy_name(DataType type) {
@@ -74,7 +93,7 @@ DataType data_type_from_object(nb::handle object) {
   if (PyUnicode_Check(object.ptr())) {
     name = nb::cast<std::string>(object);
     // kiln's own names ("float8e4m3") as well as numpy's.
-    for (int i = 0; i <= int(DataType::kUInt64); ++i) {
+    for (int i = 0; i < kDataTypeCount; ++i) {
       if (name == to_string(DataType(i))) return DataType(i);
     }
   }
@@ -91,7 +110,7 @@ DataType data_type_from_object(nb::handle object) {
                      "the array with arr.astype(arr.dtype.newbyteorder('='))");
   }
   name = nb::cast<std::string>(dtype.attr("name"));
-  for (int i = 0; i <= int(DataType::kUInt64); ++i) {
+  for (int i = 0; i < kDataTypeCount; ++i) {
     if (name == numpy_name(DataType(i))) return DataType(i);
   }
   invalid_argument("kiln has no data type for numpy dtype '" + name + "'");
@@ -154,6 +173,14 @@ void bind_types(nb::module_& m) {
       .value("UINT16", DataType::kUInt16)
       .value("UINT32", DataType::kUInt32)
       .value("UINT64", DataType::kUInt64)
+      .value("INT4", DataType::kInt4)
+      .value("UINT4", DataType::kUInt4)
+      .value("INT2", DataType::kInt2)
+      .value("UINT2", DataType::kUInt2)
+      .value("FLOAT4E2M1", DataType::kFloat4E2M1)
+      .value("FLOAT8E4M3FNUZ", DataType::kFloat8E4M3FNUZ)
+      .value("FLOAT8E5M2FNUZ", DataType::kFloat8E5M2FNUZ)
+      .value("FLOAT8E8M0", DataType::kFloat8E8M0)
       .def_prop_ro(
           "itemsize", [](DataType t) { return element_size(t); }, "Size of one element in bytes.");
 

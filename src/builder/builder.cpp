@@ -38,6 +38,12 @@ int BuilderConfig::add_optimization_profile(const OptimizationProfile& profile) 
   return int(profiles_.size()) - 1;
 }
 
+void BuilderConfig::set_builder_optimization_level(int level) {
+  KILN_CHECK(level >= 0 && level <= 5, ErrorCode::kInvalidArgument,
+             "builder optimization level must be 0 to 5, got ", level);
+  optimization_level_ = level;
+}
+
 Builder::Builder(Logger& logger) : logger_(&logger) {}
 
 std::unique_ptr<NetworkDefinition> Builder::create_network() const {

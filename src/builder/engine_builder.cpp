@@ -357,6 +357,19 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     plan.tactics[node->name] = cpu::select_kernel_name(*node, descs);
   }
 
+#ifdef KILN_HAVE_CUDA
+  // Where a GPU is present: the fastest of the kernels (and of their cuBLASLt/cuDNN algorithms)
+  // for each node with a choice, timed at the first profile's opt shapes or taken from the
+  // timing cache; the parameters of the algorithms chosen go into the plan.
+  if (gpu && config.builder_optimization_level() == 0) {
+    logger.log(Logger::Severity::kVerbose, "autotune: off (builder optimization level 0): kernels "
+               "chosen by priority, cuBLASLt/cuDNN algorithms by heuristics at the first run");
+  } else if (gpu) {
+    cuda::autotune_tactics(*graph, points, 1, config.flags(), config.tactic_sources(),
+                           config.get_timing_cache().get(), logger, plan.tactics, plan.tactic_params);
+  }
+#endif
+
   plan.graph = std::move(graph);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   logger.log(Logger::Severity::kInfo,

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "core/half.h"
+#include "core/narrow_types.h"
 
 namespace kiln {
 
@@ -92,6 +93,14 @@ double Tensor::as_double(int64_t i) const {
     case DataType::kUInt16: return data<uint16_t>()[i];
     case DataType::kUInt32: return data<uint32_t>()[i];
     case DataType::kUInt64: return double(data<uint64_t>()[i]);
+    case DataType::kInt4: return int4_value(data<uint8_t>()[i]);
+    case DataType::kUInt4: return uint4_value(data<uint8_t>()[i]);
+    case DataType::kInt2: return int2_value(data<uint8_t>()[i]);
+    case DataType::kUInt2: return uint2_value(data<uint8_t>()[i]);
+    case DataType::kFloat4E2M1: return fp4e2m1_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat8E4M3FNUZ: return fp8e4m3fnuz_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat8E5M2FNUZ: return fp8e5m2fnuz_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat8E8M0: return fp8e8m0_to_float(data<uint8_t>()[i]);
   }
   return 0;
 }
@@ -138,6 +147,12 @@ void store_from_double(Tensor& out, int64_t i, double v) {
     out.data<T>()[i] = static_cast<T>(v);
   }
 }
+
+int64_t truncate_to_int64(double v) {
+  if (std::isnan(v)) return 0;
+  return static_cast<int64_t>(
+      std::clamp(std::trunc(v), -9223372036854775808.0, 9223372036854774784.0));
+}
 }  // namespace
 
 Tensor Tensor::cast(DataType to) const {
@@ -160,6 +175,10 @@ Tensor Tensor::cast(DataType to) const {
         case DataType::kUInt32: out.data<uint32_t>()[i] = uint32_t(v); break;
         case DataType::kInt64: out.data<int64_t>()[i] = v; break;
         case DataType::kUInt64: out.data<uint64_t>()[i] = uint64_t(v); break;
+        case DataType::kInt4: out.data<uint8_t>()[i] = int4_code(v); break;
+        case DataType::kUInt4: out.data<uint8_t>()[i] = uint4_code(v); break;
+        case DataType::kInt2: out.data<uint8_t>()[i] = int2_code(v); break;
+        case DataType::kUInt2: out.data<uint8_t>()[i] = uint2_code(v); break;
         default: break;
       }
     }
@@ -184,6 +203,20 @@ Tensor Tensor::cast(DataType to) const {
       case DataType::kUInt32: store_from_double<uint32_t>(out, i, v); break;
       case DataType::kInt64: store_from_double<int64_t>(out, i, v); break;
       case DataType::kUInt64: store_from_double<uint64_t>(out, i, v); break;
+      // sub-byte integers: truncated to int64 as above, then the low bits kept
+      case DataType::kInt4:
+      case DataType::kUInt4:
+      case DataType::kInt2:
+      case DataType::kUInt2: {
+        const int64_t w = truncate_to_int64(v);
+        // int4 and uint4 (int2 and uint2) keep the same low bits
+        out.data<uint8_t>()[i] = packed_bits(to) == 4 ? int4_code(w) : int2_code(w);
+        break;
+      }
+      case DataType::kFloat4E2M1: out.data<uint8_t>()[i] = float_to_fp4e2m1(v); break;
+      case DataType::kFloat8E4M3FNUZ: out.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(v); break;
+      case DataType::kFloat8E5M2FNUZ: out.data<uint8_t>()[i] = float_to_fp8e5m2fnuz(v); break;
+      case DataType::kFloat8E8M0: out.data<uint8_t>()[i] = float_to_fp8e8m0(float(v)); break;
     }
   }
   return out;

@@ -23,7 +23,16 @@ size_t element_size(DataType type) {
     case DataType::kUInt8:
     case DataType::kBool:
     case DataType::kFloat8E4M3:
-    case DataType::kFloat8E5M2: return 1;
+    case DataType::kFloat8E5M2:
+    // The sub-byte types too: kiln holds them unpacked, one element per byte (kiln/types.h).
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2:
+    case DataType::kFloat4E2M1:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat8E8M0: return 1;
   }
   fail(ErrorCode::kInternal, "element_size: unknown data type ", int(type));
 }
@@ -45,12 +54,20 @@ const char* to_string(DataType type) {
     case DataType::kUInt16: return "uint16";
     case DataType::kUInt32: return "uint32";
     case DataType::kUInt64: return "uint64";
+    case DataType::kInt4: return "int4";
+    case DataType::kUInt4: return "uint4";
+    case DataType::kInt2: return "int2";
+    case DataType::kUInt2: return "uint2";
+    case DataType::kFloat4E2M1: return "float4e2m1";
+    case DataType::kFloat8E4M3FNUZ: return "float8e4m3fnuz";
+    case DataType::kFloat8E5M2FNUZ: return "float8e5m2fnuz";
+    case DataType::kFloat8E8M0: return "float8e8m0";
   }
   return "unknown";
 }
 
 DataType data_type_from_string(std::string_view name) {
-  for (int i = 0; i <= int(DataType::kUInt64); ++i) {
+  for (int i = 0; i < kDataTypeCount; ++i) {
     if (name == to_string(DataType(i))) return DataType(i);
   }
   fail(ErrorCode::kInvalidArgument, "unknown data type '", name, "'");
@@ -63,7 +80,11 @@ bool is_floating_point(DataType type) {
     case DataType::kBFloat16:
     case DataType::kFloat64:
     case DataType::kFloat8E4M3:
-    case DataType::kFloat8E5M2: return true;
+    case DataType::kFloat8E5M2:
+    case DataType::kFloat4E2M1:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat8E8M0: return true;
     default: return false;
   }
 }
@@ -77,8 +98,25 @@ bool is_integer(DataType type) {
     case DataType::kInt64:
     case DataType::kUInt16:
     case DataType::kUInt32:
-    case DataType::kUInt64: return true;
+    case DataType::kUInt64:
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2: return true;
     default: return false;
+  }
+}
+
+bool is_sub_byte(DataType type) { return packed_bits(type) < 8; }
+
+int packed_bits(DataType type) {
+  switch (type) {
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kFloat4E2M1: return 4;
+    case DataType::kInt2:
+    case DataType::kUInt2: return 2;
+    default: return int(8 * element_size(type));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/narrow_types.h"
 #include "onnx/onnx.pb.h"
 
 namespace kiln::onnx_import {
@@ -83,8 +84,24 @@ void fill_from_typed_fields(const TensorProto& proto, Tensor& out) {
     case DataType::kUInt8:
     case DataType::kFloat8E4M3:
     case DataType::kFloat8E5M2:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat8E8M0:
       copy_field<uint8_t>(proto.int32_data(), out);
       return;
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2:
+    case DataType::kFloat4E2M1: {
+      // Each int32_data entry holds one byte of packed elements.
+      std::vector<uint8_t> packed(size_t(proto.int32_data_size()));
+      for (int i = 0; i < proto.int32_data_size(); ++i) {
+        packed[size_t(i)] = uint8_t(proto.int32_data(i));
+      }
+      unpack_sub_byte(out.dtype(), packed.data(), out.numel(), out.data<uint8_t>());
+      return;
+    }
     case DataType::kBool: {
       uint8_t* dst = out.data<uint8_t>();
       for (int i = 0; i < proto.int32_data_size(); ++i) dst[i] = proto.int32_data(i) != 0;
@@ -161,6 +178,13 @@ Tensor read_external(const TensorProto& proto, const std::string& base_dir, Data
   return out;
 }
 
+// A tensor of a sub-byte type from its packed bytes.
+Tensor unpacked(DataType dtype, const Dims& shape, const uint8_t* packed) {
+  Tensor out = Tensor::zeros(dtype, shape);
+  unpack_sub_byte(dtype, packed, out.numel(), out.data<uint8_t>());
+  return out;
+}
+
 }  // namespace
 
 std::optional<DataType> kiln_dtype_from_onnx(int32_t onnx_type) {
@@ -195,6 +219,22 @@ std::optional<DataType> kiln_dtype_from_onnx(int32_t onnx_type) {
       return DataType::kFloat8E4M3;
     case TensorProto::FLOAT8E5M2:
       return DataType::kFloat8E5M2;
+    case TensorProto::FLOAT8E4M3FNUZ:
+      return DataType::kFloat8E4M3FNUZ;
+    case TensorProto::FLOAT8E5M2FNUZ:
+      return DataType::kFloat8E5M2FNUZ;
+    case TensorProto::FLOAT8E8M0:
+      return DataType::kFloat8E8M0;
+    case TensorProto::FLOAT4E2M1:
+      return DataType::kFloat4E2M1;
+    case TensorProto::INT4:
+      return DataType::kInt4;
+    case TensorProto::UINT4:
+      return DataType::kUInt4;
+    case TensorProto::INT2:
+      return DataType::kInt2;
+    case TensorProto::UINT2:
+      return DataType::kUInt2;
     default:
       return std::nullopt;
   }
@@ -248,6 +288,22 @@ int32_t onnx_dtype_from_kiln(DataType type) {
       return TensorProto::UINT32;
     case DataType::kUInt64:
       return TensorProto::UINT64;
+    case DataType::kInt4:
+      return TensorProto::INT4;
+    case DataType::kUInt4:
+      return TensorProto::UINT4;
+    case DataType::kInt2:
+      return TensorProto::INT2;
+    case DataType::kUInt2:
+      return TensorProto::UINT2;
+    case DataType::kFloat4E2M1:
+      return TensorProto::FLOAT4E2M1;
+    case DataType::kFloat8E4M3FNUZ:
+      return TensorProto::FLOAT8E4M3FNUZ;
+    case DataType::kFloat8E5M2FNUZ:
+      return TensorProto::FLOAT8E5M2FNUZ;
+    case DataType::kFloat8E8M0:
+      return TensorProto::FLOAT8E8M0;
   }
   fail(ErrorCode::kInternal, "onnx_dtype_from_kiln: unknown dtype");
 }
@@ -269,22 +325,31 @@ Tensor tensor_from_proto(const TensorProto& proto, const std::string& base_dir) 
     shape.push_back(d);
   }
   // Every size is checked against the data before anything is allocated, so that a corrupt
-  // file cannot make kiln allocate what its dims claim.
-  const uint64_t nbytes = uint64_t(elements) * element_size(dtype);
+  // file cannot make kiln allocate what its dims claim. Sub-byte types are packed in the file
+  // (nbytes is the packed size) and unpacked to a byte each in memory.
+  const uint64_t nbytes = packed_size(elements, packed_bits(dtype));
   if (proto.data_location() == TensorProto::EXTERNAL) {
-    return read_external(proto, base_dir, dtype, shape, nbytes);
+    if (!is_sub_byte(dtype)) return read_external(proto, base_dir, dtype, shape, nbytes);
+    const Tensor packed =
+        read_external(proto, base_dir, DataType::kUInt8, {int64_t(nbytes)}, nbytes);
+    return unpacked(dtype, shape, packed.data<uint8_t>());
   }
   if (proto.has_raw_data()) {
     const std::string& raw = proto.raw_data();
     KILN_CHECK(raw.size() == nbytes, ErrorCode::kInvalidModel, describe(proto), " has shape ",
                to_string(shape), " and type ", to_string(dtype), " (", nbytes,
                " bytes) but its raw_data is ", raw.size(), " bytes");
+    if (is_sub_byte(dtype)) {
+      return unpacked(dtype, shape, reinterpret_cast<const uint8_t*>(raw.data()));
+    }
     return Tensor::from_bytes(dtype, shape, raw.data(), raw.size());
   }
   const auto [field, count] = typed_field(proto, dtype);
-  KILN_CHECK(int64_t(count) == elements, ErrorCode::kInvalidModel, describe(proto), " has shape ",
-             to_string(shape), " (", elements, " elements) but its ", field, " holds ", count,
-             " values");
+  // int32_data holds one packed byte per entry for the sub-byte types.
+  const int64_t expected_count = is_sub_byte(dtype) ? int64_t(nbytes) : elements;
+  KILN_CHECK(int64_t(count) == expected_count, ErrorCode::kInvalidModel, describe(proto),
+             " has shape ", to_string(shape), " (", elements, " elements) but its ", field,
+             " holds ", count, " values");
   Tensor out = Tensor::zeros(dtype, shape);
   fill_from_typed_fields(proto, out);
   return out;
@@ -308,6 +373,13 @@ void tensor_to_proto(const Tensor& tensor, const std::string& name, TensorProto&
   proto.set_name(name);
   proto.set_data_type(onnx_dtype_from_kiln(tensor.dtype()));
   for (int64_t d : tensor.shape()) proto.add_dims(d);
+  if (is_sub_byte(tensor.dtype())) {
+    std::string packed(packed_size(tensor.numel(), packed_bits(tensor.dtype())), '\0');
+    pack_sub_byte(tensor.dtype(), tensor.data<uint8_t>(), tensor.numel(),
+                  reinterpret_cast<uint8_t*>(packed.data()));
+    proto.set_raw_data(std::move(packed));
+    return;
+  }
   proto.set_raw_data(tensor.nbytes() ? static_cast<const char*>(tensor.raw()) : "",
                      tensor.nbytes());
 }

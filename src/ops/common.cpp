@@ -1,5 +1,7 @@
 #include "ops/common.h"
 
+#include "core/narrow_types.h"
+
 namespace kiln::ops {
 
 int64_t normalize_axis(const ir::Node& node, int64_t axis, int64_t rank) {
@@ -64,6 +66,10 @@ void store_float(Tensor& t, int64_t i, float v) {
     case DataType::kFloat64: t.data<double>()[i] = v; break;
     case DataType::kFloat8E4M3: t.data<uint8_t>()[i] = float_to_fp8e4m3(v); break;
     case DataType::kFloat8E5M2: t.data<uint8_t>()[i] = float_to_fp8e5m2(v); break;
+    case DataType::kFloat8E4M3FNUZ: t.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(v); break;
+    case DataType::kFloat8E5M2FNUZ: t.data<uint8_t>()[i] = float_to_fp8e5m2fnuz(v); break;
+    case DataType::kFloat4E2M1: t.data<uint8_t>()[i] = float_to_fp4e2m1(v); break;
+    case DataType::kFloat8E8M0: t.data<uint8_t>()[i] = float_to_fp8e8m0(v); break;
     default: fail(ErrorCode::kInternal, "store_float on ", to_string(t.dtype()));
   }
 }

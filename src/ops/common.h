@@ -64,7 +64,15 @@ decltype(auto) dispatch_storage(DataType dtype, Fn&& fn) {
     case DataType::kFloat16:
     case DataType::kBFloat16: return fn(uint16_t{});
     case DataType::kFloat8E4M3:
-    case DataType::kFloat8E5M2: return fn(uint8_t{});
+    case DataType::kFloat8E5M2:
+    case DataType::kUInt4:
+    case DataType::kUInt2:
+    case DataType::kFloat4E2M1:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat8E8M0:
+    case DataType::kInt4:  // the 4- or 2-bit code in the low bits (kiln/types.h)
+    case DataType::kInt2: return fn(uint8_t{});
   }
   fail(ErrorCode::kInternal, "dispatch_storage: unknown dtype");
 }

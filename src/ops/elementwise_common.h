@@ -40,14 +40,20 @@ inline constexpr TypeSet kUnsignedIntTypes =
 inline constexpr TypeSet kIntTypes = kSignedIntTypes | kUnsignedIntTypes;
 inline constexpr TypeSet kNumericTypes = kFloatTypes | kIntTypes;
 inline constexpr TypeSet kBoolType = type_bit(DataType::kBool);
-inline constexpr TypeSet kAllTypes = kNumericTypes | kBoolType | kFloat8Types;
+// Types kiln only converts, quantizes and moves (kiln/types.h).
+inline constexpr TypeSet kNarrowStorageTypes =
+    type_bit(DataType::kInt4) | type_bit(DataType::kUInt4) | type_bit(DataType::kInt2) |
+    type_bit(DataType::kUInt2) | type_bit(DataType::kFloat4E2M1) |
+    type_bit(DataType::kFloat8E4M3FNUZ) | type_bit(DataType::kFloat8E5M2FNUZ) |
+    type_bit(DataType::kFloat8E8M0);
+inline constexpr TypeSet kAllTypes = kNumericTypes | kBoolType | kFloat8Types | kNarrowStorageTypes;
 
 inline bool type_in(DataType type, TypeSet set) { return (type_bit(type) & set) != 0; }
 
 // "float32, float64, ..." in DataType order.
 inline std::string describe_types(TypeSet set) {
   std::string out;
-  for (int i = 0; i <= int(DataType::kUInt64); ++i) {
+  for (int i = 0; i < kDataTypeCount; ++i) {
     if (!type_in(DataType(i), set)) continue;
     if (!out.empty()) out += ", ";
     out += to_string(DataType(i));

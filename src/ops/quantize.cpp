@@ -10,9 +10,10 @@
 //   - blocked (attribute block_size > 0): x's shape except along `axis`, where it has
 //     ceil(D / block_size) entries, each covering block_size consecutive elements.
 //
-// Quantized types in kiln: int8, uint8, int16, uint16 (integer, saturating) and float8 e4m3fn
-// and e5m2 (rounded as Cast does, `saturate` choosing between clamping and NaN/inf). ONNX's
-// 4-bit, 2-bit, float4/6 and fnuz types are not kiln DataTypes yet.
+// Quantized types in kiln: int8, uint8, int16, uint16, int4, uint4, int2, uint2 (integer,
+// saturating to the type's range), float8 e4m3fn, e5m2, e4m3fnuz, e5m2fnuz (rounded as Cast
+// does, `saturate` choosing between clamping and NaN/inf) and float4 e2m1 (always saturating:
+// it has no NaN or infinity). ONNX's float6 types are not kiln DataTypes.
 //
 // QuantizeLinear divides in the precision of the `precision` attribute (a kiln DataType) or
 // else of the scale's type, as the spec says: float16/bfloat16 operands and quotient are rounded
@@ -25,6 +26,7 @@
 #include <string>
 
 #include "core/half.h"
+#include "core/narrow_types.h"
 #include "ops/quantized_common.h"
 
 namespace kiln::ops {
@@ -118,15 +120,44 @@ bool is_quantized_type(DataType t) {
     case DataType::kUInt8:
     case DataType::kInt16:
     case DataType::kUInt16:
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2:
     case DataType::kFloat8E4M3:
     case DataType::kFloat8E5M2:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat4E2M1:
       return true;
     default:
       return false;
   }
 }
 
-bool is_float8(DataType t) { return t == DataType::kFloat8E4M3 || t == DataType::kFloat8E5M2; }
+// The float quantized types: rounded as Cast rounds, the zero point added as a float.
+bool is_float_quantized(DataType t) { return is_quantized_type(t) && is_floating_point(t); }
+
+uint8_t encode_float_quantized(DataType t, double v, bool saturate) {
+  switch (t) {
+    case DataType::kFloat8E4M3:
+      return float_to_fp8e4m3(float(v), saturate);
+    case DataType::kFloat8E5M2:
+      return float_to_fp8e5m2(float(v), saturate);
+    case DataType::kFloat8E4M3FNUZ:
+      return float_to_fp8e4m3fnuz(v, saturate);
+    case DataType::kFloat8E5M2FNUZ:
+      return float_to_fp8e5m2fnuz(v, saturate);
+    case DataType::kFloat4E2M1:
+      return float_to_fp4e2m1(v);
+    default:
+      fail(ErrorCode::kInternal, "encode_float_quantized: unexpected ", to_string(t));
+  }
+}
+
+constexpr const char* kQuantizedTypeNames =
+    "int8, uint8, int16, uint16, int4, uint4, int2, uint2, float8e4m3, float8e5m2, "
+    "float8e4m3fnuz, float8e5m2fnuz or float4e2m1";
 
 std::pair<int64_t, int64_t> integer_range(DataType t) {
   switch (t) {
@@ -138,6 +169,14 @@ std::pair<int64_t, int64_t> integer_range(DataType t) {
       return {-32768, 32767};
     case DataType::kUInt16:
       return {0, 65535};
+    case DataType::kInt4:
+      return {-8, 7};
+    case DataType::kUInt4:
+      return {0, 15};
+    case DataType::kInt2:
+      return {-2, 1};
+    case DataType::kUInt2:
+      return {0, 3};
     default:
       fail(ErrorCode::kInternal, "integer_range: ", to_string(t), " is not an integer type");
   }
@@ -150,6 +189,14 @@ void store_integer(Tensor& t, int64_t i, int64_t v) {
       break;
     case DataType::kUInt8:
       t.data<uint8_t>()[i] = uint8_t(v);
+      break;
+    case DataType::kInt4:
+    case DataType::kUInt4:
+      t.data<uint8_t>()[i] = int4_code(v);
+      break;
+    case DataType::kInt2:
+    case DataType::kUInt2:
+      t.data<uint8_t>()[i] = int2_code(v);
       break;
     case DataType::kInt16:
       t.data<int16_t>()[i] = int16_t(v);
@@ -223,8 +270,8 @@ void infer_quantize(InferContext& ctx) {
   ctx.check(is_quantize_input_type(scale_type), "y_scale has type ", to_string(scale_type),
             "; float32, float16, bfloat16 or int32 expected");
   const DataType out_type = quantize_output_type(ctx);
-  ctx.check(is_quantized_type(out_type), "cannot quantize to ", to_string(out_type),
-            "; int8, uint8, int16, uint16, float8e4m3 or float8e5m2 expected");
+  ctx.check(is_quantized_type(out_type), "cannot quantize to ", to_string(out_type), "; ",
+            kQuantizedTypeNames, " expected");
   const DataType precision = division_precision(ctx.node(), scale_type);
   ctx.check(precision == DataType::kFloat32 || precision == DataType::kFloat16 ||
                 precision == DataType::kBFloat16 || precision == DataType::kFloat64,
@@ -248,11 +295,10 @@ void compute_quantize(ComputeContext& ctx) {
   for (int64_t i = 0; i < x.numel(); ++i) {
     const int64_t p = layout.param_index(i);
     const double quotient = divide_in(precision, x.as_double(i), scale.as_double(p));
-    if (is_float8(y.dtype())) {
-      // The zero point of a float8 quantization is normally 0; the formula still adds it.
-      const float v = float(quotient + (zero_point ? zero_point->as_double(p) : 0.0));
-      y.data<uint8_t>()[i] = y.dtype() == DataType::kFloat8E4M3 ? float_to_fp8e4m3(v, saturate)
-                                                                : float_to_fp8e5m2(v, saturate);
+    if (is_float_quantized(y.dtype())) {
+      // The zero point of a float quantization is normally 0; the formula still adds it.
+      const double v = quotient + (zero_point ? zero_point->as_double(p) : 0.0);
+      y.data<uint8_t>()[i] = encode_float_quantized(y.dtype(), v, saturate);
     } else {
       const int64_t zp = zero_point ? zero_point->as_int64(p) : 0;
       store_integer(y, i, saturate_integer(quotient, zp, y.dtype()));
@@ -282,8 +328,7 @@ DataType dequantize_output_type(const ir::Node& node, DataType scale_type) {
 void infer_dequantize(InferContext& ctx) {
   const DataType x_type = ctx.input_dtype(0);
   ctx.check(is_quantized_type(x_type) || x_type == DataType::kInt32, "x has type ",
-            to_string(x_type),
-            "; int8, uint8, int16, uint16, int32, float8e4m3 or float8e5m2 expected");
+            to_string(x_type), "; int32, ", kQuantizedTypeNames, " expected");
   const DataType scale_type = ctx.input_dtype(1);
   ctx.check(is_dequantize_output_type(scale_type), "x_scale has type ", to_string(scale_type),
             "; float32, float16 or bfloat16 expected");

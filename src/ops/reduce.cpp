@@ -379,8 +379,9 @@ void arg_extreme(const T* x, int64_t* y, const AxisSplit& s, bool is_max, bool s
 
 void infer_arg(InferContext& ctx) {
   const DataType dtype = ctx.input_dtype(0);
-  ctx.check(is_float_type(dtype) || (is_integer(dtype) && dtype != DataType::kBool), "input type ",
-            to_string(dtype), " is not supported");
+  ctx.check(is_float_type(dtype) ||
+                (is_integer(dtype) && dtype != DataType::kBool && !is_sub_byte(dtype)),
+            "input type ", to_string(dtype), " is not supported");
   const Dims& shape = ctx.input_shape(0);
   ctx.check(!shape.empty(), "input must have rank 1 or more");
   const int64_t axis =
@@ -578,7 +579,7 @@ KILN_REGISTER_OP(OpDef{
     .infer =
         [](InferContext& ctx) {
           const DataType dtype = ctx.input_dtype(0);
-          ctx.check(is_float_type(dtype) || (is_integer(dtype) && dtype != DataType::kBool),
+          ctx.check(is_float_type(dtype) || (is_integer(dtype) && dtype != DataType::kBool && !is_sub_byte(dtype)),
                     "input type ", to_string(dtype), " is not supported");
           const Dims& shape = ctx.input_shape(0);
           ctx.check(!shape.empty(), "input must have rank 1 or more");

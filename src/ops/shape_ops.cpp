@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "ops/common.h"
+#include "ops/range_length.h"
 
 namespace kiln::ops {
 namespace {
@@ -142,30 +143,6 @@ bool is_range_type(DataType t) {
     case DataType::kInt64: return true;
     default: return false;
   }
-}
-
-// Number of elements: max(ceil((limit - start) / delta), 0), exact for integers.
-int64_t range_length(const ir::Node& node, const Tensor& start, const Tensor& limit,
-                     const Tensor& delta) {
-  if (is_integer(start.dtype())) {
-    const int64_t s = start.as_int64(0);
-    const int64_t l = limit.as_int64(0);
-    const int64_t d = delta.as_int64(0);
-    KILN_CHECK(d != 0, ErrorCode::kInvalidModel, node.describe(), ": delta is 0");
-    // Differences in uint64 so that spans wider than INT64_MAX (e.g. from INT64_MIN) are exact.
-    auto steps = [](int64_t from, int64_t to, uint64_t step) {
-      return int64_t((uint64_t(to) - uint64_t(from) - 1) / step + 1);
-    };
-    if (d > 0) return l > s ? steps(s, l, uint64_t(d)) : 0;
-    return s > l ? steps(l, s, uint64_t(0) - uint64_t(d)) : 0;
-  }
-  const double s = start.as_double(0);
-  const double l = limit.as_double(0);
-  const double d = delta.as_double(0);
-  KILN_CHECK(d != 0 && std::isfinite(s) && std::isfinite(l) && std::isfinite(d),
-             ErrorCode::kInvalidModel, node.describe(), ": start ", s, ", limit ", l,
-             " and delta ", d, " must be finite and delta nonzero");
-  return std::max<int64_t>(int64_t(std::ceil((l - s) / d)), 0);
 }
 
 void infer_range(InferContext& ctx) {
@@ -656,4 +633,29 @@ KILN_REGISTER_OP(OpDef{
 });
 
 }  // namespace
+
+// Declared in ops/range_length.h.
+int64_t range_length(const ir::Node& node, const Tensor& start, const Tensor& limit,
+                     const Tensor& delta) {
+  if (is_integer(start.dtype())) {
+    const int64_t s = start.as_int64(0);
+    const int64_t l = limit.as_int64(0);
+    const int64_t d = delta.as_int64(0);
+    KILN_CHECK(d != 0, ErrorCode::kInvalidModel, node.describe(), ": delta is 0");
+    // Differences in uint64 so that spans wider than INT64_MAX (e.g. from INT64_MIN) are exact.
+    auto steps = [](int64_t from, int64_t to, uint64_t step) {
+      return int64_t((uint64_t(to) - uint64_t(from) - 1) / step + 1);
+    };
+    if (d > 0) return l > s ? steps(s, l, uint64_t(d)) : 0;
+    return s > l ? steps(l, s, uint64_t(0) - uint64_t(d)) : 0;
+  }
+  const double s = start.as_double(0);
+  const double l = limit.as_double(0);
+  const double d = delta.as_double(0);
+  KILN_CHECK(d != 0 && std::isfinite(s) && std::isfinite(l) && std::isfinite(d),
+             ErrorCode::kInvalidModel, node.describe(), ": start ", s, ", limit ", l,
+             " and delta ", d, " must be finite and delta nonzero");
+  return std::max<int64_t>(int64_t(std::ceil((l - s) / d)), 0);
+}
+
 }  // namespace kiln::ops

@@ -38,6 +38,10 @@ struct PlanContents {
   uint32_t builder_flags = 0;
   // Per node name, the kernel (tactic) chosen by the builder.
   std::map<std::string, std::string> tactics;
+  // Per node name, the chosen kernel's algorithm parameters where autotuning picked them
+  // (a cuBLASLt algorithm, a cuDNN engine configuration: bytes only that kernel reads); nodes
+  // without an entry choose by heuristics when they first run.
+  std::map<std::string, std::vector<uint8_t>> tactic_params;
   // Read back from the file: the kiln version that wrote it (the writer fills it itself).
   std::string kiln_version;
 };

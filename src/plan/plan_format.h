@@ -15,7 +15,7 @@ namespace kiln::plan::format {
 
 // Bump on any change to the bytes. Plans load only into the kiln version that wrote them, so
 // this mostly serves tools and messages; it must still change whenever the layout does.
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;  // 2: tactic parameters section
 
 inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
 
@@ -42,7 +42,13 @@ static_assert(kTargetOffset + kTargetField == kHeaderSize);
 inline constexpr size_t kWeightsAlignment = 64;
 
 // The body is these sections, each exactly once, in this order: u32 id, u64 length, payload.
-enum class SectionId : uint32_t { kGraph = 1, kProfiles = 2, kMemory = 3, kTactics = 4 };
+enum class SectionId : uint32_t {
+  kGraph = 1,
+  kProfiles = 2,
+  kMemory = 3,
+  kTactics = 4,
+  kTacticParams = 5,
+};
 
 // A value index meaning "omitted" (optional node inputs and outputs).
 inline constexpr uint32_t kNoValue = 0xFFFFFFFFu;

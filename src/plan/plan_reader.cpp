@@ -77,7 +77,15 @@ bool is_known_dtype(uint8_t v) {
     case DataType::kFloat8E5M2:
     case DataType::kUInt16:
     case DataType::kUInt32:
-    case DataType::kUInt64: return true;
+    case DataType::kUInt64:
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2:
+    case DataType::kFloat4E2M1:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat8E8M0: return true;
   }
   return false;
 }
@@ -92,6 +100,8 @@ class BodyReader {
   std::vector<ProfileData> read_profiles(ByteReader& r);
   MemoryPlanData read_memory(ByteReader& r);
   std::map<std::string, std::string> read_tactics(ByteReader& r);
+  std::map<std::string, std::vector<uint8_t>> read_tactic_params(
+      ByteReader& r, const std::map<std::string, std::string>& tactics);
 
  private:
   DataType read_dtype(ByteReader& r) {
@@ -384,12 +394,30 @@ std::map<std::string, std::string> BodyReader::read_tactics(ByteReader& r) {
   return tactics;
 }
 
+std::map<std::string, std::vector<uint8_t>> BodyReader::read_tactic_params(
+    ByteReader& r, const std::map<std::string, std::string>& tactics) {
+  std::map<std::string, std::vector<uint8_t>> params;
+  const size_t n = r.count(8, "tactic parameters");
+  for (size_t i = 0; i < n; ++i) {
+    auto scope = r.scope(cat("tactic parameters ", i));
+    std::string node = r.str("node name");
+    const std::string bytes = r.str("parameters");
+    if (bytes.empty()) r.fail("empty parameters (the writer leaves such nodes out)");
+    if (!tactics.count(node)) r.fail("parameters for node '", printable(node), "', which has no tactic");
+    if (!params.emplace(std::move(node), std::vector<uint8_t>(bytes.begin(), bytes.end())).second) {
+      r.fail("two sets of parameters for the same node");
+    }
+  }
+  return params;
+}
+
 const char* section_name(SectionId id) {
   switch (id) {
     case SectionId::kGraph: return "graph section";
     case SectionId::kProfiles: return "profiles section";
     case SectionId::kMemory: return "memory plan section";
     case SectionId::kTactics: return "tactics section";
+    case SectionId::kTacticParams: return "tactic parameters section";
   }
   return "section";
 }
@@ -471,6 +499,9 @@ PlanContents deserialize(const uint8_t* data, size_t size, std::shared_ptr<const
                              [&](ByteReader& r) { return reader.read_memory(r); });
   plan.tactics = read_section(body, SectionId::kTactics,
                               [&](ByteReader& r) { return reader.read_tactics(r); });
+  plan.tactic_params = read_section(body, SectionId::kTacticParams, [&](ByteReader& r) {
+    return reader.read_tactic_params(r, plan.tactics);
+  });
   if (!body.at_end()) body.fail(body.remaining(), " unexpected bytes after the last section");
   return plan;
 }

@@ -301,6 +301,23 @@ void write_tactics(BodyWriter& w, const std::map<std::string, std::string>& tact
   }
 }
 
+void write_tactic_params(BodyWriter& w, const std::map<std::string, std::vector<uint8_t>>& params,
+                         const std::map<std::string, std::string>& tactics) {
+  size_t n = 0;
+  for (const auto& [node, bytes] : params) {
+    if (bytes.empty()) continue;
+    KILN_CHECK(tactics.count(node), ErrorCode::kInvalidArgument, "cannot serialize plan: tactic "
+               "parameters for node '", printable(node), "', which has no tactic");
+    ++n;
+  }
+  w.out.count(n, "tactic parameters");
+  for (const auto& [node, bytes] : params) {
+    if (bytes.empty()) continue;
+    w.out.str(node);
+    w.out.str(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  }
+}
+
 void put_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, sizeof v); }
 void put_u64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }
 
@@ -327,6 +344,9 @@ std::vector<uint8_t> serialize_with(const PlanContents& plan, format::HeaderFiel
   w.end_section(at);
   at = w.begin_section(SectionId::kTactics);
   write_tactics(w, plan.tactics);
+  w.end_section(at);
+  at = w.begin_section(SectionId::kTacticParams);
+  write_tactic_params(w, plan.tactic_params, plan.tactics);
   w.end_section(at);
   header.target = plan.target;
   header.builder_flags = plan.builder_flags;

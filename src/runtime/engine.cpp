@@ -115,7 +115,16 @@ std::string Engine::describe() const {
   for (const auto& node : p.graph->nodes()) {
     auto tactic = p.tactics.find(node->name);
     out << "  " << node->name << " [" << node->op << "] kernel "
-        << (tactic == p.tactics.end() ? std::string("?") : tactic->second) << " ->";
+        << (tactic == p.tactics.end() ? std::string("?") : tactic->second);
+    if (auto params = p.tactic_params.find(node->name);
+        params != p.tactic_params.end() && tactic != p.tactics.end()) {
+#ifdef KILN_HAVE_CUDA
+      out << " (" << cuda::describe_tactic_params(node->op, tactic->second, params->second) << ")";
+#else
+      out << " (" << params->second.size() << " bytes of algorithm parameters)";
+#endif
+    }
+    out << " ->";
     for (const ir::Value* o : node->outputs) {
       if (o) out << " " << to_string(o->dtype) << "[" << ir::to_string(o->shape) << "]";
     }

@@ -3,6 +3,7 @@
 // captured into a CUDA graph: these need a GPU).
 #include <cstring>
 
+#include "gpu/cpu_only_op.h"
 #include "gpu/gpu_test_util.h"
 
 #ifdef KILN_HAVE_CUDA
@@ -95,9 +96,9 @@ TEST(GpuBuild, NodeWithoutCudaKernelFailsTheBuildNamingNodeAndOp) {
   Builder builder(logger);
   auto network = builder.create_network();
   ITensor* x = network->add_input("x", DataType::kFloat32, {2, 5, 5});
-  ILayer* det = network->add_layer("Det", {x});
-  det->set_name("pick");
-  network->mark_output(*det->output(0));
+  ILayer* op = network->add_layer(gpu_test::kCpuOnlyOp, {x});
+  op->set_name("pick");
+  network->mark_output(*op->output(0));
   BuilderConfig config;
   config.set_device(DeviceType::kGPU);
   try {
@@ -105,8 +106,8 @@ TEST(GpuBuild, NodeWithoutCudaKernelFailsTheBuildNamingNodeAndOp) {
     FAIL() << "expected kiln::Error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
-    EXPECT_TRUE(has(e.what(), "Det 'pick'")) << e.what();
-    EXPECT_TRUE(has(e.what(), "no kernel for op Det")) << e.what();
+    EXPECT_TRUE(has(e.what(), "KilnTestCpuOnly 'pick'")) << e.what();
+    EXPECT_TRUE(has(e.what(), "no kernel for op KilnTestCpuOnly")) << e.what();
     EXPECT_TRUE(has(e.what(), "float32[2x5x5]")) << e.what();
   }
   // The same network builds for the CPU.

@@ -51,6 +51,9 @@ struct GpuOptions {
   bool tf32 = false;        // BuilderFlag::kTF32 for the GPU engine
   uint32_t tactic_sources = kAllTacticSources;  // e.g. without cuDNN, to test kiln's own kernels
   bool fp16 = false;        // BuilderFlag::kFP16 (mixed precision) for the GPU engine
+  // Autotuning (timing candidates at build time). Off by default, so that each test checks
+  // the kernel of highest priority whatever the timings say (builder optimization level 0).
+  bool autotune = false;
 };
 
 // Defines a network with `define` (its inputs must be static and match `inputs`), builds a

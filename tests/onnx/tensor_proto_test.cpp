@@ -38,12 +38,20 @@ TEST(OnnxDtype, MapsEveryKilnType) {
   EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::INT64), DataType::kInt64);
   EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::UINT64), DataType::kUInt64);
   EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::BOOL), DataType::kBool);
+  EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::INT4), DataType::kInt4);
+  EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::UINT4), DataType::kUInt4);
+  EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::INT2), DataType::kInt2);
+  EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::UINT2), DataType::kUInt2);
+  EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::FLOAT4E2M1), DataType::kFloat4E2M1);
+  EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::FLOAT8E4M3FNUZ), DataType::kFloat8E4M3FNUZ);
+  EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::FLOAT8E5M2FNUZ), DataType::kFloat8E5M2FNUZ);
+  EXPECT_EQ(kiln_dtype_from_onnx(TensorProto::FLOAT8E8M0), DataType::kFloat8E8M0);
   for (int32_t t : {int32_t(TensorProto::STRING), int32_t(TensorProto::COMPLEX64),
-                    int32_t(TensorProto::INT4), int32_t(TensorProto::FLOAT8E4M3FNUZ)}) {
+                    int32_t(TensorProto::FLOAT6E2M3), int32_t(TensorProto::FLOAT6E3M2)}) {
     EXPECT_FALSE(kiln_dtype_from_onnx(t).has_value()) << t;
   }
   // Every kiln type maps back to the ONNX type it came from.
-  for (int32_t t = 1; t <= 26; ++t) {
+  for (int32_t t = 1; t <= 28; ++t) {
     if (auto k = kiln_dtype_from_onnx(t)) EXPECT_EQ(onnx_import::onnx_dtype_from_kiln(*k), t);
   }
 }
@@ -56,9 +64,9 @@ TEST(OnnxDtype, UnsupportedTypesNameTheTensor) {
   EXPECT_NE(msg.find("'words'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("STRING"), std::string::npos) << msg;
 
-  TensorProto nibbles = make_proto("packed", TensorProto::INT4, {2});
-  msg = error_message([&] { tensor_from_proto(nibbles, "."); }, ErrorCode::kUnsupported);
-  EXPECT_NE(msg.find("INT4"), std::string::npos) << msg;
+  TensorProto six_bit = make_proto("packed", TensorProto::FLOAT6E2M3, {2});
+  msg = error_message([&] { tensor_from_proto(six_bit, "."); }, ErrorCode::kUnsupported);
+  EXPECT_NE(msg.find("FLOAT6E2M3"), std::string::npos) << msg;
 
   TensorProto bogus = make_proto("bogus", 999, {1});
   error_message([&] { tensor_from_proto(bogus, "."); }, ErrorCode::kInvalidModel);

@@ -671,6 +671,7 @@ std::vector<uint8_t> craft(const std::function<void(ByteWriter&)>& graph,
     s.u32(0);
   });
   section(format::SectionId::kTactics, [](ByteWriter& s) { s.u32(0); });
+  section(format::SectionId::kTacticParams, [](ByteWriter& s) { s.u32(0); });
   format::HeaderFields header;
   header.kiln_version = version_string();
   header.target = "cpu";

@@ -206,6 +206,10 @@ class EngineHolder {
     engine_.reset();
     auto config = builder_.create_config();
     config->set_device(options_.device);
+    // No autotuning: a test checks results, builds for one small shape, and timing every
+    // candidate algorithm would dominate the run. The tuned tactics have their own GPU tests
+    // (GpuAutotune), and every candidate computes the same op.
+    config->set_builder_optimization_level(0);
     OptimizationProfile profile;
     bool any_dynamic = false;
     for (int i = 0; i < network_.num_inputs(); ++i) {

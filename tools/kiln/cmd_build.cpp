@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "model.h"
+#include "timing_cache_file.h"
 
 namespace kiln::cli {
 namespace {
@@ -46,10 +47,15 @@ int run_build(const ParsedArgs& args) {
     config->add_optimization_profile(profile);
   }
 
+  const std::optional<std::string> cache_path = args.value("--timingCacheFile");
+  std::shared_ptr<TimingCache> cache;
+  cache = apply_tuning_flags(args, *config);
+
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Engine> engine = builder.build_engine(*model.network, *config);
   const double build_ms = milliseconds_since(start);
   engine->save(*plan_path);
+  if (cache) save_timing_cache(*cache, *cache_path);
   const uint64_t plan_bytes = std::filesystem::file_size(*plan_path, ec);
 
   std::printf("parsed %s in %.1f ms: %d layers\n", model_path.c_str(), model.parse_ms,
@@ -62,6 +68,7 @@ int run_build(const ParsedArgs& args) {
   std::printf("built in %.1f ms\n", build_ms);
   std::printf("saved %s, %s\n", plan_path->c_str(),
               ec ? "size unknown" : format_bytes(plan_bytes).c_str());
+  if (cache) std::printf("timing cache: %s, %zu entries\n", cache_path->c_str(), cache->size());
   return 0;
 }
 
@@ -84,7 +91,12 @@ const Command& build_command() {
           "  --noTF32             forbid TF32 matrix math\n"
           "  --device=gpu|cpu     the device the engine runs on (default: the GPU when one\n"
           "                       can be used, else the CPU)\n"
-          "  --verbose            log everything the builder does\n"
+          "  --timingCacheFile=F  timing cache: read F when it exists (layers found there\n"
+          "                       are not timed again), write it after the build\n"
+          "  --builderOptimizationLevel=N  0-5 (default 3); 0 times no kernels: each\n"
+          "                       layer gets its kernel of highest priority\n"
+          "  --verbose            log everything the builder does (the autotuner's\n"
+          "                       candidates and times per layer)\n"
           "SPEC is NAME:DIMS[,NAME:DIMS...], e.g. input:1x3x224x224,mask:1x128; a name may\n"
           "contain ':' (the dims follow the last one). Every dynamic input needs a shape.\n",
       .flags =
@@ -98,6 +110,8 @@ const Command& build_command() {
               switch_flag("--bf16"),
               switch_flag("--noTF32"),
               value_flag("--device"),
+              value_flag("--timingCacheFile"),
+              value_flag("--builderOptimizationLevel"),
           },
       .run = run_build,
   };

@@ -11,6 +11,7 @@
 #include "exec_runner.h"
 #include "exec_timing.h"
 #include "model.h"
+#include "timing_cache_file.h"
 #include "npy.h"
 #include "values.h"
 
@@ -20,8 +21,7 @@ namespace {
 constexpr uint64_t kMaxStreams = 64;
 
 // trtexec flags kiln accepts so that trtexec command lines run, but that change nothing here.
-const char* const kIgnoredValueFlags[] = {"--workspace", "--memPoolSize", "--timingCacheFile",
-                                          "--builderOptimizationLevel"};
+const char* const kIgnoredValueFlags[] = {"--workspace", "--memPoolSize"};
 const char* const kIgnoredSwitches[] = {"--useSpinWait", "--threads", "--exposeDMA"};
 
 double parse_decimal(const std::string& text, const std::string& flag, const char* unit) {
@@ -245,9 +245,13 @@ int run_exec(const ParsedArgs& args) {
     std::printf("building engine for %s (precision: %s) ...\n",
                 device == DeviceType::kGPU ? "GPU" : "CPU", describe_precision(*config).c_str());
     std::fflush(stdout);
+    const std::optional<std::string> cache_path = args.value("--timingCacheFile");
+    std::shared_ptr<TimingCache> cache;
+    cache = apply_tuning_flags(args, *config);
     auto start = std::chrono::steady_clock::now();
     engine = builder.build_engine(*model.network, *config);
     const double build_ms = milliseconds_since(start);
+    if (cache) save_timing_cache(*cache, *cache_path);
     std::printf("built the engine in %.1f ms (%.3f s): %d layers\n", build_ms, build_ms / 1000,
                 engine->num_layers());
     if (save_path) {
@@ -331,6 +335,8 @@ const Command& exec_command() {
         value_flag("--onnx"),
         value_flag("--loadEngine"),
         value_flag("--saveEngine"),
+        value_flag("--timingCacheFile"),
+        value_flag("--builderOptimizationLevel"),
         value_flag("--device"),
         switch_flag("--fp16"),
         switch_flag("--bf16"),
@@ -365,6 +371,10 @@ const Command& exec_command() {
           "  --onnx=FILE            build the engine from this ONNX model\n"
           "  --loadEngine=FILE      or load this plan (a model path alone works too)\n"
           "  --saveEngine=FILE      save the engine built from --onnx\n"
+          "  --timingCacheFile=F    timing cache for the build from --onnx: read F when it\n"
+          "                         exists, write it after the build\n"
+          "  --builderOptimizationLevel=N  0-5 (default 3); 0 times no kernels (priority\n"
+          "                         choice, library heuristics at the first run)\n"
           "  --device=gpu|cpu       build for this device (default: the GPU when one can be\n"
           "                         used, else the CPU)\n"
           "  --fp16, --bf16         allow float16 / bfloat16 kernels (mixed precision)\n"
@@ -392,7 +402,7 @@ const Command& exec_command() {
           "Inputs get random values of their dtype (fixed seed). The summary's lines are\n"
           "trtexec's: Throughput, Latency, Enqueue Time, H2D Latency, GPU Compute Time, D2H\n"
           "Latency, Total Host Walltime, Total GPU Compute Time. Accepted and ignored:\n"
-          "--workspace, --memPoolSize, --timingCacheFile, --builderOptimizationLevel,\n"
+          "--workspace, --memPoolSize,\n"
           "--useSpinWait, --threads, --exposeDMA.\n",
       .flags = flags,
       .run = run_exec,

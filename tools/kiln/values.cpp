@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/narrow_types.h"
 #include "kiln/error.h"
 
 namespace kiln::cli {
@@ -166,6 +167,22 @@ double element_as_double(DataType type, const void* data, size_t index) {
       return double(load<uint64_t>(data, index));
     case DataType::kBool:
       return load<uint8_t>(data, index) != 0 ? 1.0 : 0.0;
+    case DataType::kInt4:
+      return int4_value(load<uint8_t>(data, index));
+    case DataType::kUInt4:
+      return uint4_value(load<uint8_t>(data, index));
+    case DataType::kInt2:
+      return int2_value(load<uint8_t>(data, index));
+    case DataType::kUInt2:
+      return uint2_value(load<uint8_t>(data, index));
+    case DataType::kFloat4E2M1:
+      return fp4e2m1_to_float(load<uint8_t>(data, index));
+    case DataType::kFloat8E4M3FNUZ:
+      return fp8e4m3fnuz_to_float(load<uint8_t>(data, index));
+    case DataType::kFloat8E5M2FNUZ:
+      return fp8e5m2fnuz_to_float(load<uint8_t>(data, index));
+    case DataType::kFloat8E8M0:
+      return fp8e8m0_to_float(load<uint8_t>(data, index));
   }
   throw Error(ErrorCode::kInternal, "element_as_double: unknown dtype");
 }
@@ -188,6 +205,18 @@ void store_floats(DataType type, const float* values, size_t count, void* out) {
       case DataType::kFloat8E4M3:
       case DataType::kFloat8E5M2:
         store<uint8_t>(out, i, float_to_float8(values[i], type));
+        break;
+      case DataType::kFloat4E2M1:
+        store<uint8_t>(out, i, float_to_fp4e2m1(values[i]));
+        break;
+      case DataType::kFloat8E4M3FNUZ:
+        store<uint8_t>(out, i, float_to_fp8e4m3fnuz(values[i]));
+        break;
+      case DataType::kFloat8E5M2FNUZ:
+        store<uint8_t>(out, i, float_to_fp8e5m2fnuz(values[i]));
+        break;
+      case DataType::kFloat8E8M0:
+        store<uint8_t>(out, i, float_to_fp8e8m0(values[i]));
         break;
       default:
         throw Error(ErrorCode::kInternal,
@@ -234,6 +263,14 @@ void fill_random(DataType type, void* data, size_t count, uint64_t seed, const s
           break;
         case DataType::kUInt64:
           store<uint64_t>(data, i, uint64_t(value));
+          break;
+        case DataType::kInt4:
+        case DataType::kUInt4:  // 0..9 fits both
+          store<uint8_t>(data, i, uint8_t(value));
+          break;
+        case DataType::kInt2:
+        case DataType::kUInt2:
+          store<uint8_t>(data, i, uint8_t(value % 2));
           break;
         default:
           throw Error(ErrorCode::kInternal,

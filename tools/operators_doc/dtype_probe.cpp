@@ -190,6 +190,14 @@ std::string format_dtypes(DtypeSet set) {
     add_if(DataType::kFloat8E4M3, "f8e4m3");
     add_if(DataType::kFloat8E5M2, "f8e5m2");
   }
+  add_if(DataType::kFloat8E4M3FNUZ, "f8e4m3fnuz");
+  add_if(DataType::kFloat8E5M2FNUZ, "f8e5m2fnuz");
+  add_if(DataType::kFloat8E8M0, "f8e8m0");
+  add_if(DataType::kFloat4E2M1, "f4e2m1");
+  add_if(DataType::kInt4, "i4");
+  add_if(DataType::kUInt4, "u4");
+  add_if(DataType::kInt2, "i2");
+  add_if(DataType::kUInt2, "u2");
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : " ") + p;
   return out;

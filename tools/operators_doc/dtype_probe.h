@@ -25,12 +25,13 @@ namespace kiln::opsdoc {
 
 // One bit per DataType (bit i for DataType(i)).
 using DtypeSet = uint32_t;
-inline constexpr int kNumDataTypes = int(DataType::kUInt64) + 1;
+inline constexpr int kNumDataTypes = kDataTypeCount;
 inline constexpr DtypeSet dtype_bit(DataType t) { return DtypeSet(1) << unsigned(t); }
 inline constexpr DtypeSet kAllDtypes = (DtypeSet(1) << kNumDataTypes) - 1;
 
-// "f32 f64 f16 bf16 i8..u64 bool fp8": floats one by one, complete integer groups as ranges,
-// both float8 types as fp8; "all" for every type, "—" for none.
+// "f32 f64 f16 bf16 i8..u64 bool fp8 f8e4m3fnuz ... i4 u4 i2 u2": floats one by one, complete
+// integer groups as ranges, both float8 (e4m3fn, e5m2) types as fp8, then the narrow storage
+// types one by one; "all" for every type, "—" for none.
 std::string format_dtypes(DtypeSet set);
 
 // One input of a probe node.

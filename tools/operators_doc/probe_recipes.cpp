@@ -108,6 +108,9 @@ std::map<std::string, std::vector<ProbeRecipe>> make_table() {
   t["EyeLike"] = {labeled("input", recipe({data({2, 3})})),
                   labeled("dtype", with_dtype_attr("dtype", recipe({fixed(f32, {2, 3})})))};
   one("Range", recipe({data({}, {0}), data({}, {4}), data({}, {1})}));
+  for (const char* op : {"RandomNormal", "RandomUniform"}) {
+    one(op, with_dtype_attr("dtype", recipe({}, {{"shape", std::vector<int64_t>{2, 3}}})));
+  }
   one("Compress", recipe({data(), fixed(b, {2}, {1, 0})}, {{"axis", int64_t(1)}}));
   one("DepthToSpace", recipe({data({1, 4, 1, 1})}, {{"blocksize", int64_t(2)}}));
   one("SpaceToDepth", recipe({data()}, {{"blocksize", int64_t(2)}}));
@@ -141,6 +144,8 @@ std::map<std::string, std::vector<ProbeRecipe>> make_table() {
   // ----- convolution, pooling, matrix products
   // 16 output channels: the implicit-GEMM CUDA kernel takes no fewer.
   one("Conv", recipe({data(), data({16, 2, 1, 1}), data({16})}));
+  // X [1, 2, 3, 3], W [2, 2, 1, 1], offsets [1, 2 * 1 * 1, 3, 3].
+  one("DeformConv", recipe({data({1, 2, 3, 3}), data({2, 2, 1, 1}), data({1, 2, 3, 3})}));
   one("ConvTranspose", recipe({data(), data({2, 1, 2, 2})}));
   for (const char* op : {"AveragePool", "MaxPool", "LpPool"}) {
     one(op, recipe({data()}, {{"kernel_shape", std::vector<int64_t>{2, 2}}}));

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/logger.h"
+#include "kiln/timing_cache.h"
 #include "ops/shape_inference.h"
 #include "plan/plan.h"
 
@@ -48,6 +50,31 @@ std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedS
 bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
                     const std::vector<DataType>& inputs, const std::vector<DataType>& outputs,
                     uint32_t builder_flags, uint32_t tactic_sources);
+
+// Autotuning (autotune.cu): where a CUDA GPU is visible, times the candidates of every node
+// whose tactic in `tactics` is a kernel name and that has a choice (several kernels support it,
+// or its kernel proposes algorithms: cuBLASLt, cuDNN) at the shapes of points[opt], and
+// replaces its entry in `tactics` with the fastest kernel and records that kernel's algorithm
+// parameters in `params`. Layers whose signature is in `cache` (or was timed earlier in the
+// same build) are not timed again; what is timed is added to `cache` when there is one.
+// Without a GPU it changes nothing and logs that once (verbose). Total timing stops after a
+// time budget (KILN_AUTOTUNE_BUDGET_S, default 300 s); KILN_AUTOTUNE=0 turns it off.
+struct AutotuneStats {
+  bool ran = false;      // a GPU was present and tuning was enabled
+  size_t timed = 0;      // layers timed
+  size_t cache_hits = 0; // layers taken from the timing cache (or an identical layer)
+  double milliseconds = 0;
+};
+AutotuneStats autotune_tactics(const ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
+                               size_t opt, uint32_t builder_flags, uint32_t tactic_sources,
+                               TimingCache* cache, Logger& logger,
+                               std::map<std::string, std::string>& tactics,
+                               std::map<std::string, std::vector<uint8_t>>& params);
+
+// Text for a kernel's algorithm parameters (inspect): "" when there are none or the kernel does
+// not describe them.
+std::string describe_tactic_params(const std::string& op, const std::string& kernel,
+                                   const std::vector<uint8_t>& params);
 
 // Device state shared by every context of one engine (the weights, uploaded once on first
 // use, thread-safely), and per execution context (activation arena, cuBLASLt handle and

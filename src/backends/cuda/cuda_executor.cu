@@ -57,6 +57,18 @@ const CudaKernel* CudaKernelRegistry::select(const NodeQuery& query) const {
   return best;
 }
 
+std::vector<const CudaKernel*> CudaKernelRegistry::candidates(const NodeQuery& query) const {
+  std::vector<const CudaKernel*> found;
+  for (const CudaKernel& k : kernels_) {
+    if (k.op != query.node->op) continue;
+    if (k.source != 0 && (query.tactic_sources & k.source) == 0) continue;
+    if (k.supports(query)) found.push_back(&k);
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const CudaKernel* a, const CudaKernel* b) { return a->priority > b->priority; });
+  return found;
+}
+
 const CudaKernel* CudaKernelRegistry::find(const std::string& op, const std::string& name) const {
   for (const CudaKernel& k : kernels_) {
     if (k.op == op && k.name == name) return &k;
@@ -132,9 +144,6 @@ std::string describe_inputs(const NodeQuery& q) {
 // ---------------------------------------------------------------------------------------------
 // Tactic choice
 
-namespace {
-
-// What a kernel's capability check sees of `node`, with the types and shapes resolved in `r`.
 NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_t builder_flags,
                      uint32_t tactic_sources) {
   NodeQuery q;
@@ -160,8 +169,6 @@ NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_
   }
   return q;
 }
-
-}  // namespace
 
 bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
                     const std::vector<DataType>& inputs, const std::vector<DataType>& outputs,
@@ -289,6 +296,8 @@ struct ContextResources {
   std::unordered_map<const ir::Value*, void*> shape_value_addresses;
   // Per node: the kernel from the plan, and that kernel's cache for this context.
   std::unordered_map<const ir::Node*, const CudaKernel*> kernels;
+  // Per node: the algorithm parameters the builder chose (plan::PlanContents::tactic_params).
+  std::unordered_map<const ir::Node*, const std::vector<uint8_t>*> tactic_params;
   // Views sharing their source's memory: output -> the value it views.
   std::unordered_map<const ir::Value*, const ir::Value*> view_sources;
   std::unordered_map<const ir::Node*, std::shared_ptr<void>> node_state;
@@ -386,6 +395,11 @@ void initialize_context(const plan::PlanContents& plan, ContextResources& ctx) {
     KILN_CHECK(k != nullptr, ErrorCode::kInvalidPlan, node->describe(), ": the plan's CUDA tactic '",
                t->second, "' does not exist in this kiln");
     ctx.kernels[node.get()] = k;
+    if (auto p = plan.tactic_params.find(node->name); p != plan.tactic_params.end() && !p->second.empty()) {
+      KILN_CHECK(k->tunable, ErrorCode::kInvalidPlan, node->describe(), ": the plan gives algorithm "
+                 "parameters to CUDA tactic '", k->name, "', which takes none");
+      ctx.tactic_params[node.get()] = &p->second;
+    }
   }
   ctx.initialized = true;
 }
@@ -608,6 +622,7 @@ class GraphRun {
     const CudaKernel& kernel = *kit->second;
     RunContext rc(node);
     fill_common(rc, node);
+    if (auto p = ctx_.tactic_params.find(&node); p != ctx_.tactic_params.end()) rc.tactic_params = p->second;
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const ir::Value* in = node.inputs[i];
       DeviceTensor t;
@@ -986,6 +1001,22 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
 void synchronize(void* stream) {
   check_status(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)),
                "running the engine on the GPU");
+}
+
+}  // namespace kiln::cuda
+
+namespace kiln::cuda {
+
+std::string describe_tactic_params(const std::string& op, const std::string& kernel,
+                                   const std::vector<uint8_t>& params) {
+  if (params.empty()) return "";
+  const CudaKernel* k = CudaKernelRegistry::instance().find(op, kernel);
+  if (!k || !k->describe_params) return cat(params.size(), " bytes of parameters");
+  try {
+    return k->describe_params(params);
+  } catch (const std::exception& e) {
+    return cat("unreadable parameters (", e.what(), ")");
+  }
 }
 
 }  // namespace kiln::cuda

@@ -1,7 +1,9 @@
 // CUDA tactics: per op, kernels with a capability check and a launch step, registered from
-// their family's .cu file with KILN_REGISTER_CUDA_KERNEL. The builder records the first
-// kernel whose `supports` accepts a node (at the profile's opt shapes) in the plan; the
-// executor runs exactly that kernel. Included by .cu files only.
+// their family's .cu file with KILN_REGISTER_CUDA_KERNEL. The builder records in the plan the
+// kernel of highest priority whose `supports` accepts a node (at the profile's opt shapes), or,
+// where a GPU is present at build time, the fastest of the kernels that accept it and of the
+// algorithms each proposes (autotune.cu); the executor runs exactly that kernel with the
+// recorded algorithm parameters. Included by .cu files only.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -13,6 +15,7 @@
 
 #include "kiln/builder.h"
 #include "ops/op.h"
+#include "ops/shape_inference.h"
 
 namespace kiln::cuda {
 
@@ -75,6 +78,17 @@ struct RunContext {
   // calls allocate_output(i, shape), which gives the output memory of the context and returns
   // outputs[i] with data and shape set. Null where every output shape is known beforehand.
   std::function<DeviceTensor&(size_t i, const Dims& shape)> allocate_output;
+  // Autotuning (kernels with CudaKernel::tunable). `tactic_params`: the algorithm the builder
+  // chose for this node (the plan's bytes, which only this kernel reads), or null/empty for
+  // "choose by heuristics". A kernel given parameters builds exactly that algorithm for the
+  // problem they were tuned for (no heuristic query), throws kiln::Error(kRuntime) naming the
+  // node when that algorithm cannot run here (another GPU or library version), and uses its
+  // heuristics for other problems (other shapes within the profile's range).
+  // `tactic_proposals`: set by the builder's timing run only; the kernel (running as by
+  // heuristics) appends the parameters of up to kMaxTacticProposals algorithms it could run
+  // instead, best guess first, each to be timed with `tactic_params` set to it.
+  const std::vector<uint8_t>* tactic_params = nullptr;
+  std::vector<std::vector<uint8_t>>* tactic_proposals = nullptr;
 
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present; }
   const DeviceTensor& input(size_t i) const { return inputs.at(i); }
@@ -98,7 +112,16 @@ struct CudaKernel {
   // The library the kernel comes from (a TacticSource bit), or 0 for kiln's own: the builder
   // skips kernels whose source the BuilderConfig does not allow.
   uint32_t source = 0;
+  // Whether the kernel proposes algorithms through RunContext::tactic_proposals and runs the
+  // one RunContext::tactic_params names (cuBLASLt, cuDNN).
+  bool tunable = false;
+  // Text for parameters this kernel proposed ("cuBLASLt algo 21, tile 128x128, ..."), shown
+  // by inspect and the builder's log; null: none.
+  std::function<std::string(const std::vector<uint8_t>&)> describe_params = nullptr;
 };
+
+// Most algorithms a tunable kernel proposes for one node.
+inline constexpr size_t kMaxTacticProposals = 8;
 
 class CudaKernelRegistry {
  public:
@@ -107,6 +130,9 @@ class CudaKernelRegistry {
   // The kernel for node.op of highest priority that supports the query (the first registered
   // among equals), or nullptr.
   const CudaKernel* select(const NodeQuery& query) const;
+  // Every kernel for node.op whose source is allowed and that supports the query, highest
+  // priority first (registration order among equals): the candidates autotuning times.
+  std::vector<const CudaKernel*> candidates(const NodeQuery& query) const;
   const CudaKernel* find(const std::string& op, const std::string& name) const;
   // Every registered kernel, in registration order (for docs/operators.md).
   const std::vector<CudaKernel>& kernels() const { return kernels_; }
@@ -118,6 +144,10 @@ class CudaKernelRegistry {
 struct CudaKernelRegistration {
   explicit CudaKernelRegistration(CudaKernel k) { CudaKernelRegistry::instance().add(std::move(k)); }
 };
+
+// What a kernel's capability check sees of `node`, with the types and shapes resolved in `r`.
+NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_t builder_flags,
+                     uint32_t tactic_sources);
 
 // Throws kiln::Error(kRuntime) "<Op 'name'>: <what>: <CUDA error string>" unless `status` is
 // cudaSuccess.

@@ -20,6 +20,7 @@
 #include <array>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -237,11 +238,85 @@ void add_epilogue(const ConvProblem& p, int64_t response_alignment, MakeTensor&&
   }
 }
 
-// Plans `p` on `handle` with the given pointer alignments.
+// Tactic parameters of the cuDNN kernels (plan_format.md, "tactic parameters"): u32 magic
+// "CDNN", u32 version 1, str problem (the plan cache key of the tuned problem: shapes,
+// layout, epilogue, TF32, pointer alignments), i64 cuDNN global engine index, u32 knob count,
+// (i64 knob type, i64 value)[count].
+constexpr uint32_t kParamsMagic = 0x4E4E4443u;  // "CDNN" little-endian
+constexpr uint32_t kParamsVersion = 1;
+
+struct TunedConfig {
+  std::string problem;
+  cudnn::EngineChoice choice;
+};
+
+std::vector<uint8_t> encode_params(const std::string& problem, const cudnn::EngineChoice& choice) {
+  std::vector<uint8_t> out;
+  auto put = [&](const void* data, size_t size) {
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    out.insert(out.end(), bytes, bytes + size);
+  };
+  const uint32_t length = uint32_t(problem.size()), knobs = uint32_t(choice.knobs.size());
+  put(&kParamsMagic, 4);
+  put(&kParamsVersion, 4);
+  put(&length, 4);
+  put(problem.data(), problem.size());
+  put(&choice.engine, 8);
+  put(&knobs, 4);
+  for (const auto& [type, value] : choice.knobs) {
+    put(&type, 8);
+    put(&value, 8);
+  }
+  return out;
+}
+
+// Throws kiln::Error(kInvalidPlan) for bytes that are not this kernel's parameters.
+TunedConfig decode_params(const std::vector<uint8_t>& bytes, const std::string& where) {
+  size_t at = 0;
+  auto get = [&](void* data, size_t size) {
+    KILN_CHECK(size <= bytes.size() - at, ErrorCode::kInvalidPlan, where,
+               ": the plan's cuDNN engine parameters are truncated (", bytes.size(), " bytes)");
+    std::memcpy(data, bytes.data() + at, size);
+    at += size;
+  };
+  uint32_t magic = 0, version = 0, length = 0, knobs = 0;
+  get(&magic, 4);
+  get(&version, 4);
+  KILN_CHECK(magic == kParamsMagic && version == kParamsVersion, ErrorCode::kInvalidPlan, where,
+             ": the plan's cuDNN engine parameters are not ones this kiln wrote");
+  get(&length, 4);
+  TunedConfig out;
+  KILN_CHECK(length <= bytes.size() - at, ErrorCode::kInvalidPlan, where,
+             ": the plan's cuDNN engine parameters are truncated");
+  out.problem.assign(reinterpret_cast<const char*>(bytes.data() + at), length);
+  at += length;
+  get(&out.choice.engine, 8);
+  get(&knobs, 4);
+  KILN_CHECK(knobs <= (bytes.size() - at) / 16, ErrorCode::kInvalidPlan, where,
+             ": the plan's cuDNN engine parameters are truncated");
+  for (uint32_t i = 0; i < knobs; ++i) {
+    int64_t type = 0, value = 0;
+    get(&type, 8);
+    get(&value, 8);
+    out.choice.knobs.emplace_back(type, value);
+  }
+  KILN_CHECK(at == bytes.size(), ErrorCode::kInvalidPlan, where,
+             ": unexpected bytes after the plan's cuDNN engine parameters");
+  return out;
+}
+
+std::string describe_params(const std::vector<uint8_t>& bytes) {
+  return decode_params(bytes, "tactic parameters").choice.describe();
+}
+
+// Plans `p` on `handle` with the given pointer alignments: with `wanted`, exactly that engine
+// configuration; with `proposals`, also listing others for the builder to time.
 std::unique_ptr<cudnn::ExecutionPlan> make_plan(cudnnHandle_t handle, const ConvProblem& p,
                                                 const cudnn::EnginePolicy& policy,
                                                 int64_t image_alignment, int64_t filter_alignment,
-                                                int64_t response_alignment) {
+                                                int64_t response_alignment,
+                                                const cudnn::EngineChoice* wanted = nullptr,
+                                                std::vector<cudnn::EngineChoice>* proposals = nullptr) {
   // Every tensor is laid out NCHW or NHWC; cuDNN names dims N, C, spatial... either way.
   auto strides_of = [&](const Dims& dims) {
     Dims strides(dims.size(), 1);
@@ -312,7 +387,7 @@ std::unique_ptr<cudnn::ExecutionPlan> make_plan(cudnnHandle_t handle, const Conv
   }
   parts.push_back(std::move(conv));
   return std::make_unique<cudnn::ExecutionPlan>(handle, std::move(operations), std::move(parts),
-                                                policy);
+                                                policy, wanted, proposals);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,17 +523,32 @@ struct ConvState {
 cudnn::ExecutionPlan* plan_for(RunContext& rc, ConvState& state, const ConvProblem& p, bool tf32,
                                const std::array<int64_t, 3>& alignments, bool may_fail) {
   const auto& [image_alignment, filter_alignment, response_alignment] = alignments;
-  const std::string key = cat(p.key(), tf32, ",", image_alignment, ",", filter_alignment, ",",
-                              response_alignment, ",", rc.workspace_bytes);
+  const std::string problem = cat(p.key(), tf32, ",", image_alignment, ",", filter_alignment, ",",
+                                  response_alignment);
+  const std::string key = cat(problem, ",", rc.workspace_bytes);
   if (state.unfusable.count(key)) return nullptr;
   std::unique_ptr<cudnn::ExecutionPlan>& plan = state.plans[key];
   if (!plan) {
+    // The builder's choice, where it was made for this problem.
+    std::optional<TunedConfig> tuned;
+    if (rc.tactic_params && !rc.tactic_params->empty()) {
+      tuned = decode_params(*rc.tactic_params, rc.node.describe());
+      if (tuned->problem != problem) tuned.reset();
+    }
+    std::vector<cudnn::EngineChoice> proposals;
+    const bool propose = rc.tactic_proposals && rc.tactic_proposals->empty() && !tuned;
     try {
       plan = make_plan(cudnn::context_handle(rc), p, engine_policy(p.dtype, tf32, rc.workspace_bytes),
-                       image_alignment, filter_alignment, response_alignment);
+                       image_alignment, filter_alignment, response_alignment,
+                       tuned ? &tuned->choice : nullptr, propose ? &proposals : nullptr);
     } catch (const cudnn::CudnnFailure& e) {
       state.plans.erase(key);
       cudaGetLastError();
+      if (tuned) {
+        fail(ErrorCode::kRuntime, rc.node.describe(), ": the plan's ", tuned->choice.describe(),
+             " cannot run the ", p.describe(), " here (", e.what(), "): the engine was built for "
+             "another GPU or cuDNN version; rebuild it");
+      }
       if (may_fail) {
         state.unfusable[key] = true;
         return nullptr;
@@ -469,6 +559,9 @@ cudnn::ExecutionPlan* plan_for(RunContext& rc, ConvState& state, const ConvProbl
     // Engines that failed to finalize may leave a (non-sticky) CUDA error behind, which the
     // executor's launch check would otherwise blame on this node.
     cudaGetLastError();
+    for (const cudnn::EngineChoice& choice : proposals) {
+      rc.tactic_proposals->push_back(encode_params(problem, choice));
+    }
   }
   return plan.get();
 }
@@ -546,6 +639,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     .run = run_conv<ConvKind::kForward, false>,
     .priority = 10,
     .source = 1u << uint32_t(TacticSource::kCUDNN),
+    .tunable = true,
+    .describe_params = describe_params,
 });
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
@@ -556,6 +651,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     .run = run_conv<ConvKind::kTranspose, false>,
     .priority = 10,
     .source = 1u << uint32_t(TacticSource::kCUDNN),
+    .tunable = true,
+    .describe_params = describe_params,
 });
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
@@ -566,6 +663,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     .run = run_conv<ConvKind::kForward, true>,
     .priority = 10,
     .source = 1u << uint32_t(TacticSource::kCUDNN),
+    .tunable = true,
+    .describe_params = describe_params,
 });
 
 }  // namespace

@@ -179,10 +179,87 @@ std::vector<Descriptor> heuristic_configs(const Descriptor& graph, cudnnBackendH
   return configs;
 }
 
+// The engine and knob choices of a finalized engine configuration.
+EngineChoice read_choice(const Descriptor& config) {
+  EngineChoice choice;
+  Descriptor engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  cudnnBackendDescriptor_t raw_engine = engine.get();
+  int64_t count = 0;
+  check(cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count, &raw_engine),
+        "reading the engine of an engine configuration");
+  check(cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1,
+                                 &count, &choice.engine),
+        "reading an engine's index");
+  std::vector<Descriptor> knobs;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
+    knobs.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR);
+    raw.push_back(knobs.back().get());
+  }
+  int64_t returned = 0;
+  check(cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, int64_t(raw.size()), &returned, raw.data()),
+        "reading an engine configuration's knob choices");
+  for (int64_t i = 0; i < returned && i < int64_t(knobs.size()); ++i) {
+    cudnnBackendKnobType_t type{};
+    int64_t value = 0;
+    check(cudnnBackendGetAttribute(knobs[size_t(i)].get(), CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE,
+                                   CUDNN_TYPE_KNOB_TYPE, 1, &count, &type),
+          "reading a knob's type");
+    check(cudnnBackendGetAttribute(knobs[size_t(i)].get(), CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE,
+                                   CUDNN_TYPE_INT64, 1, &count, &value),
+          "reading a knob's value");
+    choice.knobs.emplace_back(int64_t(type), value);
+  }
+  return choice;
+}
+
+// A finalized engine configuration of `choice` for `graph`; its engine and knob descriptors go
+// to `keep` (the configuration refers to them).
+Descriptor make_config(const Descriptor& graph, const EngineChoice& choice,
+                       std::vector<Descriptor>& keep) {
+  Descriptor engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  engine.set_descriptor(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, graph, "engine graph");
+  engine.set_int(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, choice.engine, "engine index");
+  engine.finalize("finalizing the engine");
+  std::vector<cudnnBackendDescriptor_t> raw;
+  std::vector<Descriptor> knobs;
+  for (const auto& [type, value] : choice.knobs) {
+    Descriptor knob(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR);
+    const auto knob_type = cudnnBackendKnobType_t(type);
+    knob.set(CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &knob_type, "knob type");
+    knob.set_int(CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, value, "knob value");
+    knob.finalize("finalizing a knob choice");
+    raw.push_back(knob.get());
+    knobs.push_back(std::move(knob));
+  }
+  Descriptor config(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+  config.set_descriptor(CUDNN_ATTR_ENGINECFG_ENGINE, engine, "configuration engine");
+  if (!raw.empty()) {
+    config.set(CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, int64_t(raw.size()),
+               raw.data(), "configuration knobs");
+  }
+  config.finalize("finalizing the engine configuration");
+  keep.push_back(std::move(engine));
+  for (Descriptor& k : knobs) keep.push_back(std::move(k));
+  return config;
+}
+
 }  // namespace
 
+std::string EngineChoice::describe() const {
+  std::string text = cat("cuDNN engine ", engine);
+  if (!knobs.empty()) {
+    text += ", knobs";
+    for (const auto& [type, value] : knobs) text += cat(" ", type, "=", value);
+  }
+  return text;
+}
+
 ExecutionPlan::ExecutionPlan(cudnnHandle_t handle, std::vector<Descriptor> operations,
-                             std::vector<Descriptor> parts, const EnginePolicy& policy)
+                             std::vector<Descriptor> parts, const EnginePolicy& policy,
+                             const EngineChoice* wanted, std::vector<EngineChoice>* proposals)
     : keep_alive_(std::move(parts)) {
   Descriptor graph(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
   std::vector<cudnnBackendDescriptor_t> ops;
@@ -195,9 +272,53 @@ ExecutionPlan::ExecutionPlan(cudnnHandle_t handle, std::vector<Descriptor> opera
   graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "graph handle");
   graph.finalize("finalizing the operation graph");
 
+  // A finalized plan of `config`, or an empty descriptor (with `last` set) when it does not
+  // finalize or needs more workspace than allowed.
   cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
-  int tried = 0, refused = 0;
+  int refused = 0;
+  auto finalize_plan = [&](const Descriptor& config, int64_t& workspace) {
+    Descriptor plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "plan handle");
+    plan.set_descriptor(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config, "plan engine configuration");
+    const cudnnStatus_t status = cudnnBackendFinalize(plan.get());
+    if (status != CUDNN_STATUS_SUCCESS) {
+      last = status;
+      return Descriptor();
+    }
+    int64_t count = 0;
+    check(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                   CUDNN_TYPE_INT64, 1, &count, &workspace),
+          "reading the plan's workspace size");
+    if (workspace < 0 || uint64_t(workspace) > policy.max_workspace_bytes) {
+      ++refused;
+      return Descriptor();
+    }
+    return plan;
+  };
+
+  if (wanted) {  // the builder's choice: exactly this configuration
+    std::vector<Descriptor> keep;
+    Descriptor config = make_config(graph, *wanted, keep);
+    int64_t workspace = 0;
+    Descriptor plan = finalize_plan(config, workspace);
+    if (!plan) {
+      throw CudnnFailure(last, cat("the ", wanted->describe(), " does not finalize for this graph",
+                                   refused ? " within the workspace limit" : ""));
+    }
+    workspace_bytes_ = workspace;
+    plan_ = std::move(plan);
+    choice_ = *wanted;
+    for (Descriptor& d : keep) keep_alive_.push_back(std::move(d));
+    keep_alive_.push_back(std::move(config));
+    keep_alive_.push_back(std::move(graph));
+    return;
+  }
+
+  int tried = 0;
+  std::vector<Descriptor> kept_configs;
+  auto done = [&] { return plan_ && (!proposals || proposals->size() >= kMaxTacticProposals); };
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    if (done()) break;
     std::vector<Descriptor> configs;
     try {
       configs = heuristic_configs(graph, mode);
@@ -206,6 +327,7 @@ ExecutionPlan::ExecutionPlan(cudnnHandle_t handle, std::vector<Descriptor> opera
       continue;
     }
     for (Descriptor& config : configs) {
+      if (done()) break;
       ++tried;
       int64_t config_workspace = 0;
       int64_t count = 0;
@@ -225,29 +347,36 @@ ExecutionPlan::ExecutionPlan(cudnnHandle_t handle, std::vector<Descriptor> opera
         last = e.status();
         continue;
       }
-      Descriptor plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-      plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "plan handle");
-      plan.set_descriptor(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config,
-                          "plan engine configuration");
-      const cudnnStatus_t status = cudnnBackendFinalize(plan.get());
-      if (status != CUDNN_STATUS_SUCCESS) {
-        last = status;
+      if (plan_) {  // listing more configurations for the builder to time (finalized then)
+        try {
+          EngineChoice choice = read_choice(config);
+          bool seen = false;
+          for (const EngineChoice& p : *proposals) {
+            seen = seen || (p.engine == choice.engine && p.knobs == choice.knobs);
+          }
+          if (!seen) proposals->push_back(std::move(choice));
+        } catch (const CudnnFailure&) {
+        }
         continue;
       }
       int64_t workspace = 0;
-      check(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                     CUDNN_TYPE_INT64, 1, &count, &workspace),
-            "reading the plan's workspace size");
-      if (workspace < 0 || uint64_t(workspace) > policy.max_workspace_bytes) {
-        ++refused;
-        continue;
-      }
+      Descriptor plan = finalize_plan(config, workspace);
+      if (!plan) continue;
       workspace_bytes_ = workspace;
       plan_ = std::move(plan);
-      keep_alive_.push_back(std::move(graph));
-      keep_alive_.push_back(std::move(config));
-      return;
+      try {
+        choice_ = read_choice(config);
+        if (proposals) proposals->push_back(choice_);
+      } catch (const CudnnFailure&) {
+        choice_ = EngineChoice{};
+      }
+      kept_configs.push_back(std::move(config));
     }
+  }
+  if (plan_) {
+    keep_alive_.push_back(std::move(graph));
+    for (Descriptor& d : kept_configs) keep_alive_.push_back(std::move(d));
+    return;
   }
   const std::string why =
       cat("no engine configuration could be used (", tried, " proposed by the heuristics, ",

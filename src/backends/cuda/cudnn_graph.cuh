@@ -97,6 +97,14 @@ struct EnginePolicy {
   size_t max_workspace_bytes = kContextWorkspaceBytes;
 };
 
+// An engine configuration as the plan stores it: cuDNN's global engine index and its knob
+// choices (type, value). Encoded into tactic parameters by the kernels (cudnn_conv.cu).
+struct EngineChoice {
+  int64_t engine = -1;
+  std::vector<std::pair<int64_t, int64_t>> knobs;
+  std::string describe() const;  // "engine 12, knobs 3=1 5=0"
+};
+
 // One operation graph with the execution plan of the first acceptable engine configuration.
 // Built once per shape; executing it allocates nothing (the variant pack is rebuilt, on the
 // host, only when the data pointers change).
@@ -107,8 +115,15 @@ class ExecutionPlan {
   // accepts and that finalizes. `parts` (the tensors and other descriptors the operations
   // were built from) are kept alive with the plan, as the operations are. Throws CudnnFailure
   // when no configuration can be used (with the last status cuDNN returned).
+  // With `wanted`, takes exactly that configuration instead (no heuristics; throws
+  // CudnnFailure when it does not finalize). With `proposals`, also lists the acceptable
+  // configurations of both modes (up to kMaxTacticProposals, the chosen one first) for the
+  // builder to time.
   ExecutionPlan(cudnnHandle_t handle, std::vector<Descriptor> operations,
-                std::vector<Descriptor> parts, const EnginePolicy& policy);
+                std::vector<Descriptor> parts, const EnginePolicy& policy,
+                const EngineChoice* wanted = nullptr, std::vector<EngineChoice>* proposals = nullptr);
+
+  const EngineChoice& choice() const { return choice_; }
 
   int64_t workspace_bytes() const { return workspace_bytes_; }
 
@@ -121,6 +136,7 @@ class ExecutionPlan {
   std::vector<Descriptor> keep_alive_;  // parts, operations, graph, engine configuration
   Descriptor plan_;
   int64_t workspace_bytes_ = 0;
+  EngineChoice choice_;
   Descriptor pack_;
   std::vector<void*> pack_pointers_;
   void* pack_workspace_ = nullptr;

@@ -1,6 +1,7 @@
 #include <array>
 #include <cublasLt.h>
 
+#include <cstring>
 #include <map>
 
 #include "backends/cuda/data_movement.cuh"
@@ -48,6 +49,62 @@ struct MatmulCache {
   std::map<MatmulKey, std::unique_ptr<LtPlan>> plans;
 };
 
+// Tactic parameters of the cuBLASLt kernels (plan_format.md, "tactic parameters"): u32 magic
+// "LTMM", u32 version 1, the MatmulKey of the tuned product (12 x i64), then the
+// cublasLtMatmulAlgo_t bytes.
+constexpr uint32_t kParamsMagic = 0x4D4D544Cu;  // "LTMM" little-endian
+constexpr uint32_t kParamsVersion = 1;
+constexpr size_t kParamsBytes = 8 + sizeof(MatmulKey) + sizeof(cublasLtMatmulAlgo_t);
+
+std::vector<uint8_t> encode_params(const MatmulKey& key, const cublasLtMatmulAlgo_t& algo) {
+  std::vector<uint8_t> out(kParamsBytes);
+  std::memcpy(out.data(), &kParamsMagic, 4);
+  std::memcpy(out.data() + 4, &kParamsVersion, 4);
+  std::memcpy(out.data() + 8, key.data(), sizeof(MatmulKey));
+  std::memcpy(out.data() + 8 + sizeof(MatmulKey), &algo, sizeof algo);
+  return out;
+}
+
+// Throws kiln::Error(kInvalidPlan) for bytes that are not this kernel's parameters.
+std::pair<MatmulKey, cublasLtMatmulAlgo_t> decode_params(const std::vector<uint8_t>& bytes,
+                                                         const std::string& where) {
+  uint32_t magic = 0, version = 0;
+  if (bytes.size() == kParamsBytes) {
+    std::memcpy(&magic, bytes.data(), 4);
+    std::memcpy(&version, bytes.data() + 4, 4);
+  }
+  KILN_CHECK(bytes.size() == kParamsBytes && magic == kParamsMagic && version == kParamsVersion,
+             ErrorCode::kInvalidPlan, where, ": the plan's cuBLASLt algorithm parameters are not ",
+             "ones this kiln wrote (", bytes.size(), " bytes)");
+  std::pair<MatmulKey, cublasLtMatmulAlgo_t> out;
+  std::memcpy(out.first.data(), bytes.data() + 8, sizeof(MatmulKey));
+  std::memcpy(&out.second, bytes.data() + 8 + sizeof(MatmulKey), sizeof(cublasLtMatmulAlgo_t));
+  return out;
+}
+
+std::string describe_algo(const cublasLtMatmulAlgo_t& algo) {
+  auto attr = [&](cublasLtMatmulAlgoConfigAttributes_t which) -> int64_t {
+    uint32_t v32 = 0;
+    size_t written = 0;
+    if (which == CUBLASLT_ALGO_CONFIG_ID || which == CUBLASLT_ALGO_CONFIG_SPLITK_NUM ||
+        which == CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING) {
+      int32_t v = 0;
+      if (cublasLtMatmulAlgoConfigGetAttribute(&algo, which, &v, sizeof v, &written) != CUBLAS_STATUS_SUCCESS) return -1;
+      return v;
+    }
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, which, &v32, sizeof v32, &written) != CUBLAS_STATUS_SUCCESS) return -1;
+    return v32;
+  };
+  return cat("cuBLASLt algo ", attr(CUBLASLT_ALGO_CONFIG_ID), " (tile ", attr(CUBLASLT_ALGO_CONFIG_TILE_ID),
+             ", stages ", attr(CUBLASLT_ALGO_CONFIG_STAGES_ID), ", split-k ",
+             attr(CUBLASLT_ALGO_CONFIG_SPLITK_NUM), ", swizzle ", attr(CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING), ")");
+}
+
+std::string describe_params(const std::vector<uint8_t>& bytes) {
+  const auto [key, algo] = decode_params(bytes, "tactic parameters");
+  return cat(describe_algo(algo), " for m=", key[0], " n=", key[1], " k=", key[2], " batch ", key[3]);
+}
+
 cublasLtMatrixLayout_t make_layout(const ir::Node& node, DataType dtype, int64_t rows, int64_t cols,
                                    int64_t ld, int64_t batch, int64_t stride) {
   cublasLtMatrixLayout_t layout = nullptr;
@@ -67,7 +124,7 @@ cublasLtMatrixLayout_t make_layout(const ir::Node& node, DataType dtype, int64_t
 
 // Row-major D[m, n] = op(A)[m, k] op(B)[k, n] is column-major D^T[n, m] = op(B)^T op(A)^T:
 // cuBLASLt's first operand is our B, its second our A.
-std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool tf32) {
+std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool tf32, const MatmulKey& key) {
   const ir::Node& node = rc.node;
   auto plan = std::make_unique<LtPlan>();
   const cublasComputeType_t compute =
@@ -105,22 +162,48 @@ std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool 
                           : make_layout(node, c.dtype, c.k, c.m, c.k, c.batch, c.stride_a);
   plan->d = make_layout(node, c.dtype, c.n, c.m, c.n, c.batch, c.stride_d);
 
+  const auto handle = static_cast<cublasLtHandle_t>(rc.cublaslt);
+  // The builder's choice, for the product it was tuned for: exactly that algorithm.
+  if (rc.tactic_params && !rc.tactic_params->empty()) {
+    const auto [tuned_key, algo] = decode_params(*rc.tactic_params, node.describe());
+    if (tuned_key == key) {
+      cublasLtMatmulHeuristicResult_t check{};
+      const cublasStatus_t status = cublasLtMatmulAlgoCheck(handle, plan->desc, plan->a, plan->b, plan->d,
+                                                            plan->d, &algo, &check);
+      KILN_CHECK(status == CUBLAS_STATUS_SUCCESS && check.workspaceSize <= rc.workspace_bytes,
+                 ErrorCode::kRuntime, node.describe(), ": the plan's ", describe_algo(algo),
+                 " cannot run this product here (cuBLASLt status ", int(status), ", workspace ",
+                 check.workspaceSize, " of ", rc.workspace_bytes, " bytes): the engine was built for "
+                 "another GPU or cuBLASLt version; rebuild it");
+      plan->algo = algo;
+      return plan;
+    }
+  }
+
   cublasLtMatmulPreference_t preference = nullptr;
   check_lt(cublasLtMatmulPreferenceCreate(&preference), node, "preference");
   const uint64_t workspace = rc.workspace_bytes;
   cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                        &workspace, sizeof(workspace));
-  cublasLtMatmulHeuristicResult_t result{};
+  // The builder's timing run asks for the heuristics' top candidates; a run asks for one.
+  std::array<cublasLtMatmulHeuristicResult_t, kMaxTacticProposals> results{};
+  const int wanted = rc.tactic_proposals ? int(kMaxTacticProposals) : 1;
   int found = 0;
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-      static_cast<cublasLtHandle_t>(rc.cublaslt), plan->desc, plan->a, plan->b, plan->d, plan->d,
-      preference, 1, &result, &found);
+      handle, plan->desc, plan->a, plan->b, plan->d, plan->d, preference, wanted, results.data(), &found);
   cublasLtMatmulPreferenceDestroy(preference);
   check_lt(status, node, "algorithm heuristic");
   KILN_CHECK(found > 0, ErrorCode::kRuntime, node.describe(), ": cuBLASLt has no algorithm for a ",
              to_string(c.dtype), " product of [", c.m, "x", c.k, "] by [", c.k, "x", c.n, "] (batch ",
              c.batch, ")");
-  plan->algo = result.algo;
+  plan->algo = results[0].algo;
+  if (rc.tactic_proposals && rc.tactic_proposals->empty()) {
+    for (int i = 0; i < found; ++i) {
+      if (results[size_t(i)].state == CUBLAS_STATUS_SUCCESS) {
+        rc.tactic_proposals->push_back(encode_params(key, results[size_t(i)].algo));
+      }
+    }
+  }
   return plan;
 }
 
@@ -136,7 +219,7 @@ void launch_gemm(RunContext& rc, const GemmCall& c) {
                       int64_t(c.bias != nullptr), int64_t(c.activation)};
   std::unique_ptr<LtPlan>& plan = cache.plans[key];
   if (!plan) {
-    plan = make_plan(rc, c, tf32);
+    plan = make_plan(rc, c, tf32, key);
   } else if (c.bias) {  // the same shapes, perhaps another bias
     check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &c.bias,
                                             sizeof(c.bias)),
@@ -228,7 +311,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     [](const NodeQuery& q) {
       return matmul_dtype(q.input(0).dtype) && q.input(1).dtype == q.input(0).dtype && ranks_fit(q);
     },
-    run_matmul, 0, kCublasLtSource});
+    run_matmul, 0, kCublasLtSource, true, describe_params});
 
 // Gemm: Y = alpha * op(A) op(B) + beta * C, with C broadcast into Y first.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
@@ -272,7 +355,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       }
       launch_gemm(rc, c);
     },
-    0, kCublasLtSource});
+    0, kCublasLtSource, true, describe_params});
 
 // FusedMatMul (passes/matmul_epilogue_fusion.h): act(A W + bias + residual), B one matrix,
 // so A's batches are rows of one product; the residual is cuBLASLt's C (beta = 1).
@@ -312,7 +395,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
                                                  : GemmActivation::kNone;
       launch_gemm(rc, c);
     },
-    0, kCublasLtSource});
+    0, kCublasLtSource, true, describe_params});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -145,7 +145,13 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "NonZero", "cuda_nonzero", {},
     [](const NodeQuery& q) {
       const size_t bytes = element_size(q.input(0).dtype);
-      return (bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8) && ranks_fit(q);
+      // The bit test does not fit the narrow float codes (FNUZ NaN is 0x80, float4 -0 is 0x8,
+      // e8m0 has no zero).
+      const DataType t = q.input(0).dtype;
+      const bool narrow_float = t == DataType::kFloat4E2M1 || t == DataType::kFloat8E4M3FNUZ ||
+                                t == DataType::kFloat8E5M2FNUZ || t == DataType::kFloat8E8M0;
+      return (bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8) && ranks_fit(q) &&
+             !narrow_float;
     },
     run_nonzero});
 
