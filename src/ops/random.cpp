@@ -12,8 +12,11 @@
 // reproducible (every run of an engine gives the same values, as TensorRT's random fills do),
 // and the ONNX spec leaves the choice of an absent seed to the runtime. The streams are kiln's
 // own: they cannot match numpy's or onnxruntime's generators, so outputs differ from the ONNX
-// reference's (only their distribution is the spec's). Constant folding leaves these ops alone
-// (passes/constant_folding.cpp).
+// reference's (only their distribution is the spec's). The constant-folding pass leaves these
+// ops alone (passes/constant_folding.cpp), but since a node's values depend only on its seed
+// and shape, outputs small enough for shape-time evaluation (ops::kMaxShapeTimeElements) are
+// computed at build time like any other known value, and become constants of the engine.
+// The CUDA kernels (backends/cuda/random.cu) draw the same streams (ops/random_stream.h).
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -21,32 +24,10 @@
 #include <vector>
 
 #include "ops/common.h"
+#include "ops/random_stream.h"
 
 namespace kiln::ops {
 namespace {
-
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, 1) with 53 random bits.
-  double unit() { return double(next() >> 11) * 0x1.0p-53; }
-
- private:
-  uint64_t state_;
-};
-
-SplitMix64 generator_for(const ir::Node& node) {
-  if (node.has_attr("seed")) return SplitMix64(std::bit_cast<uint64_t>(node.attr_float("seed")));
-  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a of the node's name
-  for (unsigned char c : node.name) hash = (hash ^ c) * 0x100000001b3ull;
-  return SplitMix64(hash);
-}
 
 bool is_float_output(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16 ||
@@ -97,22 +78,25 @@ void infer_random(InferContext& ctx, bool like) {
 void compute_uniform(ComputeContext& ctx) {
   const ir::Node& node = ctx.node();
   const double low = node.attr_float("low", 0.0), high = node.attr_float("high", 1.0);
-  SplitMix64 generator = generator_for(node);
+  const uint64_t seed = random_stream::seed_for(node);
   Tensor& out = ctx.output(0);
   std::vector<double> values(size_t(out.numel()));
-  for (double& v : values) v = low + (high - low) * generator.unit();
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = low + (high - low) * random_stream::unit(seed, i);
+  }
   write_values(values, out);
 }
 
 void compute_normal(ComputeContext& ctx) {
   const ir::Node& node = ctx.node();
   const double mean = node.attr_float("mean", 0.0), scale = node.attr_float("scale", 1.0);
-  SplitMix64 generator = generator_for(node);
+  const uint64_t seed = random_stream::seed_for(node);
   Tensor& out = ctx.output(0);
   std::vector<double> values(size_t(out.numel()));
+  // Elements i and i + 1 are one Box-Muller pair, from draws i and i + 1.
   for (size_t i = 0; i < values.size(); i += 2) {
-    const double u1 = 1.0 - generator.unit();  // (0, 1]: log stays finite
-    const double u2 = generator.unit();
+    const double u1 = 1.0 - random_stream::unit(seed, i);  // (0, 1]: log stays finite
+    const double u2 = random_stream::unit(seed, i + 1);
     const double radius = std::sqrt(-2.0 * std::log(u1));
     values[i] = mean + scale * radius * std::cos(2 * std::numbers::pi * u2);
     if (i + 1 < values.size()) {
@@ -163,10 +147,10 @@ void infer_bernoulli(InferContext& ctx) {
 
 void compute_bernoulli(ComputeContext& ctx) {
   const Tensor& p = ctx.input(0);
-  SplitMix64 generator = generator_for(ctx.node());
+  const uint64_t seed = random_stream::seed_for(ctx.node());
   std::vector<double> values(size_t(p.numel()));
   for (size_t i = 0; i < values.size(); ++i) {
-    values[i] = generator.unit() < p.as_double(int64_t(i)) ? 1.0 : 0.0;
+    values[i] = random_stream::unit(seed, i) < p.as_double(int64_t(i)) ? 1.0 : 0.0;
   }
   write_values(values, ctx.output(0));
 }
@@ -180,4 +164,12 @@ KILN_REGISTER_OP(OpDef{
 });
 
 }  // namespace
+
+uint64_t random_stream::seed_for(const ir::Node& node) {
+  if (node.has_attr("seed")) return std::bit_cast<uint64_t>(node.attr_float("seed"));
+  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a of the node's name
+  for (unsigned char c : node.name) hash = (hash ^ c) * 0x100000001b3ull;
+  return hash;
+}
+
 }  // namespace kiln::ops
