@@ -29,18 +29,13 @@
 namespace kiln::ops {
 namespace {
 
-bool is_float_output(DataType t) {
-  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16 ||
-         t == DataType::kFloat64;
-}
-
 DataType output_dtype(const InferContext& ctx, DataType fallback, bool any_numeric) {
   const ir::Node& node = ctx.node();
   if (!node.has_attr("dtype")) return fallback;
   const int64_t raw = node.attr_int("dtype");
   ctx.check(is_valid_data_type(raw), "dtype ", raw, " is not a data type");
   const DataType t = DataType(raw);
-  ctx.check(is_float_output(t) ||
+  ctx.check(random_stream::is_random_float_type(t) ||
                 (any_numeric && (t == DataType::kBool || (is_integer(t) && !is_sub_byte(t)))),
             "dtype ", to_string(t), " is not supported");
   return t;
@@ -64,13 +59,14 @@ Dims shape_attribute(const InferContext& ctx) {
 void infer_random(InferContext& ctx, bool like) {
   if (!like) {
     const DataType t = output_dtype(ctx, DataType::kFloat32, false);
-    ctx.check(is_float_output(t), "dtype ", to_string(t), " is not a float type");
+    ctx.check(random_stream::is_random_float_type(t), "dtype ", to_string(t),
+              " is not a float type");
     ctx.set_output(0, t, shape_attribute(ctx));
     return;
   }
   const DataType in = ctx.input_dtype(0);
   const DataType t = output_dtype(ctx, in, false);
-  ctx.check(is_float_output(t), "output type ", to_string(t),
+  ctx.check(random_stream::is_random_float_type(t), "output type ", to_string(t),
             " is not a float type (set dtype for a non-float input)");
   ctx.set_output(0, t, ctx.input_shape(0));
 }
@@ -140,7 +136,7 @@ KILN_REGISTER_OP(OpDef{
 
 void infer_bernoulli(InferContext& ctx) {
   const DataType in = ctx.input_dtype(0);
-  ctx.check(is_float_output(in), "input has type ", to_string(in),
+  ctx.check(random_stream::is_random_float_type(in), "input has type ", to_string(in),
             "; float32, float16, bfloat16 or float64 probabilities expected");
   ctx.set_output(0, output_dtype(ctx, in, true), ctx.input_shape(0));
 }

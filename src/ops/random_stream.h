@@ -16,6 +16,12 @@
 
 namespace kiln::ops::random_stream {
 
+// The float types the random ops make, and Bernoulli's probability types.
+inline bool is_random_float_type(DataType t) {
+  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16 ||
+         t == DataType::kFloat64;
+}
+
 // Draw `i` (from 0) of the SplitMix64 stream that starts from state `seed`.
 KILN_RANDOM_HOST_DEVICE inline uint64_t draw(uint64_t seed, uint64_t i) {
   uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;

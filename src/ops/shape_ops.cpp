@@ -132,19 +132,6 @@ void compute_expand(ComputeContext& ctx) {
 
 // ----- Range -----
 
-bool is_range_type(DataType t) {
-  switch (t) {
-    case DataType::kFloat32:
-    case DataType::kFloat64:
-    case DataType::kFloat16:
-    case DataType::kBFloat16:
-    case DataType::kInt16:
-    case DataType::kInt32:
-    case DataType::kInt64: return true;
-    default: return false;
-  }
-}
-
 void infer_range(InferContext& ctx) {
   const DataType t = ctx.input_dtype(0);
   ctx.check(is_range_type(t), "type ", to_string(t), " is not supported by Range");
@@ -634,7 +621,20 @@ KILN_REGISTER_OP(OpDef{
 
 }  // namespace
 
-// Declared in ops/range_length.h.
+// Both declared in ops/range_length.h.
+bool is_range_type(DataType t) {
+  switch (t) {
+    case DataType::kFloat32:
+    case DataType::kFloat64:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+    case DataType::kInt16:
+    case DataType::kInt32:
+    case DataType::kInt64: return true;
+    default: return false;
+  }
+}
+
 int64_t range_length(const ir::Node& node, const Tensor& start, const Tensor& limit,
                      const Tensor& delta) {
   if (is_integer(start.dtype())) {

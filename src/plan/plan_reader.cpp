@@ -60,36 +60,6 @@ std::string header_text(const uint8_t* field, size_t field_size, const char* wha
   return std::string(text, length);
 }
 
-bool is_known_dtype(uint8_t v) {
-  // No default: a DataType added later makes the compiler point here.
-  switch (DataType(v)) {
-    case DataType::kFloat32:
-    case DataType::kFloat16:
-    case DataType::kBFloat16:
-    case DataType::kFloat64:
-    case DataType::kInt8:
-    case DataType::kUInt8:
-    case DataType::kInt16:
-    case DataType::kInt32:
-    case DataType::kInt64:
-    case DataType::kBool:
-    case DataType::kFloat8E4M3:
-    case DataType::kFloat8E5M2:
-    case DataType::kUInt16:
-    case DataType::kUInt32:
-    case DataType::kUInt64:
-    case DataType::kInt4:
-    case DataType::kUInt4:
-    case DataType::kInt2:
-    case DataType::kUInt2:
-    case DataType::kFloat4E2M1:
-    case DataType::kFloat8E4M3FNUZ:
-    case DataType::kFloat8E5M2FNUZ:
-    case DataType::kFloat8E8M0: return true;
-  }
-  return false;
-}
-
 class BodyReader {
  public:
   // `owner`, when set, keeps `weights` alive; tensors then point into it instead of copying.
@@ -106,7 +76,7 @@ class BodyReader {
  private:
   DataType read_dtype(ByteReader& r) {
     const uint8_t v = r.u8();
-    if (!is_known_dtype(v)) r.fail("unknown data type ", int(v));
+    if (!is_valid_data_type(v)) r.fail("unknown data type ", int(v));
     return DataType(v);
   }
   Dims read_extents(ByteReader& r, const char* what);

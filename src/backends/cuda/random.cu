@@ -50,7 +50,9 @@ __device__ __forceinline__ void store_flag(void* out, int64_t i, DataType t, boo
   switch (t) {
     case DataType::kFloat32: static_cast<float*>(out)[i] = one ? 1.0f : 0.0f; return;
     case DataType::kFloat64: static_cast<double*>(out)[i] = one ? 1.0 : 0.0; return;
-    case DataType::kFloat16: static_cast<half*>(out)[i] = __float2half_rn(one ? 1.0f : 0.0f); return;
+    case DataType::kFloat16:
+      static_cast<half*>(out)[i] = __float2half_rn(one ? 1.0f : 0.0f);
+      return;
     case DataType::kBFloat16:
       static_cast<bfloat16*>(out)[i] = __float2bfloat16_rn(one ? 1.0f : 0.0f);
       return;
@@ -73,18 +75,15 @@ __global__ void bernoulli_kernel(const void* p, DataType p_type, void* out, Data
 }
 
 bool float_output(const NodeQuery& q) {
-  const DataType t = q.outputs.at(0).dtype;
-  return t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16 ||
-         t == DataType::kBFloat16;
+  return ops::random_stream::is_random_float_type(q.outputs.at(0).dtype);
 }
 
+// Float probabilities; the flags in a random float type, an integer type or bool.
 bool bernoulli_supported(const NodeQuery& q) {
-  const DataType in = q.input(0).dtype;
   const DataType out = q.outputs.at(0).dtype;
-  const bool float_in = in == DataType::kFloat32 || in == DataType::kFloat64 ||
-                        in == DataType::kFloat16 || in == DataType::kBFloat16;
-  return float_in && !is_sub_byte(out) && element_size(out) <= 8 &&
-         (is_floating_point(out) ? float_output(q) : true);
+  return ops::random_stream::is_random_float_type(q.input(0).dtype) &&
+         (is_floating_point(out) ? ops::random_stream::is_random_float_type(out)
+                                 : !is_sub_byte(out));
 }
 
 void launch_check(const RunContext& rc) { check_cuda(cudaGetLastError(), rc.node, "launching"); }

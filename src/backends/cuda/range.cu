@@ -70,18 +70,7 @@ void run_range(RunContext& rc) {
   check_cuda(cudaGetLastError(), rc.node, "launching Range");
 }
 
-bool supports_range(const NodeQuery& q) {
-  switch (q.outputs.at(0).dtype) {
-    case DataType::kFloat32:
-    case DataType::kFloat64:
-    case DataType::kFloat16:
-    case DataType::kBFloat16:
-    case DataType::kInt16:
-    case DataType::kInt32:
-    case DataType::kInt64: return true;
-    default: return false;
-  }
-}
+bool supports_range(const NodeQuery& q) { return ops::is_range_type(q.outputs.at(0).dtype); }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Range", "cuda_range", {0, 1, 2}, supports_range, run_range});
 
