@@ -23,6 +23,7 @@ def main():
     table = OrderedDict()
     errors = []
     accuracy = []
+    builds = OrderedDict()
     for r in rows:
         key = (r["model"], r["batch"])
         if "error" in r:
@@ -32,6 +33,8 @@ def main():
             accuracy.append((r["model"], r["batch"], r["precision"], r["rel_l2_vs_torch_fp32"]))
         if "median_ms" in r:
             table.setdefault(key, {})[(r["system"], r["precision"])] = r["median_ms"]
+        if r["system"] == "kiln" and "build_s" in r:
+            builds.setdefault(key, {})[r["precision"]] = r["build_s"]
     cols = [("torch eager", "fp32"), ("torch.compile", "fp32"), ("kiln", "fp32"),
             ("torch eager", "fp16"), ("torch.compile", "fp16"), ("kiln", "fp16")]
     print("| model | batch | " + " | ".join(f"{s} {p.upper()}" for s, p in cols) +
@@ -44,6 +47,13 @@ def main():
             torch_best = min([v[(s, p)] for s in ("torch eager", "torch.compile") if (s, p) in v], default=None)
             speed.append(f"{torch_best / v[('kiln', p)]:.2f}x" if torch_best and ("kiln", p) in v else "—")
         print(f"| {model} | {batch} | " + " | ".join(cells) + " | " + " | ".join(speed) + " |")
+    if builds:
+        print("\nkiln build time in seconds (ONNX to engine, autotuned; later builds reuse the "
+              "run's timing cache, so shapes seen before build faster):\n")
+        print("| model | batch | FP32 | FP16 |\n|---|---|---|---|")
+        for (model, batch), v in builds.items():
+            cells = [f"{v[p]:.1f}" if p in v else "—" for p in ("fp32", "fp16")]
+            print(f"| {model} | {batch} | " + " | ".join(cells) + " |")
     if accuracy:
         print("\nAccuracy: kiln's output against torch eager FP32 on the same inputs (relative L2):\n")
         print("| model | batch | kiln precision | relative L2 |\n|---|---|---|---|")

@@ -4,8 +4,9 @@
 For each model and batch: torch eager and torch.compile in FP32 (TF32 allowed, as kiln's and
 TensorRT's FP32 default) and FP16 (the model in half precision); kiln built from the ONNX export
 of the same model (static shapes) in FP32 (TF32) and FP16 (--fp16: mixed precision, FP32
-inputs and outputs), timed by `kiln exec --useCudaGraph --noDataTransfers` (GPU compute time,
-median). torch times are CUDA-event medians of --iters calls after --warmup calls. Accuracy:
+inputs and outputs), autotuned (the default builder optimization level, one timing cache shared
+by the run's builds), timed by `kiln exec --useCudaGraph --noDataTransfers` (GPU compute time,
+median); the build time is recorded too. torch times are CUDA-event medians of --iters calls after --warmup calls. Accuracy:
 kiln's outputs (kiln run) against torch eager FP32 on the same inputs, relative L2.
 
 Random weights (no downloads). Results are appended, one JSON object per line, to --out.
@@ -114,10 +115,13 @@ def export_onnx(model, inputs, path):
                           dynamo=True, external_data=False)
 
 
-def kiln_exec(kiln, onnx_path, precision, inputs, iters):
+def kiln_exec(kiln, onnx_path, precision, inputs, iters, plan_path, timing_cache):
+    """Builds (autotuned, sharing one timing cache across the run's engines), saves the plan for
+    the accuracy check, and times the engine."""
     shapes = ",".join(f"{k}:{'x'.join(str(d) for d in v.shape)}" for k, v in inputs.items())
     cmd = [kiln, "exec", f"--onnx={onnx_path}", f"--shapes={shapes}", "--useCudaGraph",
-           "--noDataTransfers", f"--iterations={iters}", "--duration=2", "--warmUp=200"]
+           "--noDataTransfers", f"--iterations={iters}", "--duration=2", "--warmUp=200",
+           f"--saveEngine={plan_path}", f"--timingCacheFile={timing_cache}"]
     if precision == "fp16":
         cmd.append("--fp16")
     t0 = time.time()
@@ -135,15 +139,18 @@ def kiln_exec(kiln, onnx_path, precision, inputs, iters):
     return row
 
 
-def kiln_outputs(kiln, onnx_path, precision, inputs, workdir):
-    cmd = [kiln, "run", onnx_path, "--output-dir", os.path.join(workdir, "out_" + precision)]
-    if precision != "fp32":
+def kiln_outputs(kiln, model_path, precision, inputs, workdir):
+    """kiln run on a saved plan (or, for bf16, a build from the ONNX model)."""
+    cmd = [kiln, "run", model_path, "--output-dir", os.path.join(workdir, "out_" + precision)]
+    if model_path.endswith(".onnx") and precision != "fp32":
         cmd.append("--" + precision)
     for k, v in inputs.items():
         f = os.path.join(workdir, f"in_{k}.npy")
         np.save(f, v.numpy())
         cmd += ["--input", f"{k}={f}"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    # Accuracy only: an untuned build computes the same function, and faster.
+    env = dict(os.environ, KILN_AUTOTUNE="0")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     if p.returncode != 0:
         raise RuntimeError((p.stderr.strip().splitlines() or ["kiln run failed"])[-1][:400])
     outs = sorted(f for f in os.listdir(os.path.join(workdir, "out_" + precision)) if f.endswith(".npy"))
@@ -225,10 +232,12 @@ def main():
                 del m
                 torch.cuda.empty_cache()
                 try:
-                    row = kiln_exec(args.kiln, onnx_path, precision, inputs, args.iters)
+                    plan_path = os.path.join(workdir, f"kiln_{precision}.plan")
+                    row = kiln_exec(args.kiln, onnx_path, precision, inputs, args.iters, plan_path,
+                                    os.path.join(args.workdir, "kiln_timing.cache"))
                     if reference is not None:
                         row["rel_l2_vs_torch_fp32"] = relative_l2(
-                            kiln_outputs(args.kiln, onnx_path, precision, inputs, workdir), reference)
+                            kiln_outputs(args.kiln, plan_path, precision, inputs, workdir), reference)
                     emit({**base, "system": "kiln", "precision": precision, **row})
                 except Exception as e:
                     traceback.print_exc(limit=1)

@@ -74,6 +74,11 @@ void NetworkImpl::infer_declared(const ir::Value* value, DataType* dtype, Dims* 
       ops::ResolvedShapes r = ops::resolve_shapes(*graph, shapes);
       auto it = r.desc.find(value);
       if (it != r.desc.end()) results[k] = it->second;
+      if (auto d = r.deferred.find(value); d != r.deferred.end()) {
+        // Extents known only when the network runs: the type alone, if inference knows it.
+        if (d->second.dtype) *dtype = *d->second.dtype;
+        return;
+      }
     } catch (const Error&) {
       return;
     }

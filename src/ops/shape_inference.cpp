@@ -141,6 +141,66 @@ ResolvedShapes resolve_subgraph(const ir::Graph& body, const std::vector<TensorD
 
 namespace {
 
+// Stand-in inputs for output_types_of_deferred: at most this many elements get a value.
+constexpr int64_t kMaxStandInElements = 64;
+
+// The element types of a deferred node's outputs, so that the graph's declared types (and an
+// engine's I/O types) are right before the executor resolves the node. ONNX types never depend
+// on values, so inference on stand-ins gives them: a deferred input becomes extents of ones of
+// its rank (1 when unknown), and a small input unknown at shape time becomes ones. Where that
+// inference fails (an op that needs other extents), the types stay unknown.
+std::vector<std::optional<DataType>> output_types_of_deferred(const ir::Node& node,
+                                                              const ResolvedShapes& r,
+                                                              const ResolvedShapes* outer) {
+  std::vector<std::optional<DataType>> types(node.outputs.size());
+  ResolvedShapes trial;
+  for (const ir::Value* in : node.inputs) {
+    if (!in) continue;
+    TensorDesc desc;
+    if (const TensorDesc* known = lookup_desc(in, r, outer)) {
+      desc = *known;
+    } else {
+      auto d = r.deferred.find(in);
+      const ResolvedShapes::Deferred* deferred =
+          d != r.deferred.end() ? &d->second : nullptr;
+      if (!deferred && outer) {
+        for (const auto& [ov, od] : outer->deferred) {
+          if (ov->name == in->name) deferred = &od;
+        }
+      }
+      if (!deferred || !deferred->dtype) return types;
+      const size_t rank = deferred->rank == ResolvedShapes::kUnknownRank ? 1 : deferred->rank;
+      desc = TensorDesc{*deferred->dtype, Dims(rank, 1)};
+    }
+    trial.desc[in] = desc;
+    if (const Tensor* value = lookup_value(in, r, outer)) {
+      trial.values[in] = *value;
+    } else if (volume(desc.shape) <= kMaxStandInElements) {
+      try {
+        Tensor ones = Tensor::zeros(DataType::kFloat32, desc.shape);
+        for (int64_t i = 0; i < ones.numel(); ++i) ones.data<float>()[i] = 1.0f;
+        trial.values[in] = ones.cast(desc.dtype);
+      } catch (const Error&) {
+      }
+    }
+  }
+  try {
+    InferContext ctx = infer_node(node, trial, nullptr);
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (node.outputs[i] && ctx.outputs()[i]) types[i] = ctx.outputs()[i]->dtype;
+    }
+  } catch (const std::exception&) {
+  }
+  return types;
+}
+
+void defer_outputs(const ir::Node& node, ResolvedShapes& r, const ResolvedShapes* outer) {
+  const std::vector<std::optional<DataType>> types = output_types_of_deferred(node, r, outer);
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    if (node.outputs[i]) r.deferred[node.outputs[i]] = {ResolvedShapes::kUnknownRank, types[i]};
+  }
+}
+
 void resolve_nodes(const ir::Graph& graph, ResolvedShapes& r, const ResolvedShapes* outer) {
   for (const auto& node_ptr : graph.nodes()) {
     const ir::Node& node = *node_ptr;
@@ -149,9 +209,7 @@ void resolve_nodes(const ir::Graph& graph, ResolvedShapes& r, const ResolvedShap
       if (in && (r.is_deferred(in) || (outer && outer->is_deferred(in)))) reads_deferred = true;
     }
     if (reads_deferred) {  // resolved by the executor once the data is there
-      for (const ir::Value* out : node.outputs) {
-        if (out) r.deferred[out] = {};
-      }
+      defer_outputs(node, r, outer);
       continue;
     }
     std::optional<InferContext> inferred;
@@ -160,9 +218,7 @@ void resolve_nodes(const ir::Graph& graph, ResolvedShapes& r, const ResolvedShap
     } catch (const ShapeValueUnavailable&) {
       // Shapes that depend on runtime data (Reshape to a computed shape, Range with a data
       // bound): the executor resolves this node, and those after it, as it runs them.
-      for (const ir::Value* out : node.outputs) {
-        if (out) r.deferred[out] = {};
-      }
+      defer_outputs(node, r, outer);
       continue;
     }
     InferContext& ctx = *inferred;

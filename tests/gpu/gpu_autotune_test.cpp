@@ -26,10 +26,13 @@ class CapturingLogger : public Logger {
   std::string text;
 };
 
-// Three identical 3x3 convolutions with bias and ReLU (one layer signature, timed once), then
-// a matrix product with a constant weight (cuBLASLt's algorithms).
+// Three 3x3 convolutions with bias and ReLU that differ only in their weights (one layer
+// signature, timed once, as ResNet's repeated blocks), then a matrix product with a constant
+// weight (cuBLASLt's algorithms).
 struct TunedNet {
-  Tensor w = random_tensor(DataType::kFloat32, {16, 16, 3, 3}, 11, -0.3, 0.3);
+  Tensor w[3] = {random_tensor(DataType::kFloat32, {16, 16, 3, 3}, 11, -0.3, 0.3),
+                 random_tensor(DataType::kFloat32, {16, 16, 3, 3}, 21, -0.3, 0.3),
+                 random_tensor(DataType::kFloat32, {16, 16, 3, 3}, 31, -0.3, 0.3)};
   Tensor b = random_tensor(DataType::kFloat32, {16}, 12);
   Tensor m = random_tensor(DataType::kFloat32, {256, 96}, 13, -0.2, 0.2);
 
@@ -37,7 +40,7 @@ struct TunedNet {
     ITensor* x = n.add_input("x", DataType::kFloat32, {2, 16, 16, 16});
     ITensor* h = x;
     for (int i = 0; i < 3; ++i) {
-      ILayer* conv = n.add_layer("Conv", {h, &gpu_test::constant(n, w), &gpu_test::constant(n, b)});
+      ILayer* conv = n.add_layer("Conv", {h, &gpu_test::constant(n, w[i]), &gpu_test::constant(n, b)});
       conv->set_ints("pads", {1, 1, 1, 1});
       h = n.add_activation(*conv->output(0), ActivationType::kRELU)->output(0);
     }
@@ -86,7 +89,7 @@ TEST(GpuAutotune, TimesOnceThenTakesTheCacheAndRunsTheStoredAlgorithms) {
     GTEST_SKIP() << "no CUDA GPU: " << why;
   }
 
-  // The first build timed the convolution once (three identical layers) and the product.
+  // The first build timed the convolution once (three layers of one signature) and the product.
   EXPECT_EQ(timed_layers(first_log.text), 2) << first_log.text;
   EXPECT_TRUE(has(first_log.text, "from the timing cache")) << first_log.text;  // conv 2 and 3
   EXPECT_TRUE(has(first_log.text, "chosen: ")) << first_log.text;

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "core/tensor.h"
 #include "kiln/kiln.h"
 
 namespace kiln {
@@ -85,6 +86,55 @@ TEST(DataDependentShapes, ReshapeToAShapeGivenAsInput) {
   target = {1, 6};
   ctx->execute();
   EXPECT_EQ(ctx->tensor_shape("y"), (Dims{1, 6}));
+}
+
+TEST(DataDependentShapes, TypesAreKnownBeforeTheExtents) {
+  // Range over engine inputs: its length waits for the data, its type does not. The network's
+  // tensors and the engine's outputs carry the real types (not a float32 placeholder), so a
+  // caller sizes and reads the output right; so do ops after it, and a NonZero's consumers.
+  StderrLogger logger(Logger::Severity::kError);
+  for (DataType dtype : {DataType::kInt16, DataType::kInt64, DataType::kFloat64, DataType::kFloat16}) {
+    SCOPED_TRACE(to_string(dtype));
+    NetworkDefinition net;
+    ITensor* start = net.add_input("start", dtype, {});
+    ITensor* limit = net.add_input("limit", dtype, {});
+    ITensor* delta = net.add_input("delta", dtype, {});
+    ILayer* range = net.add_layer("Range", {start, limit, delta});
+    range->output(0)->set_name("range");
+    ILayer* twice = net.add_elementwise(*range->output(0), *range->output(0), ElementWiseOperation::kSUM);
+    twice->output(0)->set_name("twice");
+    ILayer* nz = net.add_layer("NonZero", {range->output(0)});
+    ILayer* count = net.add_layer("Shape", {nz->output(0)});
+    count->output(0)->set_name("count");
+    EXPECT_EQ(range->output(0)->type(), dtype);
+    EXPECT_EQ(twice->output(0)->type(), dtype);
+    EXPECT_EQ(nz->output(0)->type(), DataType::kInt64);
+    EXPECT_EQ(count->output(0)->type(), DataType::kInt64);
+    for (const char* name : {"range", "twice", "count"}) net.mark_output(*net.tensor(name));
+    auto engine = Builder(logger).build_engine(net, BuilderConfig{});
+    EXPECT_EQ(engine->tensor_dtype("range"), dtype);
+    EXPECT_EQ(engine->tensor_dtype("twice"), dtype);
+    EXPECT_EQ(engine->tensor_dtype("count"), DataType::kInt64);
+
+    // A run writes as many bytes as the type says: 0, 1, 2 (start 0, limit 3, delta 1).
+    auto ctx = engine->create_execution_context();
+    Tensor zero = Tensor::from_vector<double>(DataType::kFloat64, {}, {0.0}).cast(dtype);
+    Tensor three = Tensor::from_vector<double>(DataType::kFloat64, {}, {3.0}).cast(dtype);
+    Tensor one = Tensor::from_vector<double>(DataType::kFloat64, {}, {1.0}).cast(dtype);
+    ctx->set_tensor_address("start", zero.raw());
+    ctx->set_tensor_address("limit", three.raw());
+    ctx->set_tensor_address("delta", one.raw());
+    VectorAllocator range_out, twice_out, count_out;
+    ctx->set_output_allocator("range", &range_out);
+    ctx->set_output_allocator("twice", &twice_out);
+    ctx->set_output_allocator("count", &count_out);
+    ctx->execute();
+    ASSERT_EQ(range_out.shape, Dims{3});
+    ASSERT_EQ(range_out.storage.size(), 3 * element_size(dtype));
+    Tensor got = Tensor::from_bytes(dtype, {3}, twice_out.storage.data(), 3 * element_size(dtype));
+    EXPECT_EQ(got.to_double_vector(), (std::vector<double>{0, 2, 4}));
+    EXPECT_EQ(count_out.shape, Dims{2});
+  }
 }
 
 }  // namespace

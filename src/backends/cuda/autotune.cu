@@ -102,18 +102,26 @@ std::string describe_attribute(const ir::Attribute& a) {
 }
 
 // What decides a layer's timings: op, attributes, input and output types and shapes, values
-// read on the host, builder flags and allowed sources, and the candidate kernels.
+// read on the host, builder flags and allowed sources, and the candidate kernels. Values that
+// the kernels read on the device (weights) do not: layers that differ only in their weights
+// (ResNet's repeated blocks) share one timing.
 std::string layer_signature(const NodeQuery& q, const std::vector<const CudaKernel*>& candidates) {
+  auto read_on_host = [&](size_t i) {
+    return std::any_of(candidates.begin(), candidates.end(), [&](const CudaKernel* k) {
+      return std::find(k->host_inputs.begin(), k->host_inputs.end(), i) != k->host_inputs.end();
+    });
+  };
   std::string s = cat(q.node->op, "|");
   for (const auto& [key, value] : q.node->attrs) s += cat(key, "=", describe_attribute(value), ";");
   s += "|in:";
-  for (const TensorInfo& t : q.inputs) {
+  for (size_t i = 0; i < q.inputs.size(); ++i) {
+    const TensorInfo& t = q.inputs[i];
     if (!t.present) {
       s += "none,";
       continue;
     }
     s += cat(to_string(t.dtype), "[", to_string(t.shape), "]");
-    if (t.host_value) s += cat("=", fnv1a(t.host_value->raw(), t.host_value->nbytes()));
+    if (t.host_value && read_on_host(i)) s += cat("=", fnv1a(t.host_value->raw(), t.host_value->nbytes()));
     s += ",";
   }
   s += "|out:";
