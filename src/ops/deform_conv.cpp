@@ -18,18 +18,12 @@
 #include <cstring>
 #include <vector>
 
+#include "ops/deform_conv.h"
+
 #include "ops/common.h"
 
 namespace kiln::ops {
 namespace {
-
-struct DeformConvParams {
-  int64_t group = 1, offset_group = 1;
-  int64_t kh = 0, kw = 0;
-  int64_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
-  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
-  int64_t out_h = 0, out_w = 0;
-};
 
 template <typename... Args>
 void check(const ir::Node& node, bool cond, Args&&... args) {
@@ -43,8 +37,10 @@ std::vector<int64_t> pair_attr(const ir::Node& node, const char* name, int64_t f
   return v;
 }
 
-DeformConvParams resolve(const ir::Node& node, const Dims& x, const Dims& w, const Dims& offset,
-                         const Dims* bias, const Dims* mask) {
+}  // namespace
+
+DeformConvParams resolve_deform_conv(const ir::Node& node, const Dims& x, const Dims& w,
+                                     const Dims& offset, const Dims* bias, const Dims* mask) {
   check(node, x.size() == 4,
         "only 2-D deformable convolution is supported: X must be "
         "[N, C, H, W], got shape ",
@@ -87,6 +83,8 @@ DeformConvParams resolve(const ir::Node& node, const Dims& x, const Dims& w, con
   return p;
 }
 
+namespace {
+
 bool is_float_type(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16 ||
          t == DataType::kFloat64;
@@ -102,7 +100,7 @@ void infer_deform_conv(InferContext& ctx) {
   }
   const Dims& x = ctx.input_shape(0);
   const Dims& w = ctx.input_shape(1);
-  const DeformConvParams p = resolve(ctx.node(), x, w, ctx.input_shape(2),
+  const DeformConvParams p = resolve_deform_conv(ctx.node(), x, w, ctx.input_shape(2),
                                      ctx.has_input(3) ? &ctx.input_shape(3) : nullptr,
                                      ctx.has_input(4) ? &ctx.input_shape(4) : nullptr);
   ctx.set_output(0, t, {x[0], w[0], p.out_h, p.out_w});
@@ -132,7 +130,7 @@ void compute_deform_conv(ComputeContext& ctx) {
   const Tensor* bias_t = ctx.has_input(3) ? &ctx.input(3) : nullptr;
   const Tensor* mask_t = ctx.has_input(4) ? &ctx.input(4) : nullptr;
   const DeformConvParams p =
-      resolve(node, xt.shape(), wt.shape(), offset_t.shape(), bias_t ? &bias_t->shape() : nullptr,
+      resolve_deform_conv(node, xt.shape(), wt.shape(), offset_t.shape(), bias_t ? &bias_t->shape() : nullptr,
               mask_t ? &mask_t->shape() : nullptr);
   const std::vector<double> x = xt.to_double_vector();
   const std::vector<double> w = wt.to_double_vector();

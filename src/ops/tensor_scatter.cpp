@@ -6,19 +6,13 @@
 #include <cstring>
 #include <string>
 
+#include "ops/tensor_scatter.h"
+
 #include "ops/common.h"
 
 namespace kiln::ops {
-namespace {
 
-struct Layout {
-  int64_t outer = 1;      // product of the dims before the axis
-  int64_t cache_len = 1;  // past_cache's extent along the axis (max_sequence_length)
-  int64_t update_len = 1;
-  size_t row_bytes = 0;  // bytes of one step along the axis: product of the dims after it
-};
-
-bool is_circular(const ir::Node& node) {
+bool tensor_scatter_is_circular(const ir::Node& node) {
   const std::string mode = node.attr_string("mode", "linear");
   if (mode != "linear" && mode != "circular") {
     fail(ErrorCode::kInvalidModel, node.describe(), ": mode '", mode,
@@ -27,12 +21,13 @@ bool is_circular(const ir::Node& node) {
   return mode == "circular";
 }
 
-Layout layout_of(const ir::Node& node, const Dims& cache, const Dims& update, DataType dtype) {
+TensorScatterLayout tensor_scatter_layout(const ir::Node& node, const Dims& cache,
+                                          const Dims& update, DataType dtype) {
   const int64_t rank = int64_t(cache.size());
   const int64_t axis = normalize_axis(node, node.attr_int("axis", -2), rank);
   KILN_CHECK(axis != 0, ErrorCode::kInvalidModel, node.describe(),
              ": axis cannot be 0 (the batch dimension)");
-  Layout l;
+  TensorScatterLayout l;
   for (int64_t d = 0; d < axis; ++d) l.outer *= cache[size_t(d)];
   l.cache_len = cache[size_t(axis)];
   l.update_len = update[size_t(axis)];
@@ -41,6 +36,8 @@ Layout layout_of(const ir::Node& node, const Dims& cache, const Dims& update, Da
   l.row_bytes = size_t(inner) * element_size(dtype);
   return l;
 }
+
+namespace {
 
 void infer_tensor_scatter(InferContext& ctx) {
   const Dims& cache = ctx.input_shape(0);
@@ -52,7 +49,7 @@ void infer_tensor_scatter(InferContext& ctx) {
   const int64_t axis =
       normalize_axis(ctx.node(), ctx.node().attr_int("axis", -2), int64_t(cache.size()));
   ctx.check(axis != 0, "axis cannot be 0 (the batch dimension)");
-  is_circular(ctx.node());
+  tensor_scatter_is_circular(ctx.node());
   bool compatible = update.size() == cache.size();
   for (size_t d = 0; compatible && d < cache.size(); ++d) {
     compatible = int64_t(d) == axis ? update[d] <= cache[d] : update[d] == cache[d];
@@ -75,8 +72,8 @@ void compute_tensor_scatter(ComputeContext& ctx) {
   const Tensor& update = ctx.input(1);
   const Tensor* indices = ctx.has_input(2) ? &ctx.input(2) : nullptr;
   Tensor& out = ctx.output(0);
-  const Layout l = layout_of(node, cache.shape(), update.shape(), cache.dtype());
-  const bool circular = is_circular(node);
+  const TensorScatterLayout l = tensor_scatter_layout(node, cache.shape(), update.shape(), cache.dtype());
+  const bool circular = tensor_scatter_is_circular(node);
   if (out.raw() != cache.raw() && cache.nbytes()) {
     std::memcpy(out.raw(), cache.raw(), cache.nbytes());
   }

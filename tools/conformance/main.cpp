@@ -46,7 +46,10 @@ test's data.json says otherwise; integers and bools exactly).
 
   --suite NAME=DIR         a folder of test folders; its tests are named NAME/<test folder>
   --expectations FILE      tests not expected to pass (see docs/conformance.md)
-  --update-expectations    rewrite FILE from this run's results
+  --update-expectations    rewrite FILE from this run's results (entries that still fail
+                           keep their categories and notes)
+  --refresh-notes          with --update-expectations: replace the notes of entries that
+                           still fail with this run's error text
   --report FILE            write a JSON report
   --filter REGEX           run only tests whose name matches (ECMAScript regex, searched)
   --backend cpu|cuda       the backend to build engines for (cuda: inputs and outputs are
@@ -64,6 +67,7 @@ struct Options {
   std::vector<Suite> suites;
   std::string expectations_path;
   bool update_expectations = false;
+  bool refresh_notes = false;
   std::string report_path;
   std::optional<std::regex> filter;
   std::string filter_text;
@@ -111,6 +115,8 @@ Options parse_args(int argc, char** argv) {
       o.expectations_path = value();
     } else if (arg == "--update-expectations") {
       o.update_expectations = true;
+    } else if (arg == "--refresh-notes") {
+      o.refresh_notes = true;
     } else if (arg == "--report") {
       o.report_path = value();
     } else if (arg == "--filter") {
@@ -154,6 +160,9 @@ Options parse_args(int argc, char** argv) {
   if (o.suites.empty()) usage_error("no --suite given");
   if (o.update_expectations && o.expectations_path.empty()) {
     usage_error("--update-expectations needs --expectations FILE");
+  }
+  if (o.refresh_notes && !o.update_expectations) {
+    usage_error("--refresh-notes goes with --update-expectations");
   }
   return o;
 }
@@ -447,6 +456,8 @@ int run(int argc, char** argv) {
         updated.erase(cases[i].name);
       } else if (!updated.count(cases[i].name)) {
         updated[cases[i].name] = {r.auto_category, r.note};
+      } else if (options.refresh_notes) {
+        updated[cases[i].name].note = r.note;  // the category may be hand-assigned: kept
       }
     }
     try {
