@@ -24,9 +24,20 @@
 #include <cstring>
 
 #include "core/narrow_types.h"
+#include "ops/cast_options.h"
 #include "ops/elementwise_common.h"
 
 namespace kiln::ops {
+
+E8M0Rounding e8m0_rounding_of(const ir::Node& node) {
+  const std::string mode = node.attr_string("round_mode", "up");
+  if (mode == "up") return E8M0Rounding::kUp;
+  if (mode == "down") return E8M0Rounding::kDown;
+  if (mode == "nearest") return E8M0Rounding::kNearest;
+  fail(ErrorCode::kInvalidModel, node.describe(), ": round_mode '", mode,
+       "' is not one of up, down, nearest");
+}
+
 namespace {
 
 using namespace elementwise;
@@ -237,17 +248,7 @@ void cast_into(const Tensor& in, Tensor& out, const CastOptions& options) {
 CastOptions read_options(const ir::Node& node) {
   CastOptions options;
   options.saturate = node.attr_int("saturate", 1) != 0;
-  const std::string mode = node.attr_string("round_mode", "up");
-  if (mode == "up") {
-    options.e8m0_rounding = E8M0Rounding::kUp;
-  } else if (mode == "down") {
-    options.e8m0_rounding = E8M0Rounding::kDown;
-  } else if (mode == "nearest") {
-    options.e8m0_rounding = E8M0Rounding::kNearest;
-  } else {
-    fail(ErrorCode::kInvalidModel, node.describe(), ": round_mode '", mode,
-         "' is not one of up, down, nearest");
-  }
+  options.e8m0_rounding = e8m0_rounding_of(node);
   return options;
 }
 
