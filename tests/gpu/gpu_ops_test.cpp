@@ -232,6 +232,21 @@ TEST(GpuOps, Reductions) {
            GpuOptions{3e-3});
 }
 
+TEST(GpuOps, Float64ReductionsKeepDoublePrecision) {
+  // Sums of values that float32 would round: 1 + 1e-12 survives only in double.
+  const Tensor x = random_tensor(DataType::kFloat64, {3, 4, 500}, 4, 0.5, 1.5);
+  for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceProd", "ReduceL2",
+                         "ReduceLogSumExp", "ReduceSumSquare"}) {
+    SCOPED_TRACE(op);
+    const std::string d = check_op(op, {in(x), cst(ints({1}))}, {}, GpuOptions{1e-12});
+    EXPECT_TRUE(has(d, "cuda_reduce")) << d;
+    check_op(op, {in(x), cst(ints({-1}))}, {}, GpuOptions{1e-12});  // the block-per-row kernel
+    check_op(op, {in(x)}, {}, GpuOptions{1e-12});                   // every axis
+  }
+  const Tensor tiny = Tensor::from_vector<double>(DataType::kFloat64, {2}, {1.0, 1e-12});
+  check_op("ReduceSum", {in(tiny)}, {}, GpuOptions{1e-15});
+}
+
 // ---------------------------------------------------------------------------------------------
 // Data movement
 

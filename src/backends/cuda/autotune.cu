@@ -20,6 +20,8 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <stdexcept>
+#include <thread>
 #include <variant>
 
 #include "backends/cuda/cuda_backend.h"
@@ -265,11 +267,19 @@ class Tuner {
         continue;
       }
       if (proposals.empty()) proposals.emplace_back();  // as the heuristics choose
-      for (const std::vector<uint8_t>& params : proposals) {
+      // Each proposal gets a fresh state. Kernels that can plan ahead plan all proposals at once
+      // first (each on a thread and a cuDNN handle of its own).
+      std::vector<std::shared_ptr<void>> states(proposals.size()), handles(proposals.size());
+      std::vector<std::string> planning_failures(proposals.size());
+      const bool ahead = kernel->plans_ahead && proposals.size() > 1;
+      if (ahead) plan_in_parallel(node, *kernel, proposals, make_rc, states, handles, planning_failures);
+      for (size_t k = 0; k < proposals.size(); ++k) {
+        const std::vector<uint8_t>& params = proposals[k];
         const std::string name = describe_choice(node, kernel->name, params);
         try {
-          std::shared_ptr<void> state;
-          RunContext rc = make_rc(state);
+          if (!planning_failures[k].empty()) throw std::runtime_error(planning_failures[k]);
+          RunContext rc = make_rc(states[k]);
+          if (ahead) rc.cudnn = &handles[k];
           if (!params.empty()) rc.tactic_params = &params;
           const double ms = measure(*kernel, rc);
           report += cat("\n    ", name, ": ", ms, " ms");
@@ -296,6 +306,38 @@ class Tuner {
       s += t.present ? cat(to_string(t.dtype), "[", to_string(t.shape), "]") : std::string("-");
     }
     return s;
+  }
+
+  // Plans every proposal of `kernel` (RunContext::plan_only) on threads of their own: cuDNN's
+  // plan finalization may compile kernels with NVRTC, which dominated tuned builds (ResNet-50:
+  // about 9 plans per layer, 50-150 ms each), and it runs in parallel given separate handles.
+  // A proposal that cannot be planned gets its error text in `failures`.
+  template <typename MakeRc>
+  void plan_in_parallel(const ir::Node& node, const CudaKernel& kernel,
+                        const std::vector<std::vector<uint8_t>>& proposals,
+                        const MakeRc& make_rc, std::vector<std::shared_ptr<void>>& states,
+                        std::vector<std::shared_ptr<void>>& handles,
+                        std::vector<std::string>& failures) {
+    int device = 0;
+    check_cuda(cudaGetDevice(&device), node, "reading the current device");
+    std::vector<std::thread> threads;
+    threads.reserve(proposals.size());
+    for (size_t k = 0; k < proposals.size(); ++k) {
+      threads.emplace_back([&, k] {
+        try {
+          check_cuda(cudaSetDevice(device), node, "selecting the device for planning");
+          RunContext rc = make_rc(states[k]);
+          rc.cudnn = &handles[k];
+          if (!proposals[k].empty()) rc.tactic_params = &proposals[k];
+          rc.plan_only = true;
+          kernel.run(rc);
+        } catch (const std::exception& e) {
+          failures[k] = e.what();
+        }
+        cudaGetLastError();  // a failed finalization may leave an error in this thread
+      });
+    }
+    for (std::thread& t : threads) t.join();
   }
 
   void run_once(const CudaKernel& kernel, RunContext& rc) {

@@ -89,6 +89,10 @@ struct RunContext {
   // instead, best guess first, each to be timed with `tactic_params` set to it.
   const std::vector<uint8_t>* tactic_params = nullptr;
   std::vector<std::vector<uint8_t>>* tactic_proposals = nullptr;
+  // Autotuning, kernels with CudaKernel::plans_ahead: make the state (plan the algorithm that
+  // `tactic_params` names) and return without launching anything. The builder plans several
+  // proposals at once this way, on threads of their own, and then times them one at a time.
+  bool plan_only = false;
 
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present; }
   const DeviceTensor& input(size_t i) const { return inputs.at(i); }
@@ -118,6 +122,9 @@ struct CudaKernel {
   // Text for parameters this kernel proposed ("cuBLASLt algo 21, tile 128x128, ..."), shown
   // by inspect and the builder's log; null: none.
   std::function<std::string(const std::vector<uint8_t>&)> describe_params = nullptr;
+  // Whether the kernel honours RunContext::plan_only, its planning being thread-safe given a
+  // state and a cuDNN handle of its own (cuDNN's plan finalization, which may compile kernels).
+  bool plans_ahead = false;
 };
 
 // Most algorithms a tunable kernel proposes for one node.

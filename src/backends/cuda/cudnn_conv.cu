@@ -596,6 +596,7 @@ void run_conv(RunContext& rc) {
                kind_name(kKind), " at input shapes ", to_string(x.shape), " and ", to_string(w.shape),
                " (output ", to_string(y.shape), ")");
     if (x.numel() == 0 || w.numel() == 0) {  // no terms: the output is the epilogue alone
+      if (rc.plan_only) return;
       check_cuda(cudaMemsetAsync(y.data, 0, y.nbytes(), rc.stream), rc.node, "zero-filling");
       apply_epilogue(rc, epilogue);
       return;
@@ -610,6 +611,7 @@ void run_conv(RunContext& rc) {
     state.last = {x.shape, w.shape, y.shape, alignments, tf32};
     state.last_plan = plan;
   }
+  if (rc.plan_only) return;
   try {
     if (state.epilogue_fused) {
       std::vector<int64_t> uids{kImageUid, kFilterUid, kResponseUid};
@@ -641,6 +643,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     .source = 1u << uint32_t(TacticSource::kCUDNN),
     .tunable = true,
     .describe_params = describe_params,
+    .plans_ahead = true,
 });
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
@@ -653,6 +656,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     .source = 1u << uint32_t(TacticSource::kCUDNN),
     .tunable = true,
     .describe_params = describe_params,
+    .plans_ahead = true,
 });
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
@@ -665,6 +669,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     .source = 1u << uint32_t(TacticSource::kCUDNN),
     .tunable = true,
     .describe_params = describe_params,
+    .plans_ahead = true,
 });
 
 }  // namespace

@@ -8,6 +8,25 @@ namespace kiln::cuda {
 
 namespace {
 
+// Elements in and out of the double accumulator: float16/bfloat16/float32 through float, float64
+// as it is.
+template <typename T>
+__device__ __forceinline__ double load_double(T v) {
+  if constexpr (std::is_same_v<T, double>) {
+    return v;
+  } else {
+    return double(to_float(v));
+  }
+}
+template <typename T>
+__device__ __forceinline__ T store_double(double v) {
+  if constexpr (std::is_same_v<T, double>) {
+    return v;
+  } else {
+    return from_float<T>(float(v));
+  }
+}
+
 __device__ __forceinline__ double reduce_init(ReduceKind kind) {
   switch (kind) {
     case ReduceKind::kProd: return 1.0;
@@ -84,17 +103,17 @@ __global__ void reduce_block_kernel(const T* __restrict__ x, T* __restrict__ y, 
     if (kind == ReduceKind::kLogSumExp) {
       double m = -INFINITY;
       for (int64_t r = threadIdx.x; r < count; r += blockDim.x) {
-        m = reduce_step(ReduceKind::kMax, m, double(to_float(x[at(r)])));
+        m = reduce_step(ReduceKind::kMax, m, load_double(x[at(r)]));
       }
       shift = block_reduce(
           m, [](double a, double b) { return reduce_step(ReduceKind::kMax, a, b); }, scratch);
     }
     double acc = reduce_init(kind);
     for (int64_t r = threadIdx.x; r < count; r += blockDim.x) {
-      acc = reduce_fold(kind, acc, double(to_float(x[at(r)])) - shift, p);
+      acc = reduce_fold(kind, acc, load_double(x[at(r)]) - shift, p);
     }
     acc = block_reduce(acc, [kind](double a, double b) { return reduce_merge(kind, a, b); }, scratch);
-    if (threadIdx.x == 0) y[s] = from_float<T>(float(reduce_finish(kind, acc, count, shift, p)));
+    if (threadIdx.x == 0) y[s] = store_double<T>(reduce_finish(kind, acc, count, shift, p));
   }
 }
 
@@ -116,14 +135,14 @@ __global__ void reduce_thread_kernel(const T* __restrict__ x, T* __restrict__ y,
     if (kind == ReduceKind::kLogSumExp) {
       shift = -INFINITY;
       for (int64_t r = 0; r < count; ++r) {
-        shift = reduce_step(ReduceKind::kMax, shift, double(to_float(x[at(r)])));
+        shift = reduce_step(ReduceKind::kMax, shift, load_double(x[at(r)]));
       }
     }
     double acc = reduce_init(kind);
     for (int64_t r = 0; r < count; ++r) {
-      acc = reduce_fold(kind, acc, double(to_float(x[at(r)])) - shift, p);
+      acc = reduce_fold(kind, acc, load_double(x[at(r)]) - shift, p);
     }
-    y[s] = from_float<T>(float(reduce_finish(kind, acc, count, shift, p)));
+    y[s] = store_double<T>(reduce_finish(kind, acc, count, shift, p));
   }
 }
 
@@ -251,7 +270,7 @@ void launch_reduce(const ir::Node& node, ReduceKind kind, DataType dtype, const 
         static_cast<const T*>(x), static_cast<T*>(y), slots, count, kept, red, kind);
   });
   if (integer) return;
-  dispatch_float(node, dtype, [&](auto tag) {
+  auto launch_float = [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (inner_reduced && count > 64) {
       const unsigned blocks = unsigned(slots < 65536 * 8 ? slots : 65536 * 8);
@@ -262,7 +281,9 @@ void launch_reduce(const ir::Node& node, ReduceKind kind, DataType dtype, const 
       reduce_thread_kernel<T><<<grid_for(slots), kBlock, 0, stream>>>(
           static_cast<const T*>(x), static_cast<T*>(y), slots, count, kept, red, kind, p);
     }
-  });
+  };
+  if (dtype == DataType::kFloat64) return launch_float(Tag<double>{});
+  dispatch_float(node, dtype, launch_float);
 }
 
 namespace {
@@ -274,6 +295,7 @@ bool reduce_type_supported(ReduceKind kind, DataType t) {
     case DataType::kFloat32:
     case DataType::kFloat16:
     case DataType::kBFloat16:
+    case DataType::kFloat64:
     case DataType::kInt32:
     case DataType::kInt64:
     case DataType::kUInt32:
