@@ -236,6 +236,12 @@ class Tuner {
 
     std::optional<Measured> best;
     std::string report;
+    // Where this layer's tuning time goes (the build log shows it): the probe runs (planning by
+    // heuristics and listing proposals), planning the proposals ahead, and their timed runs.
+    double probe_ms = 0, planning_ms = 0, timing_ms = 0;
+    auto since = [](std::chrono::steady_clock::time_point t) {
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+    };
     for (const CudaKernel* kernel : candidates) {
       auto make_rc = [&](std::shared_ptr<void>& state) {
         RunContext rc(node);
@@ -255,6 +261,7 @@ class Tuner {
       };
       // The probe run: plans as by heuristics and collects the kernel's proposals.
       std::vector<std::vector<uint8_t>> proposals;
+      auto phase = std::chrono::steady_clock::now();
       try {
         std::shared_ptr<void> state;
         RunContext rc = make_rc(state);
@@ -264,15 +271,20 @@ class Tuner {
       } catch (const std::exception& e) {
         recover(node, *kernel);
         report += cat("\n    ", kernel->name, ": failed (", e.what(), ")");
+        probe_ms += since(phase);
         continue;
       }
+      probe_ms += since(phase);
       if (proposals.empty()) proposals.emplace_back();  // as the heuristics choose
       // Each proposal gets a fresh state. Kernels that can plan ahead plan all proposals at once
       // first (each on a thread and a cuDNN handle of its own).
       std::vector<std::shared_ptr<void>> states(proposals.size()), handles(proposals.size());
       std::vector<std::string> planning_failures(proposals.size());
       const bool ahead = kernel->plans_ahead && proposals.size() > 1;
+      phase = std::chrono::steady_clock::now();
       if (ahead) plan_in_parallel(node, *kernel, proposals, make_rc, states, handles, planning_failures);
+      planning_ms += since(phase);
+      phase = std::chrono::steady_clock::now();
       for (size_t k = 0; k < proposals.size(); ++k) {
         const std::vector<uint8_t>& params = proposals[k];
         const std::string name = describe_choice(node, kernel->name, params);
@@ -289,12 +301,15 @@ class Tuner {
           report += cat("\n    ", name, ": failed (", e.what(), ")");
         }
       }
+      timing_ms += since(phase);
     }
     logger_.log(Logger::Severity::kVerbose,
                 cat("autotune: ", node.describe(), " at ", describe_shapes(q), ":", report,
                     best ? cat("\n  chosen: ", describe_choice(node, best->kernel->name, best->params),
                                ", ", best->milliseconds, " ms")
-                         : std::string("\n  no candidate ran; keeping the default kernel")));
+                         : std::string("\n  no candidate ran; keeping the default kernel"),
+                    cat("\n  tuning took ", int64_t(probe_ms), " ms probing, ", int64_t(planning_ms),
+                        " ms planning ahead, ", int64_t(timing_ms), " ms timing")));
     return best;
   }
 
