@@ -31,64 +31,10 @@ void check(cudaError_t status, const char* what) {
   }
 }
 
-// Memory for outputs whose extents depend on the data: device memory for GPU engines (as
-// TensorRT's IOutputAllocator gives), host memory for CPU engines. Grows, never shrinks.
-class TestAllocator : public OutputAllocator {
- public:
-  explicit TestAllocator(bool device) : device_(device) {}
-  TestAllocator(const TestAllocator&) = delete;
-  TestAllocator& operator=(const TestAllocator&) = delete;
-  ~TestAllocator() override { release(); }
-
-  void* reallocate_output(const std::string&, void* current, uint64_t size, uint64_t) override {
-    ++reallocations;
-    EXPECT_EQ(current, data_) << "the context should pass back what it was given last";
-    if (size > capacity_ || !data_) {
-      release();
-      capacity_ = std::max<uint64_t>(size, 1);
-      if (device_) {
-        check(cudaMalloc(&data_, capacity_), "cudaMalloc");
-      } else {
-        data_ = std::malloc(capacity_);
-      }
-    }
-    return data_;
-  }
-  void notify_shape(const std::string&, const Dims& dims) override { shape = dims; }
-
-  // The last output, copied to the host.
-  Tensor read(DataType dtype) const {
-    Tensor t = Tensor::zeros(dtype, shape);
-    if (t.nbytes() == 0) return t;
-    if (device_) {
-      check(cudaMemcpy(t.raw(), data_, t.nbytes(), cudaMemcpyDeviceToHost), "download");
-    } else {
-      std::memcpy(t.raw(), data_, t.nbytes());
-    }
-    return t;
-  }
-
-  Dims shape;
-  int reallocations = 0;
-
- private:
-  void release() {
-    if (!data_) return;
-    if (device_) {
-      cudaFree(data_);
-    } else {
-      std::free(data_);
-    }
-    data_ = nullptr;
-  }
-
-  bool device_;
-  void* data_ = nullptr;
-  uint64_t capacity_ = 0;
-};
+using gpu_test::GrowingAllocator;
 
 // One execution context run again and again: inputs copied in, outputs of known extents into
-// fresh buffers, data-dependent outputs through a TestAllocator each, all returned on the host.
+// fresh buffers, data-dependent outputs through a GrowingAllocator each, all returned on the host.
 class Runner {
  public:
   explicit Runner(const Engine& engine)
@@ -121,7 +67,7 @@ class Runner {
       outputs.push_back(name);
       if (context_->has_data_dependent_shape(name)) {
         auto& allocator = allocators_[name];
-        if (!allocator) allocator = std::make_unique<TestAllocator>(gpu_);
+        if (!allocator) allocator = std::make_unique<GrowingAllocator>(gpu_);
         context_->set_output_allocator(name, allocator.get());
         known.emplace_back();
         known_at.push_back(nullptr);
@@ -156,7 +102,7 @@ class Runner {
 
   ExecutionContext& context() { return *context_; }
   cudaStream_t stream() const { return stream_; }
-  TestAllocator* allocator(const std::string& name) { return allocators_.at(name).get(); }
+  GrowingAllocator* allocator(const std::string& name) { return allocators_.at(name).get(); }
 
  private:
   // Device memory holding `t` (GPU engines), or `t`'s own memory (CPU engines).
@@ -178,7 +124,7 @@ class Runner {
   std::unique_ptr<ExecutionContext> context_;
   cudaStream_t stream_ = nullptr;
   std::vector<void*> device_buffers_;
-  std::map<std::string, std::unique_ptr<TestAllocator>> allocators_;
+  std::map<std::string, std::unique_ptr<GrowingAllocator>> allocators_;
 };
 
 struct Engines {

@@ -180,51 +180,7 @@ TEST(GpuMiscOps, RangeAllTypes) {
 
 #ifdef KILN_HAVE_CUDA
 
-class GrowingAllocator : public OutputAllocator {
- public:
-  explicit GrowingAllocator(bool device) : device_(device) {}
-  GrowingAllocator(const GrowingAllocator&) = delete;
-  GrowingAllocator& operator=(const GrowingAllocator&) = delete;
-  ~GrowingAllocator() override { release(); }
-  void* reallocate_output(const std::string&, void*, uint64_t size, uint64_t) override {
-    if (size > capacity_ || !data_) {
-      release();
-      capacity_ = std::max<uint64_t>(size, 1);
-      if (device_) {
-        if (cudaMalloc(&data_, capacity_) != cudaSuccess) data_ = nullptr;
-      } else {
-        data_ = std::malloc(capacity_);
-      }
-    }
-    return data_;
-  }
-  void notify_shape(const std::string&, const Dims& dims) override { shape = dims; }
-  Tensor read(DataType dtype) const {
-    Tensor t = Tensor::zeros(dtype, shape);
-    if (t.nbytes() == 0) return t;
-    if (device_) {
-      EXPECT_EQ(cudaMemcpy(t.raw(), data_, t.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
-    } else {
-      std::memcpy(t.raw(), data_, t.nbytes());
-    }
-    return t;
-  }
-  Dims shape;
-
- private:
-  void release() {
-    if (!data_) return;
-    if (device_) {
-      cudaFree(data_);
-    } else {
-      std::free(data_);
-    }
-    data_ = nullptr;
-  }
-  bool device_;
-  void* data_ = nullptr;
-  uint64_t capacity_ = 0;
-};
+using gpu_test::GrowingAllocator;
 
 // Every output of one run of `engine` on the host.
 std::vector<Tensor> run_with_allocators(const Engine& engine, const std::vector<Tensor>& inputs) {

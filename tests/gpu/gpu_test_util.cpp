@@ -1,6 +1,9 @@
 #include "gpu/gpu_test_util.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 
 #ifdef KILN_HAVE_CUDA
@@ -311,5 +314,49 @@ std::string check_op(const std::string& op, const std::vector<std::optional<Oper
       },
       inputs, options);
 }
+
+#ifdef KILN_HAVE_CUDA
+void* GrowingAllocator::reallocate_output(const std::string&, void* current, uint64_t size, uint64_t) {
+  ++reallocations;
+  EXPECT_EQ(current, data_) << "the context should pass back what it was given last";
+  requested_ = size;
+  if (size > capacity_ || !data_) {
+    release();
+    capacity_ = std::max<uint64_t>(size, 1);
+    if (device_) {
+      EXPECT_EQ(cudaMalloc(&data_, capacity_), cudaSuccess);
+    } else {
+      data_ = std::malloc(capacity_);
+    }
+  }
+  return data_;
+}
+
+Tensor GrowingAllocator::read(DataType dtype) const {
+  Tensor t = Tensor::zeros(dtype, shape);
+  if (t.nbytes() == 0) return t;
+  if (t.nbytes() > requested_) {
+    ADD_FAILURE() << "an output of type " << to_string(dtype) << " and shape " << to_string(shape)
+                  << " takes " << t.nbytes() << " bytes, but the context asked for " << requested_;
+    return t;
+  }
+  if (device_) {
+    EXPECT_EQ(cudaMemcpy(t.raw(), data_, t.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+  } else {
+    std::memcpy(t.raw(), data_, t.nbytes());
+  }
+  return t;
+}
+
+void GrowingAllocator::release() {
+  if (!data_) return;
+  if (device_) {
+    cudaFree(data_);
+  } else {
+    std::free(data_);
+  }
+  data_ = nullptr;
+}
+#endif
 
 }  // namespace kiln::gpu_test

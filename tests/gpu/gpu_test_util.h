@@ -83,6 +83,37 @@ std::string check_op(const std::string& op, const std::vector<std::optional<Oper
                      const std::function<void(ILayer&)>& attrs = {}, GpuOptions options = {},
                      int num_outputs = 1);
 
+#ifdef KILN_HAVE_CUDA
+// Memory for outputs whose extents depend on the data: device memory for GPU engines (as
+// TensorRT's IOutputAllocator gives), host memory for CPU engines. Grows, never shrinks; checks
+// that the context passes back the memory it was given last.
+class GrowingAllocator : public OutputAllocator {
+ public:
+  explicit GrowingAllocator(bool device) : device_(device) {}
+  GrowingAllocator(const GrowingAllocator&) = delete;
+  GrowingAllocator& operator=(const GrowingAllocator&) = delete;
+  ~GrowingAllocator() override { release(); }
+
+  void* reallocate_output(const std::string& name, void* current, uint64_t size,
+                          uint64_t alignment) override;
+  void notify_shape(const std::string&, const Dims& dims) override { shape = dims; }
+
+  // The last output, copied to the host. A type and shape that take more bytes than the
+  // context asked for (the engine reporting the wrong type, say) fail the test instead.
+  Tensor read(DataType dtype) const;
+
+  Dims shape;
+  int reallocations = 0;
+
+ private:
+  void release();
+  bool device_;
+  void* data_ = nullptr;
+  uint64_t capacity_ = 0;
+  uint64_t requested_ = 0;
+};
+#endif
+
 inline bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
