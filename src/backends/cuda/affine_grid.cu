@@ -26,24 +26,6 @@ __device__ double base_coordinate(int64_t k, int64_t d, bool align_corners) {
 }
 
 template <typename T>
-__device__ __forceinline__ double load_double(const T* p) {
-  return double(to_float(*p));
-}
-template <>
-__device__ __forceinline__ double load_double<double>(const double* p) {
-  return *p;
-}
-
-template <typename T>
-__device__ __forceinline__ void store_double(T* p, double v) {
-  *p = from_float<T>(float(v));
-}
-template <>
-__device__ __forceinline__ void store_double<double>(double* p, double v) {
-  *p = v;
-}
-
-template <typename T>
 __global__ void affine_grid_kernel(const T* __restrict__ theta, T* __restrict__ grid,
                                    int64_t total, AffineArgs a) {
   KILN_GRID_STRIDE_LOOP(i, total) {
@@ -60,9 +42,9 @@ __global__ void affine_grid_kernel(const T* __restrict__ theta, T* __restrict__ 
     for (int r = 0; r < a.spatial; ++r) {
       double sum = 0;
       for (int c = 0; c <= a.spatial; ++c) {
-        sum = __dadd_rn(sum, __dmul_rn(load_double(t + r * (a.spatial + 1) + c), base[c]));
+        sum = __dadd_rn(sum, __dmul_rn(widen_to<double>(t[r * (a.spatial + 1) + c]), base[c]));
       }
-      store_double(grid + i * a.spatial + r, sum);
+      grid[i * a.spatial + r] = narrow_to<T>(sum);
     }
   }
 }

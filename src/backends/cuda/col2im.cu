@@ -27,16 +27,6 @@ struct Col2ImArgs {
   int64_t image_size = 0, block_size = 0, positions = 0;
 };
 
-// T: the element type; A: what sums are kept in.
-template <typename T, typename A>
-__device__ __forceinline__ A load_acc(const T* p) {
-  if constexpr (std::is_same_v<T, half> || std::is_same_v<T, bfloat16>) {
-    return to_float(*p);
-  } else {
-    return A(*p);
-  }
-}
-
 template <typename T, typename A>
 __global__ void col2im_kernel(const T* __restrict__ columns, T* __restrict__ image,
                               int64_t total, Col2ImArgs a) {
@@ -60,17 +50,13 @@ __global__ void col2im_kernel(const T* __restrict__ columns, T* __restrict__ ima
         hit = from >= 0 && from % a.strides[d] == 0 && p < a.blocks[d];
         position = position * a.blocks[d] + p;
       }
-      if (hit) sum = A(sum + load_acc<T, A>(column + k * a.positions + position));
+      if (hit) sum = A(sum + widen_to<A>(column[k * a.positions + position]));
       for (int d = a.dims - 1; d >= 0; --d) {
         if (++offset[d] < a.block[d]) break;
         offset[d] = 0;
       }
     }
-    if constexpr (std::is_same_v<T, half> || std::is_same_v<T, bfloat16>) {
-      image[i] = from_float<T>(sum);
-    } else {
-      image[i] = T(sum);
-    }
+    image[i] = narrow_to<T>(sum);
   }
 }
 

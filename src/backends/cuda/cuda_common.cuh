@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <type_traits>
 
 #include "backends/cuda/cuda_kernel.h"
 
@@ -44,6 +45,29 @@ __device__ __forceinline__ half from_float<half>(float v) {
 template <>
 __device__ __forceinline__ bfloat16 from_float<bfloat16>(float v) {
   return __float2bfloat16_rn(v);
+}
+
+// An element widened to the type A a kernel computes in (float or double; an integer type for
+// kernels that also sum integers): float16 and bfloat16 through float, anything else by
+// conversion (float32 to double is exact).
+template <typename A, typename T>
+__device__ __forceinline__ A widen_to(T v) {
+  if constexpr (std::is_same_v<T, half> || std::is_same_v<T, bfloat16>) {
+    return A(to_float(v));
+  } else {
+    return A(v);
+  }
+}
+
+// A value of type A stored as element type T, rounded once (float16/bfloat16 through float;
+// integers truncate, as Tensor::cast).
+template <typename T, typename A>
+__device__ __forceinline__ T narrow_to(A v) {
+  if constexpr (std::is_same_v<T, half> || std::is_same_v<T, bfloat16>) {
+    return from_float<T>(float(v));
+  } else {
+    return T(v);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,6 +190,18 @@ void dispatch_float(const ir::Node& node, DataType dtype, Fn&& fn) {
   }
   fail(ErrorCode::kInternal, node.describe(), ": CUDA kernel launched for unsupported dtype ",
        to_string(dtype));
+}
+
+// Same, with float64 too (kernels that compute in double); false for other types.
+template <typename Fn>
+bool dispatch_float_or_double(DataType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DataType::kFloat32: fn(Tag<float>{}); return true;
+    case DataType::kFloat16: fn(Tag<half>{}); return true;
+    case DataType::kBFloat16: fn(Tag<bfloat16>{}); return true;
+    case DataType::kFloat64: fn(Tag<double>{}); return true;
+    default: return false;
+  }
 }
 
 // Same, over an element size: fn(Tag<uint8_t / uint16_t / uint32_t / uint64_t>{}) for kernels

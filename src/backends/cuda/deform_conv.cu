@@ -19,16 +19,6 @@ struct DeformConvArgs {
   int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, out_h, out_w;
 };
 
-// T: the element type; A: what sums are kept in.
-template <typename T, typename A>
-__device__ __forceinline__ A load(const T* p, int64_t i) {
-  if constexpr (std::is_same_v<T, half> || std::is_same_v<T, bfloat16>) {
-    return to_float(p[i]);
-  } else {
-    return A(p[i]);
-  }
-}
-
 // plane at fractional (y, x); a neighbour outside the image (or at a NaN position) counts 0.
 template <typename T, typename A>
 __device__ A bilinear(const T* plane, int64_t height, int64_t width, A y, A x) {
@@ -40,7 +30,7 @@ __device__ A bilinear(const T* plane, int64_t height, int64_t width, A y, A x) {
       const A yy = y0 + A(dy), xx = x0 + A(dx);
       if (!(yy >= A(0) && yy < A(height) && xx >= A(0) && xx < A(width))) continue;
       const A weight = (dy ? fy : A(1) - fy) * (dx ? fx : A(1) - fx);
-      if (weight != A(0)) sum += weight * load<T, A>(plane, int64_t(yy) * width + int64_t(xx));
+      if (weight != A(0)) sum += weight * widen_to<A>(plane[int64_t(yy) * width + int64_t(xx)]);
     }
   }
   return sum;
@@ -60,7 +50,7 @@ __global__ void deform_conv_kernel(const T* __restrict__ x, const T* __restrict_
     const int64_t b = rest / a.out_channels;
     const int64_t g = oc / a.out_per_group;
     const int64_t taps = a.kh * a.kw, out_plane = a.out_h * a.out_w, at = oi * a.out_w + oj;
-    A sum = bias ? load<T, A>(bias, oc) : A(0);
+    A sum = bias ? widen_to<A>(bias[oc]) : A(0);
     for (int64_t icg = 0; icg < a.in_per_group; ++icg) {
       const int64_t ic = g * a.in_per_group + icg;
       const int64_t og = ic / a.in_per_offset_group;
@@ -70,18 +60,14 @@ __global__ void deform_conv_kernel(const T* __restrict__ x, const T* __restrict_
         const int64_t ki = tap / a.kw, kj = tap % a.kw;
         // this tap's h displacement channel; the w displacement follows it
         const T* off_h = offset + (b * a.offset_group * taps * 2 + (og * taps + tap) * 2) * out_plane;
-        const A sy = A(oi * a.stride_h - a.pad_top + ki * a.dilation_h) + load<T, A>(off_h, at);
-        const A sx = A(oj * a.stride_w - a.pad_left + kj * a.dilation_w) + load<T, A>(off_h + out_plane, at);
-        A v = bilinear<T, A>(plane, a.height, a.width, sy, sx) * load<T, A>(weights, tap);
-        if (mask) v *= load<T, A>(mask, (b * a.offset_group * taps + og * taps + tap) * out_plane + at);
+        const A sy = A(oi * a.stride_h - a.pad_top + ki * a.dilation_h) + widen_to<A>(off_h[at]);
+        const A sx = A(oj * a.stride_w - a.pad_left + kj * a.dilation_w) + widen_to<A>(off_h[out_plane + at]);
+        A v = bilinear<T, A>(plane, a.height, a.width, sy, sx) * widen_to<A>(weights[tap]);
+        if (mask) v *= widen_to<A>(mask[(b * a.offset_group * taps + og * taps + tap) * out_plane + at]);
         sum += v;
       }
     }
-    if constexpr (std::is_same_v<T, half> || std::is_same_v<T, bfloat16>) {
-      y[i] = from_float<T>(sum);
-    } else {
-      y[i] = T(sum);
-    }
+    y[i] = narrow_to<T>(sum);
   }
 }
 

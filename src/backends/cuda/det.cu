@@ -23,7 +23,7 @@ __global__ void det_kernel(const T* x, T* y, int64_t m, double* global_scratch, 
   const int64_t mm = m * m;
   double* a = in_shared ? shared_matrix : global_scratch + matrix * mm;
   const T* src = x + matrix * mm;
-  for (int64_t i = threadIdx.x; i < mm; i += blockDim.x) a[i] = to_double(src[i]);
+  for (int64_t i = threadIdx.x; i < mm; i += blockDim.x) a[i] = widen_to<double>(src[i]);
   if (threadIdx.x == 0) det_shared = 1.0;
   __syncthreads();
   for (int64_t col = 0; col < m; ++col) {

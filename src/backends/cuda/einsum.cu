@@ -168,12 +168,7 @@ struct GenericArgs {
 
 template <typename T, typename Acc>
 __device__ __forceinline__ Acc load_as(const void* p, int64_t at) {
-  const T v = static_cast<const T*>(p)[at];
-  if constexpr (std::is_same_v<Acc, double>) {
-    return to_double(v);
-  } else {
-    return Acc(v);
-  }
+  return widen_to<Acc>(static_cast<const T*>(p)[at]);
 }
 
 __device__ __forceinline__ double shuffle_down(double v, int offset) {

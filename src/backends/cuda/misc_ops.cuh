@@ -141,25 +141,4 @@ inline bool has_order_key(DataType dtype) {
   return dtype != DataType::kFloat8E4M3 && dtype != DataType::kFloat8E5M2;
 }
 
-// Elements read as double on the device (the CPU backend's as_double), for the float types.
-template <typename T>
-__device__ __forceinline__ double to_double(T v) {
-  if constexpr (std::is_same_v<T, double>) {
-    return v;
-  } else {
-    return double(to_float(v));
-  }
-}
-
-template <typename Fn>
-bool dispatch_float_or_double(DataType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DataType::kFloat32: fn(Tag<float>{}); return true;
-    case DataType::kFloat16: fn(Tag<half>{}); return true;
-    case DataType::kBFloat16: fn(Tag<bfloat16>{}); return true;
-    case DataType::kFloat64: fn(Tag<double>{}); return true;
-    default: return false;
-  }
-}
-
 }  // namespace kiln::cuda

@@ -33,8 +33,8 @@ template <typename T>
 __global__ void decode_boxes_kernel(const T* boxes, int64_t count, bool center_point,
                                     CornerBox* out) {
   KILN_GRID_STRIDE_LOOP(i, count) {
-    const double a = to_double(boxes[i * 4]), b = to_double(boxes[i * 4 + 1]);
-    const double c = to_double(boxes[i * 4 + 2]), d = to_double(boxes[i * 4 + 3]);
+    const double a = widen_to<double>(boxes[i * 4]), b = widen_to<double>(boxes[i * 4 + 1]);
+    const double c = widen_to<double>(boxes[i * 4 + 2]), d = widen_to<double>(boxes[i * 4 + 3]);
     if (center_point) {  // [x_center, y_center, width, height]
       out[i] = CornerBox{a - c / 2, b - d / 2, a + c / 2, b + d / 2};
     } else {  // [y1, x1, y2, x2], either corner first
@@ -64,7 +64,7 @@ __global__ void score_keys_kernel(const T* scores, int64_t total, int64_t num_bo
                                   typename KeyOf<T>::type* keys, int32_t* positions) {
   KILN_GRID_STRIDE_LOOP(i, total) {
     const T s = scores[i];
-    const double score = to_double(s);
+    const double score = widen_to<double>(s);
     const bool candidate = !isnan(score) && (!has_threshold || score > threshold);
     keys[i] = candidate ? order_key(s) : 0;  // every real score's key is above 0
     positions[i] = int32_t(i % num_boxes);

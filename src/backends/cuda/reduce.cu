@@ -8,25 +8,6 @@ namespace kiln::cuda {
 
 namespace {
 
-// Elements in and out of the double accumulator: float16/bfloat16/float32 through float, float64
-// as it is.
-template <typename T>
-__device__ __forceinline__ double load_double(T v) {
-  if constexpr (std::is_same_v<T, double>) {
-    return v;
-  } else {
-    return double(to_float(v));
-  }
-}
-template <typename T>
-__device__ __forceinline__ T store_double(double v) {
-  if constexpr (std::is_same_v<T, double>) {
-    return v;
-  } else {
-    return from_float<T>(float(v));
-  }
-}
-
 __device__ __forceinline__ double reduce_init(ReduceKind kind) {
   switch (kind) {
     case ReduceKind::kProd: return 1.0;
@@ -103,17 +84,17 @@ __global__ void reduce_block_kernel(const T* __restrict__ x, T* __restrict__ y, 
     if (kind == ReduceKind::kLogSumExp) {
       double m = -INFINITY;
       for (int64_t r = threadIdx.x; r < count; r += blockDim.x) {
-        m = reduce_step(ReduceKind::kMax, m, load_double(x[at(r)]));
+        m = reduce_step(ReduceKind::kMax, m, widen_to<double>(x[at(r)]));
       }
       shift = block_reduce(
           m, [](double a, double b) { return reduce_step(ReduceKind::kMax, a, b); }, scratch);
     }
     double acc = reduce_init(kind);
     for (int64_t r = threadIdx.x; r < count; r += blockDim.x) {
-      acc = reduce_fold(kind, acc, load_double(x[at(r)]) - shift, p);
+      acc = reduce_fold(kind, acc, widen_to<double>(x[at(r)]) - shift, p);
     }
     acc = block_reduce(acc, [kind](double a, double b) { return reduce_merge(kind, a, b); }, scratch);
-    if (threadIdx.x == 0) y[s] = store_double<T>(reduce_finish(kind, acc, count, shift, p));
+    if (threadIdx.x == 0) y[s] = narrow_to<T>(reduce_finish(kind, acc, count, shift, p));
   }
 }
 
@@ -135,14 +116,14 @@ __global__ void reduce_thread_kernel(const T* __restrict__ x, T* __restrict__ y,
     if (kind == ReduceKind::kLogSumExp) {
       shift = -INFINITY;
       for (int64_t r = 0; r < count; ++r) {
-        shift = reduce_step(ReduceKind::kMax, shift, load_double(x[at(r)]));
+        shift = reduce_step(ReduceKind::kMax, shift, widen_to<double>(x[at(r)]));
       }
     }
     double acc = reduce_init(kind);
     for (int64_t r = 0; r < count; ++r) {
-      acc = reduce_fold(kind, acc, load_double(x[at(r)]) - shift, p);
+      acc = reduce_fold(kind, acc, widen_to<double>(x[at(r)]) - shift, p);
     }
-    y[s] = store_double<T>(reduce_finish(kind, acc, count, shift, p));
+    y[s] = narrow_to<T>(reduce_finish(kind, acc, count, shift, p));
   }
 }
 
@@ -282,8 +263,9 @@ void launch_reduce(const ir::Node& node, ReduceKind kind, DataType dtype, const 
           static_cast<const T*>(x), static_cast<T*>(y), slots, count, kept, red, kind, p);
     }
   };
-  if (dtype == DataType::kFloat64) return launch_float(Tag<double>{});
-  dispatch_float(node, dtype, launch_float);
+  if (!dispatch_float_or_double(dtype, launch_float)) {
+    fail(ErrorCode::kInternal, node.describe(), ": reduction launched for type ", to_string(dtype));
+  }
 }
 
 namespace {

@@ -23,26 +23,6 @@ namespace {
 
 bool signal_dtype(DataType t) { return is_float16_or_32(t) || t == DataType::kFloat64; }
 
-template <typename T>
-__device__ __forceinline__ double load_double(T v) {
-  if constexpr (std::is_same_v<T, double>) {
-    return v;
-  } else {
-    return double(to_float(v));
-  }
-}
-
-// Converts as Tensor::cast: floats through float32 (except float64), integers truncate.
-template <typename T>
-__device__ __forceinline__ T store_double(double v) {
-  if constexpr (std::is_same_v<T, double>) {
-    return v;
-  } else if constexpr (std::is_integral_v<T>) {
-    return T(v);
-  } else {
-    return from_float<T>(float(v));
-  }
-}
 
 template <typename Fn>
 void dispatch_signal_float(const ir::Node& node, DataType dtype, Fn&& fn) {
@@ -139,8 +119,8 @@ __global__ void dft_kernel(const T* __restrict__ x, T* __restrict__ y, DftArgs a
     const T* line = x + (o * a.m * a.inner + j) * a.in_parts;
     const int64_t step = a.inner * a.in_parts;
     auto sample = [&](int64_t t, double& re, double& im) {
-      re = load_double(line[t * step]);
-      im = a.in_parts == 2 ? load_double(line[t * step + 1]) : 0.0;
+      re = widen_to<double>(line[t * step]);
+      im = a.in_parts == 2 ? widen_to<double>(line[t * step + 1]) : 0.0;
     };
     double sum_re = 0, sum_im = 0;
     int64_t phase = 0;  // (k * t) mod n
@@ -168,8 +148,8 @@ __global__ void dft_kernel(const T* __restrict__ x, T* __restrict__ y, DftArgs a
       sum_im /= double(a.n);
     }
     T* out = y + ((o * a.bins + k) * a.inner + j) * a.out_parts;
-    out[0] = store_double<T>(sum_re);
-    if (a.out_parts == 2) out[1] = store_double<T>(sum_im);
+    out[0] = narrow_to<T>(sum_re);
+    if (a.out_parts == 2) out[1] = narrow_to<T>(sum_im);
   }
 }
 
@@ -234,17 +214,17 @@ __global__ void stft_kernel(const T* __restrict__ signal, const T* __restrict__ 
     double sum_re = 0, sum_im = 0;
     int64_t phase = 0;
     for (int64_t t = 0; t < a.frame_length; ++t) {
-      const double w = window ? load_double(window[t]) : 1.0;
-      const double re = w * load_double(frame[t * a.parts]);
-      const double im = a.parts == 2 ? w * load_double(frame[t * a.parts + 1]) : 0.0;
+      const double w = window ? widen_to<double>(window[t]) : 1.0;
+      const double re = w * widen_to<double>(frame[t * a.parts]);
+      const double im = a.parts == 2 ? w * widen_to<double>(frame[t * a.parts + 1]) : 0.0;
       const double2 r = root_at(roots, phase, a.frame_length);
       sum_re += re * r.x - im * r.y;
       sum_im += re * r.y + im * r.x;
       phase += k;
       if (phase >= a.frame_length) phase -= a.frame_length;
     }
-    y[i * 2] = store_double<T>(sum_re);
-    y[i * 2 + 1] = store_double<T>(sum_im);
+    y[i * 2] = narrow_to<T>(sum_re);
+    y[i * 2 + 1] = narrow_to<T>(sum_im);
   }
 }
 
@@ -316,7 +296,7 @@ __global__ void window_kernel(T* __restrict__ y, int64_t size, int64_t denominat
         break;
       }
     }
-    y[i] = store_double<T>(w);
+    y[i] = narrow_to<T>(w);
   }
 }
 
@@ -364,7 +344,7 @@ __global__ void mel_kernel(T* __restrict__ y, const int64_t* __restrict__ edges,
     } else if (j > center && j < right) {
       w = double(right - j) / double(right - center);
     }
-    y[i] = store_double<T>(w);
+    y[i] = narrow_to<T>(w);
   }
 }
 
