@@ -20,16 +20,13 @@
 #include <limits>
 #include <unordered_map>
 
+#include "ops/control_flow.h"
 #include "ops/op.h"
 #include "ops/shape_inference.h"
 
 namespace kiln::ops {
-namespace {
 
 constexpr const char* kCapturedAttr = "captured_inputs";
-
-// ---------------------------------------------------------------------------------------------
-// Helpers shared by the three ops
 
 size_t captured_count(const ir::Node& node) {
   const int64_t count = node.attr_int(kCapturedAttr, 0);
@@ -38,6 +35,8 @@ size_t captured_count(const ir::Node& node) {
              node.inputs.size(), " inputs");
   return size_t(count);
 }
+
+namespace {
 
 // Errors from inside a body name the node and the body, and keep their code.
 template <typename Fn>
@@ -239,10 +238,14 @@ void copy_along_axis(Tensor& whole, Tensor& part, size_t axis, int64_t index, bo
   }
 }
 
+}  // namespace
+
 Dims insert_dim(Dims shape, size_t axis, int64_t extent) {
   shape.insert(shape.begin() + std::ptrdiff_t(axis), extent);
   return shape;
 }
+
+namespace {
 
 // Stacks per-iteration tensors along a new axis at `axis`, each at its slot in `order`.
 Tensor stack(const ir::Node& node, const std::string& what, const std::vector<Tensor>& parts,
@@ -369,12 +372,9 @@ void compute_if(ComputeContext& ctx) {
 // captured...; attribute body with inputs (iteration number, condition, N carried, captured)
 // and outputs (condition, N carried, K scan outputs). Outputs: N final carried values, then K
 // scan outputs, each the per-iteration values stacked along a new axis 0.
+// (LoopLayout: ops/control_flow.h.)
 
-struct LoopLayout {
-  size_t carried = 0;   // N
-  size_t scans = 0;     // K
-  size_t captured = 0;  // C
-};
+}  // namespace
 
 LoopLayout loop_layout(const ir::Node& node, const ir::Graph& body) {
   LoopLayout l;
@@ -409,6 +409,23 @@ bool condition_stays_true(const ir::Graph& body) {
   if (v && v->is_constant()) return v->constant->numel() == 1 && v->constant->as_double(0) != 0;
   return v == body.inputs()[1];
 }
+
+TensorDesc empty_loop_scan(const ir::Node& node, const ir::Graph& body, const LoopLayout& l,
+                           const std::vector<TensorDesc>& carried,
+                           const std::vector<TensorDesc>& captured,
+                           const std::vector<const Tensor*>& captured_values, size_t k) {
+  std::vector<TensorDesc> descs{{DataType::kInt64, {}}, {DataType::kBool, {}}};
+  std::vector<const Tensor*> values(2 + l.carried, nullptr);
+  descs.insert(descs.end(), carried.begin(), carried.end());
+  descs.insert(descs.end(), captured.begin(), captured.end());
+  values.insert(values.end(), captured_values.begin(), captured_values.end());
+  const ResolvedShapes r =
+      in_body(node, "in its body", [&] { return resolve_subgraph(body, descs, values); });
+  const BodyOutput out = body_output(node, body, r, 1 + l.carried + k);
+  return {out.dtype, out.shape ? insert_dim(*out.shape, 0, 0) : Dims{0}};
+}
+
+namespace {
 
 void infer_loop(InferContext& ctx) {
   const ir::Node& node = ctx.node();
@@ -501,27 +518,20 @@ void compute_loop(ComputeContext& ctx) {
     for (size_t k = 0; k < l.scans; ++k) scans[k].push_back(std::move(outs[1 + l.carried + k]));
   }
   for (size_t j = 0; j < l.carried && j < ctx.num_outputs(); ++j) emit_output(ctx, j, carried[j]);
-  std::optional<ResolvedShapes> empty_shapes;
+  std::vector<TensorDesc> carried_descs, captured_descs;
+  std::vector<const Tensor*> captured_values;
+  for (const Tensor& t : carried) carried_descs.push_back({t.dtype(), t.shape()});
+  for (const Tensor& t : captured) {
+    captured_descs.push_back({t.dtype(), t.shape()});
+    captured_values.push_back(&t);
+  }
   for (size_t k = 0; k < l.scans && l.carried + k < ctx.num_outputs(); ++k) {
     const size_t i = l.carried + k;
     if (!ctx.has_output(i)) continue;
     if (scans[k].empty()) {
-      // No iteration ran: an empty stack of what one iteration would give, when shapes alone
-      // tell (else of rank 1).
-      if (!empty_shapes) {
-        std::vector<TensorDesc> descs{{DataType::kInt64, {}}, {DataType::kBool, {}}};
-        std::vector<const Tensor*> values(2 + l.carried, nullptr);
-        for (const Tensor& t : carried) descs.push_back({t.dtype(), t.shape()});
-        for (const Tensor& t : captured) {
-          descs.push_back({t.dtype(), t.shape()});
-          values.push_back(&t);
-        }
-        empty_shapes =
-            in_body(node, "in its body", [&] { return resolve_subgraph(body, descs, values); });
-      }
-      BodyOutput out = body_output(node, body, *empty_shapes, 1 + l.carried + k);
-      emit_output(ctx, i,
-                  Tensor::zeros(out.dtype, out.shape ? insert_dim(*out.shape, 0, 0) : Dims{0}));
+      const TensorDesc d =
+          empty_loop_scan(node, body, l, carried_descs, captured_descs, captured_values, k);
+      emit_output(ctx, i, Tensor::zeros(d.dtype, d.shape));
       continue;
     }
     std::vector<int64_t> slots(scans[k].size());
@@ -535,13 +545,7 @@ void compute_loop(ComputeContext& ctx) {
 // (inputs: N states, M slices, captured; outputs: N states, K per-iteration values),
 // num_scan_inputs, scan_input_axes/directions, scan_output_axes/directions.
 
-struct ScanLayout {
-  size_t states = 0;    // N
-  size_t inputs = 0;    // M
-  size_t outputs = 0;   // K
-  size_t captured = 0;  // C
-  std::vector<int64_t> input_axes, input_directions, output_axes, output_directions;
-};
+}  // namespace
 
 ScanLayout scan_layout(const ir::Node& node, const ir::Graph& body) {
   ScanLayout l;
@@ -584,12 +588,16 @@ ScanLayout scan_layout(const ir::Node& node, const ir::Graph& body) {
   return l;
 }
 
+namespace {
+
 size_t normalize_axis(const ir::Node& node, int64_t axis, size_t rank, const char* what) {
   const int64_t r = int64_t(rank);
   KILN_CHECK(axis >= -r && axis < r, ErrorCode::kInvalidModel, node.describe(), ": ", what, " ",
              axis, " is out of range for rank ", rank);
   return size_t(axis < 0 ? axis + r : axis);
 }
+
+}  // namespace
 
 // The sequence length and each scan input's axis.
 int64_t scan_length(const ir::Node& node, const ScanLayout& l, const std::vector<Dims>& shapes,
@@ -607,10 +615,16 @@ int64_t scan_length(const ir::Node& node, const ScanLayout& l, const std::vector
   return length;
 }
 
+size_t scan_output_axis(const ir::Node& node, const ScanLayout& l, size_t k, size_t rank) {
+  return normalize_axis(node, l.output_axes[k], rank, "scan output axis");
+}
+
 Dims remove_dim(Dims shape, size_t axis) {
   shape.erase(shape.begin() + std::ptrdiff_t(axis));
   return shape;
 }
+
+namespace {
 
 void infer_scan(InferContext& ctx) {
   const ir::Node& node = ctx.node();
@@ -656,7 +670,7 @@ void infer_scan(InferContext& ctx) {
       continue;
     }
     const size_t axis =
-        normalize_axis(node, l.output_axes[k], out.shape->size() + 1, "scan output axis");
+        scan_output_axis(node, l, k, out.shape->size() + 1);
     ctx.set_output(i, out.dtype, insert_dim(*out.shape, axis, length));
   }
 }
@@ -702,7 +716,7 @@ void compute_scan(ComputeContext& ctx) {
       continue;
     }
     const size_t axis =
-        normalize_axis(node, l.output_axes[k], outs_by_step[k][0].rank() + 1, "scan output axis");
+        scan_output_axis(node, l, k, outs_by_step[k][0].rank() + 1);
     std::vector<int64_t> slots(static_cast<size_t>(length));
     for (int64_t t = 0; t < length; ++t) {
       slots[size_t(t)] = l.output_directions[k] ? length - 1 - t : t;

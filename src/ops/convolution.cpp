@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ops/common.h"
+#include "ops/convolution.h"
 
 namespace kiln::ops {
 namespace {
@@ -24,21 +25,6 @@ int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
-
-// Everything the compute needs about one convolution, resolved from attributes and shapes.
-struct ConvGeometry {
-  int64_t batch = 0;
-  int64_t in_channels = 0;
-  int64_t out_channels = 0;
-  int64_t group = 1;
-  Dims in_spatial;
-  Dims kernel;
-  Dims out_spatial;
-  Dims strides;
-  Dims dilations;
-  Dims pads_begin;
-  Dims pads_end;
-};
 
 // A per-spatial-axis attribute (strides, dilations): default 1, each >= 1.
 Dims positive_ints(const InferContext& ctx, const char* key, size_t spatial_rank) {
@@ -391,4 +377,11 @@ KILN_REGISTER_OP(OpDef{
 });
 
 }  // namespace
+
+ConvGeometry resolve_conv_transpose(const ir::Node& node, DataType dtype, const Dims& x,
+                                    const Dims& w) {
+  InferContext ctx(node, {TensorDesc{dtype, x}, TensorDesc{dtype, w}}, {});
+  return conv_transpose_geometry(ctx);
+}
+
 }  // namespace kiln::ops

@@ -260,6 +260,54 @@ TEST(GpuCudnnConv, ConvTransposeCudnnCannotExpressIsRefusedAtBuildTime) {
 #endif
 }
 
+// What cuDNN cannot express runs on kiln's direct ConvTranspose kernel (conv_transpose.cu), as do
+// float64 and builds without cuDNN.
+TEST(GpuCudnnConv, DirectConvTransposeCoversWhatCudnnCannot) {
+  const std::string direct = "cuda_conv_transpose_direct";
+  // output_padding reaching the stride (dilation 2 allows it).
+  std::string d = check_conv("ConvTranspose", noise({1, 2, 5, 5}, 1), noise({2, 2, 3, 3}, 2),
+                             noise({2}, 3), [](ILayer& l) {
+                               l.set_ints("dilations", {2, 2});
+                               l.set_ints("output_padding", {1, 1});
+                             });
+  EXPECT_TRUE(has(d, direct)) << d;
+  // output_shape larger than the full transposed convolution: a negative end padding.
+  d = check_conv("ConvTranspose", noise({1, 1, 3, 3}, 4), noise({1, 2, 3, 3}, 5), noise({2}, 6),
+                 [](ILayer& l) {
+                   l.set_ints("strides", {3, 2});
+                   l.set_ints("output_shape", {10, 8});
+                 });
+  EXPECT_TRUE(has(d, direct)) << d;
+  // float64, 3-D, grouped, strided and padded.
+  d = check_conv("ConvTranspose", noise({2, 4, 3, 4, 2}, 7, DataType::kFloat64),
+                 noise({4, 3, 2, 3, 2}, 8, DataType::kFloat64), noise({6}, 9, DataType::kFloat64),
+                 [](ILayer& l) {
+                   l.set_int("group", 2);
+                   l.set_ints("strides", {2, 1, 2});
+                   l.set_ints("pads", {1, 0, 0, 0, 1, 1});
+                 },
+                 GpuOptions{1e-12});
+  EXPECT_TRUE(has(d, direct)) << d;
+  // float16 without cuDNN (tactic sources), 1-D and 2-D.
+  GpuOptions own{kFloat16Tolerance};
+  own.tactic_sources = 1u << uint32_t(TacticSource::kCUBLAS_LT);
+  d = check_conv("ConvTranspose", noise({2, 3, 7}, 10, DataType::kFloat16),
+                 noise({3, 4, 3}, 11, DataType::kFloat16), std::nullopt,
+                 [](ILayer& l) { l.set_ints("strides", {2}); }, own);
+  EXPECT_TRUE(has(d, direct)) << d;
+  d = check_conv("ConvTranspose", noise({1, 4, 6, 5}, 12, DataType::kFloat16),
+                 noise({4, 2, 3, 3}, 13, DataType::kFloat16), noise({4}, 14, DataType::kFloat16),
+                 [](ILayer& l) {
+                   l.set_int("group", 2);
+                   l.set_ints("strides", {2, 2});
+                   l.set_ints("dilations", {1, 2});
+                   l.set_ints("pads", {1, 0, 0, 1});
+                   l.set_ints("output_padding", {1, 0});
+                 },
+                 own);
+  EXPECT_TRUE(has(d, direct)) << d;
+}
+
 // ---------------------------------------------------------------------------------------------
 // One execution context through several batch sizes (a plan per shape, cached), new buffers
 // (a new variant pack), and a replay of the captured launch sequence.

@@ -177,6 +177,30 @@ TEST(GpuOps, SoftmaxAndLogSoftmax) {
   }
 }
 
+TEST(GpuOps, Float64SoftmaxMatMulAndGemm) {
+  auto axis = [](int64_t a) { return [a](ILayer& l) { l.set_int("axis", a); }; };
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    SCOPED_TRACE(op);
+    const Tensor x = random_tensor(DataType::kFloat64, {3, 5, 40}, 8, -30.0, 30.0);
+    const std::string d = check_op(op, {in(x)}, {}, GpuOptions{1e-13});
+    EXPECT_TRUE(has(d, "cuda_softmax")) << d;
+    check_op(op, {in(x)}, axis(1), GpuOptions{1e-13});
+  }
+  const Tensor a = random_tensor(DataType::kFloat64, {2, 3, 6, 9}, 9);
+  std::string d = check_op("MatMul", {in(a), in(random_tensor(DataType::kFloat64, {2, 1, 9, 4}, 10))},
+                           {}, GpuOptions{1e-13});
+  EXPECT_TRUE(has(d, "cublaslt_matmul")) << d;
+  check_op("MatMul", {in(a), cst(random_tensor(DataType::kFloat64, {9, 5}, 11))}, {},
+           GpuOptions{1e-13});
+  // Gemm's bias goes through the copy into Y (no cuBLASLt epilogue for double).
+  d = check_op("Gemm",
+               {in(random_tensor(DataType::kFloat64, {5, 7}, 12)),
+                cst(random_tensor(DataType::kFloat64, {7, 4}, 13)),
+                cst(random_tensor(DataType::kFloat64, {4}, 14))},
+               [](ILayer& l) { l.set_float("alpha", 0.5); }, GpuOptions{1e-13});
+  EXPECT_TRUE(has(d, "cublaslt_gemm")) << d;
+}
+
 TEST(GpuOps, LayerNormalization) {
   const Tensor x = random_tensor(DataType::kFloat32, {3, 5, 16}, 1);
   const std::string d = check_op("LayerNormalization",

@@ -210,6 +210,52 @@ TEST(GpuQuantization, QuantizeFloat8SaturateAndNot) {
   }
 }
 
+// int4, uint4, int2, uint2 (held one element per byte), the fnuz float8s and float4 e2m1: both
+// directions, per tensor and per axis, with ties and saturation.
+TEST(GpuQuantization, SubByteAndFnuzTypesBothWays) {
+  const Tensor x = ties_and_randoms(333, 0.25f, 40);
+  struct Narrow {
+    DataType t;
+    float zero_point;
+    double lo, hi;
+  };
+  for (const Narrow& n : {Narrow{DataType::kInt4, -1.0f, -8, 7}, Narrow{DataType::kUInt4, 3.0f, 0, 15},
+                          Narrow{DataType::kInt2, -1.0f, -2, 1}, Narrow{DataType::kUInt2, 1.0f, 0, 3}}) {
+    SCOPED_TRACE(to_string(n.t));
+    const Tensor zero = floats({}, {n.zero_point}).cast(n.t);
+    const std::string d =
+        check_exact("QuantizeLinear", {in(x), cst(gpu_test::scalar(0.25f)), cst(zero)}, {n.t});
+    EXPECT_TRUE(has(d, "cuda_quantize_linear")) << d;
+    check_exact("QuantizeLinear",
+                {in(random_tensor(DataType::kFloat32, {4, 24}, 41, -5, 5)),
+                 cst(random_tensor(DataType::kFloat32, {24}, 42, 0.1, 2.0)),
+                 cst(floats({24}, std::vector<float>(24, n.zero_point)).cast(n.t))},
+                {n.t});
+    const Tensor q = random_tensor(DataType::kFloat32, {5, 24}, 43, n.lo, n.hi).cast(n.t);
+    const std::string dd = check_exact(
+        "DequantizeLinear", {in(q), cst(gpu_test::scalar(0.37f)), cst(zero)}, {DataType::kFloat32});
+    EXPECT_TRUE(has(dd, "cuda_dequantize_linear")) << dd;
+    check_exact("DequantizeLinear", {in(q), cst(random_tensor(DataType::kFloat32, {24}, 44, 0.1, 2.0))},
+                {DataType::kFloat32}, [](ILayer& l) { l.set_int("axis", 1); });
+  }
+  std::vector<float> wide;
+  for (int i = -60; i < 60; ++i) wide.push_back(float(i) * 1013.7f);  // past every range
+  for (int i = -20; i < 20; ++i) wide.push_back(float(i) * 0.137f);
+  const Tensor y = floats({int64_t(wide.size())}, wide);
+  for (DataType t : {DataType::kFloat8E4M3FNUZ, DataType::kFloat8E5M2FNUZ, DataType::kFloat4E2M1}) {
+    SCOPED_TRACE(to_string(t));
+    for (int64_t saturate : {1, 0}) {
+      check_exact("QuantizeLinear", {in(y), cst(gpu_test::scalar(0.5f)), cst(Tensor::zeros(t, {}))},
+                  {t}, [saturate](ILayer& l) { l.set_int("saturate", saturate); });
+    }
+    const Tensor q = random_tensor(DataType::kFloat32, {77}, 45, -6, 6).cast(t);
+    check_exact("DequantizeLinear", {in(q), cst(gpu_test::scalar(1.7f))}, {DataType::kFloat32});
+    check_exact("DequantizeLinear",
+                {in(q), cst(floats({1}, {0.3f})), cst(floats({1}, {1.5f}).cast(t))},
+                {DataType::kFloat32});
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // DequantizeLinear
 

@@ -20,6 +20,11 @@
 #include "ops/op.h"
 #include "ops/op_restrictions.h"
 
+#ifdef KILN_HAVE_CUDA
+#include "backends/cuda/control_flow.cuh"
+#include "backends/cuda/cuda_kernel.h"
+#endif
+
 namespace {
 
 using namespace kiln;
@@ -69,10 +74,6 @@ std::string cpu_cell(const OpProbe& p) {
   return out;
 }
 
-// Ops the CUDA builder evaluates from the input extents without a kernel (cuda_executor.cu,
-// computed_from_extents; not exported, hence this copy).
-bool host_computed_on_gpu_builds(const std::string& op) { return op == "Shape" || op == "Size"; }
-
 std::string cuda_cell(const std::string& name, const OpProbe& p) {
   std::string out;
   for (size_t k = 0; k < p.cuda_kernels.size(); ++k) {
@@ -93,8 +94,14 @@ std::string cuda_cell(const std::string& name, const OpProbe& p) {
       out += ": " + types;
     }
   }
-  if (out.empty() && host_computed_on_gpu_builds(name))
+#ifdef KILN_HAVE_CUDA
+  if (out.empty() && cuda::computed_from_extents(name)) {
     return "— (computed from the extents on the host)";
+  }
+  if (out.empty() && cuda::is_control_flow(name)) {
+    return "— (runs its body node by node, each with its own kernel)";
+  }
+#endif
   return out.empty() ? "—" : out;
 }
 

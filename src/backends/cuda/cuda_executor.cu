@@ -32,6 +32,7 @@
 #include <unordered_set>
 #include <variant>
 
+#include "backends/cuda/control_flow.cuh"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_common.cuh"
 
@@ -68,6 +69,12 @@ std::vector<const CudaKernel*> CudaKernelRegistry::candidates(const NodeQuery& q
                    [](const CudaKernel* a, const CudaKernel* b) { return a->priority > b->priority; });
   return found;
 }
+
+bool CudaKernelRegistry::has_op(const std::string& op) const {
+  return std::any_of(kernels_.begin(), kernels_.end(), [&](const CudaKernel& k) { return k.op == op; });
+}
+
+bool computed_from_extents(const std::string& op) { return op == "Shape" || op == "Size"; }
 
 const CudaKernel* CudaKernelRegistry::find(const std::string& op, const std::string& name) const {
   for (const CudaKernel& k : kernels_) {
@@ -185,21 +192,6 @@ bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
   return CudaKernelRegistry::instance().select(q) != nullptr;
 }
 
-namespace {
-
-bool has_kernel_for_op(const std::string& op) {
-  for (const CudaKernel& k : CudaKernelRegistry::instance().kernels()) {
-    if (k.op == op) return true;
-  }
-  return false;
-}
-
-// Ops whose outputs are computed from their input extents alone (on the host, wherever the
-// extents become known).
-bool computed_from_extents(const std::string& op) { return op == "Shape" || op == "Size"; }
-
-}  // namespace
-
 std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
                           size_t opt, uint32_t builder_flags, uint32_t tactic_sources) {
   bool known_everywhere = true;
@@ -211,15 +203,20 @@ std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedS
       if (!r.values.count(out)) known_everywhere = false;
     }
   }
+  if (known_everywhere) return kShapeTimeTactic;
+  if (is_control_flow(node.op)) {
+    // Runs as the engine runs (control_flow.cuh); the build checks that every body node can.
+    check_bodies_run_on_gpu(node);
+    return kRuntimeSelectTactic;
+  }
   if (deferred) {
     // Shapes that wait for data: the kernel is chosen when the node runs, for the shapes
     // then known; the build only checks that the op can run on the GPU at all.
-    KILN_CHECK(has_kernel_for_op(node.op) || computed_from_extents(node.op),
+    KILN_CHECK(CudaKernelRegistry::instance().has_op(node.op) || computed_from_extents(node.op),
                ErrorCode::kUnsupported, node.describe(), ": the CUDA backend has no kernel for op ", node.op,
                " (and no fallback to the CPU); build for DeviceType::kCPU, or change the model");
     return kRuntimeSelectTactic;
   }
-  if (known_everywhere) return kShapeTimeTactic;
 
   const NodeQuery q = make_query(node, points.at(opt), builder_flags, tactic_sources);
   const CudaKernel* k = CudaKernelRegistry::instance().select(q);
@@ -263,7 +260,8 @@ struct RuntimeValues {
     void* data = nullptr;
     size_t capacity = 0;
   };
-  std::unordered_map<const ir::Value*, Buffer> buffers;
+  // By owner (a value, or what control flow keys its scratch memory by) and slot.
+  std::map<std::pair<const void*, int>, Buffer> buffers;
   // Of the current run (cleared when a run reaches its first node resolved as it runs):
   std::unordered_map<const ir::Value*, ops::TensorDesc> descs;  // extents found while running
   std::unordered_map<const ir::Value*, void*> addresses;        // where such values live
@@ -335,14 +333,30 @@ void require_device() {
   }
 }
 
+// The non-empty constants of `graph` and of the bodies of its control-flow nodes, at any depth.
+std::vector<const ir::Value*> constants_of(const ir::Graph& graph) {
+  std::vector<const ir::Value*> found;
+  for (const auto& v : graph.values()) {
+    if (v->is_constant() && v->constant->nbytes() > 0) found.push_back(v.get());
+  }
+  for (const auto& node : graph.nodes()) {
+    for (const auto& [key, attr] : node->attrs) {
+      const auto* body = std::get_if<std::shared_ptr<ir::Graph>>(&attr);
+      if (!body || !*body) continue;
+      std::vector<const ir::Value*> inner = constants_of(**body);
+      found.insert(found.end(), inner.begin(), inner.end());
+    }
+  }
+  return found;
+}
+
 void upload_weights(const plan::PlanContents& plan, EngineResources& engine) {
   std::call_once(engine.uploaded, [&] {
     std::vector<std::pair<const ir::Value*, uint64_t>> placed;
     uint64_t total = 0;
-    for (const auto& v : plan.graph->values()) {
-      if (!v->is_constant() || v->constant->nbytes() == 0) continue;
+    for (const ir::Value* v : constants_of(*plan.graph)) {
       total = align_up(total, 256);
-      placed.emplace_back(v.get(), total);
+      placed.emplace_back(v, total);
       total += v->constant->nbytes();
     }
     if (total == 0) return;
@@ -459,7 +473,7 @@ void upload_shape_values(const plan::PlanContents& plan, ContextResources& ctx,
 
 // One enqueue of the plan's graph: where values live, the nodes run from the plan's kernels,
 // and those resolved as they run.
-class GraphRun {
+class GraphRun : public ValueScope {
  public:
   GraphRun(const plan::PlanContents& plan, EngineResources& engine, ContextResources& ctx,
            const ops::ResolvedShapes& resolved, const std::map<const ir::Value*, void*>& io,
@@ -467,7 +481,7 @@ class GraphRun {
       : plan_(plan), engine_(engine), ctx_(ctx), rt_(ctx.runtime), resolved_(resolved), io_(io),
         stream_(stream), on_layer_time_(on_layer_time) {}
 
-  ~GraphRun() {
+  ~GraphRun() override {
     for (auto& [node, events] : timed_) {
       cudaEventDestroy(events.first);
       cudaEventDestroy(events.second);
@@ -549,6 +563,9 @@ class GraphRun {
       return it == engine_.constants.end() ? nullptr : it->second;  // empty constant
     }
     if (auto it = io_.find(v); it != io_.end()) return it->second;
+    // Body values (names may repeat those of the graph) live only where a run placed them.
+    KILN_CHECK(resolved_.desc.count(v), ErrorCode::kInternal, "value '", v->name,
+               "' is read before it is computed");
     auto off = plan_.memory.offsets.find(v->name);
     KILN_CHECK(off != plan_.memory.offsets.end(), ErrorCode::kInternal, "value '", v->name,
                "' has no place in the memory plan");
@@ -560,6 +577,11 @@ class GraphRun {
     if (resolving_) {
       if (auto it = rt_.descs.find(v); it != rt_.descs.end()) return it->second;
     }
+    if (v->is_constant() && !resolved_.desc.count(v)) {  // a body's constant
+      auto [it, added] = body_constants_.try_emplace(v);
+      if (added) it->second = ops::TensorDesc{v->constant->dtype(), v->constant->shape()};
+      return it->second;
+    }
     return resolved_.of(v);
   }
 
@@ -567,6 +589,7 @@ class GraphRun {
   // time, or computed on the host by this run.
   const Tensor* host_value(const ir::Value* v) const {
     if (auto it = resolved_.values.find(v); it != resolved_.values.end()) return &it->second;
+    if (v->is_constant()) return &*v->constant;  // a body's
     if (resolving_) {
       if (auto it = rt_.host_values.find(v); it != rt_.host_values.end()) return &it->second;
     }
@@ -685,22 +708,7 @@ class GraphRun {
   }
 
   // A grow-only device buffer for `v` of at least `bytes` (never null).
-  void* buffer_for(const ir::Value* v, size_t bytes) {
-    RuntimeValues::Buffer& b = rt_.buffers[v];
-    const size_t want = std::max<size_t>(align_up(bytes, 256), 256);
-    if (b.capacity < want) {
-      // Nothing on the stream reads it any more: the stream was synchronized at the start of
-      // resolving, and this run has not written `v` yet.
-      const size_t capacity = std::max(want, b.capacity + b.capacity / 2);
-      if (b.data) cudaFree(b.data);
-      b.data = nullptr;
-      b.capacity = 0;
-      check_status(cudaMalloc(&b.data, capacity),
-                   cat("allocating ", capacity, " bytes on the GPU for '", v->name, "'"));
-      b.capacity = capacity;
-    }
-    return b.data;
-  }
+  void* buffer_for(const ir::Value* v, size_t bytes) { return scratch(v, 0, bytes, 0); }
 
   // A value computed on the host that a kernel reads as device data.
   void* upload(const ir::Value* v, const Tensor& t) {
@@ -721,7 +729,7 @@ class GraphRun {
       where = it->second;
       written_.insert(out);
     } else if (auto off = plan_.memory.offsets.find(out->name);
-               off != plan_.memory.offsets.end() && !resolved_.is_deferred(out)) {
+               off != plan_.memory.offsets.end() && resolved_desc(out)) {
       KILN_CHECK(bytes <= plan_.memory.sizes.at(out->name), ErrorCode::kRuntime, node.describe(),
                  ": output '", out->name, "' needs ", bytes, " bytes but the plan reserved ",
                  plan_.memory.sizes.at(out->name), " (shapes outside the optimization profile?)");
@@ -750,16 +758,23 @@ class GraphRun {
              volume(d.shape), " elements, too many to copy to the host, where the CUDA kernel ",
              reader->name, " reads it (at most ", ops::kMaxShapeTimeElements, ")");
       }
-      Tensor t = Tensor::zeros(d.dtype, d.shape);
-      if (t.nbytes()) {
-        check_cuda(cudaMemcpyAsync(t.raw(), address_of(in), t.nbytes(), cudaMemcpyDeviceToHost,
-                                   stream_),
-                   node, cat("copying input '", in->name, "' to the host").c_str());
-        copied = true;
-      }
-      rt_.downloaded[in] = std::move(t);
+      copied |= start_download(in, node);
     }
     if (copied) check_cuda(cudaStreamSynchronize(stream_), node, "copying inputs to the host");
+  }
+
+  // Enqueues the copy of `v` to the host (into rt_.downloaded); true when there are bytes to
+  // wait for.
+  bool start_download(const ir::Value* v, const ir::Node& reader) {
+    const ops::TensorDesc& d = desc_of(v);
+    Tensor t = Tensor::zeros(d.dtype, d.shape);
+    const bool copying = t.nbytes() > 0;
+    if (copying) {
+      check_cuda(cudaMemcpyAsync(t.raw(), address_of(v), t.nbytes(), cudaMemcpyDeviceToHost, stream_),
+                 reader, cat("copying '", v->name, "' to the host").c_str());
+    }
+    rt_.downloaded[v] = std::move(t);
+    return copying;
   }
 
   ops::InferContext infer(const ir::Node& node) {
@@ -859,6 +874,7 @@ class GraphRun {
     if (computed_by_inference(node, *inferred) || evaluate_on_host(node, *inferred)) {
       return compute_on_host(node, *inferred);
     }
+    if (is_control_flow(node.op)) return run_control_flow(node, *this);
 
     // A CUDA kernel for the shapes now known.
     NodeQuery q;
@@ -943,6 +959,87 @@ class GraphRun {
     }
   }
 
+  // ---- ValueScope: what control-flow nodes (control_flow.cu) use
+
+  cudaStream_t stream() const override { return stream_; }
+  const ops::TensorDesc& desc(const ir::Value* v) override { return desc_of(v); }
+  const void* device_data(const ir::Value* v) override { return address_of(v); }
+  const Tensor* host_contents(const ir::Value* v) override { return host_value(v); }
+
+  const Tensor& fetch(const ir::Value* v, const ir::Node& reader) override {
+    if (const Tensor* t = known_value(v)) return *t;
+    if (start_download(v, reader)) {
+      check_cuda(cudaStreamSynchronize(stream_), reader, cat("copying '", v->name, "' to the host").c_str());
+    }
+    return rt_.downloaded.at(v);
+  }
+
+  void bind(const ir::Value* v, const ops::TensorDesc& d, const void* data,
+            const Tensor* host) override {
+    KILN_CHECK(data || host, ErrorCode::kInternal, "value '", v->name, "' is bound to nothing");
+    forget(v);
+    rt_.descs[v] = d;
+    if (data) {
+      rt_.addresses[v] = const_cast<void*>(data);
+      if (host) rt_.downloaded[v] = *host;
+    } else {
+      rt_.host_values[v] = *host;
+    }
+  }
+
+  void forget(const ir::Value* v) override {
+    rt_.descs.erase(v);
+    rt_.addresses.erase(v);
+    rt_.host_values.erase(v);
+    rt_.downloaded.erase(v);
+  }
+
+  void run_node(const ir::Node& node) override { run_resolving(node); }
+
+  const ops::TensorDesc* resolved_desc(const ir::Value* v) const override {
+    if (resolved_.is_deferred(v)) return nullptr;
+    auto it = resolved_.desc.find(v);
+    return it == resolved_.desc.end() ? nullptr : &it->second;
+  }
+
+  void* place_result(const ir::Node& node, size_t i, const ops::TensorDesc& d) override {
+    const ir::Value* out = node.outputs.at(i);
+    if (const ops::TensorDesc* built = resolved_desc(out)) {
+      KILN_CHECK(built->dtype == d.dtype && built->shape == d.shape, ErrorCode::kRuntime,
+                 node.describe(), ": output ", i, " ('", out->name, "') computes as ",
+                 to_string(d.dtype), " ", to_string(d.shape), " but the engine was built for ",
+                 to_string(built->dtype), " ", to_string(built->shape));
+    }
+    rt_.descs[out] = d;
+    return place_output(node, out, size_t(volume(d.shape)) * element_size(d.dtype));
+  }
+
+  void* scratch(const void* owner, int slot, size_t bytes, size_t keep_bytes) override {
+    RuntimeValues::Buffer& b = rt_.buffers[{owner, slot}];
+    const size_t want = std::max<size_t>(align_up(bytes, 256), 256);
+    if (b.capacity >= want) return b.data;
+    const size_t capacity = std::max(want, b.capacity + b.capacity / 2);
+    void* fresh = nullptr;
+    check_status(cudaMalloc(&fresh, capacity),
+                 cat("allocating ", capacity, " bytes on the GPU for values computed as the engine runs"));
+    if (b.data) {
+      // Work still queued may read the old buffer (an earlier iteration of a loop), and part
+      // of its contents may have to move: wait before freeing it.
+      cudaError_t status = cudaSuccess;
+      if (keep_bytes) {
+        status = cudaMemcpyAsync(fresh, b.data, std::min(keep_bytes, b.capacity),
+                                 cudaMemcpyDeviceToDevice, stream_);
+      }
+      if (status == cudaSuccess) status = cudaStreamSynchronize(stream_);
+      if (status != cudaSuccess) cudaFree(fresh);
+      check_status(status, "growing GPU memory for values computed as the engine runs");
+      cudaFree(b.data);
+    }
+    b.data = fresh;
+    b.capacity = capacity;
+    return b.data;
+  }
+
   // A graph output whose extents waited for data: to the caller's memory.
   void hand_over(const ir::Value* out, const DeferredOutputCallback& on_deferred_output) {
     KILN_CHECK(resolving_, ErrorCode::kInternal, "output '", out->name,
@@ -970,6 +1067,7 @@ class GraphRun {
   cudaStream_t stream_;
   const LayerTimeCallback& on_layer_time_;
   bool resolving_ = false;  // a node resolved as it runs was reached (the stream was synchronized)
+  mutable std::unordered_map<const ir::Value*, ops::TensorDesc> body_constants_;
   std::unordered_set<const ir::Value*> written_;
   // Profiling: an event before and after each kernel (created here: profiling may allocate).
   std::vector<std::pair<const ir::Node*, std::pair<cudaEvent_t, cudaEvent_t>>> timed_;

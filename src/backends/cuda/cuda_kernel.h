@@ -141,6 +141,8 @@ class CudaKernelRegistry {
   // priority first (registration order among equals): the candidates autotuning times.
   std::vector<const CudaKernel*> candidates(const NodeQuery& query) const;
   const CudaKernel* find(const std::string& op, const std::string& name) const;
+  // Whether any kernel is registered for `op`.
+  bool has_op(const std::string& op) const;
   // Every registered kernel, in registration order (for docs/operators.md).
   const std::vector<CudaKernel>& kernels() const { return kernels_; }
 
@@ -151,6 +153,10 @@ class CudaKernelRegistry {
 struct CudaKernelRegistration {
   explicit CudaKernelRegistration(CudaKernel k) { CudaKernelRegistry::instance().add(std::move(k)); }
 };
+
+// Ops whose outputs are computed from their input extents alone (Shape, Size): on the host,
+// wherever the extents become known; they need no kernel.
+bool computed_from_extents(const std::string& op);
 
 // What a kernel's capability check sees of `node`, with the types and shapes resolved in `r`.
 NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_t builder_flags,

@@ -21,6 +21,7 @@ cudaDataType_t cuda_type(DataType t) {
   switch (t) {
     case DataType::kFloat16: return CUDA_R_16F;
     case DataType::kBFloat16: return CUDA_R_16BF;
+    case DataType::kFloat64: return CUDA_R_64F;
     default: return CUDA_R_32F;
   }
 }
@@ -127,9 +128,12 @@ cublasLtMatrixLayout_t make_layout(const ir::Node& node, DataType dtype, int64_t
 std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool tf32, const MatmulKey& key) {
   const ir::Node& node = rc.node;
   auto plan = std::make_unique<LtPlan>();
+  const bool in_double = c.dtype == DataType::kFloat64;
   const cublasComputeType_t compute =
-      c.dtype == DataType::kFloat32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  check_lt(cublasLtMatmulDescCreate(&plan->desc, compute, CUDA_R_32F), node, "matmul descriptor");
+      in_double ? CUBLAS_COMPUTE_64F
+      : c.dtype == DataType::kFloat32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  check_lt(cublasLtMatmulDescCreate(&plan->desc, compute, in_double ? CUDA_R_64F : CUDA_R_32F),
+           node, "matmul descriptor");
   const cublasOperation_t op_first = c.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_second = c.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first,
@@ -226,8 +230,13 @@ void launch_gemm(RunContext& rc, const GemmCall& c) {
              rc.node, "bias pointer");
   }
   const void* source = c.c ? c.c : c.d;
-  check_lt(cublasLtMatmul(static_cast<cublasLtHandle_t>(rc.cublaslt), plan->desc, &c.alpha, c.b,
-                          plan->a, c.a, plan->b, &c.beta, source, plan->d, c.d, plan->d, &plan->algo,
+  // The scale type is the compute type's: double for float64 products.
+  const double alpha_d = c.alpha, beta_d = c.beta;
+  const bool in_double = c.dtype == DataType::kFloat64;
+  const void* alpha = in_double ? static_cast<const void*>(&alpha_d) : &c.alpha;
+  const void* beta = in_double ? static_cast<const void*>(&beta_d) : &c.beta;
+  check_lt(cublasLtMatmul(static_cast<cublasLtHandle_t>(rc.cublaslt), plan->desc, alpha, c.b,
+                          plan->a, c.a, plan->b, beta, source, plan->d, c.d, plan->d, &plan->algo,
                           rc.workspace, rc.workspace_bytes, rc.stream),
            rc.node, "matmul");
 }
@@ -235,6 +244,8 @@ void launch_gemm(RunContext& rc, const GemmCall& c) {
 namespace {
 
 bool matmul_dtype(DataType t) { return is_float16_or_32(t); }
+// MatMul and Gemm run float64 too (cuBLASLt's double GEMM), without epilogues.
+bool plain_matmul_dtype(DataType t) { return matmul_dtype(t) || t == DataType::kFloat64; }
 
 // Every kernel here is cuBLASLt's: BuilderConfig::set_tactic_sources can leave them out.
 constexpr uint32_t kCublasLtSource = 1u << uint32_t(TacticSource::kCUBLAS_LT);
@@ -309,7 +320,8 @@ bool is_row_vector(const Dims& shape, int64_t n) {
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "MatMul", "cublaslt_matmul", {},
     [](const NodeQuery& q) {
-      return matmul_dtype(q.input(0).dtype) && q.input(1).dtype == q.input(0).dtype && ranks_fit(q);
+      return plain_matmul_dtype(q.input(0).dtype) && q.input(1).dtype == q.input(0).dtype &&
+             ranks_fit(q);
     },
     run_matmul, 0, kCublasLtSource, true, describe_params});
 
@@ -318,7 +330,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "Gemm", "cublaslt_gemm", {},
     [](const NodeQuery& q) {
       const DataType t = q.input(0).dtype;
-      if (!matmul_dtype(t) || q.input(1).dtype != t) return false;
+      if (!plain_matmul_dtype(t) || q.input(1).dtype != t) return false;
       return !q.has_input(2) || q.input(2).dtype == t;
     },
     [](RunContext& rc) {
@@ -337,7 +349,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       c.d = out.data;
       c.alpha = float(rc.node.attr_float("alpha", 1.0));
       const float beta = float(rc.node.attr_float("beta", 1.0));
-      if (rc.has_input(2) && beta == 1.0f && is_row_vector(rc.input(2).shape, c.n)) {
+      if (rc.has_input(2) && beta == 1.0f && is_row_vector(rc.input(2).shape, c.n) &&
+          a.dtype != DataType::kFloat64) {
         c.bias = rc.input(2).data;  // added by cuBLASLt's epilogue, no copy into Y first
       } else if (rc.has_input(2) && beta != 0.0f) {
         const DeviceTensor& bias = rc.input(2);

@@ -1,7 +1,9 @@
 // QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear, bit for bit as the CPU
 // reference (src/ops/quantize.cpp): per-tensor, per-axis and blocked scales and zero points,
-// int8/uint8/int16/uint16 (round half to even, saturating) and float8 e4m3fn/e5m2 (honouring
-// `saturate`), the division precision of the `precision` attribute or the scale's type.
+// int8/uint8/int16/uint16 and the sub-byte int4/uint4/int2/uint2 (round half to even,
+// saturating; held one element per byte, as kiln holds them), float8 e4m3fn/e5m2 and their
+// fnuz forms (honouring `saturate`) and float4 e2m1, the division precision of the `precision`
+// attribute or the scale's type.
 //
 // Quantize/Dequantize sit in the hot path of every QDQ model, so they are built to run at memory
 // bandwidth: each thread converts a vector of kVec elements with one (or two) 16-byte loads and
@@ -9,9 +11,8 @@
 // allows (per tensor; per axis over whole vectors of one channel; blocked with whole vectors
 // inside one block or one contiguous run of parameters). Other layouts, and tensors whose
 // addresses do not allow vectors, go element by element in the same kernel.
-//
-// Types the CPU may learn later (4-bit, 2-bit, fnuz float8, ...) are refused by `supports`.
 #include "backends/cuda/quantized_common.cuh"
+#include "core/narrow_types.h"
 
 namespace kiln::cuda {
 namespace {
@@ -148,11 +149,25 @@ __device__ __forceinline__ int32_t saturate_integer(F quotient, int32_t zero_poi
 }
 
 __device__ __forceinline__ int32_t zero_point_int(const void* p, int64_t i, DataType t) {
+  const uint8_t byte = static_cast<const uint8_t*>(p)[i];
   switch (t) {
     case DataType::kInt8: return static_cast<const int8_t*>(p)[i];
-    case DataType::kUInt8: return static_cast<const uint8_t*>(p)[i];
+    case DataType::kUInt8: return byte;
+    case DataType::kInt4: return int4_value(byte);
+    case DataType::kUInt4: return uint4_value(byte);
+    case DataType::kInt2: return int2_value(byte);
+    case DataType::kUInt2: return uint2_value(byte);
     case DataType::kInt16: return static_cast<const int16_t*>(p)[i];
     default: return static_cast<const uint16_t*>(p)[i];
+  }
+}
+
+// The fnuz float8s and float4 e2m1 decoded (exact in float32).
+__device__ __forceinline__ float decode_narrow_float(uint8_t code, DataType t) {
+  switch (t) {
+    case DataType::kFloat8E4M3FNUZ: return fp8e4m3fnuz_to_float(code);
+    case DataType::kFloat8E5M2FNUZ: return fp8e5m2fnuz_to_float(code);
+    default: return fp4e2m1_to_float(code);
   }
 }
 
@@ -184,18 +199,35 @@ __device__ __forceinline__ uint16_t quantize_one(const QuantizeArgs& a, T x, int
       const float v = in_double ? float(__dadd_rn(wide, double(zp))) : __fadd_rn(narrow, zp);
       return e4m3 ? encode_e4m3(v, a.saturate) : encode_e5m2(v, a.saturate);
     }
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat4E2M1: {
+      // As the CPU: the quotient plus the zero point in double, rounded once by the encoder.
+      const float zp = a.zero_point ? decode_narrow_float(static_cast<const uint8_t*>(a.zero_point)[p],
+                                                          a.out_type)
+                                    : 0.0f;
+      const double v = __dadd_rn(in_double ? wide : double(narrow), double(zp));
+      if (a.out_type == DataType::kFloat8E4M3FNUZ) return float_to_fp8e4m3fnuz(v, a.saturate);
+      if (a.out_type == DataType::kFloat8E5M2FNUZ) return float_to_fp8e5m2fnuz(v, a.saturate);
+      return float_to_fp4e2m1(v);
+    }
     default: {
       int32_t lo = 0, hi = 255;
+      uint16_t mask = 0xffff;  // the stored bits: the low 8 or 16 (one byte per sub-byte code)
       switch (a.out_type) {
         case DataType::kInt8: lo = -128; hi = 127; break;
         case DataType::kInt16: lo = -32768; hi = 32767; break;
         case DataType::kUInt16: hi = 65535; break;
+        case DataType::kInt4: lo = -8; hi = 7; mask = 0xf; break;
+        case DataType::kUInt4: hi = 15; mask = 0xf; break;
+        case DataType::kInt2: lo = -2; hi = 1; mask = 0x3; break;
+        case DataType::kUInt2: hi = 3; mask = 0x3; break;
         default: break;
       }
       const int32_t zp = a.zero_point ? zero_point_int(a.zero_point, p, a.out_type) : 0;
       const int32_t q = in_double ? saturate_integer(wide, zp, lo, hi)
                                   : saturate_integer(narrow, zp, lo, hi);
-      return uint16_t(q);  // the low 8 or 16 bits are the stored value
+      return uint16_t(q) & mask;
     }
   }
 }
@@ -254,8 +286,15 @@ bool is_quantized_output(DataType t) {
     case DataType::kUInt8:
     case DataType::kInt16:
     case DataType::kUInt16:
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2:
     case DataType::kFloat8E4M3:
-    case DataType::kFloat8E5M2: return true;
+    case DataType::kFloat8E5M2:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat4E2M1: return true;
     default: return false;
   }
 }
@@ -348,6 +387,14 @@ __device__ __forceinline__ float centered(Bits x, Bits zp, DataType t) {
     // float32 subtraction of the decoded values rounds as the CPU's double then float does.
     case DataType::kFloat8E4M3: return __fsub_rn(decode_e4m3(uint8_t(x)), decode_e4m3(uint8_t(zp)));
     case DataType::kFloat8E5M2: return __fsub_rn(decode_e5m2(uint8_t(x)), decode_e5m2(uint8_t(zp)));
+    case DataType::kInt4: return float(int4_value(uint8_t(x)) - int4_value(uint8_t(zp)));
+    case DataType::kUInt4: return float(uint4_value(uint8_t(x)) - uint4_value(uint8_t(zp)));
+    case DataType::kInt2: return float(int2_value(uint8_t(x)) - int2_value(uint8_t(zp)));
+    case DataType::kUInt2: return float(uint2_value(uint8_t(x)) - uint2_value(uint8_t(zp)));
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat4E2M1:
+      return __fsub_rn(decode_narrow_float(uint8_t(x), t), decode_narrow_float(uint8_t(zp), t));
     default: return 0.0f;
   }
 }

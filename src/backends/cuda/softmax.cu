@@ -92,8 +92,18 @@ __global__ void softmax_long_row_kernel(const T* __restrict__ x, T* __restrict__
 }
 
 // Another axis: one thread per (outer, inner) line, strided by `inner` (neighbouring threads
-// read neighbouring elements).
-template <typename T>
+// read neighbouring elements). Computes in A: float, or double for float64 (every axis, the
+// last too: float64 is rare enough not to need the row kernels).
+template <typename A>
+__device__ __forceinline__ A exp_in(A v) {
+  if constexpr (std::is_same_v<A, double>) {
+    return exp(v);
+  } else {
+    return expf(v);
+  }
+}
+
+template <typename T, typename A = float>
 __global__ void softmax_columns_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t lines,
                                        int64_t n, int64_t inner, bool log) {
   KILN_GRID_STRIDE_LOOP(line, lines) {
@@ -101,15 +111,18 @@ __global__ void softmax_columns_kernel(const T* __restrict__ x, T* __restrict__ 
     const int64_t j = line % inner;
     const T* in = x + o * n * inner + j;
     T* out = y + o * n * inner + j;
-    float m = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) m = NanMax()(m, to_float(in[i * inner]));
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; ++i) s += expf(to_float(in[i * inner]) - m);
-    const float log_sum = logf(s);
-    const float inv = 1.0f / s;
+    A m = -INFINITY;
     for (int64_t i = 0; i < n; ++i) {
-      const float v = to_float(in[i * inner]) - m;
-      out[i * inner] = from_float<T>(log ? v - log_sum : expf(v) * inv);
+      const A v = widen_to<A>(in[i * inner]);
+      m = (m > v || isnan(m)) ? m : v;  // NaN wins, as NanMax
+    }
+    A s = 0;
+    for (int64_t i = 0; i < n; ++i) s += exp_in(widen_to<A>(in[i * inner]) - m);
+    const A log_sum = std::is_same_v<A, double> ? A(::log(double(s))) : A(logf(float(s)));
+    const A inv = A(1) / s;
+    for (int64_t i = 0; i < n; ++i) {
+      const A v = widen_to<A>(in[i * inner]) - m;
+      out[i * inner] = narrow_to<T>(log ? v - log_sum : exp_in(v) * inv);
     }
   }
 }
@@ -155,6 +168,11 @@ void launch_softmax_rows(const ir::Node& node, bool log, const T* x, T* y, int64
 void launch_softmax(const ir::Node& node, bool log, DataType dtype, const void* x, void* y,
                     int64_t outer, int64_t n, int64_t inner, cudaStream_t stream) {
   if (outer * n * inner == 0) return;
+  if (dtype == DataType::kFloat64) {
+    softmax_columns_kernel<double, double><<<grid_for(outer * inner), kBlock, 0, stream>>>(
+        static_cast<const double*>(x), static_cast<double*>(y), outer * inner, n, inner, log);
+    return;
+  }
   dispatch_float(node, dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* in = static_cast<const T*>(x);
@@ -190,7 +208,8 @@ void run_softmax(RunContext& rc, bool log) {
 }
 
 bool softmax_supported(const NodeQuery& q) {
-  return is_float16_or_32(q.input(0).dtype) && !q.input(0).shape.empty();
+  const DataType t = q.input(0).dtype;
+  return (is_float16_or_32(t) || t == DataType::kFloat64) && !q.input(0).shape.empty();
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Softmax", "cuda_softmax", {}, softmax_supported,
