@@ -73,24 +73,34 @@ float from_low_bits(uint16_t v, DataType low) {
 }
 
 // The constant in the low type, saturated; nullopt when small values it depends on would
-// become zero: any of a small constant's (an epsilon, a scale), or more than 1% of a large
-// one's nonzero values (weights whose few tiny entries flush are fine, as in TensorRT).
+// become zero: any of a small constant's (an epsilon, a scale), or, of a large one's, values
+// carrying more than 1% of its magnitude (the sum of |v|). Weights and biases whose tiniest
+// entries flush are fine, as in TensorRT, which converts them with a warning: those entries
+// hardly move a product or a sum (freshly initialized biases of std 1e-6, ViT's, flush 2% of
+// their entries by count but 0.1% of their magnitude), while a tensor of nothing but tiny values
+// stays float32.
 std::optional<Tensor> convert_constant(const Tensor& t, DataType low) {
   Tensor out = Tensor::zeros(low, t.shape());
   const float* src = t.data<float>();
   uint16_t* dst = out.data<uint16_t>();
   const float limit = largest_finite(low);
-  int64_t nonzero = 0, flushed = 0;
+  double magnitude = 0.0, flushed_magnitude = 0.0;
+  bool flushed = false;
   for (int64_t i = 0; i < t.numel(); ++i) {
     float v = src[i];
     if (std::isfinite(v)) v = std::clamp(v, -limit, limit);
     dst[i] = to_low_bits(v, low);
     if (v == 0.0f || !std::isfinite(v)) continue;
-    ++nonzero;
-    if (from_low_bits(dst[i], low) == 0.0f) ++flushed;
+    magnitude += std::fabs(double(v));
+    if (from_low_bits(dst[i], low) == 0.0f) {
+      flushed = true;
+      flushed_magnitude += std::fabs(double(v));
+    }
   }
   constexpr int64_t kSmallConstant = 64;
-  if (flushed > 0 && (t.numel() <= kSmallConstant || flushed * 100 > nonzero)) return std::nullopt;
+  if (flushed && (t.numel() <= kSmallConstant || flushed_magnitude > 0.01 * magnitude)) {
+    return std::nullopt;
+  }
   return out;
 }
 
