@@ -19,6 +19,7 @@
 #include "passes/constant_folding.h"
 #include "passes/conv_fusion.h"
 #include "passes/identity_elimination.h"
+#include "passes/gelu_recognition.h"
 #include "passes/matmul_epilogue_fusion.h"
 #include "passes/mixed_precision.h"
 #include "passes/transpose_cancellation.h"
@@ -199,12 +200,19 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
       points = resolve_at_profile_points(*graph, plan.profiles);
     }
   }
-  // Epilogues (GPU engines): bias, residual add and activation after a MatMul fold into it.
+  // Epilogues (GPU engines): bias, residual add and activation after a MatMul fold into it
+  // (GELU spelled out in elementary ops becoming a Gelu node first).
   // BatchNormalization after a convolution folds into its weights.
   if (gpu) {
     const bool low_precision = flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16);
     const size_t folded = passes::fold_batch_norms(*graph);
     if (folded) graph->remove_dead_code();
+    if (const size_t gelus = passes::recognize_gelu(*graph)) {
+      graph->remove_dead_code();
+      ir::verify(*graph);
+      logger.log(Logger::Severity::kInfo, cat("GELU written out in elementary ops: ", gelus));
+      points = resolve_at_profile_points(*graph, plan.profiles);
+    }
     const size_t fused = passes::fuse_matmul_epilogues(*graph, points, low_precision);
     if (fused) graph->remove_dead_code();
     if (folded || fused) {

@@ -20,7 +20,7 @@ class EpilogueFusion {
   size_t run() {
     std::vector<ir::Node*> products;
     for (auto& node : graph_.nodes()) {
-      if (node->op == "MatMul") products.push_back(node.get());
+      if (node->op == "MatMul" || node->op == "Gemm") products.push_back(node.get());
     }
     size_t fused = 0;
     for (ir::Node* m : products) fused += fuse(m) ? 1 : 0;
@@ -36,12 +36,31 @@ class EpilogueFusion {
     return std::all_of(s.begin(), s.end() - 1, [](int64_t d) { return d == 1; });
   }
 
+  // A Gemm that is a MatMul plus a bias: no transposes, alpha 1, and C (if any) a bias row
+  // added with beta 1. Its bias, or nullptr.
+  static bool plain_gemm(const ir::Node* m, int64_t n, ir::Value** bias) {
+    if (m->attr_int("transA", 0) != 0 || m->attr_int("transB", 0) != 0 ||
+        m->attr_float("alpha", 1.0) != 1.0) {
+      return false;
+    }
+    *bias = m->inputs.size() > 2 ? m->inputs[2] : nullptr;
+    if (!*bias) return true;
+    return m->attr_float("beta", 1.0) == 1.0 && is_bias_for(*bias, n) &&
+           (*bias)->constant->dtype() == m->inputs[1]->constant->dtype();
+  }
+
   bool fuse(ir::Node* m) {
-    if (m->inputs.size() != 2 || !m->inputs[0] || !m->inputs[1] || !m->outputs[0]) return false;
+    const size_t operands = m->op == "Gemm" ? 3 : 2;
+    if (m->inputs.size() < 2 || m->inputs.size() > operands || !m->inputs[0] || !m->inputs[1] ||
+        !m->outputs[0]) {
+      return false;
+    }
     ir::Value* a = m->inputs[0];
     ir::Value* w = m->inputs[1];
     if (!w->is_constant() || w->constant->shape().size() != 2) return false;
     const int64_t n = w->constant->shape()[1];
+    ir::Value* bias = nullptr;
+    if (m->op == "Gemm" && !plain_gemm(m, n, &bias)) return false;
     const ir::Value* a_resolved = descs_.origin(a);  // A may be an earlier fusion's output
     for (const ops::ResolvedShapes& r : points_) {
       if (!r.desc.count(a_resolved) || r.is_deferred(a_resolved) || r.values.count(a_resolved)) return false;
@@ -51,7 +70,6 @@ class EpilogueFusion {
 
     std::vector<ir::Node*> chain{m};
     ir::Value* current = m->outputs[0];
-    ir::Value* bias = nullptr;
     ir::Value* residual = nullptr;
     std::string activation = "none";
     while (ir::Node* next = sole_reader(graph_, current)) {

@@ -2,6 +2,7 @@
 // (GPU engines; cuBLASLt applies it while writing the result, saving a pass over memory per
 // folded node):
 //   MatMul(A, W) [+ bias] [+ residual] [-> Relu | Gelu]  =>  FusedMatMul(A, W, bias, residual)
+// (a Gemm without transposes, alpha 1 and its C a bias row is such a MatMul plus bias)
 // W is a constant matrix (a layer's weights), bias a constant of N values (shape [N] or
 // [1, ..., N]), residual a tensor of the product's shape (a skip connection); the adds may
 // come in either order. Each folded node must be the only reader of the value before it, and

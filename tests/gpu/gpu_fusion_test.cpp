@@ -75,6 +75,38 @@ TEST(GpuFusion, GemmRowBiasComesFromTheEpilogue) {
   }
 }
 
+// GPT-2's exported MLP: x [2,8,32] -> Reshape [16,32] -> Gemm(W, c) -> Reshape [2,8,64] ->
+// 0.5 * v * (1 + tanh(0.7978846 * (v + 0.044715 * v^3))). The written-out GELU becomes one Gelu
+// (passes/gelu_recognition.h), moves before the Reshape and folds into the Gemm's epilogue.
+TEST(GpuFusion, WrittenOutGeluAfterAGemmFoldsIntoItsEpilogue) {
+  const Tensor x = random_tensor(DataType::kFloat32, {2, 8, 32}, 1);
+  const Tensor w = random_tensor(DataType::kFloat32, {32, 64}, 2, -0.3, 0.3);
+  const Tensor c = random_tensor(DataType::kFloat32, {64}, 3);
+  auto scalar = [](NetworkDefinition& n, float v) -> ITensor& { return constant(n, gpu_test::scalar(v)); };
+  auto define = [&](NetworkDefinition& n) {
+    ITensor* v = n.add_layer("Reshape", {n.add_input("x", DataType::kFloat32, x.shape()),
+                                         &constant(n, gpu_test::ints({16, 32}))})->output(0);
+    v = n.add_layer("Gemm", {v, &constant(n, w), &constant(n, c)})->output(0);
+    v = n.add_layer("Reshape", {v, &constant(n, gpu_test::ints({2, 8, 64}))})->output(0);
+    ITensor* half = n.add_layer("Mul", {v, &scalar(n, 0.5f)})->output(0);
+    ITensor* cube = n.add_layer("Pow", {v, &scalar(n, 3.0f)})->output(0);
+    ITensor* t = n.add_layer("Mul", {cube, &scalar(n, 0.044715f)})->output(0);
+    t = n.add_layer("Add", {v, t})->output(0);
+    t = n.add_layer("Mul", {t, &scalar(n, 0.7978846f)})->output(0);
+    t = n.add_layer("Tanh", {t})->output(0);
+    t = n.add_layer("Add", {t, &scalar(n, 1.0f)})->output(0);
+    n.mark_output(*n.add_layer("Mul", {half, t})->output(0));
+  };
+  const std::string d = expect_gpu_matches_cpu(define, {x}, GpuOptions{1e-5});
+  EXPECT_TRUE(has(d, "FusedMatMul")) << d;
+  EXPECT_FALSE(has(d, "[Tanh]")) << d;
+  EXPECT_FALSE(has(d, "[Pow]")) << d;
+  GpuOptions fp16{3e-3};
+  fp16.fp16 = true;
+  const std::string low = expect_gpu_matches_cpu(define, {x}, fp16);
+  EXPECT_TRUE(has(low, "FusedMatMul")) << low;
+}
+
 TEST(GpuFusion, ViewsShareTheirSourcesMemory) {
   // x -> Relu -> Reshape -> Unsqueeze -> Flatten -> Relu -> "y", and the Reshape also read
   // by an Add after the second view.

@@ -102,6 +102,47 @@ TEST(MatMulEpilogueFusion, ExactGeluFoldsOnlyWhenItsTanhFormIsAllowed) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 5e-4);  // the tanh form
 }
 
+// Gemm(A, W, bias) with alpha 1, beta 1 and no transposes is MatMul plus bias (GPT-2's
+// exported addmm): a Gelu after it folds. A transposed or scaled Gemm stays.
+TEST(MatMulEpilogueFusion, PlainGemmFoldsLikeMatMul) {
+  auto build = [](bool transposed) {
+    auto g = std::make_unique<ir::Graph>();
+    // Transposed, x is A^T: [4, 6].
+    ir::Value* x = g->add_input("x", DataType::kFloat32,
+                                {ir::Dim::fixed(transposed ? 4 : 6), ir::Dim::fixed(transposed ? 6 : 4)});
+    ir::Node* gemm = g->add_node("Gemm", "gemm", {x, g->add_constant("w", random_f32({4, 5}, 7)),
+                                                 g->add_constant("c", random_f32({5}, 8))}, {"p"});
+    if (transposed) gemm->attrs["transA"] = int64_t(1);
+    g->mark_output(g->add_node("Gelu", "act", {gemm->outputs[0]}, {"y"},
+                               {{"approximate", std::string("tanh")}})->outputs[0]);
+    return g;
+  };
+  auto plain = build(false);
+  const Tensor x = random_f32({6, 4}, 9);
+  auto run = [&](const ir::Graph& g) {
+    auto copy = g.clone();
+    copy->inputs()[0]->constant = x;
+    return ops::resolve_shapes(*copy, {{"x", {6, 4}}}).values.at(copy->outputs()[0]).to_double_vector();
+  };
+  const std::vector<double> want = run(*plain);
+  std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(*plain, {{"x", {6, 4}}})};
+  EXPECT_EQ(fuse_matmul_epilogues(*plain, points, false), 1u);
+  plain->remove_dead_code();
+  ir::verify(*plain);
+  const ir::Node* n = only_node(*plain);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->op, "FusedMatMul");
+  EXPECT_EQ(n->attr_string("activation"), "gelu_tanh");
+  ASSERT_GE(n->inputs.size(), 3u);
+  EXPECT_EQ(n->inputs[2]->name, "c");  // Gemm's C is the bias
+  const std::vector<double> got = run(*plain);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6);
+
+  auto transposed = build(true);
+  std::vector<ops::ResolvedShapes> other{ops::resolve_shapes(*transposed, {{"x", {4, 6}}})};
+  EXPECT_EQ(fuse_matmul_epilogues(*transposed, other, false), 0u);
+}
+
 TEST(MatMulEpilogueFusion, ConsecutiveProductsBothFold) {
   // x -> MatMul -> Add(b1) -> Relu -> MatMul -> Add(b2) -> "y": the second product reads the
   // first fusion's output.

@@ -1,0 +1,189 @@
+#include "passes/gelu_recognition.h"
+
+#include <cmath>
+#include <optional>
+#include <unordered_set>
+
+#include "passes/graph_queries.h"
+
+namespace kiln::passes {
+
+namespace {
+
+// A scalar constant within 1e-4 (relative) of `value`: exporters print these rounded.
+bool is_scalar(const ir::Value* v, double value) {
+  if (!v || !v->is_constant() || v->constant->numel() != 1) return false;
+  if (!is_floating_point(v->constant->dtype()) && !is_integer(v->constant->dtype())) return false;
+  return std::abs(v->constant->as_double(0) - value) <= 1e-4 * std::abs(value);
+}
+
+class GeluMatcher {
+ public:
+  explicit GeluMatcher(ir::Graph& graph) : graph_(graph) {}
+
+  size_t run() {
+    std::vector<ir::Node*> anchors;
+    for (auto& node : graph_.nodes()) {
+      if ((node->op == "Tanh" || node->op == "Erf") && node->inputs.size() == 1) anchors.push_back(node.get());
+    }
+    size_t replaced = 0;
+    for (ir::Node* anchor : anchors) replaced += match(anchor) ? 1 : 0;
+    return replaced;
+  }
+
+ private:
+  // The node producing `v` when it has `op`, and `v` is read only by `reader` (inside the
+  // pattern); else nullptr.
+  ir::Node* inner(const ir::Value* v, const char* op, const ir::Node* reader) {
+    if (!v || !v->producer || v->producer->op != op) return nullptr;
+    if (sole_reader(graph_, v) != reader) return nullptr;
+    return v->producer;
+  }
+
+  // Binary node `n`'s operand other than `known`, when `known` is one of its two inputs.
+  static ir::Value* other_operand(const ir::Node* n, const ir::Value* known) {
+    if (n->inputs.size() != 2) return nullptr;
+    if (n->inputs[0] == known) return n->inputs[1];
+    if (n->inputs[1] == known) return n->inputs[0];
+    return nullptr;
+  }
+
+  // Binary `n` with one operand the scalar `value`: the other operand.
+  static ir::Value* times_scalar(const ir::Node* n, double value) {
+    if (!n || n->inputs.size() != 2) return nullptr;
+    if (is_scalar(n->inputs[1], value)) return n->inputs[0];
+    if (is_scalar(n->inputs[0], value)) return n->inputs[1];
+    return nullptr;
+  }
+
+  // Whether `v` is x cubed (Pow(x, 3), x * (x * x) or (x * x) * x), recording its nodes.
+  bool is_cube_of(const ir::Value* v, const ir::Value* x, const ir::Node* reader) {
+    if (ir::Node* p = inner(v, "Pow", reader)) {
+      if (p->inputs.size() == 2 && p->inputs[0] == x && is_scalar(p->inputs[1], 3.0)) {
+        nodes_.push_back(p);
+        return true;
+      }
+      return false;
+    }
+    ir::Node* outer = inner(v, "Mul", reader);
+    if (!outer || outer->inputs.size() != 2) return false;
+    for (int i = 0; i < 2; ++i) {
+      if (outer->inputs[size_t(i)] != x) continue;
+      ir::Node* square = inner(outer->inputs[size_t(1 - i)], "Mul", outer);
+      if (square && square->inputs.size() == 2 && square->inputs[0] == x && square->inputs[1] == x) {
+        nodes_.push_back(outer);
+        nodes_.push_back(square);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // tanh's argument sqrt(2/pi) * (x + 0.044715 * x^3): x, or nullptr.
+  ir::Value* tanh_argument(ir::Node* tanh) {
+    ir::Node* scale = inner(tanh->inputs[0], "Mul", tanh);
+    ir::Value* sum_value = times_scalar(scale, 0.7978845608028654);
+    ir::Node* sum = inner(sum_value, "Add", scale);
+    if (!sum || sum->inputs.size() != 2) return nullptr;
+    for (int i = 0; i < 2; ++i) {
+      ir::Value* x = sum->inputs[size_t(i)];
+      ir::Node* cubic = inner(sum->inputs[size_t(1 - i)], "Mul", sum);
+      ir::Value* cube = times_scalar(cubic, 0.044715);
+      const size_t mark = nodes_.size();
+      if (cube && is_cube_of(cube, x, cubic)) {
+        nodes_.insert(nodes_.end(), {scale, sum, cubic});
+        return x;
+      }
+      nodes_.resize(mark);
+    }
+    return nullptr;
+  }
+
+  // erf's argument x / sqrt(2) or x * (1 / sqrt(2)): x, or nullptr.
+  ir::Value* erf_argument(ir::Node* erf) {
+    const ir::Value* v = erf->inputs[0];
+    if (ir::Node* div = inner(v, "Div", erf)) {
+      if (div->inputs.size() == 2 && is_scalar(div->inputs[1], std::sqrt(2.0))) {
+        nodes_.push_back(div);
+        return div->inputs[0];
+      }
+      return nullptr;
+    }
+    ir::Node* mul = inner(v, "Mul", erf);
+    ir::Value* x = times_scalar(mul, 1.0 / std::sqrt(2.0));
+    if (x) nodes_.push_back(mul);
+    return x;
+  }
+
+  // 0.5 * x * bracket, in any of its groupings, from the node reading `bracket`: the final node.
+  ir::Node* half_x_times(ir::Value* bracket, const ir::Value* x) {
+    ir::Node* reader = sole_reader(graph_, bracket);
+    if (!reader || reader->op != "Mul") return nullptr;
+    ir::Value* other = other_operand(reader, bracket);
+    if (!other) return nullptr;
+    if (other == x) {  // (x * bracket) * 0.5
+      ir::Node* half = sole_reader(graph_, reader->outputs[0]);
+      if (!half || half->op != "Mul" || times_scalar(half, 0.5) != reader->outputs[0]) return nullptr;
+      nodes_.push_back(reader);
+      return half;
+    }
+    if (ir::Node* half_x = inner(other, "Mul", reader); half_x && times_scalar(half_x, 0.5) == x) {
+      nodes_.push_back(half_x);  // (0.5 * x) * bracket
+      return reader;
+    }
+    if (is_scalar(other, 0.5)) {  // (bracket * 0.5) * x
+      ir::Node* last = sole_reader(graph_, reader->outputs[0]);
+      if (!last || last->op != "Mul" || other_operand(last, reader->outputs[0]) != x) return nullptr;
+      nodes_.push_back(reader);
+      return last;
+    }
+    return nullptr;
+  }
+
+  bool match(ir::Node* anchor) {
+    nodes_.clear();
+    const bool tanh = anchor->op == "Tanh";
+    ir::Value* x = tanh ? tanh_argument(anchor) : erf_argument(anchor);
+    if (!x) return false;
+    ir::Node* plus_one = sole_reader(graph_, anchor->outputs[0]);
+    if (!plus_one || plus_one->op != "Add" || !times_scalar(plus_one, 1.0)) return false;
+    ir::Node* last = half_x_times(plus_one->outputs[0], x);
+    if (!last || !last->outputs[0]) return false;
+    nodes_.insert(nodes_.end(), {anchor, plus_one, last});
+
+    ir::Attributes attrs;
+    if (tanh) attrs["approximate"] = std::string("tanh");
+    const std::string name = graph_.unique_name(anchor->name + "_gelu");
+    // Moved before a Reshape whose output only the pattern reads.
+    ir::Node* reshape = x->producer;
+    if (reshape && reshape->op == "Reshape" && reshape->inputs.size() == 2 && !is_graph_output(graph_, x) &&
+        only_pattern_reads(x)) {
+      ir::Value* y = reshape->inputs[0];
+      ir::Node* gelu = graph_.insert_node(position_of(graph_, last), "Gelu", name, {y},
+                                          {graph_.unique_name(name + "_out")}, attrs);
+      insert_replacement(graph_, last, "Reshape", graph_.unique_name(reshape->name + "_after_gelu"),
+                         {gelu->outputs[0], reshape->inputs[1]}, reshape->attrs);
+    } else {
+      insert_replacement(graph_, last, "Gelu", name, {x}, attrs);
+    }
+    graph_.erase_node(last);
+    return true;
+  }
+
+  bool only_pattern_reads(const ir::Value* x) const {
+    const std::unordered_set<const ir::Node*> pattern(nodes_.begin(), nodes_.end());
+    for (const ir::Node* reader : graph_.users(x)) {
+      if (!pattern.count(reader)) return false;
+    }
+    return true;
+  }
+
+  ir::Graph& graph_;
+  std::vector<ir::Node*> nodes_;  // the current match's nodes
+};
+
+}  // namespace
+
+size_t recognize_gelu(ir::Graph& graph) { return GeluMatcher(graph).run(); }
+
+}  // namespace kiln::passes
