@@ -36,19 +36,19 @@ size_t captured_count(const ir::Node& node) {
   return size_t(count);
 }
 
-namespace {
-
-// Errors from inside a body name the node and the body, and keep their code.
-template <typename Fn>
-auto in_body(const ir::Node& node, const std::string& where, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const ShapeValueUnavailable&) {
-    throw;
-  } catch (const Error& e) {
-    throw Error(e.code(), cat(node.describe(), ": ", where, ": ", e.what()));
-  }
+Tensor bool_scalar(bool v) {
+  Tensor t = Tensor::zeros(DataType::kBool, {});
+  t.data<uint8_t>()[0] = v ? 1 : 0;
+  return t;
 }
+
+bool scalar_truth(const Tensor& t, const ir::Node& node, const char* what) {
+  KILN_CHECK(t.numel() == 1, ErrorCode::kInvalidModel, node.describe(), ": ", what,
+             " must hold one element, not shape ", to_string(t.shape()));
+  return t.as_double(0) != 0.0;
+}
+
+namespace {
 
 // What shape inference knows of one body output.
 struct BodyOutput {
@@ -200,18 +200,6 @@ void emit_output(ComputeContext& ctx, size_t i, const Tensor& value) {
              to_string(value.shape()));
   Tensor& fresh = ctx.allocate_output(i, value.dtype(), value.shape());
   if (value.nbytes()) std::memcpy(fresh.raw(), value.raw(), value.nbytes());
-}
-
-Tensor bool_scalar(bool v) {
-  Tensor t = Tensor::zeros(DataType::kBool, {});
-  t.data<uint8_t>()[0] = v ? 1 : 0;
-  return t;
-}
-
-bool scalar_truth(const Tensor& t, const ir::Node& node, const char* what) {
-  KILN_CHECK(t.numel() == 1, ErrorCode::kInvalidModel, node.describe(), ": ", what,
-             " must hold one element, not shape ", to_string(t.shape()));
-  return t.as_double(0) != 0.0;
 }
 
 // Copies `part` (shape without `axis`) into `whole` at position `index` along `axis`, or (when

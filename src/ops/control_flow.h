@@ -4,15 +4,34 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ir/graph.h"
 #include "ops/op.h"
+#include "ops/shape_inference.h"
 
 namespace kiln::ops {
 
 // How many trailing inputs are enclosing values the bodies read (attribute captured_inputs).
 size_t captured_count(const ir::Node& node);
+
+// Runs `fn`; errors from inside a body name the node and `where` in it, and keep their code.
+template <typename Fn>
+auto in_body(const ir::Node& node, const std::string& where, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const ShapeValueUnavailable&) {
+    throw;
+  } catch (const Error& e) {
+    throw Error(e.code(), cat(node.describe(), ": ", where, ": ", e.what()));
+  }
+}
+
+// A bool scalar (a Loop body's condition input).
+Tensor bool_scalar(bool v);
+// The truth of a one-element condition; kInvalidModel naming the node and `what` otherwise.
+bool scalar_truth(const Tensor& t, const ir::Node& node, const char* what);
 
 // Loop: inputs M, cond, N carried, C captured; body inputs (iteration number, condition,
 // N carried, C captured); body outputs (condition, N carried, K scan outputs).

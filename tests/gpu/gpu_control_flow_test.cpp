@@ -13,7 +13,6 @@
 namespace kiln {
 namespace {
 
-using gpu_test::expect_outputs_match;
 using gpu_test::has;
 using gpu_test::random_tensor;
 using gpu_test::Runner;
@@ -25,49 +24,17 @@ using testing::set_ints;
 constexpr int32_t kBool = onnx::TensorProto::BOOL;
 constexpr int32_t kInt64 = onnx::TensorProto::INT64;
 
-struct Engines {
-  std::unique_ptr<Engine> cpu;
-  std::unique_ptr<Engine> gpu;
-  std::string gpu_description;
-};
-
-Engines build_both(const ModelBuilder& model) {
-  StderrLogger logger(Logger::Severity::kError);
-  Builder builder(logger);
-  auto network = builder.create_network();
-  const std::string bytes = model.bytes();
-  OnnxParser(*network, logger).parse(bytes.data(), bytes.size());
-  Engines e;
-  e.cpu = builder.build_engine(*network, BuilderConfig{});
-  BuilderConfig gpu_config;
-  gpu_config.set_device(DeviceType::kGPU);
-  gpu_config.clear_flag(BuilderFlag::kTF32);
-  e.gpu = builder.build_engine(*network, gpu_config);
-  e.gpu_description = e.gpu->describe();
-  return e;
+// The network the ONNX model defines.
+std::function<void(NetworkDefinition&)> parsed(const ModelBuilder& model) {
+  return [bytes = model.bytes()](NetworkDefinition& network) {
+    StderrLogger logger(Logger::Severity::kError);
+    OnnxParser(network, logger).parse(bytes.data(), bytes.size());
+  };
 }
 
-// Builds the model for both backends (its control-flow nodes run as the engine runs), then,
-// where a GPU exists, runs one context of each over every input set and compares.
+// Both backends over every run (control-flow nodes run as the engine runs).
 void expect_runs_match(const ModelBuilder& model, const std::vector<std::vector<Tensor>>& runs) {
-  Engines e = build_both(model);
-  EXPECT_TRUE(has(e.gpu_description, "runtime_select")) << e.gpu_description;
-  Runner cpu(*e.cpu);
-  std::vector<std::vector<Tensor>> wants;
-  for (const auto& inputs : runs) wants.push_back(cpu.run(inputs));
-  KILN_SKIP_WITHOUT_GPU();
-  Runner gpu(*e.gpu);
-  for (size_t r = 0; r < runs.size(); ++r) {
-    SCOPED_TRACE(cat("run ", r));
-    std::vector<Tensor> got;
-    try {
-      got = gpu.run(runs[r]);
-    } catch (const Error& err) {
-      ADD_FAILURE() << "running on the GPU failed: " << err.what() << "\n" << e.gpu_description;
-      return;
-    }
-    expect_outputs_match(got, wants[r], 1e-5, "GPU vs CPU");
-  }
+  gpu_test::expect_runs_match(parsed(model), runs, {}, 1e-5);
 }
 
 Tensor boolean(bool v) {
@@ -277,7 +244,7 @@ TEST(GpuControlFlow, LoopWithAnIfAndAMatMulInside) {
 }
 
 TEST(GpuControlFlow, ControlFlowRunsCannotBeCapturedIntoACudaGraph) {
-  Engines e = build_both(while_loop_model());
+  gpu_test::Engines e = gpu_test::build_both(parsed(while_loop_model()));
   KILN_SKIP_WITHOUT_GPU();
   Runner gpu(*e.gpu);
   // One ordinary run sets the addresses and allocators up; the captured one must refuse.

@@ -26,68 +26,12 @@ using gpu_test::has;
 using gpu_test::ints;
 using gpu_test::random_tensor;
 
+using gpu_test::build_both;
 using gpu_test::check;
+using gpu_test::Engines;
+using gpu_test::expect_runs_match;
+using gpu_test::Profile;
 using gpu_test::Runner;
-
-struct Engines {
-  std::unique_ptr<Engine> cpu;
-  std::unique_ptr<Engine> gpu;
-  std::string gpu_description;
-};
-
-// Per dynamic input: its min, opt and max shapes.
-using Profile = std::map<std::string, std::array<Dims, 3>>;
-
-Engines build_both(const std::function<void(NetworkDefinition&)>& define,
-                   const Profile& profile = {}) {
-  StderrLogger logger(Logger::Severity::kError);
-  Builder builder(logger);
-  auto network = builder.create_network();
-  define(*network);
-  OptimizationProfile p;
-  for (const auto& [name, shapes] : profile) {
-    p.set_dimensions(name, OptProfileSelector::kMIN, shapes[0]);
-    p.set_dimensions(name, OptProfileSelector::kOPT, shapes[1]);
-    p.set_dimensions(name, OptProfileSelector::kMAX, shapes[2]);
-  }
-  Engines e;
-  BuilderConfig cpu_config;
-  if (!profile.empty()) cpu_config.add_optimization_profile(p);
-  e.cpu = builder.build_engine(*network, cpu_config);
-  BuilderConfig gpu_config;
-  if (!profile.empty()) gpu_config.add_optimization_profile(p);
-  gpu_config.set_device(DeviceType::kGPU);
-  gpu_config.clear_flag(BuilderFlag::kTF32);
-  e.gpu = builder.build_engine(*network, gpu_config);
-  e.gpu_description = e.gpu->describe();
-  return e;
-}
-
-// Builds `define` for both backends (the GPU plan must resolve some nodes as it runs), then,
-// where a GPU exists, runs one context of each over every input set and compares.
-void expect_runs_match(const std::function<void(NetworkDefinition&)>& define,
-                       const std::vector<std::vector<Tensor>>& runs, const Profile& profile = {}) {
-  Engines e = build_both(define, profile);
-  EXPECT_TRUE(has(e.gpu_description, "runtime_select")) << e.gpu_description;
-  // The reference runs everywhere, so that a bad test case shows without a GPU too.
-  Runner cpu(*e.cpu);
-  std::vector<std::vector<Tensor>> wants;
-  for (const auto& inputs : runs) wants.push_back(cpu.run(inputs));
-  KILN_SKIP_WITHOUT_GPU();
-  Runner gpu(*e.gpu);
-  for (size_t r = 0; r < runs.size(); ++r) {
-    SCOPED_TRACE(cat("run ", r));
-    const std::vector<Tensor>& want = wants[r];
-    std::vector<Tensor> got;
-    try {
-      got = gpu.run(runs[r]);
-    } catch (const Error& err) {
-      ADD_FAILURE() << "running on the GPU failed: " << err.what() << "\n" << e.gpu_description;
-      return;
-    }
-    expect_outputs_match(got, want, 1e-6, "GPU vs CPU");
-  }
-}
 
 Tensor floats(const Dims& shape, const std::vector<float>& v) {
   return Tensor::from_vector<float>(DataType::kFloat32, shape, v);

@@ -37,28 +37,8 @@ void check_body(const ir::Node& owner, const std::string& where, const ir::Graph
   }
 }
 
-// Errors from inside a body name the node and where in it, and keep their code.
-template <typename Fn>
-void within(const ir::Node& node, const std::string& where, Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    throw Error(e.code(), cat(node.describe(), ": ", where, ": ", e.what()));
-  }
-}
-
-size_t bytes_of(const ops::TensorDesc& d) { return size_t(volume(d.shape)) * element_size(d.dtype); }
-
-bool truth(const Tensor& t, const ir::Node& node, const char* what) {
-  KILN_CHECK(t.numel() == 1, ErrorCode::kInvalidModel, node.describe(), ": ", what,
-             " must hold one element, not shape ", to_string(t.shape()));
-  return t.as_double(0) != 0.0;
-}
-
-Tensor bool_scalar(bool v) {
-  Tensor t = Tensor::zeros(DataType::kBool, {});
-  t.data<uint8_t>()[0] = v ? 1 : 0;
-  return t;
+size_t bytes_of(const ops::TensorDesc& d) {
+  return size_t(volume(d.shape)) * element_size(d.dtype);
 }
 
 // Binds body input `inner` to the contents of `outer`, without a copy: bodies never write
@@ -143,13 +123,14 @@ void check_same_step(const ir::Node& node, const char* what, size_t k, const ops
 
 void run_if(const ir::Node& node, ValueScope& s) {
   const size_t captured = ops::captured_count(node);
-  const bool take_then = truth(s.fetch(node.inputs.at(0), node), node, "the condition");
+  const bool take_then =
+      ops::scalar_truth(s.fetch(node.inputs.at(0), node), node, "the condition");
   const char* which = take_then ? "then_branch" : "else_branch";
   const ir::Graph& g = node.attr_graph(which);
   KILN_CHECK(g.inputs().size() == captured && node.inputs.size() == captured + 1,
              ErrorCode::kInvalidModel, node.describe(), ": its ", which, " has ", g.inputs().size(),
              " inputs but the node passes ", node.inputs.size() - 1, " captured values");
-  within(node, cat("in ", which), [&] {
+  ops::in_body(node, cat("in ", which), [&] {
     for (size_t i = 0; i < captured; ++i) alias(s, g.inputs()[i], node.inputs[1 + i]);
     run_body(s, g);
   });
@@ -163,7 +144,8 @@ void run_loop(const ir::Node& node, ValueScope& s) {
   const ops::LoopLayout l = ops::loop_layout(node, body);
   const int64_t max_trips = node.has_input(0) ? s.fetch(node.inputs[0], node).as_int64(0)
                                               : std::numeric_limits<int64_t>::max();
-  bool cond = node.has_input(1) ? truth(s.fetch(node.inputs[1], node), node, "the condition") : true;
+  bool cond = !node.has_input(1) ||
+              ops::scalar_truth(s.fetch(node.inputs[1], node), node, "the condition");
   const bool stays_true = ops::condition_stays_true(body);
   KILN_CHECK(node.has_input(0) || !cond || !stays_true, ErrorCode::kInvalidModel, node.describe(),
              ": has no trip count and its body's condition output stays true, so it would "
@@ -182,13 +164,16 @@ void run_loop(const ir::Node& node, ValueScope& s) {
   std::vector<void*> stacked(l.scans, nullptr);
   int64_t iteration = 0;
   for (; iteration < max_trips && cond; ++iteration) {
-    within(node, cat("iteration ", iteration, " of its body"), [&] {
+    ops::in_body(node, cat("iteration ", iteration, " of its body"), [&] {
       const Tensor number = Tensor::scalar_int64(iteration);
-      const Tensor condition = bool_scalar(cond);
+      const Tensor condition = ops::bool_scalar(cond);
       s.bind(body.inputs()[0], {DataType::kInt64, {}}, nullptr, &number);
       s.bind(body.inputs()[1], {DataType::kBool, {}}, nullptr, &condition);
       run_body(s, body);
-      if (!stays_true) cond = truth(s.fetch(body.outputs()[0], node), node, "the body's condition output");
+      if (!stays_true) {
+        cond = ops::scalar_truth(s.fetch(body.outputs()[0], node), node,
+                                 "the body's condition output");
+      }
       for (size_t k = 0; k < l.scans; ++k) {
         const ir::Value* from = body.outputs()[1 + l.carried + k];
         const ops::TensorDesc d = s.desc(from);
@@ -262,14 +247,15 @@ void run_scan(const ir::Node& node, ValueScope& s) {
   std::vector<ops::TensorDesc> step(l.outputs);
   std::vector<std::byte*> stacked(l.outputs, nullptr);
   for (int64_t t = 0; t < length; ++t) {
-    within(node, cat("step ", t, " of its body"), [&] {
+    ops::in_body(node, cat("step ", t, " of its body"), [&] {
       for (size_t j = 0; j < l.inputs; ++j) {
         const ir::Value* whole = node.inputs[l.states + j];
         const ops::TensorDesc d = s.desc(whole);
         const size_t axis = axes[j];
         const int64_t index = l.input_directions[j] ? length - 1 - t : t;
         const auto [outer, inner] = around_axis(d.shape, axis, element_size(d.dtype));
-        const auto* src = static_cast<const std::byte*>(s.device_data(whole)) + size_t(index) * inner;
+        const auto* src =
+            static_cast<const std::byte*>(s.device_data(whole)) + size_t(index) * inner;
         const ops::TensorDesc slice{d.dtype, ops::remove_dim(d.shape, axis)};
         const ir::Value* to = body.inputs()[l.states + j];
         if (outer == 1) {

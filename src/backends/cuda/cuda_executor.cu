@@ -563,8 +563,9 @@ class GraphRun : public ValueScope {
       return it == engine_.constants.end() ? nullptr : it->second;  // empty constant
     }
     if (auto it = io_.find(v); it != io_.end()) return it->second;
-    // Body values (names may repeat those of the graph) live only where a run placed them.
-    KILN_CHECK(resolved_.desc.count(v), ErrorCode::kInternal, "value '", v->name,
+    // Body values (names may repeat those of the graph) live only where a run placed them;
+    // they exist only while resolving, so planned runs skip the check.
+    KILN_CHECK(!resolving_ || resolved_.desc.count(v), ErrorCode::kInternal, "value '", v->name,
                "' is read before it is computed");
     auto off = plan_.memory.offsets.find(v->name);
     KILN_CHECK(off != plan_.memory.offsets.end(), ErrorCode::kInternal, "value '", v->name,
