@@ -19,6 +19,7 @@ Outputs come back in the kind that went in: torch tensors (CPU or GPU) give torc
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from collections.abc import Mapping
@@ -55,7 +56,7 @@ def _names_text(names) -> str:
 def _aligned_empty(shape, dtype: np.dtype) -> np.ndarray:
     """An uninitialized C-contiguous array whose data starts on a 64-byte boundary."""
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+    count = math.prod(int(d) for d in shape)  # exact: np.prod would wrap at 2**63
     raw = np.empty(count * dtype.itemsize + _ALIGNMENT, dtype=np.uint8)
     offset = (-raw.ctypes.data) % _ALIGNMENT
     return raw[offset:offset + count * dtype.itemsize].view(dtype).reshape(shape)

@@ -13,6 +13,7 @@
 
 #include "bindings.h"
 #include "common.h"
+#include "core/checked_size.h"
 
 #ifdef KILN_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -92,7 +93,7 @@ class DeviceArray {
     for (int64_t d : shape_) {
       if (d < 0) invalid_argument("DeviceArray: negative extent in shape " + to_string(shape_));
     }
-    nbytes_ = size_t(volume(shape_)) * element_size(dtype_);
+    nbytes_ = checked_bytes(dtype_, checked_numel(shape_, "DeviceArray"), "DeviceArray");
 #ifdef KILN_HAVE_CUDA
     check_cuda(cudaGetDevice(&device_), "cudaGetDevice");
     if (nbytes_ > 0) {

@@ -12,6 +12,7 @@
 #endif
 #include "builder/memory_planner.h"
 #include "builder/view_aliases.h"
+#include "core/checked_size.h"
 #include "ir/verifier.h"
 #include "ops/shape_inference.h"
 #include "passes/attention_fusion.h"  // attention fusion (GPU, FP16/BF16)
@@ -334,7 +335,8 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     for (const auto& r : points) {
       if (!r.values.count(value)) host_known = false;
       const auto& d = r.of(value);
-      bytes = std::max<uint64_t>(bytes, uint64_t(volume(d.shape)) * element_size(d.dtype));
+      const std::string what = cat("tensor '", value->name, "'");
+      bytes = std::max<uint64_t>(bytes, checked_bytes(d.dtype, checked_numel(d.shape, what), what));
     }
     if (host_known) continue;
     auto lu = last_use.find(value);

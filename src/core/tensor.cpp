@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "core/checked_size.h"
 #include "core/half.h"
 #include "core/narrow_types.h"
 
@@ -22,9 +23,18 @@ std::shared_ptr<void> allocate(size_t bytes) {
 }  // namespace
 
 int64_t Tensor::numel() const {
+  // As checked_numel: the non-zero extents' product must fit even when another extent is 0.
   int64_t n = 1;
-  for (int64_t d : shape_) n *= d;
-  return n;
+  bool zero = false;
+  for (int64_t d : shape_) {
+    if (d == 0) {
+      zero = true;
+    } else if (__builtin_mul_overflow(n, d, &n)) {
+      throw SizeOverflow(cat("the element count of tensor shape ", to_string(shape_),
+                             " overflows 64 bits"));
+    }
+  }
+  return zero ? 0 : n;
 }
 
 Tensor Tensor::zeros(DataType dtype, Dims shape) {
@@ -32,10 +42,12 @@ Tensor Tensor::zeros(DataType dtype, Dims shape) {
     KILN_CHECK(d >= 0, ErrorCode::kInvalidArgument, "tensor shape ", to_string(shape),
                " has a negative extent");
   }
+  // Refused before allocating: sizes that overflow or exceed KILN_MAX_TENSOR_BYTES.
+  check_tensor_size(dtype, shape, "tensor");
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
-  auto storage = allocate(t.nbytes());
+  auto storage = allocate(checked_bytes(dtype, t.numel(), "tensor"));
   t.data_ = storage.get();
   t.owner_ = std::move(storage);
   t.defined_ = true;

@@ -1,5 +1,6 @@
 #include "kiln/types.h"
 
+#include "core/checked_size.h"
 #include "core/error.h"
 #include "kiln/version.h"
 
@@ -129,13 +130,13 @@ std::string to_string(const Dims& dims) {
   return out.empty() ? "scalar" : out;
 }
 
+// Overflow-checked (core/checked_size.h): a product of the non-zero extents that does not fit
+// in int64 throws SizeOverflow rather than wrapping to a small or negative count.
 int64_t volume(const Dims& dims) {
-  int64_t n = 1;
   for (int64_t d : dims) {
     if (d < 0) return -1;
-    n *= d;
   }
-  return n;
+  return checked_numel(dims, "");
 }
 
 const char* to_string(ErrorCode code) {

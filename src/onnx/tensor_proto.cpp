@@ -5,6 +5,7 @@
 #include <fstream>
 #include <limits>
 
+#include "core/checked_size.h"
 #include "core/error.h"
 #include "core/narrow_types.h"
 #include "onnx/onnx.pb.h"
@@ -314,16 +315,20 @@ Tensor tensor_from_proto(const TensorProto& proto, const std::string& base_dir) 
              " is split into segments, which kiln does not support");
   Dims shape;
   shape.reserve(size_t(proto.dims_size()));
-  // Reject sizes whose byte count would overflow before allocating anything.
-  const int64_t max_bytes = std::numeric_limits<int64_t>::max() / 2;
-  int64_t elements = 1;
   for (int64_t d : proto.dims()) {
     KILN_CHECK(d >= 0, ErrorCode::kInvalidModel, describe(proto), " has a negative dim ", d);
-    KILN_CHECK(d == 0 || elements <= max_bytes / int64_t(element_size(dtype)) / d,
-               ErrorCode::kInvalidModel, describe(proto), " is impossibly large");
-    elements *= d;
     shape.push_back(d);
   }
+  // Reject sizes whose element or byte count overflows, or that exceed KILN_MAX_TENSOR_BYTES,
+  // before allocating anything (core/checked_size.h).
+  int64_t elements = 0;
+  try {
+    elements = checked_numel(shape, describe(proto));
+    checked_bytes(dtype, elements, describe(proto));
+  } catch (const SizeOverflow& e) {
+    fail(ErrorCode::kInvalidModel, e.what());
+  }
+  check_tensor_size(dtype, shape, describe(proto));
   // Every size is checked against the data before anything is allocated, so that a corrupt
   // file cannot make kiln allocate what its dims claim. Sub-byte types are packed in the file
   // (nbytes is the packed size) and unpacked to a byte each in memory.

@@ -1,5 +1,7 @@
 #include "ops/shape_inference.h"
 
+#include "core/checked_size.h"
+
 namespace kiln::ops {
 
 const TensorDesc& ResolvedShapes::of(const ir::Value* v) const {
@@ -71,11 +73,22 @@ InferContext infer_node(const ir::Node& node, const ResolvedShapes& known,
     values[i] = lookup_value(in, known, outer);
   }
   InferContext ctx(node, std::move(descs), std::move(values));
-  def.infer(ctx);
+  try {
+    def.infer(ctx);
+  } catch (const SizeOverflow& e) {  // an extent product that does not fit: name the node
+    throw SizeOverflow(cat("Op '", node.name, "' (", node.op, "): ", e.what()));
+  }
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (node.outputs[i] && !ctx.outputs()[i]) {
       fail(ErrorCode::kInternal, node.describe(), ": inference left output ", i, " unset");
     }
+  }
+  // Every output is refused here, before anything is allocated, when its size overflows or
+  // exceeds KILN_MAX_TENSOR_BYTES (core/checked_size.h).
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    if (!node.outputs[i] || ctx.data_dependent_ranks()[i]) continue;
+    check_tensor_size(ctx.outputs()[i]->dtype, ctx.outputs()[i]->shape,
+                      describe_tensor(node.outputs[i]->name, node.name, node.op));
   }
   return ctx;
 }
@@ -111,6 +124,7 @@ ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string
       dims = ir::to_dims(in->shape);
     }
     check_input_shape(*in, dims);
+    check_tensor_size(in->dtype, dims, cat("input '", in->name, "'"));
     r.desc[in] = TensorDesc{in->dtype, dims};
   }
   resolve_nodes(graph, r, outer);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/checked_size.h"
 #include "core/error.h"
 #include "ir/graph.h"
 #include "kiln/version.h"
@@ -112,23 +113,22 @@ Tensor BodyReader::read_tensor(ByteReader& r) {
   Dims shape = read_extents(r, "tensor");
   const uint64_t offset = r.u64();
   const uint64_t size = r.u64();
-  // Element count as Tensor::numel computes it (left to right), refusing any partial product
-  // that does not fit, so that nothing downstream overflows on this shape.
-  uint64_t numel = 1;
-  for (int64_t d : shape) {
-    if (d != 0 && numel > uint64_t(std::numeric_limits<int64_t>::max()) / uint64_t(d)) {
-      r.fail("tensor of shape ", to_string(shape), " has too many elements");
-    }
-    numel *= uint64_t(d);
+  // Element and byte counts through the overflow-checked helpers (core/checked_size.h), so
+  // that nothing downstream overflows on this shape.
+  size_t needed = 0;
+  try {
+    needed = checked_bytes(dtype, checked_numel(shape, "tensor"), "tensor");
+  } catch (const SizeOverflow&) {
+    r.fail("tensor of shape ", to_string(shape), " and type ", to_string(dtype),
+           " has too many elements");
   }
-  const size_t element = element_size(dtype);
-  if (numel > weights_size_ / element) {
+  if (needed > weights_size_) {
     r.fail("tensor of shape ", to_string(shape), " and type ", to_string(dtype),
            " is larger than the weights section (", weights_size_, " bytes)");
   }
-  if (size != numel * element) {
+  if (size != needed) {
     r.fail("tensor of shape ", to_string(shape), " and type ", to_string(dtype), " needs ",
-           numel * element, " bytes but its weights entry has ", size);
+           needed, " bytes but its weights entry has ", size);
   }
   if (offset > weights_size_ || size > weights_size_ - offset) {
     r.fail("tensor refers to weights [", offset, ", ", offset, " + ", size,

@@ -725,6 +725,82 @@ class CliTest(unittest.TestCase):
             finally:
                 os.chmod(self.path("ro"), 0o700)
 
+    # ---------------------------------------------------------------- absurd sizes
+    # Shapes whose element count or byte size overflows, or exceeds KILN_MAX_TENSOR_BYTES, are
+    # one clear error naming the tensor (no crash, no empty tensor, no .npy written).
+
+    def make_reduce_max(self, name, dims):
+        return save_model(
+            self.path(name),
+            [helper.make_node("ReduceMax", ["x"], ["y"], keepdims=0)],
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
+
+    def test_input_dim_of_2_to_the_62(self):
+        model = self.make_reduce_max("r.onnx", ["n"])
+        result = self.kiln_error("run", model, "--device=cpu", "--shapes=x:4611686018427387904",
+                                 "--output-dir", "out",
+                                 contains=["input 'x'", "4611686018427387904 float32",
+                                           "18446744073709551616 bytes",
+                                           "KILN_MAX_TENSOR_BYTES"])
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        self.assert_only_files(self.dir, ["r.onnx"])
+
+    def test_input_whose_element_count_wraps(self):
+        model = self.make_reduce_max("r2.onnx", ["a", "b"])
+        self.kiln_error("run", model, "--device=cpu", "--shapes=x:1099511627776x1099511627776",
+                        "--output-dir", "out",
+                        contains=["input 'x'", "1099511627776x1099511627776",
+                                  "KILN_MAX_TENSOR_BYTES"])
+        self.assert_only_files(self.dir, ["r2.onnx"])
+        # Static dims in the model: [2^32]^3 elements wrap to 0 in 64 bits.
+        model = self.make_reduce_max("r3.onnx", [1 << 32] * 3)
+        self.kiln_error("run", model, "--device=cpu", "--output-dir", "out",
+                        contains=["input 'x'", "4294967296x4294967296x4294967296"])
+        self.assert_only_files(self.dir, ["r2.onnx", "r3.onnx"])
+
+    def test_constant_of_shape_and_expand_too_large(self):
+        big = np.array([1 << 62, 1 << 62], dtype=np.int64)
+        model = save_model(
+            self.path("cos.onnx"),
+            [helper.make_node("ConstantOfShape", ["shape"], ["big"], name="fill"),
+             helper.make_node("ReduceMax", ["big"], ["y"], keepdims=0)],
+            [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+            [numpy_helper.from_array(big, "shape")])
+        self.kiln_error("run", model, "--device=cpu", "--output-dir", "out",
+                        contains=["tensor 'big' (output of node 'fill', op ConstantOfShape)",
+                                  "KILN_MAX_TENSOR_BYTES"])
+        # Expand to a shape read from the input file: refused as the engine runs.
+        model = save_model(
+            self.path("expand.onnx"),
+            [helper.make_node("Expand", ["x", "shape"], ["e"], name="Expand_0"),
+             helper.make_node("ReduceMax", ["e"], ["y"], keepdims=0)],
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]),
+             helper.make_tensor_value_info("shape", TensorProto.INT64, [1])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
+        save_npy(self.path("shape.npy"), np.array([1 << 62], dtype=np.int64))
+        self.kiln_error("run", model, "--device=cpu", "--input", "shape=shape.npy",
+                        "--output-dir", "out",
+                        contains=["tensor 'e' (output of node 'Expand_0', op Expand)",
+                                  "18446744073709551616 bytes", "KILN_MAX_TENSOR_BYTES"])
+        self.assert_only_files(self.dir, ["cos.onnx", "expand.onnx", "shape.npy"])
+
+    def test_max_tensor_bytes_from_the_environment(self):
+        model = make_mlp(self.path("mlp.onnx"))
+        old = os.environ.get("KILN_MAX_TENSOR_BYTES")
+        os.environ["KILN_MAX_TENSOR_BYTES"] = "100"
+        try:
+            # x is 8x4 float32 = 128 bytes.
+            self.kiln_error("run", model, "--device=cpu", "--shapes=x:8x4",
+                            contains=["input 'x' of shape 8x4 float32 needs 128 bytes, more "
+                                      "than the limit of 100 bytes (KILN_MAX_TENSOR_BYTES)"])
+            self.kiln("run", model, "--device=cpu", "--shapes=x:2x4")
+        finally:
+            if old is None:
+                del os.environ["KILN_MAX_TENSOR_BYTES"]
+            else:
+                os.environ["KILN_MAX_TENSOR_BYTES"] = old
+
     # ---------------------------------------------------------------- kiln exec
 
     # Short measurements: CI machines are small and shared.

@@ -152,6 +152,42 @@ def test_static_input_shape_is_checked():
         context.set_input_shape("x", (4, 3))
 
 
+def test_absurd_sizes_are_errors_naming_the_tensor():
+    """Sizes that overflow 64 bits or exceed KILN_MAX_TENSOR_BYTES are refused before anything
+    is allocated, at build time where the shapes are known there, else when the engine runs."""
+    reduce_max = helper.make_node("ReduceMax", ["big"], ["y"], keepdims=0)
+    expand = helper.make_node("Expand", ["x", "shape"], ["big"], name="Expand_0")
+    model = make_model([expand, reduce_max], [("x", TensorProto.FLOAT, [1])],
+                       [("y", TensorProto.FLOAT, [])],
+                       [("shape", np.array([1 << 62], dtype=np.int64))])
+    with pytest.raises(kiln.InvalidArgumentError,
+                       match=r"tensor 'big' \(output of node 'Expand_0', op Expand\) of shape "
+                             r"4611686018427387904 float32 needs 18446744073709551616 bytes, "
+                             r"more than the limit of \d+ bytes \(KILN_MAX_TENSOR_BYTES\)"):
+        kiln.build(model, device="cpu")
+
+    # The shape as an input: known only when the engine is called.
+    model = make_model([expand, reduce_max],
+                       [("x", TensorProto.FLOAT, [1]), ("shape", TensorProto.INT64, [1])],
+                       [("y", TensorProto.FLOAT, [])])
+    engine = kiln.build(model, device="cpu")
+    x = np.array([2.5], dtype=np.float32)
+    with pytest.raises(kiln.InvalidArgumentError, match=r"tensor 'big' \(output of node 'Expand_0'"):
+        engine({"x": x, "shape": np.array([1 << 62], dtype=np.int64)})
+    assert engine({"x": x, "shape": np.array([3], dtype=np.int64)})["y"] == 2.5
+
+    # Input extents whose element count wraps, and ConstantOfShape of [2^62, 2^62].
+    model = make_model([helper.make_node("ReduceMax", ["x"], ["y"], keepdims=0)],
+                       [("x", TensorProto.FLOAT, ["a", "b", "c"])], [("y", TensorProto.FLOAT, [])])
+    with pytest.raises(kiln.InvalidArgumentError, match="input 'x' of shape 4294967296x4294967296x4294967296"):
+        kiln.build(model, shapes={"x": (1 << 32,) * 3}, device="cpu")
+    model = make_model([helper.make_node("ConstantOfShape", ["shape"], ["big"], name="fill"),
+                        reduce_max], [], [("y", TensorProto.FLOAT, [])],
+                       [("shape", np.array([1 << 62, 1 << 62], dtype=np.int64))])
+    with pytest.raises(kiln.InvalidArgumentError, match=r"tensor 'big' \(output of node 'fill', op ConstantOfShape\)"):
+        kiln.build(model, device="cpu")
+
+
 def test_execute_without_addresses(engine):
     context = engine.engine.create_execution_context()
     context.set_input_shape("x", (2, 4))

@@ -140,8 +140,10 @@ RunSetup make_setup(const Engine& engine, const std::map<std::string, Dims>& sha
       }
       tensor.dims = engine.profile_shape(input.name, 0, OptProfileSelector::kOPT);
     }
-    const size_t count = size_t(volume(tensor.dims));
-    tensor.values = std::make_shared<HostBuffer>(count * element_size(tensor.dtype));
+    const std::string what = "input '" + tensor.name + "'";
+    const size_t count = tensor_element_count(what, tensor.dtype, tensor.dims);
+    tensor.values =
+        std::make_shared<HostBuffer>(tensor_buffer_bytes(what, tensor.dtype, tensor.dims));
     fill_random(tensor.dtype, tensor.values->data(), count, 0, tensor.name);
     setup.inputs.push_back(std::move(tensor));
   }

@@ -206,8 +206,9 @@ int run_run(const ParsedArgs& args) {
 
   for (const InputInfo& input : inputs) {
     const Dims& dims = input_dims[input.name];
-    const size_t count = size_t(volume(dims));
-    auto buffer = std::make_unique<HostBuffer>(count * element_size(input.dtype));
+    const std::string what = "input '" + input.name + "'";
+    const size_t count = tensor_element_count(what, input.dtype, dims);
+    auto buffer = std::make_unique<HostBuffer>(tensor_buffer_bytes(what, input.dtype, dims));
     auto file = given.find(input.name);
     if (file != given.end()) {
       const NpyArray& array = file->second.array;
@@ -265,8 +266,8 @@ int run_run(const ParsedArgs& args) {
       context->set_output_allocator(name, allocators.back().get());
       continue;
     }
-    auto buffer = std::make_unique<HostBuffer>(size_t(volume(dims)) *
-                                               element_size(engine->tensor_dtype(name)));
+    auto buffer = std::make_unique<HostBuffer>(
+        tensor_buffer_bytes("output '" + name + "'", engine->tensor_dtype(name), dims));
     context->set_tensor_address(name, buffer->data());
     buffers[name] = std::move(buffer);
     output_dims[name] = dims;
@@ -302,7 +303,7 @@ int run_run(const ParsedArgs& args) {
     const DataType dtype = engine->tensor_dtype(name);
     const Dims& dims = output_dims[name];
     HostBuffer& buffer = *buffers[name];
-    const size_t count = size_t(volume(dims));
+    const size_t count = tensor_element_count("output '" + name + "'", dtype, dims);
     std::printf("output %s: %s %s\n", name.c_str(), to_string(dtype), to_string(dims).c_str());
     print_summary(summarize(dtype, buffer.data(), count, kValuesShown));
     if (!output_dir) continue;

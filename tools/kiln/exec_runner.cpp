@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "model.h"
+#include "values.h"
 
 namespace kiln::cli {
 namespace {
@@ -112,7 +113,7 @@ std::vector<InferenceTrace> run_cpu_phase(std::vector<std::unique_ptr<CpuWorker>
 
 size_t TensorSetup::bytes() const {
   if (data_dependent_output || is_dynamic(dims)) return 0;
-  return size_t(volume(dims)) * element_size(dtype);
+  return tensor_buffer_bytes("tensor '" + name + "'", dtype, dims);
 }
 
 std::unique_ptr<ExecutionContext> make_context(const Engine& engine, const RunSetup& setup) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/checked_size.h"
 #include "kiln/error.h"
 
 namespace kiln::cli {
@@ -233,14 +234,12 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& source)
   }
   array.shape = *shape;
 
-  uint64_t count = 1;
-  for (int64_t dim : array.shape) {
-    if (dim != 0 && count > std::numeric_limits<uint64_t>::max() / 16 / uint64_t(dim)) {
-      bad_file(source, "its shape is too large");
-    }
-    count *= uint64_t(dim);
+  uint64_t nbytes = 0;
+  try {
+    nbytes = checked_bytes(array.dtype, checked_numel(array.shape, "shape"), "shape");
+  } catch (const SizeOverflow&) {
+    bad_file(source, "its shape " + to_string(array.shape) + " is too large");
   }
-  const uint64_t nbytes = count * element_size(array.dtype);
   const size_t data_size = size - preamble - header_length;
   if (data_size < nbytes) {
     bad_file(source, "data truncated: the header promises " + std::to_string(nbytes) +
@@ -273,15 +272,16 @@ NpyArray read_npy(const std::string& path) {
 
 std::vector<uint8_t> encode_npy(DataType dtype, const Dims& shape, const void* data,
                                 size_t nbytes) {
-  uint64_t count = 1;
   for (int64_t dim : shape) {
     if (dim < 0) {
       throw Error(ErrorCode::kInvalidArgument,
                   "cannot write a .npy array with dynamic dims " + to_string(shape));
     }
-    count *= uint64_t(dim);
   }
-  if (count * element_size(dtype) != nbytes) {
+  // Overflow-checked: a shape whose element count wraps must not pass as an empty array.
+  const size_t expected = checked_bytes(dtype, checked_numel(shape, "writing a .npy array"),
+                                        "writing a .npy array");
+  if (expected != nbytes) {
     throw Error(ErrorCode::kInternal, "encode_npy: " + std::to_string(nbytes) +
                                           " bytes do not match shape " + to_string(shape));
   }

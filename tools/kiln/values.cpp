@@ -6,10 +6,21 @@
 #include <cstring>
 #include <limits>
 
+#include "core/checked_size.h"
 #include "core/narrow_types.h"
 #include "kiln/error.h"
 
 namespace kiln::cli {
+
+size_t tensor_element_count(const std::string& what, DataType type, const Dims& dims) {
+  check_tensor_size(type, dims, what);
+  return size_t(checked_numel(dims, what));
+}
+
+size_t tensor_buffer_bytes(const std::string& what, DataType type, const Dims& dims) {
+  return checked_bytes(type, int64_t(tensor_element_count(what, type, dims)), what);
+}
+
 namespace {
 
 template <typename T>

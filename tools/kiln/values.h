@@ -11,6 +11,12 @@
 
 namespace kiln::cli {
 
+// Bytes of a host buffer for `what` (e.g. "input 'x'") of `type` and `dims`, overflow-checked
+// and refused above KILN_MAX_TENSOR_BYTES with a kiln::Error naming it (core/checked_size.h).
+size_t tensor_buffer_bytes(const std::string& what, DataType type, const Dims& dims);
+// Its element count (same checks).
+size_t tensor_element_count(const std::string& what, DataType type, const Dims& dims);
+
 // Storage-only float formats, converted with round-to-nearest-even.
 float half_to_float(uint16_t bits);
 uint16_t float_to_half(float value);

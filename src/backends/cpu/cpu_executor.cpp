@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "backends/cpu/cpu_kernel.h"
+#include "core/checked_size.h"
 
 namespace kiln::cpu {
 
@@ -122,7 +123,9 @@ void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
         auto off = memory.offsets.find(out->name);
         KILN_CHECK(off != memory.offsets.end(), ErrorCode::kInternal, "value '", out->name,
                    "' has no place in the memory plan");
-        size_t bytes = size_t(volume(d.shape)) * element_size(d.dtype);
+        const std::string what = describe_tensor(out->name, node.name, node.op);
+        check_tensor_size(d.dtype, d.shape, what);
+        const size_t bytes = checked_bytes(d.dtype, checked_numel(d.shape, what), what);
         KILN_CHECK(bytes <= memory.sizes.at(out->name) && off->second + bytes <= arena_bytes,
                    ErrorCode::kRuntime, node.describe(), ": output '", out->name, "' needs ", bytes,
                    " bytes but the plan reserved ", memory.sizes.at(out->name),
