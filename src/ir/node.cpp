@@ -1,5 +1,6 @@
 #include "ir/node.h"
 
+#include "core/display_name.h"
 #include "core/error.h"
 #include "ir/graph.h"
 
@@ -74,6 +75,7 @@ const Graph& Node::attr_graph(const std::string& key) const {
   return *g;
 }
 
-std::string Node::describe() const { return cat(op, " '", name, "'"); }
+// Names come from model files: printed escaped and shortened (core/display_name.h).
+std::string Node::describe() const { return cat(display_name(op), " '", display_name(name), "'"); }
 
 }  // namespace kiln::ir

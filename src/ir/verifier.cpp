@@ -2,6 +2,7 @@
 
 #include <unordered_set>
 
+#include "core/display_name.h"
 #include "core/error.h"
 
 namespace kiln::ir {
@@ -12,8 +13,8 @@ void verify(const Graph& graph, bool is_subgraph) {
   std::unordered_set<std::string> names;
   for (const auto& v : graph.values()) {
     owned.insert(v.get());
-    KILN_CHECK(names.insert(v->name).second, ErrorCode::kInvalidModel, "graph '", graph.name,
-               "': two values are named '", v->name, "'");
+    KILN_CHECK(names.insert(v->name).second, ErrorCode::kInvalidModel, "graph '", display_name(graph.name),
+               "': two values are named '", display_name(v->name), "'");
     if (v->is_constant()) defined.insert(v.get());
     // A subgraph reads outer-scope values through producer-less placeholders.
     if (is_subgraph && !v->producer && !v->is_constant()) defined.insert(v.get());
@@ -27,15 +28,15 @@ void verify(const Graph& graph, bool is_subgraph) {
       if (!in) continue;
       KILN_CHECK(owned.count(in), ErrorCode::kInternal, node->describe(), ": input '", in->name,
                  "' belongs to another graph");
-      KILN_CHECK(defined.count(in), ErrorCode::kInvalidModel, node->describe(), ": input '", in->name,
-                 "' is used before it is produced (graph not in topological order, or a cycle)");
+      KILN_CHECK(defined.count(in), ErrorCode::kInvalidModel, node->describe(), ": input '",
+                 display_name(in->name), "' is used before it is produced (graph not in topological order, or a cycle)");
     }
     for (const Value* out : node->outputs) {
       if (!out) continue;
       KILN_CHECK(out->producer == node.get(), ErrorCode::kInternal, node->describe(), ": output '",
                  out->name, "' names another producer");
       KILN_CHECK(defined.insert(out).second, ErrorCode::kInvalidModel, node->describe(), ": output '",
-                 out->name, "' is produced twice");
+                 display_name(out->name), "' is produced twice");
     }
     for (const auto& [key, attr] : node->attrs) {
       if (auto* sub = std::get_if<std::shared_ptr<Graph>>(&attr)) {
@@ -44,8 +45,8 @@ void verify(const Graph& graph, bool is_subgraph) {
     }
   }
   for (const Value* out : graph.outputs()) {
-    KILN_CHECK(defined.count(out), ErrorCode::kInvalidModel, "graph output '", out->name,
-               "' is never produced");
+    KILN_CHECK(defined.count(out), ErrorCode::kInvalidModel, "graph output '",
+               display_name(out->name), "' is never produced");
   }
 }
 

@@ -1,6 +1,7 @@
 // Constant: its value becomes a constant of the graph under the output's name; no node.
 // (Cast's `to` and the dtype attributes of EyeLike and the Random ops are translated to kiln
 // DataTypes by ImportContext::convert_attributes; those ops import as they are.)
+#include "core/display_name.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/op_importer.h"
 
@@ -42,7 +43,7 @@ Tensor constant_value(ImportContext& ctx) {
     ctx.unsupported("string constants (", kind, ") are not supported");
   }
   if (kind == "sparse_value") ctx.unsupported("sparse constants (sparse_value) are not supported");
-  ctx.invalid("unknown attribute '", kind, "'");
+  ctx.invalid("unknown attribute '", display_name(kind), "'");
 }
 
 KILN_REGISTER_ONNX_IMPORTER(OnnxImporterDef{

@@ -2,6 +2,7 @@
 // attributes and training-only outputs), Dropout (ratio attribute before opset 12, a mask of the
 // input's type before opset 10) and GroupNormalization (per-group scale/bias before opset 21).
 // kiln imports models for inference: these ops' training behaviour is not kept.
+#include "core/display_name.h"
 #include "onnx/op_importer.h"
 
 namespace kiln::onnx_import {
@@ -28,7 +29,7 @@ void import_batch_normalization(ImportContext& ctx) {
     if (i <= 2) {
       ctx.bind_output(i, ctx.required_input(i + 2));
     } else {
-      ctx.unsupported("output ", i, " ('", ctx.output_name(i),
+      ctx.unsupported("output ", i, " ('", display_name(ctx.output_name(i)),
                       "', a saved batch statistic) exists only in training");
     }
   }

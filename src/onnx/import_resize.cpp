@@ -3,6 +3,7 @@
 // be omitted; GridSample before opset 20 named its modes bilinear/bicubic.
 #include <algorithm>
 
+#include "core/display_name.h"
 #include "onnx/op_importer.h"
 
 namespace kiln::onnx_import {
@@ -18,7 +19,7 @@ bool is_empty_constant(const ir::Value* v) {
 void emit_resize_from_scales(ImportContext& ctx, ir::Value* x, ir::Value* scales) {
   std::string mode = ctx.attr_string("mode", "nearest");
   if (mode == "bilinear" || mode == "trilinear") mode = "linear";
-  if (mode != "nearest" && mode != "linear") ctx.invalid("unknown mode '", mode, "'");
+  if (mode != "nearest" && mode != "linear") ctx.invalid("unknown mode '", display_name(mode), "'");
   ir::Attributes attrs = {{"mode", mode},
                           {"coordinate_transformation_mode", std::string("asymmetric")}};
   if (mode == "nearest") {

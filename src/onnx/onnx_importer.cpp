@@ -10,16 +10,22 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <queue>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
+#include <google/protobuf/io/coded_stream.h>
+
+#include "core/display_name.h"
 #include "core/error.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/op_importer.h"
 #include "onnx/tensor_proto.h"
 #include "ops/op.h"
+#include "ops/shape_inference.h"
 
 namespace kiln::onnx_import {
 
@@ -28,6 +34,17 @@ namespace {
 namespace fs = std::filesystem;
 
 bool is_default_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+
+// A graph output's or value_info's declared type, checked against kiln's inference once the
+// main graph is imported.
+struct DeclaredType {
+  const ir::Value* value;
+  std::string what;  // "graph output 'y'", "value_info 'h'" (names already display_name'd)
+  int32_t elem_type;
+  bool has_shape;
+  std::vector<int64_t> dims;  // > 0 where the model gives an extent, -1 elsewhere
+  std::string shape_text;     // as declared: "[batch, 3, ?]"
+};
 
 struct UnsupportedEntry {
   std::string node;
@@ -51,9 +68,17 @@ struct ModelState {
   // Each placeholder a subgraph reads an enclosing value through -> that enclosing value.
   std::unordered_map<const ir::Value*, ir::Value*> outer_of = {};
   std::vector<UnsupportedEntry> unsupported = {};
+  std::vector<DeclaredType> declared = {};  // of the main graph
 };
 
-void collect_names(const onnx::GraphProto& graph, ModelState& state) {
+std::string node_label(const onnx::NodeProto& node, int index) {
+  return node.name().empty() ? cat(node.op_type(), "_", index) : node.name();
+}
+
+// Also refuses subgraphs nested deeper than kMaxSubgraphDepth, before anything recurses
+// further (`depth` is the number of bodies `graph` is inside of; `path` names them).
+void collect_names(const onnx::GraphProto& graph, ModelState& state, int depth = 0,
+                   const std::string& path = "") {
   for (const auto& vi : graph.input()) state.onnx_names.insert(vi.name());
   for (const auto& init : graph.initializer()) state.onnx_names.insert(init.name());
   for (const auto& vi : graph.output()) {
@@ -67,8 +92,16 @@ void collect_names(const onnx::GraphProto& graph, ModelState& state) {
     }
     for (const auto& out : node.output()) state.onnx_names.insert(out);
     for (const auto& attr : node.attribute()) {
-      if (attr.has_g()) collect_names(attr.g(), state);
-      for (const auto& g : attr.graphs()) collect_names(g, state);
+      if (!attr.has_g() && attr.graphs_size() == 0) continue;
+      const std::string& label = node.name().empty() ? node.op_type() : node.name();
+      KILN_CHECK(depth < kMaxSubgraphDepth, ErrorCode::kInvalidModel, "ONNX node '",
+                 display_name(label), "' (", display_name(node.op_type()), ") in '",
+                 display_name(path), "' holds a subgraph nested ", depth + 1,
+                 " levels deep; kiln imports subgraphs (If/Loop/Scan bodies) nested at most ",
+                 kMaxSubgraphDepth, " levels deep");
+      const std::string inner = cat(path, label, "/", attr.name(), "/");
+      if (attr.has_g()) collect_names(attr.g(), state, depth + 1, inner);
+      for (const auto& g : attr.graphs()) collect_names(g, state, depth + 1, inner);
     }
   }
 }
@@ -89,10 +122,6 @@ void collect_reads(const onnx::NodeProto& node, std::vector<std::string>& reads)
       for (const auto& out : body->output()) reads.push_back(out.name());
     }
   }
-}
-
-std::string node_label(const onnx::NodeProto& node, int index) {
-  return node.name().empty() ? cat(node.op_type(), "_", index) : node.name();
 }
 
 // The order to import nodes in: the file's order when it is topological (as ONNX requires),
@@ -148,9 +177,9 @@ std::vector<int> topological_order(const onnx::GraphProto& graph) {
     int listed = 0;
     for (int i = 0; i < n && listed < 10; ++i) {
       if (pending[size_t(i)] == 0) continue;
-      members += cat(listed++ ? ", " : "", "'", node_label(graph.node(i), i), "'");
+      members += cat(listed++ ? ", " : "", "'", display_name(node_label(graph.node(i), i)), "'");
     }
-    fail(ErrorCode::kInvalidModel, "graph '", graph.name(),
+    fail(ErrorCode::kInvalidModel, "graph '", display_name(graph.name()),
          "' has a cycle: these nodes depend on each other's outputs: ", members);
   }
   return order;
@@ -160,8 +189,8 @@ std::string format_report(const std::vector<UnsupportedEntry>& entries) {
   std::string out =
       cat("kiln cannot import ", entries.size(), " ONNX node", entries.size() == 1 ? "" : "s", ":");
   for (const auto& e : entries) {
-    out += cat("\n  node '", e.node, "' (op ", e.op, ", domain ", e.domain, ", opset ", e.opset,
-               "): ", e.reason);
+    out += cat("\n  node '", display_name(e.node), "' (op ", display_name(e.op), ", domain ",
+               display_name(e.domain), ", opset ", e.opset, "): ", e.reason);
   }
   return out;
 }
@@ -174,13 +203,14 @@ class GraphImporter final : public ImportScope {
   void import(const onnx::GraphProto& proto) {
     graph_.name = proto.name();
     if (proto.sparse_initializer_size() > 0) {
-      fail(ErrorCode::kUnsupported, "graph '", proto.name(), "' has sparse initializers ('",
-           proto.sparse_initializer(0).values().name(), "'), which kiln does not support");
+      fail(ErrorCode::kUnsupported, "graph '", display_name(proto.name()),
+           "' has sparse initializers ('", display_name(proto.sparse_initializer(0).values().name()),
+           "'), which kiln does not support");
     }
     std::unordered_set<std::string> initializer_names;
     for (const auto& init : proto.initializer()) {
       KILN_CHECK(initializer_names.insert(init.name()).second, ErrorCode::kInvalidModel,
-                 "initializer '", init.name(), "' is defined twice");
+                 "initializer '", display_name(init.name()), "' is defined twice");
       bind(init.name(), graph_.add_constant(init.name(), tensor(init)));
     }
     for (const auto& vi : proto.input()) {
@@ -190,6 +220,12 @@ class GraphImporter final : public ImportScope {
     }
     for (int index : topological_order(proto)) import_node(proto.node(index), index);
     for (const auto& vi : proto.output()) add_graph_output(vi);
+    if (is_main_graph()) {
+      for (const auto& vi : proto.value_info()) {
+        auto it = values_.find(vi.name());
+        if (it != values_.end()) declare(it->second, "value_info", vi);
+      }
+    }
   }
 
   ir::Graph& graph() override { return graph_; }
@@ -216,7 +252,7 @@ class GraphImporter final : public ImportScope {
 
   void bind(const std::string& onnx_name, ir::Value* value) override {
     KILN_CHECK(values_.emplace(onnx_name, value).second, ErrorCode::kInvalidModel, "value '",
-               onnx_name, "' is defined twice");
+               display_name(onnx_name), "' is defined twice");
   }
 
   std::string fresh_name(const std::string& base) override {
@@ -249,8 +285,32 @@ class GraphImporter final : public ImportScope {
  private:
   bool is_main_graph() const { return parent_ == nullptr; }
 
+  // Records what a graph output or value_info of the main graph declares, to be checked against
+  // inference when the whole graph is imported.
+  void declare(const ir::Value* value, const char* kind, const onnx::ValueInfoProto& vi) {
+    if (!vi.type().has_tensor_type()) return;
+    const auto& tensor_type = vi.type().tensor_type();
+    DeclaredType d{.value = value,
+                   .what = cat(kind, " '", display_name(vi.name()), "'"),
+                   .elem_type = tensor_type.elem_type(),
+                   .has_shape = tensor_type.has_shape()};
+    std::string text;
+    for (const auto& dim : tensor_type.shape().dim()) {
+      // A dim_value of 0 is read as unknown here: exporters write it for dims they do not know.
+      const bool known = dim.has_dim_value() && dim.dim_value() > 0;
+      d.dims.push_back(known ? dim.dim_value() : -1);
+      text += text.empty() ? "" : ", ";
+      text += known                  ? std::to_string(dim.dim_value())
+              : dim.has_dim_param() ? display_name(dim.dim_param())
+              : dim.has_dim_value() ? std::to_string(dim.dim_value())
+                                    : std::string("?");
+    }
+    d.shape_text = cat("[", text, "]");
+    state_.declared.push_back(std::move(d));
+  }
+
   void add_graph_input(const onnx::ValueInfoProto& vi) {
-    const std::string what = cat("graph input '", vi.name(), "'");
+    const std::string what = cat("graph input '", display_name(vi.name()), "'");
     const auto& type = vi.type();
     DataType dtype = DataType::kFloat32;
     ir::Shape shape;
@@ -290,7 +350,8 @@ class GraphImporter final : public ImportScope {
 
   void add_graph_output(const onnx::ValueInfoProto& vi) {
     ir::Value* value = find(vi.name());
-    KILN_CHECK(value != nullptr, ErrorCode::kInvalidModel, "graph output '", vi.name(),
+    KILN_CHECK(value != nullptr, ErrorCode::kInvalidModel, "graph output '",
+               display_name(vi.name()),
                "' is not computed by any node, graph input or initializer");
     if (value->name != vi.name()) {
       // The output aliases another value (a Constant node's, a pass-through output): keep
@@ -304,6 +365,7 @@ class GraphImporter final : public ImportScope {
       if (auto dtype = kiln_dtype_from_onnx(vi.type().tensor_type().elem_type())) value->dtype = *dtype;
     }
     graph_.mark_output(value);
+    if (is_main_graph()) declare(value, "graph output", vi);
   }
 
   void record_unsupported(const onnx::NodeProto& node, const std::string& name, int64_t opset,
@@ -337,6 +399,16 @@ class GraphImporter final : public ImportScope {
     const std::string& op = node.op_type();
     current_node_ = name;
 
+    // Importers read an attribute by name; a second one of the same name would be ignored.
+    if (node.attribute_size() > 1) {
+      std::unordered_set<std::string_view> attribute_names;
+      for (const auto& attr : node.attribute()) {
+        KILN_CHECK(attribute_names.insert(attr.name()).second, ErrorCode::kInvalidModel,
+                   "ONNX node '", display_name(path_ + name), "' (", display_name(op),
+                   ") has two attributes named '", display_name(attr.name()), "'");
+      }
+    }
+
     if (!is_default_domain(node.domain())) {
       auto version = state_.domain_versions.find(node.domain());
       int64_t opset = version == state_.domain_versions.end() ? 0 : version->second;
@@ -349,7 +421,8 @@ class GraphImporter final : public ImportScope {
       bind_placeholders(node);
       return;
     }
-    KILN_CHECK(state_.opset > 0, ErrorCode::kInvalidModel, "ONNX node '", path_, name, "' (", op,
+    KILN_CHECK(state_.opset > 0, ErrorCode::kInvalidModel, "ONNX node '",
+               display_name(path_ + name), "' (", display_name(op),
                ") is in the ai.onnx domain but the model declares no ai.onnx opset");
 
     const OnnxImporterDef* def = ImporterRegistry::instance().find(op, state_.opset);
@@ -380,7 +453,8 @@ class GraphImporter final : public ImportScope {
         bind_placeholders(node);
         return;
       }
-      throw Error(e.code(), cat("ONNX node '", path_, name, "' (", op, "): ", e.what()));
+      throw Error(e.code(), cat("ONNX node '", display_name(path_ + name), "' (", display_name(op),
+                                "): ", e.what()));
     }
 
     std::vector<std::string> missing;
@@ -404,8 +478,8 @@ class GraphImporter final : public ImportScope {
     // An importer may drop outputs nothing reads (training-only ones); never a used one.
     for (const auto& out : node.output()) {
       KILN_CHECK(out.empty() || values_.count(out) || !is_used(out), ErrorCode::kInternal,
-                 "the importer of ", op, " left output '", out, "' of node '", path_, name,
-                 "' undefined");
+                 "the importer of ", display_name(op), " left output '", display_name(out),
+                 "' of node '", display_name(path_ + name), "' undefined");
     }
   }
 
@@ -417,10 +491,27 @@ class GraphImporter final : public ImportScope {
   std::unordered_map<std::string, ir::Value*> values_;
 };
 
+// ir_version 0 means the field was never set; a version newer than the compiled onnx.proto
+// knows may carry fields this parser dropped without a word.
+void check_ir_version(const onnx::ModelProto& model) {
+  KILN_CHECK(model.ir_version() > 0, ErrorCode::kInvalidModel, "the ONNX model has ir_version ",
+             model.ir_version(), ": every ONNX model states the IR version it was written for "
+             "(1 or later; onnx.helper.make_model sets it)");
+  KILN_CHECK(model.ir_version() <= onnx::Version::IR_VERSION, ErrorCode::kUnsupported,
+             "the ONNX model has IR version ", model.ir_version(),
+             ", newer than the newest this kiln knows (", int(onnx::Version::IR_VERSION),
+             "); convert it with an older onnx or update kiln");
+}
+
 void read_opsets(const onnx::ModelProto& model, ModelState& state) {
   bool declared = false;
   for (const auto& entry : model.opset_import()) {
     if (is_default_domain(entry.domain())) {
+      // kiln reads every op with the meaning of its newest opset (or an older one); an opset
+      // past that may have changed what an op means.
+      KILN_CHECK(entry.version() <= kNewestOpset, ErrorCode::kUnsupported, "opset ",
+                 entry.version(), " of domain '", display_name(entry.domain()),
+                 "' is newer than the newest kiln supports (", kNewestOpset, ")");
       state.opset = entry.version();
       declared = true;
     } else {
@@ -443,10 +534,6 @@ void read_opsets(const onnx::ModelProto& model, ModelState& state) {
     warn(cat("the ONNX model uses ai.onnx opset ", state.opset, "; kiln supports opsets ",
              kOldestSupportedOpset, " to ", kNewestOpset,
              " and imports older ones as far as its importers can"));
-  } else if (state.opset > kNewestOpset) {
-    warn(cat("the ONNX model uses ai.onnx opset ", state.opset, ", newer than the newest kiln ",
-             "knows (", kNewestOpset, "); its ops are read with their opset-", kNewestOpset,
-             " meaning"));
   }
 }
 
@@ -456,12 +543,106 @@ onnx::ModelProto parse_model(const void* data, size_t size, const std::string& w
              " bytes: protobuf cannot read an ONNX model over 2 GB, so its "
              "weights must be stored as external data (onnx.save_model(..., "
              "save_as_external_data=True))");
+  // Parsing recurses once per nested message: the limit keeps a hostile file from exhausting
+  // the stack, and is set here rather than left to protobuf's default so that it is known.
+  const auto parse = [&](onnx::ModelProto& model, int nesting_limit) {
+    google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(data), int(size));
+    in.SetRecursionLimit(nesting_limit);
+    return model.ParseFromCodedStream(&in) && in.ConsumedEntireMessage();
+  };
   onnx::ModelProto model;
-  KILN_CHECK(model.ParseFromArray(data, int(size)), ErrorCode::kInvalidModel, what,
-             " is not a valid ONNX model (protobuf parse failed)");
+  if (!parse(model, kMaxMessageNesting)) {
+    // Only nesting depth depends on the limit: a file that parses with a larger one nests
+    // too deep (the larger limit still keeps the stack small).
+    onnx::ModelProto probe;
+    KILN_CHECK(!parse(probe, 2 * kMaxMessageNesting), ErrorCode::kInvalidModel, what,
+               " nests protobuf messages more than ", kMaxMessageNesting,
+               " levels deep, the parser's limit (If/Loop/Scan bodies nested within each other "
+               "cost three levels each; kiln imports at most ", kMaxSubgraphDepth,
+               " levels of subgraphs)");
+    fail(ErrorCode::kInvalidModel, what,
+         " is not a valid ONNX model (protobuf parse failed): the file is corrupt or truncated, "
+         "or nests messages more than ", kMaxMessageNesting, " levels deep, the parser's limit");
+  }
   KILN_CHECK(model.has_graph(), ErrorCode::kInvalidModel, what,
              " is not a valid ONNX model (it has no graph)");
   return model;
+}
+
+// The extents of a resolved value as text, '?' for those that differ between the two probes.
+std::string inferred_shape_text(const Dims& a, const Dims* b) {
+  std::string text;
+  for (size_t i = 0; i < a.size(); ++i) {
+    text += i ? ", " : "";
+    text += (b && (*b)[i] != a[i]) ? std::string("?") : std::to_string(a[i]);
+  }
+  return cat("[", text, "]");
+}
+
+// Checks each declared graph output and value_info against kiln's inference. Inference needs
+// extents, so the graph is resolved twice with every dynamic input dim set to 2 and then to 3:
+// an extent that comes out the same both times does not depend on them. Only definite
+// conflicts are errors: a declared dim that is symbolic, unknown or 0 (which some exporters
+// write for unknown) is not compared, nor is an inferred extent that differs between the two
+// probes, nor a declared rank 0 (an empty shape, which some exporters write for unknown). When
+// the graph cannot be resolved this way (an input of unknown rank, extents that only some
+// sizes satisfy, an op kiln lacks), nothing is checked here: the builder reports real problems.
+void check_declared_types(const ir::Graph& graph, const std::vector<DeclaredType>& declared) {
+  if (declared.empty()) return;
+  for (const ir::Value* in : graph.inputs()) {
+    if (!in->has_shape) return;
+  }
+  std::optional<ops::ResolvedShapes> probes[2];
+  for (int k = 0; k < 2; ++k) {
+    std::map<std::string, Dims> shapes;
+    for (const ir::Value* in : graph.inputs()) {
+      Dims dims = ir::to_dims(in->shape);
+      for (int64_t& d : dims) {
+        if (d < 0) d = 2 + k;
+      }
+      shapes[in->name] = std::move(dims);
+    }
+    try {
+      probes[k] = ops::resolve_shapes(graph, shapes);
+    } catch (const std::exception&) {
+      return;
+    }
+  }
+  for (const DeclaredType& d : declared) {
+    const auto first = probes[0]->desc.find(d.value);
+    const auto second = probes[1]->desc.find(d.value);
+    const bool resolved = first != probes[0]->desc.end() && second != probes[1]->desc.end();
+    std::optional<DataType> inferred;
+    if (resolved) {
+      inferred = first->second.dtype;
+    } else if (auto deferred = probes[0]->deferred.find(d.value);
+               deferred != probes[0]->deferred.end()) {
+      inferred = deferred->second.dtype;
+    }
+    const std::optional<DataType> stated = kiln_dtype_from_onnx(d.elem_type);
+    if (inferred && stated && *inferred != *stated) {
+      fail(ErrorCode::kInvalidModel, d.what, " is declared with element type ",
+           onnx_dtype_name(d.elem_type), " but kiln infers ",
+           onnx_dtype_name(onnx_dtype_from_kiln(*inferred)),
+           " for it from the nodes that compute it");
+    }
+    if (!resolved || !d.has_shape || d.dims.empty()) continue;
+    const Dims& a = first->second.shape;
+    const Dims& b = second->second.shape;
+    if (a.size() != b.size()) continue;
+    if (a.size() != d.dims.size()) {
+      fail(ErrorCode::kInvalidModel, d.what, " is declared with shape ", d.shape_text, " (rank ",
+           d.dims.size(), ") but kiln infers shape ", inferred_shape_text(a, &b), " (rank ",
+           a.size(), ")");
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (d.dims[i] > 0 && a[i] == b[i] && a[i] != d.dims[i]) {
+        fail(ErrorCode::kInvalidModel, d.what, " is declared with shape ", d.shape_text,
+             " but kiln infers shape ", inferred_shape_text(a, &b), ": dim ", i, " is ", a[i],
+             ", not ", d.dims[i]);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -478,6 +659,7 @@ std::unique_ptr<ir::Graph> import_onnx_model(const onnx::ModelProto& model,
       return ops::OpRegistry::instance().find(op) != nullptr;
     };
   }
+  check_ir_version(model);
   read_opsets(model, state);
   for (const auto& function : model.functions()) {
     state.local_functions.insert({function.domain(), function.name()});
@@ -488,6 +670,7 @@ std::unique_ptr<ir::Graph> import_onnx_model(const onnx::ModelProto& model,
   GraphImporter importer(state, *graph, nullptr, "");
   importer.import(model.graph());
   if (!state.unsupported.empty()) fail(ErrorCode::kUnsupported, format_report(state.unsupported));
+  check_declared_types(*graph, state.declared);
   logger.log(Logger::Severity::kInfo,
              cat("imported ONNX graph '", graph->name, "' (ai.onnx opset ", state.opset,
                  "): ", graph->nodes().size(), " nodes, ", graph->inputs().size(), " inputs, ",

@@ -8,6 +8,13 @@
 //
 // Every node kiln cannot import is reported at once, in one kiln::Error(kUnsupported) listing
 // for each: node name, op, domain, opset and the reason.
+//
+// Models are checked strictly where a mistake would otherwise go unnoticed: ir_version 0 or
+// newer than the compiled onnx.proto knows, an ai.onnx opset newer than kNewestOpset, a node
+// with two attributes of the same name, subgraphs nested deeper than kMaxSubgraphDepth, and a
+// graph output or value_info whose declared element type or static extents contradict what
+// kiln infers are errors (kInvalidModel; kUnsupported for versions kiln does not know).
+// Names from the model appear in messages through display_name (core/display_name.h).
 #pragma once
 
 #include <cstddef>
@@ -23,6 +30,18 @@ class ModelProto;
 }
 
 namespace kiln::onnx_import {
+
+// How deep If/Loop/Scan bodies may nest (a body of a body of ... counts each level). Deeper
+// models are refused with an error naming the node and this limit: every stage after the
+// importer walks bodies recursively.
+inline constexpr int kMaxSubgraphDepth = 64;
+
+// How deep protobuf messages may nest in a model file (protobuf's recursion limit; its default
+// is 100). Each level of subgraphs costs three (NodeProto, AttributeProto, GraphProto), so this
+// leaves kMaxSubgraphDepth levels of bodies room for their tensors and types, and the
+// importer's clear message about subgraph depth comes before the parser's. A file nested deeper
+// fails to parse with an error that names this limit.
+inline constexpr int kMaxMessageNesting = 3 * kMaxSubgraphDepth + 40;
 
 struct ImportOptions {
   // Whether kiln defines an op (a node whose op it does not is unsupported). Empty: ask

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "core/display_name.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/tensor_proto.h"
 
@@ -92,7 +93,7 @@ const Tensor* ImportContext::constant_input(size_t i) {
 ir::Value* ImportContext::lookup(const std::string& onnx_name) {
   ir::Value* v = scope_.find(onnx_name);
   if (v == nullptr)
-    invalid("input '", onnx_name, "' is not defined by any earlier node, ",
+    invalid("input '", display_name(onnx_name), "' is not defined by any earlier node, ",
             "graph input or initializer");
   return v;
 }
@@ -133,8 +134,8 @@ const onnx::AttributeProto* ImportContext::attr(std::string_view name) const {
 namespace {
 void expect_type(const onnx::AttributeProto& a, onnx::AttributeProto::AttributeType want) {
   auto type = attribute_type(a);
-  KILN_CHECK(type == want, ErrorCode::kInvalidModel, "attribute '", a.name(), "' is ",
-             attribute_type_name(type), ", expected ", attribute_type_name(want));
+  KILN_CHECK(type == want, ErrorCode::kInvalidModel, "attribute '", display_name(a.name()),
+             "' is ", attribute_type_name(type), ", expected ", attribute_type_name(want));
 }
 }  // namespace
 
@@ -178,19 +179,19 @@ std::vector<double> ImportContext::attr_floats(std::string_view name,
 ir::Attribute ImportContext::convert_attribute(const onnx::AttributeProto& a) {
   using A = onnx::AttributeProto;
   if (!a.ref_attr_name().empty()) {
-    unsupported("attribute '", a.name(), "' refers to a function attribute ('", a.ref_attr_name(),
-                "'), which kiln does not support");
+    unsupported("attribute '", display_name(a.name()), "' refers to a function attribute ('",
+                display_name(a.ref_attr_name()), "'), which kiln does not support");
   }
   const auto type = attribute_type(a);
   if (is_dtype_attribute(op_type(), a.name())) {
-    const std::string what = cat("attribute '", a.name(), "'");
+    const std::string what = cat("attribute '", display_name(a.name()), "'");
     if (type == A::INT) {
       return int64_t(require_kiln_dtype(int32_t(a.i()), what));
     }
     if (type == A::STRING) {  // Cast opset 1 named the type: to="FLOAT"
       onnx::TensorProto::DataType parsed;
       if (!onnx::TensorProto_DataType_Parse(a.s(), &parsed)) {
-        invalid(what, " names an unknown ONNX type '", a.s(), "'");
+        invalid(what, " names an unknown ONNX type '", display_name(a.s()), "'");
       }
       return int64_t(require_kiln_dtype(int32_t(parsed), what));
     }
@@ -226,7 +227,7 @@ ir::Attribute ImportContext::convert_attribute(const onnx::AttributeProto& a) {
       // An attribute with no value at all: ONNX allows an empty list of undefined type.
       return std::vector<int64_t>{};
     default:
-      unsupported("attribute '", a.name(), "' has type ", attribute_type_name(type),
+      unsupported("attribute '", display_name(a.name()), "' has type ", attribute_type_name(type),
                   ", which kiln does not support");
   }
 }

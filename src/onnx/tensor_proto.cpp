@@ -1,11 +1,19 @@
 #include "onnx/tensor_proto.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <bit>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 
 #include "core/checked_size.h"
+#include "core/display_name.h"
 #include "core/error.h"
 #include "core/narrow_types.h"
 #include "onnx/onnx.pb.h"
@@ -22,7 +30,7 @@ using onnx::TensorProto;
 
 std::string describe(const TensorProto& proto) {
   return proto.name().empty() ? std::string("an unnamed tensor")
-                              : cat("tensor '", proto.name(), "'");
+                              : cat("tensor '", display_name(proto.name()), "'");
 }
 
 // Copies a repeated field element by element into the tensor's storage type. The 16- and 8-bit
@@ -122,12 +130,70 @@ uint64_t parse_size_field(const TensorProto& proto, const std::string& key,
     used = 0;
   }
   KILN_CHECK(used == text.size() && !text.empty() && text[0] != '-', ErrorCode::kInvalidModel,
-             describe(proto), ": external data ", key, " '", text, "' is not a byte count");
+             describe(proto), ": external data ", key, " '", display_name(text),
+             "' is not a byte count");
   return v;
+}
+
+// What kind of file a status describes, for messages.
+const char* file_kind(fs::file_type type) {
+  switch (type) {
+    case fs::file_type::regular:
+      return "a regular file";
+    case fs::file_type::directory:
+      return "a directory";
+    case fs::file_type::symlink:
+      return "a symbolic link";
+    case fs::file_type::block:
+      return "a block device";
+    case fs::file_type::character:
+      return "a character device";
+    case fs::file_type::fifo:
+      return "a FIFO";
+    case fs::file_type::socket:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
+// An open file descriptor, closed with the object.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Whether `path` is `folder` or lies below it (both absolute and free of symlinks, `.`, `..`).
+bool is_within(const fs::path& path, const fs::path& folder) {
+  auto p = path.begin();
+  for (auto f = folder.begin(); f != folder.end(); ++f, ++p) {
+    if (f->empty()) continue;  // the empty last element of a folder written with a trailing '/'
+    if (p == path.end() || *p != *f) return false;
+  }
+  return true;
 }
 
 // Weights stored beside the model: `location` is a path relative to the model's folder, and
 // `offset` / `length` select a byte range of that file.
+//
+// A model must not make kiln read anything but regular files inside its own folder: the
+// location is refused when it is absolute or starts with "..", and when, with every symbolic
+// link resolved, it leads out of the folder (a link "sub -> /etc" makes "sub/passwd" a read of
+// /etc/passwd) or to something other than a regular file (a FIFO would block, a device could
+// be endless or have side effects on open). The resolved path is opened with O_NOFOLLOW and
+// O_NONBLOCK and checked again with fstat on the open descriptor, so that a link or FIFO
+// swapped in after the check is refused too. (A hard link to a file outside the folder cannot
+// be told from a file of the folder; whoever can make one in the model's folder could write
+// the weights anyway.)
 Tensor read_external(const TensorProto& proto, const std::string& base_dir, DataType dtype,
                      const Dims& shape, uint64_t expected) {
   std::string location;
@@ -144,38 +210,72 @@ Tensor read_external(const TensorProto& proto, const std::string& base_dir, Data
   }
   KILN_CHECK(!location.empty(), ErrorCode::kInvalidModel, describe(proto),
              " is stored as external data but names no location");
+  const std::string shown = display_name(location);
+  KILN_CHECK(location.find('\0') == std::string::npos, ErrorCode::kInvalidModel, describe(proto),
+             ": external data location '", shown, "' contains a NUL byte");
   const fs::path relative = fs::path(location).lexically_normal();
-  // A model must not make kiln read files outside its own folder.
   KILN_CHECK(!relative.is_absolute() && !relative.has_root_name() && !relative.empty() &&
                  *relative.begin() != "..",
-             ErrorCode::kInvalidModel, describe(proto), ": external data location '", location,
+             ErrorCode::kInvalidModel, describe(proto), ": external data location '", shown,
              "' points outside the model's folder");
-  const fs::path file = fs::path(base_dir.empty() ? "." : base_dir) / relative;
 
+  // The folder and the file with every symbolic link resolved.
   std::error_code ec;
-  const uintmax_t file_size = fs::file_size(file, ec);
-  KILN_CHECK(!ec, ErrorCode::kIO, describe(proto), ": cannot read external data file '",
-             file.string(), "': ", ec.message());
+  const fs::path folder = fs::canonical(base_dir.empty() ? "." : base_dir, ec);
+  KILN_CHECK(!ec, ErrorCode::kIO, describe(proto), ": cannot resolve the model's folder '",
+             display_name(base_dir), "' to read external data '", shown, "': ", ec.message());
+  const fs::path file = fs::weakly_canonical(folder / relative, ec);
+  KILN_CHECK(!ec, ErrorCode::kIO, describe(proto), ": cannot resolve external data location '",
+             shown, "' in '", display_name(folder.string()), "': ", ec.message());
+  KILN_CHECK(is_within(file, folder), ErrorCode::kInvalidModel, describe(proto),
+             ": external data location '", shown, "' leads outside the model's folder '",
+             display_name(folder.string()), "' through a symbolic link (it resolves to '",
+             display_name(file.string()), "')");
+  const fs::file_status status = fs::status(file, ec);
+  KILN_CHECK(!ec && status.type() != fs::file_type::not_found, ErrorCode::kIO, describe(proto),
+             ": cannot read external data file '", display_name(file.string()), "' (location '",
+             shown, "'): ", ec ? ec.message() : std::string("No such file or directory"));
+  KILN_CHECK(status.type() == fs::file_type::regular, ErrorCode::kInvalidModel, describe(proto),
+             ": external data location '", shown, "' is ", file_kind(status.type()),
+             ", not a regular file");
+
+  const Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  KILN_CHECK(fd.get() >= 0, ErrorCode::kIO, describe(proto), ": cannot open external data file '",
+             display_name(file.string()), "' (location '", shown, "'): ", std::strerror(errno));
+  struct stat st {};
+  KILN_CHECK(::fstat(fd.get(), &st) == 0, ErrorCode::kIO, describe(proto),
+             ": cannot stat external data file '", display_name(file.string()),
+             "': ", std::strerror(errno));
+  KILN_CHECK(S_ISREG(st.st_mode), ErrorCode::kInvalidModel, describe(proto),
+             ": external data location '", shown,
+             "' is not a regular file (it changed while kiln was reading the model)");
+  const uint64_t file_size = uint64_t(st.st_size);
+  const std::string file_shown = display_name(file.string());
+
   const uint64_t available = offset <= file_size ? file_size - offset : 0;
   KILN_CHECK(offset <= file_size, ErrorCode::kInvalidModel, describe(proto),
-             ": external data offset ", offset, " is past the end of '", file.string(), "' (",
+             ": external data offset ", offset, " is past the end of '", file_shown, "' (",
              file_size, " bytes)");
   const uint64_t size = length.value_or(available);
   KILN_CHECK(size <= available, ErrorCode::kInvalidModel, describe(proto), ": external data '",
-             file.string(), "' has ", file_size, " bytes, fewer than offset ", offset, " + length ",
+             file_shown, "' has ", file_size, " bytes, fewer than offset ", offset, " + length ",
              size);
   KILN_CHECK(size == expected, ErrorCode::kInvalidModel, describe(proto), " has shape ",
              to_string(shape), " and type ", to_string(dtype), " (", expected,
-             " bytes) but its external data in '", file.string(), "' is ", size, " bytes");
+             " bytes) but its external data in '", file_shown, "' is ", size, " bytes");
 
   Tensor out = Tensor::zeros(dtype, shape);
-  std::ifstream in(file, std::ios::binary);
-  KILN_CHECK(in.good(), ErrorCode::kIO, describe(proto), ": cannot open external data file '",
-             file.string(), "'");
-  in.seekg(std::streamoff(offset));
-  if (size) in.read(static_cast<char*>(out.raw()), std::streamsize(size));
-  KILN_CHECK(in.good(), ErrorCode::kIO, describe(proto), ": failed reading ", size,
-             " bytes at offset ", offset, " of '", file.string(), "'");
+  char* dst = static_cast<char*>(out.raw());
+  uint64_t done = 0;
+  while (done < size) {
+    const size_t chunk = size_t(std::min<uint64_t>(size - done, uint64_t(1) << 30));
+    const ssize_t got = ::pread(fd.get(), dst + done, chunk, off_t(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    KILN_CHECK(got > 0, ErrorCode::kIO, describe(proto), ": failed reading ", size,
+               " bytes at offset ", offset, " of '", file_shown, "': ",
+               got < 0 ? std::strerror(errno) : "the file ended early");
+    done += uint64_t(got);
+  }
   return out;
 }
 

@@ -630,6 +630,130 @@ class CliTest(unittest.TestCase):
         self.assertIn("second", result.stderr)
         self.assertFalse(os.path.exists(self.path("u.plan")))
 
+    # ------------------------------------------------ hostile models (the importer's checks)
+
+    def save_relu(self, name, node_name="relu", opset=OPSET, ir_version=8, out_type=None,
+                  attrs=None):
+        """y = Relu(x), x float [2]; `attrs` (a list of AttributeProtos) go on the node as is."""
+        node = helper.make_node("Relu", ["x"], ["y"], name=node_name)
+        node.attribute.extend(attrs or [])
+        graph = helper.make_graph(
+            [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+            [helper.make_tensor_value_info("y", out_type or TensorProto.FLOAT, [2])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = ir_version
+        onnx.save(model, self.path(name))
+        return name
+
+    def test_external_data_through_symlinks(self):
+        outside = tempfile.TemporaryDirectory(prefix="kiln_cli_outside_")
+        self.addCleanup(outside.cleanup)
+        weights = np.array([3.0, -1.0], dtype=np.float32)
+        with open(os.path.join(outside.name, "passwd"), "wb") as f:
+            f.write(weights.tobytes())
+        os.symlink(outside.name, self.path("sub"))
+        os.mkdir(self.path("weights"))
+        with open(self.path("weights", "w.bin"), "wb") as f:
+            f.write(weights.tobytes())
+        os.symlink("weights/w.bin", self.path("inside.bin"))
+        os.mkfifo(self.path("fifo"))
+
+        def model_reading(location):
+            w = numpy_helper.from_array(weights, "w")
+            w.ClearField("raw_data")
+            w.data_location = TensorProto.EXTERNAL
+            w.external_data.add(key="location", value=location)
+            graph = helper.make_graph(
+                [helper.make_node("Mul", ["x", "w"], ["y"])], "g",
+                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], initializer=[w])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+            model.ir_version = 8
+            onnx.save(model, self.path("model.onnx"))
+            return "model.onnx"
+
+        # A symlinked folder leading out of the model's folder: refused, naming the tensor,
+        # the location and why.
+        self.kiln_error("build", model_reading("sub/passwd"), "-o", "out.plan",
+                        contains=["tensor 'w'", "'sub/passwd'", "outside the model's folder"])
+        self.assertFalse(os.path.exists(self.path("out.plan")))
+        # A FIFO: refused without opening it (which would block: the timeout would fire).
+        self.kiln_error("build", model_reading("fifo"), "-o", "out.plan",
+                        contains=["'fifo'", "a FIFO, not a regular file"])
+        # A symlink within the folder to a file within it: read.
+        save_npy(self.path("x.npy"), np.array([1.0, 2.0], dtype=np.float32))
+        self.kiln("run", model_reading("inside.bin"), "--input", "x=x.npy", "--output-dir", "out")
+        np.testing.assert_array_equal(np.load(self.path("out", "y.npy")), [3.0, -2.0])
+
+    def test_strict_models(self):
+        duplicate = [helper.make_attribute("alpha", 1.0), helper.make_attribute("alpha", 2.0)]
+        self.kiln_error("build", self.save_relu("dup.onnx", attrs=duplicate), "-o", "dup.plan",
+                        contains=["'relu'", "two attributes named 'alpha'"])
+        self.kiln_error("build", self.save_relu("new.onnx", opset=99), "-o", "new.plan",
+                        contains="opset 99 of domain '' is newer than the newest kiln supports")
+        self.kiln_error("build", self.save_relu("ir0.onnx", ir_version=0), "-o", "ir0.plan",
+                        contains="ir_version 0")
+        self.kiln_error("build", self.save_relu("ir99.onnx", ir_version=99), "-o", "ir99.plan",
+                        contains="IR version 99, newer than the newest this kiln knows")
+        self.kiln_error("build", self.save_relu("int.onnx", out_type=TensorProto.INT64),
+                        "-o", "int.plan",
+                        contains=["graph output 'y'", "INT64", "kiln infers FLOAT"])
+        self.assert_only_files(self.dir, ["dup.onnx", "new.onnx", "ir0.onnx", "ir99.onnx",
+                                          "int.onnx"])
+
+    def test_hostile_names_are_escaped_and_shortened(self):
+        name = "evil\n\x1b[2J\x1b]0;pwned\x07" + "n" * (1 << 20)
+        duplicate = [helper.make_attribute("alpha", 1.0), helper.make_attribute("alpha", 2.0)]
+        result = self.kiln_error("inspect", self.save_relu("evil.onnx", node_name=name,
+                                                           attrs=duplicate),
+                                 contains=["evil\\n\\x1B[2J", "bytes, hash "])
+        self.assertNotIn("\x1b", result.stderr)
+        self.assertNotIn("\x07", result.stderr)
+        self.assertLess(len(result.stderr), 2000)
+
+    def test_deeply_nested_subgraphs(self):
+        def nested_ifs(depth):
+            """y = If(c) whose then branch is an If(c) ... `depth` deep; else branches and the
+            innermost then branch copy x. Built in place: onnx.helper copies each subgraph
+            through protobuf's parser, which refuses messages nested over 100 deep."""
+            model = helper.make_model(helper.make_graph(
+                [], "g", [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                          helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]),
+                opset_imports=[helper.make_opsetid("", OPSET)])
+            model.ir_version = 8
+            graph, out = model.graph, "y"
+            for level in range(depth):
+                node = graph.node.add(op_type="If", name=f"if{level}", input=["c"],
+                                      output=[out])
+                then_branch = node.attribute.add(name="then_branch",
+                                                 type=onnx.AttributeProto.GRAPH).g
+                else_branch = node.attribute.add(name="else_branch",
+                                                 type=onnx.AttributeProto.GRAPH).g
+                else_branch.name, then_branch.name = f"else{level}", f"then{level}"
+                else_branch.node.add(op_type="Identity", input=["x"], output=[f"e{level}"])
+                else_branch.output.add(name=f"e{level}")
+                out = f"t{level}"
+                then_branch.output.add(name=out)
+                graph = then_branch
+            graph.node.add(op_type="Identity", input=["x"], output=[out])
+            path = self.path(f"nested{depth}.onnx")
+            with open(path, "wb") as f:
+                f.write(model.SerializeToString())
+            return path
+
+        # 32 levels (which used to fail as "protobuf parse failed") import and run.
+        save_npy(self.path("c.npy"), np.array(False))
+        save_npy(self.path("x.npy"), np.array([1.5, -2.0], dtype=np.float32))
+        self.kiln("run", nested_ifs(32), "--input", "c=c.npy", "--input", "x=x.npy",
+                  "--output-dir", "out")
+        np.testing.assert_array_equal(np.load(self.path("out", "y.npy")), [1.5, -2.0])
+        # Past kiln's limit of 64 levels of subgraphs, and past the parser's message nesting.
+        self.kiln_error("inspect", nested_ifs(65),
+                        contains=["'if64'", "nested 65 levels deep", "at most 64 levels"])
+        self.kiln_error("inspect", nested_ifs(90),
+                        contains=["nests protobuf messages more than", "the parser's limit"])
+
     def test_truncated_and_foreign_plans(self):
         model = make_mlp(self.path("mlp.onnx"))
         self.kiln("build", model, "-o", "mlp.plan", "--shapes=x:2x4")
