@@ -84,6 +84,9 @@ class Engine {
   std::unique_ptr<detail::EngineImpl> impl_;
 };
 
+// One context serves one thread at a time (TensorRT's rule): a call made while another thread
+// is inside a call of the same context throws kiln::Error (kInvalidArgument) and changes
+// nothing. Threads that run the same engine at once each create their own context.
 class ExecutionContext {
  public:
   ~ExecutionContext();

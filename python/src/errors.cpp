@@ -2,7 +2,11 @@
 // ErrorCode, each also deriving from the builtin exception a Python programmer would catch
 // (InvalidArgumentError is a ValueError, FileError an OSError, UnsupportedError a
 // NotImplementedError). The exception carries kiln's message and `.code` (a kiln.ErrorCode).
+// Other C++ failures are kiln's too: std::bad_alloc becomes kiln.OutOfMemoryError (also a
+// MemoryError), any other std::exception kiln.InternalError naming what was thrown; nanobind's
+// own exceptions (argument conversion, Python errors passing through) keep their meaning.
 #include <array>
+#include <new>
 #include <vector>
 
 #include "common.h"
@@ -14,6 +18,7 @@ constexpr int kNumErrorCodes = int(ErrorCode::kInternal) + 1;
 
 struct ErrorClasses {
   PyObject* base = nullptr;
+  PyObject* out_of_memory = nullptr;
   std::array<PyObject*, kNumErrorCodes> by_code{};
 };
 
@@ -39,11 +44,12 @@ PyObject* add_exception_class(nb::module_& m, const char* name, const std::vecto
   return cls;
 }
 
-void raise_kiln_error(const Error& error) {
+void raise_kiln_error(const Error& error, PyObject* type = nullptr) {
   const ErrorClasses& classes = error_classes();
   const int code = int(error.code());
-  PyObject* type =
-      code >= 0 && code < kNumErrorCodes ? classes.by_code[size_t(code)] : classes.base;
+  if (!type) {
+    type = code >= 0 && code < kNumErrorCodes ? classes.by_code[size_t(code)] : classes.base;
+  }
   const std::string message = error.what();
   // File names in messages may hold bytes that are not UTF-8: never fail on them.
   nb::object text =
@@ -83,12 +89,27 @@ void bind_errors(nb::module_& m) {
   add(ErrorCode::kIO, "FileError", {PyExc_OSError}, "A file could not be read or written.");
   add(ErrorCode::kRuntime, "ExecutionError", {}, "A failure while executing an engine.");
   add(ErrorCode::kInternal, "InternalError", {}, "A bug in kiln: please report it.");
+  classes.out_of_memory = add_exception_class(
+      m, "OutOfMemoryError", {classes.base, PyExc_MemoryError},
+      "kiln could not allocate host memory for what it was asked to do (code kRuntime).");
 
   nb::register_exception_translator([](const std::exception_ptr& thrown, void*) {
     try {
       std::rethrow_exception(thrown);
     } catch (const Error& error) {
       raise_kiln_error(error);
+    } catch (const nb::builtin_exception&) {
+      throw;  // nanobind's own (TypeError for a wrong argument, ...): its translator's
+    } catch (const nb::python_error&) {
+      throw;
+    } catch (const std::bad_alloc&) {
+      raise_kiln_error(Error(ErrorCode::kRuntime,
+                             "out of host memory: an allocation failed (std::bad_alloc)"),
+                       error_classes().out_of_memory);
+    } catch (const std::exception& e) {
+      raise_kiln_error(Error(ErrorCode::kInternal,
+                             std::string("internal error (a bug in kiln, please report it): ") +
+                                 e.what()));
     }
   });
 }

@@ -17,6 +17,7 @@
 #include "kiln/version.h"
 #include "plan/byte_io.h"
 #include "plan/checksum.h"
+#include "core/temporary_files.h"
 #include "plan/plan.h"
 #include "plan/plan_format.h"
 
@@ -410,38 +411,7 @@ std::vector<uint8_t> serialize_plan(const PlanContents& plan) {
 void write_plan_file(const std::string& path, const PlanContents& plan) {
   // Serialize first: a plan that cannot be encoded never touches the file system.
   const std::vector<uint8_t> bytes = serialize_plan(plan);
-  const std::string temp = cat(path, ".tmp-", ::getpid());
-  auto io_error = [&](const char* action, int err) {
-    ::unlink(temp.c_str());
-    fail(ErrorCode::kIO, "cannot write plan file '", path, "': ", action, ": ",
-         std::strerror(err));
-  };
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    const int err = errno;
-    fail(ErrorCode::kIO, "cannot write plan file '", path, "': creating '", temp, "': ",
-         std::strerror(err));
-  }
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      io_error("writing", err);
-    }
-    written += size_t(n);
-  }
-  // fsync before the rename, so that after a crash the path holds either the old file or the
-  // complete new one.
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    io_error("syncing", err);
-  }
-  if (::close(fd) != 0) io_error("closing", errno);
-  if (::rename(temp.c_str(), path.c_str()) != 0) io_error("renaming the temporary file", errno);
+  write_file_atomically(path, bytes.data(), bytes.size(), "plan file");
 }
 
 }  // namespace kiln::plan

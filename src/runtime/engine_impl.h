@@ -1,10 +1,12 @@
 // The state behind Engine and ExecutionContext.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kiln/engine.h"
@@ -53,9 +55,28 @@ struct ContextImpl {
   std::shared_ptr<cuda::ContextResources> cuda;
   uint64_t resolve_generation = 0;
   Profiler* profiler = nullptr;
+  // The thread inside a call of this context now (default id: none); see ExclusiveUse.
+  std::atomic<std::thread::id> user{};
 
   const ops::ResolvedShapes& resolve();
   std::byte* arena();
+};
+
+// Held for the length of every ExecutionContext call. A context is per-thread state (as
+// TensorRT's IExecutionContext): two threads inside one at once would race on its shapes,
+// arena and buffers, so the second is refused with a clear error instead. Re-entrant within
+// one thread (a call that makes another, or an OutputAllocator or Profiler callback that
+// reads the context).
+class ExclusiveUse {
+ public:
+  explicit ExclusiveUse(ContextImpl& impl);
+  ~ExclusiveUse();
+  ExclusiveUse(const ExclusiveUse&) = delete;
+  ExclusiveUse& operator=(const ExclusiveUse&) = delete;
+
+ private:
+  ContextImpl& impl_;
+  bool owns_ = false;
 };
 
 }  // namespace kiln::detail

@@ -36,12 +36,30 @@ std::byte* ContextImpl::arena() {
   return arena_storage.data();
 }
 
+ExclusiveUse::ExclusiveUse(ContextImpl& impl) : impl_(impl) {
+  const std::thread::id self = std::this_thread::get_id();
+  std::thread::id expected{};
+  if (impl_.user.compare_exchange_strong(expected, self, std::memory_order_acquire)) {
+    owns_ = true;
+    return;
+  }
+  KILN_CHECK(expected == self, ErrorCode::kInvalidArgument,
+             "this ExecutionContext is in use by another thread: a context holds per-run state "
+             "(shapes, addresses, activation memory) and serves one thread at a time; give each "
+             "thread its own (Engine::create_execution_context)");
+}
+
+ExclusiveUse::~ExclusiveUse() {
+  if (owns_) impl_.user.store(std::thread::id{}, std::memory_order_release);
+}
+
 }  // namespace detail
 
 ExecutionContext::ExecutionContext(std::unique_ptr<detail::ContextImpl> impl) : impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
 
 void ExecutionContext::set_input_shape(const std::string& name, const Dims& dims) {
+  detail::ExclusiveUse in_use(*impl_);
   const detail::IOTensor& t = impl_->engine->io_tensor(name);
   KILN_CHECK(t.mode == TensorIOMode::kINPUT, ErrorCode::kInvalidArgument, "'", name,
              "' is an output; only input shapes can be set");
@@ -63,6 +81,7 @@ void ExecutionContext::set_input_shape(const std::string& name, const Dims& dims
 }
 
 Dims ExecutionContext::tensor_shape(const std::string& name) const {
+  detail::ExclusiveUse in_use(*impl_);
   const detail::IOTensor& t = impl_->engine->io_tensor(name);
   if (t.mode == TensorIOMode::kINPUT) {
     auto it = impl_->input_shapes.find(name);
@@ -78,16 +97,19 @@ Dims ExecutionContext::tensor_shape(const std::string& name) const {
 }
 
 void ExecutionContext::set_tensor_address(const std::string& name, void* address) {
+  detail::ExclusiveUse in_use(*impl_);
   impl_->engine->io_tensor(name);  // validates the name
   impl_->addresses[name] = address;
 }
 
 void* ExecutionContext::tensor_address(const std::string& name) const {
+  detail::ExclusiveUse in_use(*impl_);
   auto it = impl_->addresses.find(name);
   return it == impl_->addresses.end() ? nullptr : it->second;
 }
 
 bool ExecutionContext::all_input_shapes_specified() const {
+  detail::ExclusiveUse in_use(*impl_);
   for (const detail::IOTensor& t : impl_->engine->io) {
     if (t.mode == TensorIOMode::kINPUT && volume(t.dims) < 0 && !impl_->input_shapes.count(t.name)) return false;
   }
@@ -149,6 +171,7 @@ void run_on_gpu(detail::ContextImpl& impl, void* stream) {
 }  // namespace
 
 void ExecutionContext::execute() {
+  detail::ExclusiveUse in_use(*impl_);
   if (is_gpu_engine(*impl_)) {
     run_on_gpu(*impl_, nullptr);  // the default stream, then wait for it
 #ifdef KILN_HAVE_CUDA
@@ -193,22 +216,28 @@ void ExecutionContext::execute() {
 }
 
 bool ExecutionContext::has_data_dependent_shape(const std::string& name) const {
+  detail::ExclusiveUse in_use(*impl_);
   const detail::IOTensor& t = impl_->engine->io_tensor(name);
   if (t.mode != TensorIOMode::kOUTPUT || !all_input_shapes_specified()) return false;
   return impl_->resolve().is_deferred(t.value);
 }
 
 void ExecutionContext::set_output_allocator(const std::string& name, OutputAllocator* allocator) {
+  detail::ExclusiveUse in_use(*impl_);
   const detail::IOTensor& t = impl_->engine->io_tensor(name);
   KILN_CHECK(t.mode == TensorIOMode::kOUTPUT, ErrorCode::kInvalidArgument, "'", name,
              "' is an input; output allocators are for outputs");
   impl_->output_allocators[name] = allocator;
 }
 
-void ExecutionContext::set_profiler(Profiler* profiler) { impl_->profiler = profiler; }
+void ExecutionContext::set_profiler(Profiler* profiler) {
+  detail::ExclusiveUse in_use(*impl_);
+  impl_->profiler = profiler;
+}
 Profiler* ExecutionContext::profiler() const { return impl_->profiler; }
 
 void ExecutionContext::enqueue(void* stream) {
+  detail::ExclusiveUse in_use(*impl_);
   if (is_gpu_engine(*impl_)) return run_on_gpu(*impl_, stream);  // asynchronous
   KILN_CHECK(stream == nullptr, ErrorCode::kInvalidArgument,
              "this engine runs on the CPU backend: enqueue takes a null stream");

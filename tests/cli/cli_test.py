@@ -498,6 +498,35 @@ class CliTest(unittest.TestCase):
         for name in os.listdir(self.path("out")):
             self.assertTrue(np.array_equal(np.load(self.path("out", name)), x))
 
+    def test_output_dir_is_all_or_nothing(self):
+        long_name = "n" * (1 << 20)  # 1 MB: longer than any file name may be
+        model = make_identity(self.path("two.onnx"), "float32", [2],
+                              output_names=("a", "b", long_name))
+        x = np.array([1.5, -2.5], np.float32)
+        save_npy(self.path("x.npy"), x)
+        # A new directory appears with every output, the over-long name shortened with a hash.
+        self.kiln("run", model, "--input", "x=x.npy", "--output-dir", "fresh")
+        files = sorted(os.listdir(self.path("fresh")))
+        self.assertEqual(files[:2], ["a.npy", "b.npy"])
+        self.assertEqual(len(files), 3)
+        self.assertRegex(files[2], r"^n{180}-[0-9a-f]{16}\.npy$")
+        for name in files:
+            self.assertTrue(np.array_equal(np.load(self.path("fresh", name)), x))
+        # Into a directory with files, where one destination cannot be replaced: nothing is
+        # written, the old a.npy stays, and no staging directory or temporary file remains.
+        os.makedirs(self.path("old", "b.npy"))
+        save_npy(self.path("old", "a.npy"), np.zeros(2, np.float32))
+        self.kiln_error("run", model, "--input", "x=x.npy", "--output-dir", "old",
+                        contains="b.npy")
+        self.assert_only_files(self.path("old"), ["a.npy", "b.npy"])
+        self.assertTrue(np.array_equal(np.load(self.path("old", "a.npy")), [0, 0]))
+        # Once it can, the run replaces every old output.
+        os.rmdir(self.path("old", "b.npy"))
+        self.kiln("run", model, "--input", "x=x.npy", "--output-dir", "old")
+        self.assertEqual(len(os.listdir(self.path("old"))), 3)
+        self.assertTrue(np.array_equal(np.load(self.path("old", "a.npy")), x))
+        self.assert_only_files(self.dir, ["two.onnx", "x.npy", "fresh", "old"])
+
     def test_input_names_with_colons_and_equals(self):
         model = make_mlp(self.path("colon.onnx"), input_name="in:0")
         x = np.ones((2, 4), np.float32)

@@ -21,3 +21,13 @@ else()
     set_tests_properties(cli.${kiln_cli_short} PROPERTIES LABELS cli TIMEOUT 300)
   endforeach()
 endif()
+
+# No binary kiln builds searches the current directory for shared libraries (docs/security.md).
+set(kiln_runpath_checked $<TARGET_FILE:kiln_cli> $<TARGET_FILE:kiln_unit_tests>)
+if(TARGET _kiln)
+  list(APPEND kiln_runpath_checked $<TARGET_FILE:_kiln>)
+endif()
+add_test(NAME cli.runpath
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/check_runpath.py
+                 ${kiln_runpath_checked})
+set_tests_properties(cli.runpath PROPERTIES LABELS cli)

@@ -239,3 +239,47 @@ def test_build_failure_names_the_layer():
     network.mark_output(layer.get_output(0))
     with pytest.raises(kiln.KilnError, match=layer.name):
         kiln.build(network)
+
+
+def test_out_of_memory_is_a_kiln_error(tmp_path):
+    """A failed host allocation (std::bad_alloc) raises kiln.OutOfMemoryError, not raw text.
+    Run in a child whose address space is capped just above what it uses, so the 1 GiB
+    activation of Expand cannot be allocated."""
+    assert issubclass(kiln.OutOfMemoryError, kiln.KilnError)
+    assert issubclass(kiln.OutOfMemoryError, MemoryError)
+    nodes = [
+        helper.make_node("Expand", ["x", "shape"], ["big"]),
+        helper.make_node("ReduceSum", ["big"], ["y"], keepdims=0),
+    ]
+    model = make_model(nodes, [("x", TensorProto.FLOAT, [1])], [("y", TensorProto.FLOAT, [])],
+                       [("shape", np.array([1 << 28], dtype=np.int64))])
+    path = tmp_path / "big.onnx"
+    onnx.save(model, str(path))
+    script = f"""
+import resource, sys
+import numpy as np
+import kiln
+engine = kiln.build({str(path)!r}, device="cpu")
+with open("/proc/self/status") as status:
+    vm = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (vm + (256 << 20), vm + (256 << 20)))
+try:
+    engine({{"x": np.ones(1, dtype=np.float32)}})
+except kiln.OutOfMemoryError as e:
+    print("OOM", e.code, e)
+    sys.exit(0)
+except kiln.KilnError as e:
+    print("KILN", type(e).__name__, e)
+    sys.exit(0)
+print("RAN")
+"""
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    # Either the allocation failed (OutOfMemoryError) or kiln refused the size up front with
+    # its own error; never raw text or a crash.
+    assert result.stdout.startswith(("OOM", "KILN")), result.stdout + result.stderr
+    if result.stdout.startswith("OOM"):
+        assert "out of host memory" in result.stdout

@@ -2,8 +2,11 @@
 // against float64 computations written out in the tests.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <future>
 #include <random>
+#include <thread>
 
 #include "kiln/kiln.h"
 
@@ -114,6 +117,51 @@ TEST(NetworkRuntime, TwoContextsOnOneEngine) {
   a->execute();
   expect_close(ya, mlp_reference(xa, mlp.w, mlp.b, 2, Mlp::K, Mlp::N), 1e-6);
   expect_close(yb, mlp_reference(xb, mlp.w, mlp.b, 5, Mlp::K, Mlp::N), 1e-6);
+}
+
+// A profiler that holds the running thread inside the first layer report until released, so
+// that another thread's call provably overlaps the run.
+class BlockingProfiler : public Profiler {
+ public:
+  void report_layer_time(const std::string&, float) override {
+    if (reports_++ > 0) return;
+    entered_.set_value();
+    release_.get_future().wait();
+  }
+  std::promise<void> entered_, release_;
+
+ private:
+  std::atomic<int> reports_{0};
+};
+
+TEST(NetworkRuntime, ConcurrentUseOfOneContextIsRefused) {
+  StderrLogger logger;
+  Mlp mlp;
+  auto engine = Builder(logger).build_engine(*mlp.network, mlp.config(1, 2, 4));
+  auto ctx = engine->create_execution_context();
+  auto x = random_values(2 * Mlp::K, 5);
+  BlockingProfiler profiler;
+  ctx->set_profiler(&profiler);
+  std::vector<float> y;
+  std::thread runner([&] { y = run(*ctx, x, 2); });
+  profiler.entered_.get_future().wait();  // the runner is inside execute()
+  std::string message;
+  try {
+    ctx->set_input_shape("x", {3, Mlp::K});
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("in use by another thread"), std::string::npos) << message;
+  EXPECT_THROW(ctx->execute(), Error);
+  EXPECT_THROW(ctx->tensor_shape("y"), Error);
+  profiler.release_.set_value();
+  runner.join();
+  // The refused calls changed nothing: the run finished with its own shapes and values, and
+  // the context serves the next caller.
+  expect_close(y, mlp_reference(x, mlp.w, mlp.b, 2, Mlp::K, Mlp::N), 1e-6);
+  ctx->set_profiler(nullptr);
+  auto x3 = random_values(3 * Mlp::K, 6);
+  expect_close(run(*ctx, x3, 3), mlp_reference(x3, mlp.w, mlp.b, 3, Mlp::K, Mlp::N), 1e-6);
 }
 
 TEST(NetworkRuntime, SerializedEngineGivesTheSameResults) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -12,8 +13,9 @@ namespace kiln::conformance {
 // |got - want| <= atol + rtol * |want|, NaN matching NaN and an infinity only the same infinity
 // (bfloat16 uses rtol >= 2^-6, two bfloat16 ulps, as the runner does); integers and bools must
 // be exactly equal. Returns "" on a match, otherwise what differs, naming `what` ("output 0
-// 'y'"), the first differing element and how many differ.
+// 'y'"), the first differing element and how many differ. Elements marked in `undefined`
+// (unspecified.h: values the spec leaves undefined) are not compared; the message counts them.
 std::string compare_output(const Tensor& got, const Tensor& want, double rtol, double atol,
-                           const std::string& what);
+                           const std::string& what, const std::vector<bool>& undefined = {});
 
 }  // namespace kiln::conformance

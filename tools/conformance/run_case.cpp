@@ -13,6 +13,7 @@
 #endif
 
 #include "compare.h"
+#include "unspecified.h"
 #include "core/error.h"
 #include "kiln/kiln.h"
 #include "onnx/onnx.pb.h"
@@ -248,7 +249,9 @@ class EngineHolder {
 };
 
 void run_data_set(EngineHolder& holder, const NetworkDefinition& network, DataSet& set,
-                  const TestCase& test_case, const StageCallback& on_stage) {
+                  const TestCase& test_case,
+                  const std::map<std::string, UndefinedCastRule>& undefined_rules,
+                  const StageCallback& on_stage) {
   std::map<std::string, Dims> shapes;
   std::vector<NamedTensor*> inputs;
   for (int i = 0; i < network.num_inputs(); ++i) {
@@ -301,8 +304,16 @@ void run_data_set(EngineHolder& holder, const NetworkDefinition& network, DataSe
     NamedTensor* want = find_value(set.outputs, name, o);  // non-null: the counts match
     reinterpret_old_bfloat16(want->tensor, engine.tensor_dtype(name));
     std::string what = "output " + std::to_string(o) + " '" + name + "'";
-    std::string diff =
-        compare_output(got[size_t(o)], want->tensor, test_case.rtol, test_case.atol, what);
+    std::vector<bool> undefined;
+    if (auto rule = undefined_rules.find(name); rule != undefined_rules.end()) {
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        if (network.input(int(i))->name() == rule->second.input_name) {
+          undefined = undefined_cast_elements(inputs[i]->tensor, rule->second.to);
+        }
+      }
+    }
+    std::string diff = compare_output(got[size_t(o)], want->tensor, test_case.rtol,
+                                      test_case.atol, what, undefined);
     if (!diff.empty()) differences += (differences.empty() ? "" : "; ") + diff;
   }
   if (!differences.empty()) throw Mismatch{set.label + ": " + differences};
@@ -399,8 +410,13 @@ CaseResult run_case(const TestCase& test_case, const RunOptions& options,
     } else {
       sets = load_data_sets(test_case);
     }
+    onnx::ModelProto model;
+    std::map<std::string, UndefinedCastRule> undefined_rules;
+    if (read_model(test_case.model_path, model)) undefined_rules = undefined_element_rules(model);
     EngineHolder holder(builder, *network, options);
-    for (DataSet& set : sets) run_data_set(holder, *network, set, test_case, enter);
+    for (DataSet& set : sets) {
+      run_data_set(holder, *network, set, test_case, undefined_rules, enter);
+    }
     result.outcome = Outcome::kPass;
     return result;
   } catch (const Mismatch& m) {

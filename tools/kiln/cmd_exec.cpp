@@ -8,6 +8,7 @@
 #include <map>
 
 #include "commands.h"
+#include "core/temporary_files.h"
 #include "exec_runner.h"
 #include "exec_timing.h"
 #include "model.h"
@@ -81,7 +82,7 @@ void check_writable_path(const std::string& path, const std::string& flag) {
 }
 
 void write_text(const std::string& path, const std::string& text) {
-  write_file_atomically(path, std::vector<uint8_t>(text.begin(), text.end()));
+  write_file_atomically(path, text.data(), text.size(), "file");
 }
 
 // Where the model comes from: --onnx, --loadEngine, or one positional (by its extension).

@@ -10,6 +10,7 @@
 #include "device_buffers.h"
 #include "model.h"
 #include "npy.h"
+#include "output_dir.h"
 #include "values.h"
 
 namespace kiln::cli {
@@ -77,20 +78,6 @@ std::map<std::string, GivenInput> read_given_inputs(const std::vector<std::strin
 
 // DIR/NAME.npy with NAME's characters outside [A-Za-z0-9._-] replaced by '_'; names that
 // collide once sanitized get a numeric suffix.
-std::string output_file_name(const std::string& name, std::set<std::string>& used) {
-  std::string base = name.empty() ? "_" : name;
-  for (char& c : base) {
-    const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '_' || c == '-';
-    if (!safe) c = '_';
-  }
-  std::string file = base + ".npy";
-  for (int suffix = 2; !used.insert(file).second; ++suffix) {
-    file = base + "_" + std::to_string(suffix) + ".npy";
-  }
-  return file;
-}
-
 void print_summary(const Summary& summary) {
   if (summary.count == 0) {
     std::printf("  empty (no elements)\n");
@@ -290,15 +277,10 @@ int run_run(const ParsedArgs& args) {
     if (!output_dims.count(name)) output_dims[name] = context->tensor_shape(name);
   }
 
-  if (output_dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(*output_dir, ec);
-    if (ec || !std::filesystem::is_directory(*output_dir)) {
-      throw Error(ErrorCode::kIO, "--output-dir: cannot create directory '" + *output_dir +
-                                      "': " + (ec ? ec.message() : "a file has that name"));
-    }
-  }
-  std::set<std::string> used_file_names;
+  // Created before the first output is written; committed after the last, so that DIR gets
+  // every output or none.
+  std::optional<OutputDirectory> output_files;
+  if (output_dir) output_files.emplace(*output_dir);
   for (const std::string& name : outputs) {
     const DataType dtype = engine->tensor_dtype(name);
     const Dims& dims = output_dims[name];
@@ -308,18 +290,21 @@ int run_run(const ParsedArgs& args) {
     print_summary(summarize(dtype, buffer.data(), count, kValuesShown));
     if (!output_dir) continue;
 
-    const std::string path =
-        (std::filesystem::path(*output_dir) / output_file_name(name, used_file_names)).string();
     if (stored_as_float32(dtype)) {
       std::vector<float> values(count);
       for (size_t i = 0; i < count; ++i)
         values[i] = float(element_as_double(dtype, buffer.data(), i));
-      write_npy(path, DataType::kFloat32, dims, values.data(), count * sizeof(float));
-      std::printf("  wrote %s (%s saved as float32)\n", path.c_str(), to_string(dtype));
+      const std::string path = output_files->add(name, DataType::kFloat32, dims, values.data(),
+                                                 count * sizeof(float));
+      std::printf("  writing %s (%s saved as float32)\n", path.c_str(), to_string(dtype));
     } else {
-      write_npy(path, dtype, dims, buffer.data(), buffer.size());
-      std::printf("  wrote %s\n", path.c_str());
+      const std::string path = output_files->add(name, dtype, dims, buffer.data(), buffer.size());
+      std::printf("  writing %s\n", path.c_str());
     }
+  }
+  if (output_files) {
+    output_files->commit();
+    std::printf("wrote %zu outputs to %s\n", outputs.size(), output_dir->c_str());
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "kiln/kiln.h"
+#include "core/temporary_files.h"
 #include "model.h"
 
 namespace kiln::cli {
@@ -127,6 +128,8 @@ int main_impl(const std::vector<std::string>& args) {
 }  // namespace kiln::cli
 
 int main(int argc, char** argv) {
+  // A build or run stopped with Ctrl-C or kill leaves no temporary plan or .npy behind.
+  kiln::remove_temporary_paths_on_signals();
   std::vector<std::string> args(argv + 1, argv + argc);
   return kiln::cli::main_impl(args);
 }

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/checked_size.h"
+#include "core/temporary_files.h"
 #include "kiln/error.h"
 
 namespace kiln::cli {
@@ -317,33 +318,10 @@ std::vector<uint8_t> encode_npy(DataType dtype, const Dims& shape, const void* d
   return out;
 }
 
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  static std::atomic<int> counter{0};
-  const std::string temp =
-      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  std::FILE* file = std::fopen(temp.c_str(), "wb");
-  if (!file) throw Error(ErrorCode::kIO, "cannot write '" + path + "': " + errno_text());
-  bool ok = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  int saved_errno = errno;
-  ok = (std::fflush(file) == 0) && ok;
-  if (!ok) saved_errno = errno;
-  if (std::fclose(file) != 0 && ok) {
-    ok = false;
-    saved_errno = errno;
-  }
-  if (ok && std::rename(temp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    saved_errno = errno;
-  }
-  if (!ok) {
-    std::remove(temp.c_str());
-    throw Error(ErrorCode::kIO, "cannot write '" + path + "': " + std::strerror(saved_errno));
-  }
-}
-
 void write_npy(const std::string& path, DataType dtype, const Dims& shape, const void* data,
                size_t nbytes) {
-  write_file_atomically(path, encode_npy(dtype, shape, data, nbytes));
+  const std::vector<uint8_t> bytes = encode_npy(dtype, shape, data, nbytes);
+  write_file_atomically(path, bytes.data(), bytes.size(), ".npy file");
 }
 
 }  // namespace kiln::cli

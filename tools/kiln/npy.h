@@ -40,7 +40,4 @@ std::vector<uint8_t> encode_npy(DataType dtype, const Dims& shape, const void* d
 void write_npy(const std::string& path, DataType dtype, const Dims& shape, const void* data,
                size_t nbytes);
 
-// Writes any bytes to `path` with the same temporary-then-rename guarantee.
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes);
-
 }  // namespace kiln::cli

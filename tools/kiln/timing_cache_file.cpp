@@ -10,6 +10,7 @@
 #include <iterator>
 #include <vector>
 
+#include "core/temporary_files.h"
 #include "kiln/error.h"
 
 namespace kiln::cli {
@@ -51,19 +52,7 @@ std::shared_ptr<TimingCache> apply_tuning_flags(const ParsedArgs& args, BuilderC
 
 void save_timing_cache(const TimingCache& cache, const std::string& path) {
   const std::vector<uint8_t> bytes = cache.serialize();
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  auto failed = [&](const std::string& what) {
-    const int err = errno;
-    std::remove(temporary.c_str());
-    throw Error(ErrorCode::kIO, "cannot write timing cache '" + path + "': " + what + ": " +
-                                    std::strerror(err));
-  };
-  std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  if (!file) failed("opening " + temporary);
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() &&
-                       std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
-  if (std::fclose(file) != 0 || !written) failed("writing " + temporary);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) failed("renaming " + temporary);
+  write_file_atomically(path, bytes.data(), bytes.size(), "timing cache");
 }
 
 }  // namespace kiln::cli
