@@ -80,6 +80,19 @@ class ByteWriter {
   std::vector<uint8_t> bytes_;
 };
 
+// Test hook (tests/unit/plan_mutation_test.cpp): while `field_reads` is set on a thread, every
+// ByteReader on that thread records each field it reads there: where it starts in the file,
+// its width (1, 4 or 8 bytes; 0 for the bytes of a string, `size` of them), and the scopes open
+// at the time. A mutation test can then change every field of a real plan, whatever the format
+// version, without a second parser of its own.
+struct FieldRead {
+  size_t offset = 0;
+  size_t width = 0;
+  size_t size = 0;
+  std::string where;
+};
+inline thread_local std::vector<FieldRead>* field_reads = nullptr;
+
 class ByteReader {
  public:
   // `file_offset` is where data[0] sits in the plan file, for messages.
@@ -147,6 +160,7 @@ class ByteReader {
       pos_ = before;
       fail(what, " of ", n, " bytes runs past the end (", remaining() - 4, " bytes left)");
     }
+    if (field_reads) [[unlikely]] record(0, n);
     std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
     pos_ += n;
     return s;
@@ -166,10 +180,17 @@ class ByteReader {
   template <typename T>
   T fixed(const char* what) {
     if (remaining() < sizeof(T)) fail("needs ", what, " but only ", remaining(), " bytes are left");
+    if (field_reads) [[unlikely]] record(sizeof(T), sizeof(T));
     T v;
     std::memcpy(&v, data_ + pos_, sizeof v);
     pos_ += sizeof v;
     return v;
+  }
+
+  void record(size_t width, size_t size) const {
+    std::string where;
+    for (const std::string& s : *context_) where += (where.empty() ? "" : " > ") + s;
+    field_reads->push_back({file_offset_ + pos_, width, size, std::move(where)});
   }
 
   const uint8_t* data_;

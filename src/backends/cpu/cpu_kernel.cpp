@@ -17,4 +17,11 @@ const CpuKernel* CpuKernelRegistry::select(const ir::Node& node,
   return nullptr;
 }
 
+const CpuKernel* CpuKernelRegistry::find(const std::string& op, const std::string& name) const {
+  for (const CpuKernel& k : kernels_) {
+    if (k.op == op && k.name == name) return &k;
+  }
+  return nullptr;
+}
+
 }  // namespace kiln::cpu

@@ -25,6 +25,9 @@ class CpuKernelRegistry {
   void add(CpuKernel kernel);
   // The first registered kernel for node.op that supports it, or nullptr.
   const CpuKernel* select(const ir::Node& node, const std::vector<ops::TensorDesc>& inputs) const;
+  // The kernel registered for `op` under `name`, or nullptr (a loaded plan's tactic is checked
+  // with it).
+  const CpuKernel* find(const std::string& op, const std::string& name) const;
 
  private:
   std::vector<CpuKernel> kernels_;
