@@ -22,6 +22,7 @@
 #include "core/display_name.h"
 #include "core/error.h"
 #include "onnx/onnx.pb.h"
+#include "onnx/onnx_schema.h"
 #include "onnx/op_importer.h"
 #include "onnx/tensor_proto.h"
 #include "ops/op.h"
@@ -424,6 +425,17 @@ class GraphImporter final : public ImportScope {
     KILN_CHECK(state_.opset > 0, ErrorCode::kInvalidModel, "ONNX node '",
                display_name(path_ + name), "' (", display_name(op),
                ") is in the ai.onnx domain but the model declares no ai.onnx opset");
+
+    // Every attribute must be one the op declares at the model's opset, of the declared type,
+    // and required ones present (ONNX's schemas, src/onnx/onnx_schema_table.cpp): an importer
+    // reads attributes by name, so a misspelled one would otherwise be ignored.
+    try {
+      check_node_attributes(node, state_.opset, display_name(path_ + name), state_.logger);
+    } catch (const UnsupportedNode& e) {
+      record_unsupported(node, name, state_.opset, e.what());
+      bind_placeholders(node);
+      return;
+    }
 
     const OnnxImporterDef* def = ImporterRegistry::instance().find(op, state_.opset);
     if (def == nullptr) {

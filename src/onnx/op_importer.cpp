@@ -6,6 +6,7 @@
 
 #include "core/display_name.h"
 #include "onnx/onnx.pb.h"
+#include "onnx/onnx_schema.h"
 #include "onnx/tensor_proto.h"
 
 namespace kiln::onnx_import {
@@ -32,19 +33,7 @@ bool is_dtype_attribute(const std::string& op, const std::string& attr) {
 
 // Very old models leave AttributeProto.type unset; the field that is filled tells the kind.
 onnx::AttributeProto::AttributeType attribute_type(const onnx::AttributeProto& a) {
-  using A = onnx::AttributeProto;
-  if (a.type() != A::UNDEFINED) return a.type();
-  if (a.has_f()) return A::FLOAT;
-  if (a.has_i()) return A::INT;
-  if (a.has_s()) return A::STRING;
-  if (a.has_t()) return A::TENSOR;
-  if (a.has_g()) return A::GRAPH;
-  if (a.floats_size()) return A::FLOATS;
-  if (a.ints_size()) return A::INTS;
-  if (a.strings_size()) return A::STRINGS;
-  if (a.tensors_size()) return A::TENSORS;
-  if (a.graphs_size()) return A::GRAPHS;
-  return A::UNDEFINED;
+  return onnx::AttributeProto::AttributeType(attribute_proto_type(a));
 }
 
 const char* attribute_type_name(onnx::AttributeProto::AttributeType type) {

@@ -730,6 +730,28 @@ class CliTest(unittest.TestCase):
         self.assert_only_files(self.dir, ["dup.onnx", "new.onnx", "ir0.onnx", "ir99.onnx",
                                           "int.onnx"])
 
+    def test_misspelled_attribute_is_an_error(self):
+        """Conv with `Pads` used to run unpadded (1x4x6x6 where the graph says 1x4x8x8)."""
+        def save_conv(name, attrs):
+            w = numpy_helper.from_array(np.ones((4, 2, 3, 3), dtype=np.float32), "w")
+            node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv1",
+                                    kernel_shape=[3, 3], **attrs)
+            graph = helper.make_graph(
+                [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+            model.ir_version = 8
+            onnx.save(model, self.path(name))
+            return name
+
+        self.kiln_error("build", save_conv("typo.onnx", {"Pads": [1, 1, 1, 1]}), "-o", "typo.plan",
+                        contains=["ONNX node 'conv1' (Conv)", "attribute 'Pads'", "opset 13",
+                                  "did you mean 'pads'?"])
+        self.kiln_error("inspect", save_conv("int.onnx", {"pads": 1}),
+                        contains=["'conv1'", "attribute 'pads' is INT", "declares it INTS"])
+        self.assert_only_files(self.dir, ["typo.onnx", "int.onnx"])
+        self.kiln("build", save_conv("good.onnx", {"pads": [1, 1, 1, 1]}), "-o", "good.plan")
+
     def test_hostile_names_are_escaped_and_shortened(self):
         name = "evil\n\x1b[2J\x1b]0;pwned\x07" + "n" * (1 << 20)
         duplicate = [helper.make_attribute("alpha", 1.0), helper.make_attribute("alpha", 2.0)]
