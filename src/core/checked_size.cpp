@@ -114,6 +114,14 @@ size_t checked_add(size_t a, size_t b, std::string_view context) {
   return r;
 }
 
+int64_t checked_int64_from_double(double value, std::string_view context) {
+  // -2^63 is representable; 2^63 is the first double past INT64_MAX. NaN fails both tests.
+  if (!(value >= -0x1p63 && value < 0x1p63)) {
+    throw SizeOverflow(cat(prefix(context), "the value ", value, " is not a 64-bit integer"));
+  }
+  return int64_t(value);
+}
+
 size_t max_tensor_bytes() {
   if (const char* env = std::getenv("KILN_MAX_TENSOR_BYTES"); env && *env) {
     errno = 0;

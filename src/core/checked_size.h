@@ -33,6 +33,10 @@ size_t checked_bytes(DataType dtype, int64_t numel, std::string_view context);
 // a * b and a + b for sizes; throw SizeOverflow naming `context` on overflow.
 size_t checked_mul(size_t a, size_t b, std::string_view context);
 size_t checked_add(size_t a, size_t b, std::string_view context);
+// A size or count computed in floating point (Resize's floor(extent * scale), Range's
+// ceil((limit - start) / delta)) as an int64. Throws SizeOverflow naming `context` when it is
+// NaN, infinite or outside int64's range, where a plain conversion is undefined behaviour.
+int64_t checked_int64_from_double(double value, std::string_view context);
 
 // The largest tensor kiln allocates, in bytes: KILN_MAX_TENSOR_BYTES if set (a positive
 // integer), else the value given to set_max_tensor_bytes, else the machine's physical memory.

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/checked_size.h"
 #include "ops/common.h"
 
 namespace kiln::ops {
@@ -137,7 +138,8 @@ ResizeGeometry resize_geometry(const ir::Node& node, const ResizeAttrs& attrs, c
       KILN_CHECK(values[i] > 0 && std::isfinite(values[i]), ErrorCode::kInvalidModel,
                  node.describe(), ": scale ", values[i], " for axis ", d, " must be positive");
       g.scales[d] = values[i];
-      g.out_shape[d] = int64_t(std::floor(double(in[d]) * values[i]));
+      g.out_shape[d] = checked_int64_from_double(std::floor(double(in[d]) * values[i]),
+                                                 cat(node.describe(), ": output extent"));
     }
   } else {
     KILN_CHECK(sizes->dtype() == DataType::kInt64, ErrorCode::kInvalidModel, node.describe(),
@@ -163,7 +165,8 @@ ResizeGeometry resize_geometry(const ir::Node& node, const ResizeAttrs& attrs, c
       }
       for (int64_t d : attrs.axes) {
         g.scales[size_t(d)] = scale;
-        g.out_shape[size_t(d)] = int64_t(std::floor(scale * double(in[size_t(d)]) + 0.5));
+        g.out_shape[size_t(d)] = checked_int64_from_double(
+            std::floor(scale * double(in[size_t(d)]) + 0.5), cat(node.describe(), ": output extent"));
       }
     }
   }
@@ -237,7 +240,7 @@ std::vector<double> tap_weights(const ResizeAttrs& attrs, double ratio, double s
   const double stretch = std::min(scale, 1.0);
   const bool cubic = attrs.mode == Interpolation::kCubic;
   const double support = cubic ? 2.0 : 1.0;
-  first_tap = int64_t(std::floor(-support / stretch)) + 1;
+  first_tap = checked_int64_from_double(std::floor(-support / stretch), "Resize's antialiasing filter") + 1;
   const int64_t count = 2 - 2 * first_tap;
   std::vector<double> w(static_cast<size_t>(count));
   double sum = 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/checked_size.h"
 #include "ops/common.h"
 #include "ops/range_length.h"
 
@@ -655,7 +656,8 @@ int64_t range_length(const ir::Node& node, const Tensor& start, const Tensor& li
   KILN_CHECK(d != 0 && std::isfinite(s) && std::isfinite(l) && std::isfinite(d),
              ErrorCode::kInvalidModel, node.describe(), ": start ", s, ", limit ", l,
              " and delta ", d, " must be finite and delta nonzero");
-  return std::max<int64_t>(int64_t(std::ceil((l - s) / d)), 0);
+  return std::max<int64_t>(
+      checked_int64_from_double(std::ceil((l - s) / d), cat(node.describe(), ": element count")), 0);
 }
 
 }  // namespace kiln::ops

@@ -13,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/checked_size.h"
 #include "ops/common.h"
 
 namespace kiln::ops {
@@ -432,7 +433,8 @@ void compute_mel_weight_matrix(ComputeContext& ctx) {
   std::vector<int64_t> edges(size_t(num_mel_bins + 2));
   for (int64_t i = 0; i < num_mel_bins + 2; ++i) {
     const double hz = mel_to_hertz(double(i) * mel_step + low_mel);
-    edges[size_t(i)] = int64_t(std::floor(double(dft_length + 1) * hz / double(sample_rate)));
+    edges[size_t(i)] = checked_int64_from_double(
+        std::floor(double(dft_length + 1) * hz / double(sample_rate)), where);
     KILN_CHECK(edges[size_t(i)] < spectrogram_bins, ErrorCode::kInvalidModel, where,
                ": upper_edge_hertz ", upper_hz, " maps past the last spectrogram bin (",
                spectrogram_bins - 1, ") for sample_rate ", sample_rate);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -351,6 +352,42 @@ TEST(CheckedSize, OnnxInitializerWhoseSizeWraps) {
   big.set_raw_data("");
   msg = error_of([&] { onnx_import::tensor_from_proto(big, "."); });
   EXPECT_TRUE(contains(msg, "tensor 'w2'")) << msg;
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// Found by the plan_reader fuzzer (UBSan: 7.09e22 outside the range of long): an extent
+// computed in floating point must be checked before it becomes an int64.
+TEST(CheckedSize, ResizeScaleWhoseExtentIsNotAnInt64) {
+  EXPECT_EQ(checked_int64_from_double(-0x1p63, "x"), INT64_MIN);
+  EXPECT_EQ(checked_int64_from_double(12.0, "x"), 12);
+  for (double bad : {0x1p63, 7.09478e22, -1e300, std::nan(""), HUGE_VAL}) {
+    EXPECT_THROW(checked_int64_from_double(bad, "x"), SizeOverflow) << bad;
+  }
+  NetworkDefinition net;
+  ITensor* x = net.add_input("x", DataType::kFloat32, {1, 1, 4, 4});
+  ILayer* resize = net.add_resize(*x, ResizeMode::kNEAREST, {1.0f, 1.0f, 1e30f, 1.0f});
+  mark_reduce_max(net, *resize->output(0));
+  const std::string msg = error_of([&] { build(net); });
+  EXPECT_TRUE(contains(msg, "Resize")) << msg;
+  EXPECT_TRUE(contains(msg, "is not a 64-bit integer")) << msg;
+}
+
+TEST(CheckedSize, RangeWhoseLengthIsNotAnInt64) {
+  NetworkDefinition net;
+  const float start = 0, limit = 1e30f, delta = 1e-10f;
+  ILayer* s = net.add_constant({}, Weights{DataType::kFloat32, &start, 1});
+  ILayer* l = net.add_constant({}, Weights{DataType::kFloat32, &limit, 1});
+  ILayer* d = net.add_constant({}, Weights{DataType::kFloat32, &delta, 1});
+  ILayer* range = net.add_layer("Range", {s->output(0), l->output(0), d->output(0)});
+  mark_reduce_max(net, *range->output(0));
+  const std::string msg = error_of([&] { build(net); });
+  EXPECT_TRUE(contains(msg, "Range")) << msg;
+  EXPECT_TRUE(contains(msg, "is not a 64-bit integer")) << msg;
 }
 
 }  // namespace

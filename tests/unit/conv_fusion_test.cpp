@@ -113,7 +113,9 @@ TEST(ConvFusion, Fp16ConvolutionsGoChannelsLastWithOnlyBoundaryTransposes) {
 
 // 3 input channels are padded to 4, 6 to 8 (padded_channels in conv_fusion.cpp).
 TEST(ConvFusion, FewInputChannelsArePadded) {
-  for (const auto& [channels, padded] : std::vector<std::pair<int64_t, int64_t>>{{3, 4}, {6, 8}}) {
+  for (const auto& channels_padded : std::vector<std::pair<int64_t, int64_t>>{{3, 4}, {6, 8}}) {
+    // Not a structured binding: clang 14 (the sanitizer build) cannot capture one in a lambda.
+    const int64_t channels = channels_padded.first, padded = channels_padded.second;
     SCOPED_TRACE(channels);
     ir::Graph g;
     ir::Value* x = g.add_input("x", DataType::kFloat16, {ir::Dim::fixed(2), ir::Dim::fixed(channels), ir::Dim::fixed(7), ir::Dim::fixed(7)});
