@@ -2,28 +2,21 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "backends/cpu/cpu_executor.h"
+#include "backends/cpu/cpu_passes.h"
 #ifdef KILN_HAVE_CUDA
 #include "backends/cuda/cuda_backend.h"
 #endif
+#include "backends/cuda/cuda_passes.h"
 #include "builder/memory_planner.h"
 #include "builder/view_aliases.h"
 #include "core/checked_size.h"
 #include "ir/verifier.h"
 #include "ops/shape_inference.h"
-#include "passes/attention_fusion.h"  // attention fusion (GPU, FP16/BF16)
-#include "passes/batch_norm_folding.h"
 #include "passes/constant_folding.h"
-#include "passes/conv_fusion.h"
 #include "passes/identity_elimination.h"
-#include "passes/gelu_recognition.h"
-#include "passes/matmul_epilogue_fusion.h"
-#include "passes/mixed_precision.h"
-#include "passes/transpose_cancellation.h"
 
 namespace kiln::builder {
 
@@ -120,153 +113,35 @@ std::vector<ops::ResolvedShapes> resolve_at_profile_points(const ir::Graph& grap
   return points;
 }
 
-bool same_tensor(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+// Shape resolution at the profile points, and the build log, for the passes.
+passes::PassContext pass_context(const std::vector<plan::ProfileData>& profiles, Logger& logger) {
+  passes::PassContext context;
+  context.resolve = [&profiles](const ir::Graph& graph) {
+    return resolve_at_profile_points(graph, profiles);
+  };
+  context.logger = &logger;
+  return context;
 }
 
-}  // namespace
+// The graph rewrites: those every backend wants, which need no shapes; then, with the graph
+// resolved at every profile point, the backend's list (shape-time values frozen first).
+// Leaves `context.points` resolved for the final graph.
+void optimize(ir::Graph& graph, const BuilderConfig& config, passes::PassContext& context) {
+  passes::PassList common;
+  common.add(passes::make_identity_elimination());
+  common.add(passes::make_constant_folding());
+  passes::run_pipeline(graph, common, context);
 
-plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& config, Logger& logger) {
-  auto start = std::chrono::steady_clock::now();
+  context.points = context.resolve(graph);
   const bool gpu = config.device() == DeviceType::kGPU;
-#ifndef KILN_HAVE_CUDA
-  KILN_CHECK(!gpu, ErrorCode::kUnsupported,
-             "this kiln was built without CUDA: build for DeviceType::kCPU, or rebuild kiln where "
-             "the CUDA toolkit is installed (cmake -DKILN_CUDA=ON)");
-#endif
-  KILN_CHECK(!network.outputs().empty(), ErrorCode::kInvalidModel,
-             "the network has no outputs: mark at least one tensor as output");
-  std::unique_ptr<ir::Graph> graph = network.clone();
-  ir::verify(*graph);
+  passes::run_pipeline(graph, gpu ? cuda::pass_list(config, context) : cpu::pass_list(context),
+                       context);
+}
 
-  plan::PlanContents plan;
-  plan.profiles = make_profiles(*graph, config);
-  plan.builder_flags = config.flags();
-  plan.target = gpu ? "cuda:sm_90" : "cpu";
-
-  std::vector<std::unique_ptr<passes::Pass>> pipeline;
-  pipeline.push_back(passes::make_identity_elimination());
-  pipeline.push_back(passes::make_constant_folding());
-  passes::run_pipeline(*graph, pipeline);
-
-  // Resolve shapes at every profile point. Values known at shape time with the same contents
-  // at every point are constants for this engine: fold them.
-  std::vector<ops::ResolvedShapes> points = resolve_at_profile_points(*graph, plan.profiles);
-  std::vector<ir::Node*> frozen;
-  for (auto& node : graph->nodes()) {
-    std::vector<const Tensor*> values;
-    for (ir::Value* out : node->outputs) {
-      const Tensor* first = nullptr;
-      bool same = out != nullptr;
-      for (const auto& r : points) {
-        if (!same) break;
-        auto it = r.values.find(out);
-        if (it == r.values.end()) same = false;
-        else if (!first) first = &it->second;
-        else if (!same_tensor(*first, it->second)) same = false;
-      }
-      values.push_back(same ? first : nullptr);
-    }
-    if (values.empty() || std::count(values.begin(), values.end(), nullptr) > 0) continue;
-    for (size_t i = 0; i < values.size(); ++i) {
-      ir::Value* out = node->outputs[i];
-      out->constant = values[i]->clone();
-      out->dtype = out->constant->dtype();
-      out->shape = ir::from_dims(out->constant->shape());
-      out->has_shape = true;
-      out->producer = nullptr;
-      node->outputs[i] = nullptr;
-    }
-    frozen.push_back(node.get());
-  }
-  if (!frozen.empty()) {
-    for (ir::Node* n : frozen) graph->erase_node(n);
-    graph->remove_dead_code();
-    ir::verify(*graph);
-    points = resolve_at_profile_points(*graph, plan.profiles);
-  }
-
-#ifdef KILN_HAVE_CUDA
-  const auto flag_set = [&](BuilderFlag f) { return config.get_flag(f); };
-  // Attention fusion (GPU engines with FP16/BF16; KILN_ATTENTION_FUSION=0 turns it off):
-  // MatMul -> scale -> mask -> Softmax -> MatMul chains become one Attention node (a
-  // tensor-core kernel) before mixed precision lowers it.
-  if (gpu && (flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16)) &&
-      passes::attention_fusion_enabled()) {
-    if (const size_t fused = passes::fuse_attention(*graph, points)) {
-      graph->remove_dead_code();
-      ir::verify(*graph);
-      logger.log(Logger::Severity::kInfo, cat("attention fusion: ", fused, " attention blocks"));
-      points = resolve_at_profile_points(*graph, plan.profiles);
-    }
-  }
-  // Epilogues (GPU engines): bias, residual add and activation after a MatMul fold into it
-  // (GELU spelled out in elementary ops becoming a Gelu node first).
-  // BatchNormalization after a convolution folds into its weights.
-  if (gpu) {
-    const bool low_precision = flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16);
-    const size_t folded = passes::fold_batch_norms(*graph);
-    if (folded) graph->remove_dead_code();
-    if (const size_t gelus = passes::recognize_gelu(*graph)) {
-      graph->remove_dead_code();
-      ir::verify(*graph);
-      logger.log(Logger::Severity::kInfo, cat("GELU written out in elementary ops: ", gelus));
-      points = resolve_at_profile_points(*graph, plan.profiles);
-    }
-    const size_t fused = passes::fuse_matmul_epilogues(*graph, points, low_precision);
-    if (fused) graph->remove_dead_code();
-    if (folded || fused) {
-      ir::verify(*graph);
-      logger.log(Logger::Severity::kInfo, cat("batch norms folded: ", folded, ", matrix products with ",
-                                              "fused epilogues: ", fused));
-      points = resolve_at_profile_points(*graph, plan.profiles);
-    }
-  }
-
-  // Mixed precision (GPU engines): float32 work moves to FP16 or BF16 where a kernel exists.
-  if (gpu && (flag_set(BuilderFlag::kFP16) || flag_set(BuilderFlag::kBF16))) {
-    passes::MixedPrecisionOptions options;
-    options.low = flag_set(BuilderFlag::kFP16) ? DataType::kFloat16 : DataType::kBFloat16;
-    const ops::ResolvedShapes& opt_point = points[1];
-    options.resolved = &opt_point;
-    options.backend_supports = [&](const ir::Node& node, const std::vector<DataType>& ins,
-                                   const std::vector<DataType>& outs) {
-      return cuda::supports_types(node, opt_point, ins, outs, config.flags(), config.tactic_sources());
-    };
-    const size_t lowered = passes::apply_mixed_precision(*graph, options);
-    graph->remove_dead_code();
-    ir::verify(*graph);
-    logger.log(Logger::Severity::kInfo, cat("mixed precision: ", lowered, " layers run in ",
-                                            to_string(options.low)));
-    points = resolve_at_profile_points(*graph, plan.profiles);
-  }
-
-  // Convolutions (GPU engines): epilogues fold into cuDNN graphs; FP16/BF16 ones (and TF32
-  // ones) go channels-last, with the Transposes between consecutive convolutions cancelled.
-  const bool cudnn_allowed = (config.tactic_sources() & (1u << uint32_t(TacticSource::kCUDNN))) != 0;
-  if (gpu && cudnn_allowed) {  // FusedConv is cuDNN's
-    const size_t fused = passes::fuse_conv_epilogues(*graph, points);
-    if (fused) {
-      graph->remove_dead_code();
-      ir::verify(*graph);
-      points = resolve_at_profile_points(*graph, plan.profiles);
-    }
-    const bool tf32 = (config.flags() >> uint32_t(BuilderFlag::kTF32)) & 1u;
-    const size_t channels_last = passes::convert_convs_to_channels_last(*graph, points, /*float32_too=*/tf32);
-    if (channels_last) passes::cancel_transposes(*graph);
-    if (fused || channels_last) {
-      graph->remove_dead_code();
-      ir::verify(*graph);
-      logger.log(Logger::Severity::kInfo, cat("convolutions: ", fused, " with fused epilogues, ",
-                                              channels_last, " channels-last"));
-      points = resolve_at_profile_points(*graph, plan.profiles);
-    }
-  }
-#endif
-
-  // Annotate values: a dim is static when it agrees at every profile point.
-  for (const auto& v : graph->values()) {
+// Types and shapes into the graph's values: a dim is static when it agrees at every profile
+// point; values whose extents wait for data keep their rank with -1 dims.
+void annotate_values(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points) {
+  for (const auto& v : graph.values()) {
     if (v->is_constant()) continue;
     const ops::TensorDesc* first = nullptr;
     Dims dims;
@@ -293,28 +168,32 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
       }
     }
     if (!first) continue;
-    bool is_input = std::find(graph->inputs().begin(), graph->inputs().end(), v.get()) != graph->inputs().end();
+    bool is_input =
+        std::find(graph.inputs().begin(), graph.inputs().end(), v.get()) != graph.inputs().end();
     if (!is_input) {
       v->dtype = first->dtype;
       v->shape = ir::from_dims(dims);
     }
     v->has_shape = true;
   }
+}
 
-  // GPU engines: views (Reshape, Squeeze, ...) share their source's memory; the executor
-  // skips them. The CPU backend keeps its copies (it runs reference computes directly).
-  std::unordered_map<const ir::Value*, const ir::Value*> aliases;
-  if (gpu) aliases = find_view_aliases(*graph, points);
+// A view's value (Reshape, Squeeze, ... of a GPU engine) -> the value whose memory it shares.
+using ViewAliases = std::unordered_map<const ir::Value*, const ir::Value*>;
+
+// Memory: every computed activation, sized for the largest profile point; views, values known
+// at shape time and values whose extents wait for data get none.
+plan::MemoryPlanData plan_activation_memory(const ir::Graph& graph,
+                                            const std::vector<ops::ResolvedShapes>& points,
+                                            const ViewAliases& aliases) {
   auto alias_root = [&](const ir::Value* v) {
     for (auto it = aliases.find(v); it != aliases.end(); it = aliases.find(v)) v = it->second;
     return v;
   };
-
-  // Memory: every computed activation, sized for the largest profile point.
   std::unordered_map<const ir::Value*, int64_t> last_use;
   std::unordered_map<const ir::Value*, int64_t> first_use;
   int64_t index = 0;
-  for (const auto& node : graph->nodes()) {
+  for (const auto& node : graph.nodes()) {
     for (const ir::Value* in : node->inputs) {
       if (in) last_use[alias_root(in)] = index;  // reading a view reads its source
     }
@@ -323,7 +202,7 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     }
     ++index;
   }
-  for (const ir::Value* out : graph->outputs()) last_use[out] = index;
+  for (const ir::Value* out : graph.outputs()) last_use[out] = index;
   std::vector<BufferRequest> requests;
   for (const auto& [value, first] : first_use) {
     bool host_known = true;
@@ -344,11 +223,17 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
   }
   std::sort(requests.begin(), requests.end(),
             [](const BufferRequest& a, const BufferRequest& b) { return a.name < b.name; });
-  plan.memory = plan_memory(requests);
+  return plan_memory(requests);
+}
 
-  // Kernels, chosen at the first profile's opt shapes.
+// Kernels, chosen at the first profile's opt shapes (points[1]); on GPU engines then timed
+// where a GPU is present.
+void choose_tactics(const ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
+                    const ViewAliases& aliases, const BuilderConfig& config, Logger& logger,
+                    plan::PlanContents& plan) {
+  [[maybe_unused]] const bool gpu = config.device() == DeviceType::kGPU;
   const ops::ResolvedShapes& opt = points[1];
-  for (const auto& node : graph->nodes()) {
+  for (const auto& node : graph.nodes()) {
 #ifdef KILN_HAVE_CUDA
     // GPU engines: a CUDA kernel per node (the build fails naming a node that has none).
     if (gpu) {
@@ -375,10 +260,43 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
     logger.log(Logger::Severity::kVerbose, "autotune: off (builder optimization level 0): kernels "
                "chosen by priority, cuBLASLt/cuDNN algorithms by heuristics at the first run");
   } else if (gpu) {
-    cuda::autotune_tactics(*graph, points, 1, config.flags(), config.tactic_sources(),
-                           config.get_timing_cache().get(), logger, plan.tactics, plan.tactic_params);
+    cuda::autotune_tactics(graph, points, 1, config.flags(), config.tactic_sources(),
+                           config.get_timing_cache().get(), logger, plan.tactics,
+                           plan.tactic_params);
   }
 #endif
+}
+
+}  // namespace
+
+plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& config,
+                              Logger& logger) {
+  auto start = std::chrono::steady_clock::now();
+  const bool gpu = config.device() == DeviceType::kGPU;
+#ifndef KILN_HAVE_CUDA
+  KILN_CHECK(!gpu, ErrorCode::kUnsupported,
+             "this kiln was built without CUDA: build for DeviceType::kCPU, or rebuild kiln where "
+             "the CUDA toolkit is installed (cmake -DKILN_CUDA=ON)");
+#endif
+  KILN_CHECK(!network.outputs().empty(), ErrorCode::kInvalidModel,
+             "the network has no outputs: mark at least one tensor as output");
+  std::unique_ptr<ir::Graph> graph = network.clone();
+  ir::verify(*graph);
+
+  plan::PlanContents plan;
+  plan.profiles = make_profiles(*graph, config);
+  plan.builder_flags = config.flags();
+  plan.target = gpu ? "cuda:sm_90" : "cpu";
+
+  passes::PassContext context = pass_context(plan.profiles, logger);
+  optimize(*graph, config, context);
+  const std::vector<ops::ResolvedShapes>& points = context.points;
+  annotate_values(*graph, points);
+  // GPU engines: views (Reshape, Squeeze, ...) share their source's memory; the executor
+  // skips them. The CPU backend keeps its copies (it runs reference computes directly).
+  const ViewAliases aliases = gpu ? find_view_aliases(*graph, points) : ViewAliases{};
+  plan.memory = plan_activation_memory(*graph, points, aliases);
+  choose_tactics(*graph, points, aliases, config, logger, plan);
 
   plan.graph = std::move(graph);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

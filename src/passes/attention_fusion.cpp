@@ -488,4 +488,29 @@ size_t fuse_attention(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& 
   return matches.size();
 }
 
+namespace {
+
+class AttentionFusion : public Pass {
+ public:
+  explicit AttentionFusion(const PassContext& context) : context_(context) {}
+  std::string name() const override { return "attention_fusion"; }
+  bool apply(ir::Graph& graph) override {
+    fused_ = fuse_attention(graph, context_.points);
+    return fused_ > 0;
+  }
+  std::string summary() const override {
+    return fused_ ? cat("attention fusion: ", fused_, " attention blocks") : std::string();
+  }
+
+ private:
+  const PassContext& context_;
+  size_t fused_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_attention_fusion(const PassContext& context) {
+  return std::make_unique<AttentionFusion>(context);
+}
+
 }  // namespace kiln::passes

@@ -40,6 +40,7 @@
 
 #include "ir/graph.h"
 #include "ops/shape_inference.h"
+#include "passes/pass.h"
 
 namespace kiln::passes {
 
@@ -54,5 +55,8 @@ size_t fuse_attention(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& 
 // (cuBLASLt products + softmax): BERT-base batch 32 3.27 -> 2.13 ms, ViT-B/16 batch 64
 // 14.97 -> 13.50 ms, GPT-2 batch 1 0.867 -> 0.796 ms (12 blocks fused in each).
 bool attention_fusion_enabled();
+
+// fuse_attention as a Pass, at the points in `context`.
+std::unique_ptr<Pass> make_attention_fusion(const PassContext& context);
 
 }  // namespace kiln::passes

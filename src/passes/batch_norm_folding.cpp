@@ -72,4 +72,25 @@ size_t fold_batch_norms(ir::Graph& graph) {
   return folded;
 }
 
+namespace {
+
+class BatchNormFolding : public Pass {
+ public:
+  std::string name() const override { return "batch_norm_folding"; }
+  bool apply(ir::Graph& graph) override {
+    folded_ = fold_batch_norms(graph);
+    return folded_ > 0;
+  }
+  std::string summary() const override {
+    return folded_ ? cat("batch norms folded: ", folded_) : std::string();
+  }
+
+ private:
+  size_t folded_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_batch_norm_folding() { return std::make_unique<BatchNormFolding>(); }
+
 }  // namespace kiln::passes

@@ -6,10 +6,12 @@
 #pragma once
 
 #include "ir/graph.h"
+#include "passes/pass.h"
 
 namespace kiln::passes {
 
 // Returns how many BatchNormalizations were folded; the caller removes dead code.
 size_t fold_batch_norms(ir::Graph& graph);
+std::unique_ptr<Pass> make_batch_norm_folding();
 
 }  // namespace kiln::passes

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "passes/graph_queries.h"
+#include "passes/transpose_cancellation.h"
 
 namespace kiln::passes {
 
@@ -172,6 +173,55 @@ size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::R
     graph.erase_node(conv);
   }
   return convs.size();
+}
+
+namespace {
+
+class ConvEpilogueFusion : public Pass {
+ public:
+  explicit ConvEpilogueFusion(const PassContext& context) : context_(context) {}
+  std::string name() const override { return "conv_epilogue_fusion"; }
+  bool apply(ir::Graph& graph) override {
+    fused_ = fuse_conv_epilogues(graph, context_.points);
+    return fused_ > 0;
+  }
+  std::string summary() const override {
+    return fused_ ? cat("convolutions with fused epilogues: ", fused_) : std::string();
+  }
+
+ private:
+  const PassContext& context_;
+  size_t fused_ = 0;
+};
+
+class ChannelsLast : public Pass {
+ public:
+  ChannelsLast(const PassContext& context, bool float32_too)
+      : context_(context), float32_too_(float32_too) {}
+  std::string name() const override { return "channels_last"; }
+  bool apply(ir::Graph& graph) override {
+    converted_ = convert_convs_to_channels_last(graph, context_.points, float32_too_);
+    if (converted_) cancel_transposes(graph);
+    return converted_ > 0;
+  }
+  std::string summary() const override {
+    return converted_ ? cat("convolutions channels-last: ", converted_) : std::string();
+  }
+
+ private:
+  const PassContext& context_;
+  const bool float32_too_;
+  size_t converted_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_conv_epilogue_fusion(const PassContext& context) {
+  return std::make_unique<ConvEpilogueFusion>(context);
+}
+
+std::unique_ptr<Pass> make_channels_last(const PassContext& context, bool float32_too) {
+  return std::make_unique<ChannelsLast>(context, float32_too);
 }
 
 }  // namespace kiln::passes

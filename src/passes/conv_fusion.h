@@ -15,6 +15,7 @@
 
 #include "ir/graph.h"
 #include "ops/shape_inference.h"
+#include "passes/pass.h"
 
 namespace kiln::passes {
 
@@ -23,5 +24,10 @@ size_t fuse_conv_epilogues(ir::Graph& graph, const std::vector<ops::ResolvedShap
 // ones, as for FP16), float32 convolutions convert as well.
 size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
                                       bool float32_too = false);
+
+// The two as Passes, at the points in `context`; channels_last cancels the Transposes
+// (transpose_cancellation.h) after converting any convolution.
+std::unique_ptr<Pass> make_conv_epilogue_fusion(const PassContext& context);
+std::unique_ptr<Pass> make_channels_last(const PassContext& context, bool float32_too);
 
 }  // namespace kiln::passes

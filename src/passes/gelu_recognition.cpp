@@ -186,4 +186,25 @@ class GeluMatcher {
 
 size_t recognize_gelu(ir::Graph& graph) { return GeluMatcher(graph).run(); }
 
+namespace {
+
+class GeluRecognition : public Pass {
+ public:
+  std::string name() const override { return "gelu_recognition"; }
+  bool apply(ir::Graph& graph) override {
+    recognized_ = recognize_gelu(graph);
+    return recognized_ > 0;
+  }
+  std::string summary() const override {
+    return recognized_ ? cat("GELU written out in elementary ops: ", recognized_) : std::string();
+  }
+
+ private:
+  size_t recognized_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_gelu_recognition() { return std::make_unique<GeluRecognition>(); }
+
 }  // namespace kiln::passes

@@ -13,10 +13,12 @@
 #include <cstddef>
 
 #include "ir/graph.h"
+#include "passes/pass.h"
 
 namespace kiln::passes {
 
 // Returns how many patterns were replaced; the caller removes the dead nodes.
 size_t recognize_gelu(ir::Graph& graph);
+std::unique_ptr<Pass> make_gelu_recognition();
 
 }  // namespace kiln::passes

@@ -125,4 +125,31 @@ size_t fuse_matmul_epilogues(ir::Graph& graph, const std::vector<ops::ResolvedSh
   return EpilogueFusion(graph, points, gelu_as_tanh).run();
 }
 
+namespace {
+
+class MatMulEpilogueFusion : public Pass {
+ public:
+  MatMulEpilogueFusion(const PassContext& context, bool gelu_as_tanh)
+      : context_(context), gelu_as_tanh_(gelu_as_tanh) {}
+  std::string name() const override { return "matmul_epilogue_fusion"; }
+  bool apply(ir::Graph& graph) override {
+    fused_ = fuse_matmul_epilogues(graph, context_.points, gelu_as_tanh_);
+    return fused_ > 0;
+  }
+  std::string summary() const override {
+    return fused_ ? cat("matrix products with fused epilogues: ", fused_) : std::string();
+  }
+
+ private:
+  const PassContext& context_;
+  const bool gelu_as_tanh_;
+  size_t fused_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_matmul_epilogue_fusion(const PassContext& context, bool gelu_as_tanh) {
+  return std::make_unique<MatMulEpilogueFusion>(context, gelu_as_tanh);
+}
+
 }  // namespace kiln::passes

@@ -15,6 +15,7 @@
 
 #include "ir/graph.h"
 #include "ops/shape_inference.h"
+#include "passes/pass.h"
 
 namespace kiln::passes {
 
@@ -22,5 +23,7 @@ namespace kiln::passes {
 // many FusedMatMul nodes were made; the caller resolves shapes again afterwards.
 size_t fuse_matmul_epilogues(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
                              bool gelu_as_tanh);
+// The same as a Pass, at the points in `context`.
+std::unique_ptr<Pass> make_matmul_epilogue_fusion(const PassContext& context, bool gelu_as_tanh);
 
 }  // namespace kiln::passes

@@ -254,4 +254,43 @@ size_t apply_mixed_precision(ir::Graph& graph, const MixedPrecisionOptions& opti
   return MixedPrecision(graph, options).run();
 }
 
+namespace {
+
+class MixedPrecisionPass : public Pass {
+ public:
+  MixedPrecisionPass(const PassContext& context, DataType low, BackendTypeSupport supports)
+      : context_(context), low_(low), supports_(std::move(supports)) {}
+  std::string name() const override { return "mixed_precision"; }
+  bool apply(ir::Graph& graph) override {
+    const ops::ResolvedShapes& opt_point = context_.points.at(1);  // the first profile's opt shapes
+    MixedPrecisionOptions options;
+    options.low = low_;
+    options.resolved = &opt_point;
+    options.backend_supports = [&](const ir::Node& node, const std::vector<DataType>& ins,
+                                   const std::vector<DataType>& outs) {
+      return supports_(node, opt_point, ins, outs);
+    };
+    const size_t nodes_before = graph.nodes().size();
+    lowered_ = apply_mixed_precision(graph, options);
+    return lowered_ > 0 ||
+           graph.nodes().size() != nodes_before;  // Casts may come without a layer moving
+  }
+  std::string summary() const override {
+    return cat("mixed precision: ", lowered_, " layers run in ", to_string(low_));
+  }
+
+ private:
+  const PassContext& context_;
+  const DataType low_;
+  const BackendTypeSupport supports_;
+  size_t lowered_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_mixed_precision(const PassContext& context, DataType low,
+                                           BackendTypeSupport supports) {
+  return std::make_unique<MixedPrecisionPass>(context, low, std::move(supports));
+}
+
 }  // namespace kiln::passes

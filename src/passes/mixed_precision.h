@@ -21,6 +21,7 @@
 
 #include "ir/graph.h"
 #include "ops/shape_inference.h"
+#include "passes/pass.h"
 
 namespace kiln::passes {
 
@@ -38,6 +39,14 @@ struct MixedPrecisionOptions {
 // Rewrites `graph` as above; returns how many nodes now run in the low type. The caller
 // resolves shapes again afterwards.
 size_t apply_mixed_precision(ir::Graph& graph, const MixedPrecisionOptions& options);
+
+// Whether the backend can run `node`, shapes as in `resolved`, with these input and output types.
+using BackendTypeSupport =
+    std::function<bool(const ir::Node& node, const ops::ResolvedShapes& resolved,
+                       const std::vector<DataType>& inputs, const std::vector<DataType>& outputs)>;
+// apply_mixed_precision as a Pass, at the first profile's opt point in `context` (points[1]).
+std::unique_ptr<Pass> make_mixed_precision(const PassContext& context, DataType low,
+                                           BackendTypeSupport supports);
 
 // Which inputs and outputs of `op` carry its data type T and may move to the low type; null
 // for ops that stay in float32. -1 in `inputs` means every input.
