@@ -1,5 +1,7 @@
 #include "core/checked_size.h"
 
+#include "core/display_name.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -171,12 +173,12 @@ void check_allocation_size(size_t bytes, std::string_view what) {
 }
 
 std::string describe_tensor(std::string_view name, std::string_view node, std::string_view op) {
-  std::string s = cat("tensor '", name, "'");
+  std::string s = cat("tensor '", display_name(name), "'");
   if (!node.empty() || !op.empty()) {
     s += " (output of node '";
-    s += node;
+    s += display_name(node);
     s += "'";
-    if (!op.empty()) s += cat(", op ", op);
+    if (!op.empty()) s += cat(", op ", display_name(op));
     s += ")";
   }
   return s;

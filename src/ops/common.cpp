@@ -4,6 +4,13 @@
 
 namespace kiln::ops {
 
+void check_window_values(const InferContext& ctx, const char* key, const Dims& values) {
+  for (int64_t v : values) {
+    ctx.check(v >= -kMaxWindowValue && v <= kMaxWindowValue, key, " ", to_string(values),
+              " has a value beyond +-", kMaxWindowValue);
+  }
+}
+
 int64_t normalize_axis(const ir::Node& node, int64_t axis, int64_t rank) {
   int64_t a = axis < 0 ? axis + rank : axis;
   KILN_CHECK(a >= 0 && a < std::max<int64_t>(rank, 1), ErrorCode::kInvalidModel, node.describe(),

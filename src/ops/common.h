@@ -15,6 +15,12 @@ namespace kiln::ops {
 int64_t normalize_axis(const ir::Node& node, int64_t axis, int64_t rank);
 std::vector<int64_t> normalize_axes(const ir::Node& node, std::vector<int64_t> axes, int64_t rank);
 
+// Window geometry (kernel extents, strides, dilations, pads) is bounded by TensorRT's int32
+// range, so that the sums and products of window arithmetic with an extent (itself bounded by
+// the tensor size limit) cannot overflow int64. Throws naming the node and `key` otherwise.
+inline constexpr int64_t kMaxWindowValue = (int64_t(1) << 31) - 1;
+void check_window_values(const InferContext& ctx, const char* key, const Dims& values);
+
 // Numpy-style multidirectional broadcast of two or more shapes; throws naming the node.
 Dims broadcast_shapes(const ir::Node& node, const std::vector<Dims>& shapes);
 

@@ -32,6 +32,7 @@ Dims positive_ints(const InferContext& ctx, const char* key, size_t spatial_rank
   ctx.check(values.size() == spatial_rank, key, " has ", values.size(), " values, expected ",
             spatial_rank, " (one per spatial axis)");
   for (int64_t v : values) ctx.check(v >= 1, key, " must be >= 1, got ", to_string(values));
+  check_window_values(ctx, key, values);
   return values;
 }
 
@@ -66,8 +67,10 @@ void check_common(const InferContext& ctx, ConvGeometry& geo) {
               " does not match W's spatial extents ", to_string(geo.kernel));
   }
   for (int64_t k : geo.kernel) ctx.check(k >= 1, "W has an empty kernel: ", to_string(w));
+  check_window_values(ctx, "W's kernel", geo.kernel);
   geo.group = ctx.node().attr_int("group", 1);
-  ctx.check(geo.group >= 1, "group must be >= 1, got ", geo.group);
+  ctx.check(geo.group >= 1 && geo.group <= kMaxWindowValue, "group must be >= 1 and <= ",
+            kMaxWindowValue, ", got ", geo.group);
   geo.strides = positive_ints(ctx, "strides", spatial_rank);
   geo.dilations = positive_ints(ctx, "dilations", spatial_rank);
 }
@@ -81,6 +84,7 @@ void read_explicit_pads(const InferContext& ctx, ConvGeometry& geo, bool allow_n
   for (int64_t p : pads) {
     ctx.check(allow_negative || p >= 0, "pads must be >= 0, got ", to_string(pads));
   }
+  check_window_values(ctx, "pads", pads);
   geo.pads_begin.assign(pads.begin(), pads.begin() + int64_t(spatial_rank));
   geo.pads_end.assign(pads.begin() + int64_t(spatial_rank), pads.end());
 }
@@ -149,9 +153,14 @@ ConvGeometry conv_transpose_geometry(const InferContext& ctx) {
 
   const std::string auto_pad = read_auto_pad(ctx);
   // The extent the transposed convolution covers with no padding at all.
+  // Checked: a stride up to 2^31 times an extent can pass 64 bits.
   auto full_extent = [&](size_t d) {
-    return geo.strides[d] * (geo.in_spatial[d] - 1) + output_padding[d] +
-           dilated_extent(geo.kernel[d], geo.dilations[d]);
+    int64_t extent = 0;
+    ctx.check(!__builtin_mul_overflow(geo.strides[d], geo.in_spatial[d] - 1, &extent) &&
+                  !__builtin_add_overflow(extent, output_padding[d] + dilated_extent(geo.kernel[d], geo.dilations[d]),
+                                          &extent),
+              "the output extent of spatial axis ", d, " does not fit in 64 bits");
+    return extent;
   };
   Dims target;
   if (ctx.node().has_attr("output_shape")) {
@@ -160,8 +169,14 @@ ConvGeometry conv_transpose_geometry(const InferContext& ctx) {
     if (target.size() == spatial_rank + 2) target.erase(target.begin(), target.begin() + 2);
     ctx.check(target.size() == spatial_rank, "output_shape has ", target.size(),
               " values, expected ", spatial_rank, " (one per spatial axis)");
+    check_window_values(ctx, "output_shape", target);
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    for (size_t d = 0; d < spatial_rank; ++d) target.push_back(geo.in_spatial[d] * geo.strides[d]);
+    for (size_t d = 0; d < spatial_rank; ++d) {
+      int64_t extent = 0;
+      ctx.check(!__builtin_mul_overflow(geo.in_spatial[d], geo.strides[d], &extent),
+                "the output extent of spatial axis ", d, " does not fit in 64 bits");
+      target.push_back(extent);
+    }
   }
 
   geo.out_spatial.resize(spatial_rank);

@@ -46,6 +46,7 @@ Dims positive_ints(const InferContext& ctx, const char* key, size_t spatial_rank
   ctx.check(values.size() == spatial_rank, key, " has ", values.size(), " values, expected ",
             spatial_rank, " (one per spatial axis of the input)");
   for (int64_t v : values) ctx.check(v >= 1, key, " must be >= 1, got ", to_string(values));
+  check_window_values(ctx, key, values);
   return values;
 }
 
@@ -88,6 +89,7 @@ PoolGeometry pool_geometry(const InferContext& ctx, bool allow_int8) {
     ctx.check(pads.size() == 2 * rank, "pads has ", pads.size(), " values, expected ", 2 * rank,
               " (begin and end per spatial axis)");
     for (int64_t p : pads) ctx.check(p >= 0, "pads must be >= 0, got ", to_string(pads));
+    check_window_values(ctx, "pads", pads);
     geo.pads_begin.assign(pads.begin(), pads.begin() + int64_t(rank));
     geo.pads_end.assign(pads.begin() + int64_t(rank), pads.end());
   } else {

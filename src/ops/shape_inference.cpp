@@ -1,6 +1,7 @@
 #include "ops/shape_inference.h"
 
 #include "core/checked_size.h"
+#include "core/display_name.h"
 
 namespace kiln::ops {
 
@@ -76,7 +77,7 @@ InferContext infer_node(const ir::Node& node, const ResolvedShapes& known,
   try {
     def.infer(ctx);
   } catch (const SizeOverflow& e) {  // an extent product that does not fit: name the node
-    throw SizeOverflow(cat("Op '", node.name, "' (", node.op, "): ", e.what()));
+    throw SizeOverflow(cat("Op '", display_name(node.name), "' (", display_name(node.op), "): ", e.what()));
   }
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (node.outputs[i] && !ctx.outputs()[i]) {

@@ -200,10 +200,10 @@ int run_run(const ParsedArgs& args) {
     if (file != given.end()) {
       const NpyArray& array = file->second.array;
       if (array.dtype == input.dtype) {
-        std::memcpy(buffer->data(), array.data.data(), array.data.size());
+        if (!array.data.empty()) std::memcpy(buffer->data(), array.data.data(), array.data.size());
       } else {  // float32 file for a bfloat16/float8 input
         std::vector<float> values(count);
-        std::memcpy(values.data(), array.data.data(), count * sizeof(float));
+        if (count) std::memcpy(values.data(), array.data.data(), count * sizeof(float));
         store_floats(input.dtype, values.data(), count, buffer->data());
       }
       std::printf("input %s: %s %s from %s\n", input.name.c_str(), to_string(input.dtype),
