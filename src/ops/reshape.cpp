@@ -40,7 +40,8 @@ Dims reshape_target(const InferContext& ctx, const Dims& in_shape, std::vector<i
         d = in_shape[i];
       }
     }
-    known_volume *= d;
+    ctx.check(!__builtin_mul_overflow(known_volume, d, &known_volume), "shape ", to_string(spec),
+              " has more elements than fit in 64 bits");
   }
   if (inferred_axis >= 0) {
     ctx.check(!(allowzero && has_zero), "shape ", to_string(spec),

@@ -204,7 +204,8 @@ void infer_tile(InferContext& ctx) {
   Dims out = in;
   for (size_t d = 0; d < in.size(); ++d) {
     ctx.check(repeats[d] >= 0, "repeats ", to_string(repeats), " has a negative entry");
-    out[d] *= repeats[d];
+    ctx.check(!__builtin_mul_overflow(out[d], repeats[d], &out[d]), "repeats ", to_string(repeats),
+              " times the input's extent ", d, " does not fit in 64 bits");
   }
   ctx.set_output(0, ctx.input_dtype(0), std::move(out));
 }
