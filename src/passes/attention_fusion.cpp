@@ -9,16 +9,11 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "passes/graph_queries.h"
 
 namespace kiln::passes {
 
 namespace {
-
-using UserMap = std::unordered_map<const ir::Value*, std::vector<ir::Node*>>;
-
-bool is_float(DataType t) {
-  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16;
-}
 
 // One match, before the rewrite.
 struct Match {
@@ -47,26 +42,20 @@ struct Match {
 class Matcher {
  public:
   Matcher(const ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points)
-      : graph_(graph), points_(points) {
-    for (const auto& node : graph.nodes()) {
-      for (const ir::Value* in : node->inputs) {
-        if (in) users_[in].push_back(node.get());
-      }
-    }
-  }
+      : graph_(graph), readers_(graph), descs_(points) {}
 
   std::optional<Match> match(ir::Node& softmax) const {
     if (softmax.op != "Softmax" || !softmax.has_input(0) || !softmax.outputs[0]) return {};
     ir::Value* scores = softmax.inputs[0];
-    const auto score_shapes = shapes_of(scores);
+    const auto score_shapes = descs_.extents(scores);
     if (!score_shapes || score_shapes->front().size() != 4) return {};
     const int64_t axis = softmax.attr_int("axis", -1);
     if (axis != -1 && axis != 3) return {};
 
     // Softmax -> [IsNaN/Where guard] -> MatMul(P, V).
     ir::Value* probs = softmax.outputs[0];
-    if (is_output(probs)) return {};
-    const std::vector<ir::Node*>& prob_users = users(probs);
+    if (is_graph_output(graph_, probs)) return {};
+    const std::vector<ir::Node*>& prob_users = readers_.of(probs);
     ir::Node* consumer = nullptr;
     if (prob_users.size() == 1) {
       consumer = prob_users[0];
@@ -78,15 +67,17 @@ class Matcher {
         return {};
       }
       ir::Value* nan_flags = is_nan->outputs[0];
-      if (is_output(nan_flags) || users(nan_flags).size() != 1 || where->inputs[0] != nan_flags ||
-          !is_scalar_constant(where->inputs[1], 0.0) || where->inputs[2] != probs) {
+      if (is_graph_output(graph_, nan_flags) || readers_.of(nan_flags).size() != 1 ||
+          where->inputs[0] != nan_flags || !scalar_constant_is(where->inputs[1], 0.0) ||
+          where->inputs[2] != probs) {
         return {};
       }
       ir::Value* guarded = where->outputs[0];
-      if (is_output(guarded) || users(guarded).size() != 1 || !same_shapes(guarded, probs)) {
+      if (is_graph_output(graph_, guarded) || readers_.of(guarded).size() != 1 ||
+          !descs_.same_extents(guarded, probs)) {
         return {};
       }
-      consumer = users(guarded)[0];
+      consumer = readers_.of(guarded)[0];
       if (consumer->inputs.size() != 2 || consumer->inputs[0] != guarded) return {};
     } else {
       return {};
@@ -101,7 +92,7 @@ class Matcher {
     if (!m.v) return {};
 
     // The scores: [Add mask | Where(mask)] over [scale] over MatMul(Q', K').
-    ir::Node* producer = producer_if_private(scores);
+    ir::Node* producer = readers_.private_producer(scores);
     if (!producer) return {};
     if (producer->op == "Add" && producer->inputs.size() == 2) {
       for (int first = 0; first < 2; ++first) {
@@ -122,7 +113,7 @@ class Matcher {
     if (producer->op == "Where" && producer->inputs.size() == 3 && producer->inputs[0] &&
         producer->inputs[1]) {
       ir::Value* cond = producer->inputs[0];
-      if (!is_scalar_constant_at_most(producer->inputs[2], -1e30)) return {};
+      if (!scalar_constant_at_most(producer->inputs[2], -1e30)) return {};
       if (!match_mask(cond, scores, true)) return {};
       m.mask = cond;
       if (!match_logits(producer->inputs[1], m)) return {};
@@ -137,64 +128,14 @@ class Matcher {
   }
 
  private:
-  const std::vector<ir::Node*>& users(const ir::Value* v) const {
-    static const std::vector<ir::Node*> none;
-    auto it = users_.find(v);
-    return it == users_.end() ? none : it->second;
-  }
-  bool is_output(const ir::Value* v) const {
-    return std::find(graph_.outputs().begin(), graph_.outputs().end(), v) != graph_.outputs().end();
-  }
-  // The producer of an intermediate the fused node replaces: read by exactly one node and not
-  // a graph output, else nullptr.
-  ir::Node* producer_if_private(const ir::Value* v) const {
-    if (!v || !v->producer || is_output(v) || users(v).size() != 1) return nullptr;
-    return v->producer;
-  }
-
-  // The value's type and extents at every profile point (nullopt where any is unknown).
-  std::optional<std::vector<Dims>> shapes_of(const ir::Value* v) const {
-    if (!v) return std::nullopt;
-    std::vector<Dims> out;
-    for (const ops::ResolvedShapes& r : points_) {
-      if (r.is_deferred(v) || !r.desc.count(v)) return std::nullopt;
-      out.push_back(r.desc.at(v).shape);
-    }
-    if (out.empty()) return std::nullopt;
-    return out;
-  }
-  std::optional<DataType> dtype_of(const ir::Value* v) const {
-    if (!v || points_.empty() || !points_[0].desc.count(v)) return std::nullopt;
-    return points_[0].desc.at(v).dtype;
-  }
-  bool same_shapes(const ir::Value* a, const ir::Value* b) const {
-    const auto sa = shapes_of(a), sb = shapes_of(b);
-    return sa && sb && *sa == *sb;
-  }
-
-  static std::optional<double> scalar_constant(const ir::Value* v) {
-    if (!v || !v->is_constant() || v->constant->numel() != 1 || !is_float(v->constant->dtype())) {
-      return std::nullopt;
-    }
-    return v->constant->as_double(0);
-  }
-  static bool is_scalar_constant(const ir::Value* v, double expected) {
-    const auto c = scalar_constant(v);
-    return c && *c == expected;
-  }
-  static bool is_scalar_constant_at_most(const ir::Value* v, double limit) {
-    const auto c = scalar_constant(v);
-    return c && *c <= limit;
-  }
-
   // A mask that Attention reads as the pattern did: it broadcasts to the scores without
   // growing them (rank <= 4, every extent 1 or the scores'), and its last extent is the key
   // count (Attention pads a shorter last extent with masked keys, unlike broadcasting).
   bool match_mask(const ir::Value* mask, const ir::Value* scores, bool boolean) const {
-    const auto mask_type = dtype_of(mask), score_type = dtype_of(scores);
+    const auto mask_type = descs_.dtype(mask), score_type = descs_.dtype(scores);
     if (!mask_type || !score_type) return false;
     if (boolean ? *mask_type != DataType::kBool : *mask_type != *score_type) return false;
-    const auto ms = shapes_of(mask), ss = shapes_of(scores);
+    const auto ms = descs_.extents(mask), ss = descs_.extents(scores);
     if (!ms || !ss) return false;
     for (size_t p = 0; p < ms->size(); ++p) {
       const Dims& m = (*ms)[p];
@@ -214,7 +155,7 @@ class Matcher {
   ir::Value* peel_scale(ir::Value* v, double& scale, bool private_only) const {
     for (int guard = 0; guard < 8 && v && v->producer; ++guard) {
       ir::Node* n = v->producer;
-      if (private_only && !producer_if_private(v)) return v;
+      if (private_only && !readers_.private_producer(v)) return v;
       if ((n->op != "Mul" && n->op != "Div") || n->inputs.size() != 2) return v;
       const std::optional<double> second = scalar_constant(n->inputs[1]);
       const std::optional<double> first = scalar_constant(n->inputs[0]);
@@ -230,7 +171,9 @@ class Matcher {
         return v;
       }
       // The constant must not broadcast the result beyond the other operand's shape.
-      if (!other || !same_shapes(other, v) || !std::isfinite(factor) || factor == 0) return v;
+      if (!other || !descs_.same_extents(other, v) || !std::isfinite(factor) || factor == 0) {
+        return v;
+      }
       scale *= factor;
       v = other;
     }
@@ -255,8 +198,8 @@ class Matcher {
     ir::Node* r = t->inputs[0]->producer;
     if (!r || r->op != "Reshape" || !r->has_input(0)) return nullptr;
     ir::Value* k = r->inputs[0];
-    const auto ks = shapes_of(k), rs = shapes_of(r->outputs[0]), ts = shapes_of(t->outputs[0]),
-               out = shapes_of(kt);
+    const auto ks = descs_.extents(k), rs = descs_.extents(r->outputs[0]),
+               ts = descs_.extents(t->outputs[0]), out = descs_.extents(kt);
     if (!ks || !rs || !ts || !out) return nullptr;
     for (size_t p = 0; p < ks->size(); ++p) {
       const Dims& K = (*ks)[p];
@@ -280,7 +223,7 @@ class Matcher {
         t->attr_ints("perm", {}) != std::vector<int64_t>{0, 2, 1}) {
       return std::nullopt;
     }
-    const auto xs = shapes_of(t->inputs[0]), out = shapes_of(kt);
+    const auto xs = descs_.extents(t->inputs[0]), out = descs_.extents(kt);
     if (!xs || !out) return std::nullopt;
     std::optional<std::vector<int64_t>> shape;
     for (size_t p = 0; p < xs->size(); ++p) {
@@ -304,7 +247,7 @@ class Matcher {
     if (!mask || !mask->is_constant()) return false;
     const Tensor& c = *mask->constant;
     const Dims& ms = c.shape();
-    const auto ss = shapes_of(scores);
+    const auto ss = descs_.extents(scores);
     if (!ss || ms.size() < 2) return false;
     const int64_t rows = ms[ms.size() - 2], cols = ms.back();
     for (size_t d = 0; d + 2 < ms.size(); ++d) {
@@ -313,7 +256,7 @@ class Matcher {
     for (const Dims& s : *ss) {
       if (s.size() != 4 || s[2] != rows || s[3] != cols) return false;
     }
-    if (boolean ? c.dtype() != DataType::kBool : !is_float(c.dtype())) return false;
+    if (boolean ? c.dtype() != DataType::kBool : !is_compute_float(c.dtype())) return false;
     for (int64_t i = 0; i < rows; ++i) {
       for (int64_t j = 0; j < cols; ++j) {
         const double v = c.as_double(i * cols + j);
@@ -329,7 +272,7 @@ class Matcher {
   bool match_logits(ir::Value* logits, Match& m) const {
     double scale = 1.0;
     ir::Value* product = peel_scale(logits, scale, true);
-    ir::Node* mm = producer_if_private(product);
+    ir::Node* mm = readers_.private_producer(product);
     if (!mm || mm->op != "MatMul" || mm->inputs.size() != 2) return false;
     ir::Value* q = peel_scale(mm->inputs[0], scale, false);
     ir::Value* kt = peel_scale(mm->inputs[1], scale, false);
@@ -351,10 +294,11 @@ class Matcher {
   // Shape and type checks of the whole match at every profile point.
   std::optional<Match> finish(Match m, const ir::Value* scores) const {
     const ir::Value* key = m.k ? m.k : m.k_flat;
-    const auto qt = dtype_of(m.q), kt = dtype_of(key), vt = dtype_of(m.v), st = dtype_of(scores);
-    if (!qt || !is_float(*qt) || kt != qt || vt != qt || st != qt) return {};
-    const auto qs = shapes_of(m.q), ks = shapes_of(key), vs = shapes_of(m.v),
-               ss = shapes_of(scores), ys = shapes_of(m.output_matmul->outputs[0]);
+    const auto qt = descs_.dtype(m.q), kt = descs_.dtype(key), vt = descs_.dtype(m.v),
+               st = descs_.dtype(scores);
+    if (!qt || !is_compute_float(*qt) || kt != qt || vt != qt || st != qt) return {};
+    const auto qs = descs_.extents(m.q), ks = descs_.extents(key), vs = descs_.extents(m.v),
+               ss = descs_.extents(scores), ys = descs_.extents(m.output_matmul->outputs[0]);
     if (!qs || !ks || !vs || !ss || !ys) return {};
     for (size_t p = 0; p < qs->size(); ++p) {
       const Dims &q = (*qs)[p], &v = (*vs)[p], &flat = (*ks)[p];
@@ -383,7 +327,7 @@ class Matcher {
     ir::Node* r = t->inputs[0]->producer;
     if (!r || r->op != "Reshape" || !r->has_input(0)) return nullptr;
     ir::Value* x = r->inputs[0];
-    const auto xs = shapes_of(x), rs = shapes_of(r->outputs[0]);
+    const auto xs = descs_.extents(x), rs = descs_.extents(r->outputs[0]);
     if (!xs || !rs) return nullptr;
     for (size_t p = 0; p < xs->size(); ++p) {
       const Dims& X = (*xs)[p];
@@ -403,13 +347,14 @@ class Matcher {
     if (!q3 || !k3 || !v3) return;
     // Y's only reader is Transpose [0, 2, 1, 3], whose only reader is a Reshape's data input.
     ir::Value* y = m.output_matmul->outputs[0];
-    if (is_output(y) || users(y).size() != 1) return;
-    ir::Node* t = users(y)[0];
+    if (is_graph_output(graph_, y) || readers_.of(y).size() != 1) return;
+    ir::Node* t = readers_.of(y)[0];
     if (t->op != "Transpose" || t->attr_ints("perm", {}) != std::vector<int64_t>{0, 2, 1, 3} ||
-        !t->outputs[0] || is_output(t->outputs[0]) || users(t->outputs[0]).size() != 1) {
+        !t->outputs[0] || is_graph_output(graph_, t->outputs[0]) ||
+        readers_.of(t->outputs[0]).size() != 1) {
       return;
     }
-    ir::Node* r = users(t->outputs[0])[0];
+    ir::Node* r = readers_.of(t->outputs[0])[0];
     if (r->op != "Reshape" || r->inputs.size() < 2 || r->inputs[0] != t->outputs[0] ||
         r->inputs[1] == t->outputs[0]) {
       return;
@@ -418,12 +363,12 @@ class Matcher {
     m.k3 = k3;
     m.v3 = v3;
     m.output_reshape = r;
-    m.heads = (*shapes_of(m.q))[0][1];
+    m.heads = (*descs_.extents(m.q))[0][1];
   }
 
   const ir::Graph& graph_;
-  const std::vector<ops::ResolvedShapes>& points_;
-  UserMap users_;
+  const Readers readers_;
+  const ValueDescs descs_;
 };
 
 }  // namespace
@@ -444,8 +389,7 @@ size_t fuse_attention(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& 
   }
   for (const Match& m : matches) {
     ir::Node* old = m.output_matmul;
-    auto position = std::find_if(graph.nodes().begin(), graph.nodes().end(),
-                                 [&](const auto& n) { return n.get() == old; });
+    auto position = position_of(graph, old);
     KILN_ASSERT(position != graph.nodes().end());
     ir::Value* y = old->outputs[0];
     const std::string name = graph.unique_name(old->name + "_attention");

@@ -10,13 +10,6 @@ namespace kiln::passes {
 
 namespace {
 
-// A scalar constant within 1e-4 (relative) of `value`: exporters print these rounded.
-bool is_scalar(const ir::Value* v, double value) {
-  if (!v || !v->is_constant() || v->constant->numel() != 1) return false;
-  if (!is_floating_point(v->constant->dtype()) && !is_integer(v->constant->dtype())) return false;
-  return std::abs(v->constant->as_double(0) - value) <= 1e-4 * std::abs(value);
-}
-
 class GeluMatcher {
  public:
   explicit GeluMatcher(ir::Graph& graph) : graph_(graph) {}
@@ -32,44 +25,20 @@ class GeluMatcher {
   }
 
  private:
-  // The node producing `v` when it has `op`, and `v` is read only by `reader` (inside the
-  // pattern); else nullptr.
-  ir::Node* inner(const ir::Value* v, const char* op, const ir::Node* reader) {
-    if (!v || !v->producer || v->producer->op != op) return nullptr;
-    if (sole_reader(graph_, v) != reader) return nullptr;
-    return v->producer;
-  }
-
-  // Binary node `n`'s operand other than `known`, when `known` is one of its two inputs.
-  static ir::Value* other_operand(const ir::Node* n, const ir::Value* known) {
-    if (n->inputs.size() != 2) return nullptr;
-    if (n->inputs[0] == known) return n->inputs[1];
-    if (n->inputs[1] == known) return n->inputs[0];
-    return nullptr;
-  }
-
-  // Binary `n` with one operand the scalar `value`: the other operand.
-  static ir::Value* times_scalar(const ir::Node* n, double value) {
-    if (!n || n->inputs.size() != 2) return nullptr;
-    if (is_scalar(n->inputs[1], value)) return n->inputs[0];
-    if (is_scalar(n->inputs[0], value)) return n->inputs[1];
-    return nullptr;
-  }
-
   // Whether `v` is x cubed (Pow(x, 3), x * (x * x) or (x * x) * x), recording its nodes.
   bool is_cube_of(const ir::Value* v, const ir::Value* x, const ir::Node* reader) {
-    if (ir::Node* p = inner(v, "Pow", reader)) {
-      if (p->inputs.size() == 2 && p->inputs[0] == x && is_scalar(p->inputs[1], 3.0)) {
+    if (ir::Node* p = producer_read_only_by(graph_, v, "Pow", reader)) {
+      if (p->inputs.size() == 2 && p->inputs[0] == x && is_scalar_near(p->inputs[1], 3.0)) {
         nodes_.push_back(p);
         return true;
       }
       return false;
     }
-    ir::Node* outer = inner(v, "Mul", reader);
+    ir::Node* outer = producer_read_only_by(graph_, v, "Mul", reader);
     if (!outer || outer->inputs.size() != 2) return false;
     for (int i = 0; i < 2; ++i) {
       if (outer->inputs[size_t(i)] != x) continue;
-      ir::Node* square = inner(outer->inputs[size_t(1 - i)], "Mul", outer);
+      ir::Node* square = producer_read_only_by(graph_, outer->inputs[size_t(1 - i)], "Mul", outer);
       if (square && square->inputs.size() == 2 && square->inputs[0] == x && square->inputs[1] == x) {
         nodes_.push_back(outer);
         nodes_.push_back(square);
@@ -81,14 +50,14 @@ class GeluMatcher {
 
   // tanh's argument sqrt(2/pi) * (x + 0.044715 * x^3): x, or nullptr.
   ir::Value* tanh_argument(ir::Node* tanh) {
-    ir::Node* scale = inner(tanh->inputs[0], "Mul", tanh);
-    ir::Value* sum_value = times_scalar(scale, 0.7978845608028654);
-    ir::Node* sum = inner(sum_value, "Add", scale);
+    ir::Node* scale = producer_read_only_by(graph_, tanh->inputs[0], "Mul", tanh);
+    ir::Value* sum_value = operand_times_scalar(scale, 0.7978845608028654);
+    ir::Node* sum = producer_read_only_by(graph_, sum_value, "Add", scale);
     if (!sum || sum->inputs.size() != 2) return nullptr;
     for (int i = 0; i < 2; ++i) {
       ir::Value* x = sum->inputs[size_t(i)];
-      ir::Node* cubic = inner(sum->inputs[size_t(1 - i)], "Mul", sum);
-      ir::Value* cube = times_scalar(cubic, 0.044715);
+      ir::Node* cubic = producer_read_only_by(graph_, sum->inputs[size_t(1 - i)], "Mul", sum);
+      ir::Value* cube = operand_times_scalar(cubic, 0.044715);
       const size_t mark = nodes_.size();
       if (cube && is_cube_of(cube, x, cubic)) {
         nodes_.insert(nodes_.end(), {scale, sum, cubic});
@@ -102,15 +71,15 @@ class GeluMatcher {
   // erf's argument x / sqrt(2) or x * (1 / sqrt(2)): x, or nullptr.
   ir::Value* erf_argument(ir::Node* erf) {
     const ir::Value* v = erf->inputs[0];
-    if (ir::Node* div = inner(v, "Div", erf)) {
-      if (div->inputs.size() == 2 && is_scalar(div->inputs[1], std::sqrt(2.0))) {
+    if (ir::Node* div = producer_read_only_by(graph_, v, "Div", erf)) {
+      if (div->inputs.size() == 2 && is_scalar_near(div->inputs[1], std::sqrt(2.0))) {
         nodes_.push_back(div);
         return div->inputs[0];
       }
       return nullptr;
     }
-    ir::Node* mul = inner(v, "Mul", erf);
-    ir::Value* x = times_scalar(mul, 1.0 / std::sqrt(2.0));
+    ir::Node* mul = producer_read_only_by(graph_, v, "Mul", erf);
+    ir::Value* x = operand_times_scalar(mul, 1.0 / std::sqrt(2.0));
     if (x) nodes_.push_back(mul);
     return x;
   }
@@ -123,15 +92,18 @@ class GeluMatcher {
     if (!other) return nullptr;
     if (other == x) {  // (x * bracket) * 0.5
       ir::Node* half = sole_reader(graph_, reader->outputs[0]);
-      if (!half || half->op != "Mul" || times_scalar(half, 0.5) != reader->outputs[0]) return nullptr;
+      if (!half || half->op != "Mul" || operand_times_scalar(half, 0.5) != reader->outputs[0]) {
+        return nullptr;
+      }
       nodes_.push_back(reader);
       return half;
     }
-    if (ir::Node* half_x = inner(other, "Mul", reader); half_x && times_scalar(half_x, 0.5) == x) {
+    if (ir::Node* half_x = producer_read_only_by(graph_, other, "Mul", reader);
+        half_x && operand_times_scalar(half_x, 0.5) == x) {
       nodes_.push_back(half_x);  // (0.5 * x) * bracket
       return reader;
     }
-    if (is_scalar(other, 0.5)) {  // (bracket * 0.5) * x
+    if (is_scalar_near(other, 0.5)) {  // (bracket * 0.5) * x
       ir::Node* last = sole_reader(graph_, reader->outputs[0]);
       if (!last || last->op != "Mul" || other_operand(last, reader->outputs[0]) != x) return nullptr;
       nodes_.push_back(reader);
@@ -146,7 +118,7 @@ class GeluMatcher {
     ir::Value* x = tanh ? tanh_argument(anchor) : erf_argument(anchor);
     if (!x) return false;
     ir::Node* plus_one = sole_reader(graph_, anchor->outputs[0]);
-    if (!plus_one || plus_one->op != "Add" || !times_scalar(plus_one, 1.0)) return false;
+    if (!plus_one || plus_one->op != "Add" || !operand_times_scalar(plus_one, 1.0)) return false;
     ir::Node* last = half_x_times(plus_one->outputs[0], x);
     if (!last || !last->outputs[0]) return false;
     nodes_.insert(nodes_.end(), {anchor, plus_one, last});

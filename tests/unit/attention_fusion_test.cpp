@@ -11,20 +11,17 @@
 #include <map>
 #include <string>
 
-#include "ir/verifier.h"
-#include "ops/shape_inference.h"
+#include "unit/pass_tester.h"
 
 namespace kiln::passes {
 namespace {
+
+using namespace pass_testing;
 
 constexpr int64_t kB = 2, kH = 2, kS = 5, kD = 4;
 
 ir::Shape shape_of(const Dims& d) { return ir::from_dims(d); }
 
-Tensor f32(Dims shape, std::vector<float> v) {
-  return Tensor::from_vector<float>(DataType::kFloat32, shape, v);
-}
-Tensor scalar(float v) { return f32({}, {v}); }
 Tensor int64s(std::vector<int64_t> v) {
   return Tensor::from_vector<int64_t>(DataType::kInt64, {int64_t(v.size())}, v);
 }
@@ -54,38 +51,17 @@ std::map<std::string, Tensor> inputs_for(const ir::Graph& g) {
   return in;
 }
 
-// The outputs of a graph whose inputs are set as constants (evaluated at shape time).
-std::vector<double> evaluate(const ir::Graph& g, const std::map<std::string, Tensor>& inputs) {
-  auto copy = g.clone();
-  std::map<std::string, Dims> shapes;
-  for (ir::Value* in : copy->inputs()) {
-    in->constant = inputs.at(in->name);
-    shapes[in->name] = inputs.at(in->name).shape();
-  }
-  ops::ResolvedShapes r = ops::resolve_shapes(*copy, shapes);
-  return r.values.at(copy->outputs()[0]).to_double_vector();
-}
-
+// The pass at the inputs' declared shapes, then dead-code elimination and the verifier.
 size_t fuse(ir::Graph& g) {
   std::map<std::string, Dims> shapes;
   for (const ir::Value* v : g.inputs()) shapes[v->name] = ir::to_dims(v->shape);
   const std::vector<ops::ResolvedShapes> points = {ops::resolve_shapes(g, shapes)};
   const size_t fused = fuse_attention(g, points);
-  g.remove_dead_code();
-  ir::verify(g);
+  clean_up(g);
   return fused;
 }
 
-const ir::Node* only_node(const ir::Graph& g, const std::string& op) {
-  const ir::Node* found = nullptr;
-  for (const auto& n : g.nodes()) {
-    if (n->op == op) {
-      EXPECT_EQ(found, nullptr) << "more than one " << op;
-      found = n.get();
-    }
-  }
-  return found;
-}
+constexpr Tolerance kSameValues{.abs = 1e-5};
 
 // What torch.onnx.export(dynamo=True) writes for scaled_dot_product_attention with a boolean
 // mask: Q and K^T scaled by 0.5 each, K^T through Reshape -> Transpose -> Reshape, the mask made
@@ -136,10 +112,9 @@ struct Sdpa {
 
 TEST(AttentionFusion, FusesTheDynamoSdpaExport) {
   Sdpa s;
-  const auto in = inputs_for(s.g);
-  const std::vector<double> before = evaluate(s.g, in);
-  ASSERT_EQ(before.size(), size_t(kB * kH * kS * kD));
-  ASSERT_EQ(fuse(s.g), 1u);
+  PassTester t(s.g, inputs_for(s.g));
+  ASSERT_EQ(t.before()[0].size(), size_t(kB * kH * kS * kD));
+  ASSERT_EQ(t.run(fuse), 1u);
 
   const ir::Node* attention = only_node(s.g, "Attention");
   ASSERT_NE(attention, nullptr);
@@ -154,9 +129,7 @@ TEST(AttentionFusion, FusesTheDynamoSdpaExport) {
     EXPECT_EQ(only_node(s.g, gone), nullptr) << gone;
   }
 
-  const std::vector<double> after = evaluate(s.g, in);
-  ASSERT_EQ(after.size(), before.size());
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+  t.expect_same_values(kSameValues);
 }
 
 TEST(AttentionFusion, FusesTheEagerFormWithTransposeAndDiv) {
@@ -175,9 +148,8 @@ TEST(AttentionFusion, FusesTheEagerFormWithTransposeAndDiv) {
       g.add_node("Softmax", "softmax", {add->outputs[0]}, {"probs"}, {{"axis", int64_t(3)}});
   ir::Node* pv = g.add_node("MatMul", "pv", {sm->outputs[0], v}, {"y"});
   g.mark_output(pv->outputs[0]);
-  const auto in = inputs_for(g);
-  const std::vector<double> before = evaluate(g, in);
-  ASSERT_EQ(fuse(g), 1u);
+  PassTester t(g, inputs_for(g));
+  ASSERT_EQ(t.run(fuse), 1u);
 
   const ir::Node* attention = only_node(g, "Attention");
   ASSERT_NE(attention, nullptr);
@@ -185,8 +157,7 @@ TEST(AttentionFusion, FusesTheEagerFormWithTransposeAndDiv) {
   EXPECT_EQ(attention->inputs[3], mask);
   EXPECT_DOUBLE_EQ(attention->attr_float("scale"), 0.5);
   EXPECT_EQ(g.nodes().size(), 1u);
-  const std::vector<double> after = evaluate(g, in);
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+  t.expect_same_values(kSameValues);
 }
 
 TEST(AttentionFusion, FusesWithoutMaskOrScale) {
@@ -200,15 +171,23 @@ TEST(AttentionFusion, FusesWithoutMaskOrScale) {
   ir::Node* sm = g.add_node("Softmax", "softmax", {mm->outputs[0]}, {"probs"});
   ir::Node* pv = g.add_node("MatMul", "pv", {sm->outputs[0], v}, {"y"});
   g.mark_output(pv->outputs[0]);
-  const auto in = inputs_for(g);
-  const std::vector<double> before = evaluate(g, in);
-  ASSERT_EQ(fuse(g), 1u);
+  PassTester t(g, inputs_for(g));
+  ASSERT_EQ(t.run(fuse), 1u);
   const ir::Node* attention = only_node(g, "Attention");
   ASSERT_NE(attention, nullptr);
   EXPECT_EQ(attention->inputs.size(), 3u);
   EXPECT_DOUBLE_EQ(attention->attr_float("scale"), 1.0);  // explicit: the default is 1/sqrt(8)
-  const std::vector<double> after = evaluate(g, in);
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+  // As built by hand: Attention(q, k, v) {scale=1} -> "y".
+  ir::Graph expected;
+  ir::Node* fused = expected.add_node(
+      "Attention", "attention",
+      {expected.add_input("q", DataType::kFloat32, shape_of({1, 3, 4, 8})),
+       expected.add_input("k", DataType::kFloat32, shape_of({1, 3, 6, 8})),
+       expected.add_input("v", DataType::kFloat32, shape_of({1, 3, 6, 5}))},
+      {"y"}, {{"scale", 1.0}});
+  expected.mark_output(fused->outputs[0]);
+  EXPECT_EQ(structure(g), structure(expected));
+  t.expect_same_values(kSameValues);
 }
 
 // torchvision's ViT (scaled_dot_product_attention through the dynamo exporter): no 4-D K
@@ -231,9 +210,8 @@ TEST(AttentionFusion, FusesTorchvisionVitWithFlatKeys) {
   ir::Node* sm = g.add_node("Softmax", "softmax", {mm->outputs[0]}, {"probs"});
   ir::Node* pv = g.add_node("MatMul", "pv", {sm->outputs[0], v}, {"y"});
   g.mark_output(pv->outputs[0]);
-  const auto in = inputs_for(g);
-  const std::vector<double> before = evaluate(g, in);
-  ASSERT_EQ(fuse(g), 1u);
+  PassTester t(g, inputs_for(g));
+  ASSERT_EQ(t.run(fuse), 1u);
 
   const ir::Node* attention = only_node(g, "Attention");
   ASSERT_NE(attention, nullptr);
@@ -249,9 +227,7 @@ TEST(AttentionFusion, FusesTorchvisionVitWithFlatKeys) {
             (std::vector<double>{-1, double(kH), double(kS), double(kD)}));
   EXPECT_NEAR(attention->attr_float("scale"), 0.36, 1e-6);
   EXPECT_EQ(g.nodes().size(), 2u);  // the Reshape and Attention
-  const std::vector<double> after = evaluate(g, in);
-  ASSERT_EQ(after.size(), before.size());
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+  t.expect_same_values(kSameValues);
 }
 
 // A constant lower-triangular mask (HF GPT-2's, folded: 0 where key j <= query i, float
@@ -295,17 +271,14 @@ TEST(AttentionFusion, RecognizesAConstantTriangularMaskAsCausal) {
   for (float masked : {-std::numeric_limits<float>::max(), -std::numeric_limits<float>::infinity()}) {
     SCOPED_TRACE(masked);
     MaskedChain c(triangle(kS, kS, masked), false);
-    const auto in = inputs_for(c.g);
-    const std::vector<double> before = evaluate(c.g, in);
-    ASSERT_EQ(fuse(c.g), 1u);
+    PassTester t(c.g, inputs_for(c.g));
+    ASSERT_EQ(t.run(fuse), 1u);
     const ir::Node* attention = only_node(c.g, "Attention");
     ASSERT_NE(attention, nullptr);
     EXPECT_EQ(attention->inputs.size(), 3u);  // no mask input
     EXPECT_EQ(attention->attr_int("is_causal", 0), 1);
     EXPECT_DOUBLE_EQ(attention->attr_float("scale"), 0.5);
-    const std::vector<double> after = evaluate(c.g, in);
-    ASSERT_EQ(after.size(), before.size());
-    for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+    t.expect_same_values(kSameValues);
   }
 }
 
@@ -315,15 +288,13 @@ TEST(AttentionFusion, RecognizesABooleanLowerTriangleAsCausal) {
     for (int64_t j = 0; j <= i; ++j) keep.data<bool>()[i * kS + j] = true;
   }
   MaskedChain c(keep, true);
-  const auto in = inputs_for(c.g);
-  const std::vector<double> before = evaluate(c.g, in);
-  ASSERT_EQ(fuse(c.g), 1u);
+  PassTester t(c.g, inputs_for(c.g));
+  ASSERT_EQ(t.run(fuse), 1u);
   const ir::Node* attention = only_node(c.g, "Attention");
   ASSERT_NE(attention, nullptr);
   EXPECT_EQ(attention->inputs.size(), 3u);
   EXPECT_EQ(attention->attr_int("is_causal", 0), 1);
-  const std::vector<double> after = evaluate(c.g, in);
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+  t.expect_same_values(kSameValues);
 }
 
 // Almost triangular masks stay masks: one kept key above the diagonal, a masked value that is
@@ -340,16 +311,14 @@ TEST(AttentionFusion, KeepsNearlyTriangularMasksAsMasks) {
   }
   for (const Tensor& mask : {extra, shallow, upper}) {
     MaskedChain c(mask, false);
-    const auto in = inputs_for(c.g);
-    const std::vector<double> before = evaluate(c.g, in);
-    ASSERT_EQ(fuse(c.g), 1u);
+    PassTester t(c.g, inputs_for(c.g));
+    ASSERT_EQ(t.run(fuse), 1u);
     const ir::Node* attention = only_node(c.g, "Attention");
     ASSERT_NE(attention, nullptr);
     ASSERT_EQ(attention->inputs.size(), 4u);
     EXPECT_TRUE(attention->inputs[3]->is_constant());
     EXPECT_EQ(attention->attr_int("is_causal", 0), 0);
-    const std::vector<double> after = evaluate(c.g, in);
-    for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+    t.expect_same_values(kSameValues);
   }
 }
 
@@ -401,10 +370,9 @@ TEST(AttentionFusion, AbsorbsTheHeadTransposesInThreeDimensionalForm) {
   ir::Node* merge = g.add_node(
       "Reshape", "merge", {back->outputs[0], g.add_constant("flat", int64s({kB * kS, -1}))}, {"y"});
   g.mark_output(merge->outputs[0]);
-  const auto in = inputs_for(g);
-  const std::vector<double> before = evaluate(g, in);
-  ASSERT_EQ(before.size(), size_t(kB * kS * hidden));
-  ASSERT_EQ(fuse(g), 1u);
+  PassTester t(g, inputs_for(g));
+  ASSERT_EQ(t.before()[0].size(), size_t(kB * kS * hidden));
+  ASSERT_EQ(t.run(fuse), 1u);
 
   const ir::Node* attention = only_node(g, "Attention");
   ASSERT_NE(attention, nullptr);
@@ -417,9 +385,7 @@ TEST(AttentionFusion, AbsorbsTheHeadTransposesInThreeDimensionalForm) {
   const ir::Node* reshape = only_node(g, "Reshape");
   ASSERT_NE(reshape, nullptr);
   EXPECT_EQ(reshape->inputs[0], attention->outputs[0]);
-  const std::vector<double> after = evaluate(g, in);
-  ASSERT_EQ(after.size(), before.size());
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-5) << i;
+  t.expect_same_values(kSameValues);
 }
 
 // Near misses: each leaves the graph as it was.

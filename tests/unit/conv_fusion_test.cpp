@@ -6,24 +6,15 @@
 // with plain Conv, Add and Relu).
 #include <gtest/gtest.h>
 
-#include <random>
-
-#include "ir/verifier.h"
-#include "ops/shape_inference.h"
 #include "passes/batch_norm_folding.h"
 #include "passes/conv_fusion.h"
 #include "passes/transpose_cancellation.h"
+#include "unit/pass_tester.h"
 
 namespace kiln::passes {
 namespace {
 
-Tensor random_tensor(DataType dtype, Dims shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(size_t(volume(shape)));
-  for (float& x : v) x = dist(rng);
-  return Tensor::from_vector<float>(DataType::kFloat32, shape, v).cast(dtype);
-}
+using namespace pass_testing;
 
 // x [1,8,6,6] -> Conv(3x3, pad 1) -> Relu -> Conv(3x3, pad 1, bias) -> Add(x) -> Relu -> "y"
 struct Block {
@@ -43,31 +34,21 @@ struct Block {
   }
 };
 
-std::vector<ops::ResolvedShapes> points_of(const ir::Graph& g) {
-  return {ops::resolve_shapes(g, {{"x", {1, 8, 6, 6}}})};
-}
-
-std::vector<double> evaluate(const ir::Graph& g, const Tensor& x) {
-  auto copy = g.clone();
-  copy->inputs()[0]->constant = x;
-  ops::ResolvedShapes r = ops::resolve_shapes(*copy, {{"x", x.shape()}});
-  return r.values.at(copy->outputs()[0]).to_double_vector();
-}
-
-size_t count(const ir::Graph& g, const std::string& op) {
-  size_t n = 0;
-  for (const auto& node : g.nodes()) n += node->op == op ? 1 : 0;
-  return n;
+// The convolutions to channels-last (at the tester's current points), then the Transposes
+// between them cancelled: a rewrite for PassTester::run returning the convolutions converted.
+auto channels_last(const PassTester& t, bool float32_too = false) {
+  return [&t, float32_too](ir::Graph& g) {
+    const size_t converted = convert_convs_to_channels_last(g, t.points(), float32_too);
+    cancel_transposes(g);
+    return converted;
+  };
 }
 
 TEST(ConvFusion, EpiloguesFoldIntoFusedConv) {
   Block b(DataType::kFloat32);
-  const Tensor x = random_tensor(DataType::kFloat32, {1, 8, 6, 6}, 9);
-  const std::vector<double> want = evaluate(b.g, x);
-  EXPECT_EQ(fuse_conv_epilogues(b.g, points_of(b.g)), 2u);
-  b.g.remove_dead_code();
-  ir::verify(b.g);
-  ASSERT_EQ(count(b.g, "FusedConv"), 2u);
+  PassTester t(b.g, {{"x", random_tensor(DataType::kFloat32, {1, 8, 6, 6}, 9)}});
+  EXPECT_EQ(t.run([&](ir::Graph& g) { return fuse_conv_epilogues(g, t.points()); }), 2u);
+  ASSERT_EQ(count_ops(b.g, "FusedConv"), 2u);
   EXPECT_EQ(b.g.nodes().size(), 2u);  // the Relus and the Add are gone
   const ir::Node* second = b.g.nodes().back().get();
   EXPECT_EQ(second->attr_string("activation"), "relu");
@@ -75,40 +56,26 @@ TEST(ConvFusion, EpiloguesFoldIntoFusedConv) {
   EXPECT_EQ(second->inputs[3]->name, "x");
   EXPECT_EQ(b.g.outputs()[0]->name, "y");
   // float32 convert_convs_to_channels_last leaves alone unless TF32 is allowed.
-  EXPECT_EQ(convert_convs_to_channels_last(b.g, points_of(b.g)), 0u);
-  const std::vector<double> got = evaluate(b.g, x);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
-  EXPECT_EQ(convert_convs_to_channels_last(b.g, points_of(b.g), /*float32_too=*/true), 2u);
-  cancel_transposes(b.g);
-  b.g.remove_dead_code();
-  ir::verify(b.g);
-  EXPECT_EQ(count(b.g, "Transpose"), 2u);
-  const std::vector<double> nhwc = evaluate(b.g, x);
-  ASSERT_EQ(nhwc.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(nhwc[i], want[i], 1e-5) << i;
+  EXPECT_EQ(convert_convs_to_channels_last(b.g, t.points()), 0u);
+  t.expect_same_values({.abs = 1e-5});
+  EXPECT_EQ(t.run(channels_last(t, /*float32_too=*/true)), 2u);
+  EXPECT_EQ(count_ops(b.g, "Transpose"), 2u);
+  t.expect_same_values({.abs = 1e-5});
 }
 
 TEST(ConvFusion, Fp16ConvolutionsGoChannelsLastWithOnlyBoundaryTransposes) {
   Block b(DataType::kFloat16);
-  const Tensor x = random_tensor(DataType::kFloat16, {1, 8, 6, 6}, 9);
-  const std::vector<double> want = evaluate(b.g, x);
-  fuse_conv_epilogues(b.g, points_of(b.g));
-  b.g.remove_dead_code();
-  EXPECT_EQ(convert_convs_to_channels_last(b.g, points_of(b.g)), 2u);
-  cancel_transposes(b.g);
-  b.g.remove_dead_code();
-  ir::verify(b.g);
-  EXPECT_EQ(count(b.g, "FusedConv"), 2u);
+  PassTester t(b.g, {{"x", random_tensor(DataType::kFloat16, {1, 8, 6, 6}, 9)}});
+  t.run([&](ir::Graph& g) { return fuse_conv_epilogues(g, t.points()); });
+  EXPECT_EQ(t.run(channels_last(t)), 2u);
+  EXPECT_EQ(count_ops(b.g, "FusedConv"), 2u);
   for (const auto& node : b.g.nodes()) {
     if (node->op == "FusedConv") EXPECT_EQ(node->attr_string("layout"), "NHWC");
   }
   // x into NHWC once (read by the first convolution and as the residual), y back once.
-  EXPECT_EQ(count(b.g, "Transpose"), 2u);
+  EXPECT_EQ(count_ops(b.g, "Transpose"), 2u);
   EXPECT_EQ(b.g.outputs()[0]->name, "y");
-  const std::vector<double> got = evaluate(b.g, x);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-2 * (1 + std::abs(want[i]))) << i;
+  t.expect_same_values({.abs = 2e-2, .rel = 2e-2});
 }
 
 // 3 input channels are padded to 4, 6 to 8 (padded_channels in conv_fusion.cpp).
@@ -122,23 +89,13 @@ TEST(ConvFusion, FewInputChannelsArePadded) {
     ir::Value* y = g.add_node("Conv", "conv", {x, g.add_constant("w", random_tensor(DataType::kFloat16, {8, channels, 3, 3}, 1))},
                               {"y"}, {{"strides", std::vector<int64_t>{2, 2}}})->outputs[0];
     g.mark_output(y);
-    const Tensor xv = random_tensor(DataType::kFloat16, {2, channels, 7, 7}, 2);
-    auto eval = [&](const ir::Graph& graph) {
-      auto copy = graph.clone();
-      copy->inputs()[0]->constant = xv;
-      return ops::resolve_shapes(*copy, {{"x", {2, channels, 7, 7}}}).values.at(copy->outputs()[0]).to_double_vector();
-    };
-    const std::vector<double> want = eval(g);
-    EXPECT_EQ(convert_convs_to_channels_last(g, {ops::resolve_shapes(g, {{"x", {2, channels, 7, 7}}})}), 1u);
-    g.remove_dead_code();
-    ir::verify(g);
-    ASSERT_EQ(count(g, "Pad"), 1u);
+    PassTester t(g, {{"x", random_tensor(DataType::kFloat16, {2, channels, 7, 7}, 2)}});
+    EXPECT_EQ(t.run([&](ir::Graph& graph) { return convert_convs_to_channels_last(graph, t.points()); }), 1u);
+    ASSERT_EQ(count_ops(g, "Pad"), 1u);
     for (const auto& node : g.nodes()) {
       if (node->op == "FusedConv") EXPECT_EQ(node->inputs[1]->constant->shape(), (Dims{8, 3, 3, padded}));
     }
-    const std::vector<double> got = eval(g);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-2 * (1 + std::abs(want[i]))) << i;
+    t.expect_same_values({.abs = 1e-2, .rel = 1e-2});
   }
 }
 
@@ -159,16 +116,12 @@ TEST(BatchNormFolding, FoldsIntoTheConvolutionsWeightsAndBias) {
                                g.add_constant("var", var)},
                               {"y"}, {{"epsilon", 1e-3}})->outputs[0];
     g.mark_output(y);
-    const Tensor xv = random_tensor(DataType::kFloat32, {1, 8, 6, 6}, 9);
-    const std::vector<double> want = evaluate(g, xv);
-    EXPECT_EQ(fold_batch_norms(g), 1u);
-    g.remove_dead_code();
-    ir::verify(g);
+    PassTester t(g, {{"x", random_tensor(DataType::kFloat32, {1, 8, 6, 6}, 9)}});
+    EXPECT_EQ(t.run(fold_batch_norms), 1u);
     ASSERT_EQ(g.nodes().size(), 1u);
     EXPECT_EQ(g.nodes().front()->op, "Conv");
     EXPECT_EQ(g.outputs()[0]->name, "y");
-    const std::vector<double> got = evaluate(g, xv);
-    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4 * (1 + std::abs(want[i]))) << i;
+    t.expect_same_values({.abs = 1e-4, .rel = 1e-4});
   }
 }
 
@@ -184,26 +137,11 @@ TEST(TransposeCancellation, MovesThroughPointwiseOpsOnlyWhenAPairCancels) {
   g.mark_output(g.add_node("Neg", "neg", {back}, {"y"})->outputs[0]);
   g.mark_output(g.add_node("Relu", "other", {t}, {"z"})->outputs[0]);  // keeps t alive, no inverse after
 
-  const Tensor xv = random_tensor(DataType::kFloat32, {2, 3, 4}, 1);
-  auto eval_all = [&](const ir::Graph& graph) {
-    auto copy = graph.clone();
-    copy->inputs()[0]->constant = xv;
-    ops::ResolvedShapes r = ops::resolve_shapes(*copy, {{"x", {2, 3, 4}}});
-    std::vector<double> out;
-    for (const ir::Value* o : copy->outputs()) {
-      for (double d : r.values.at(o).to_double_vector()) out.push_back(d);
-    }
-    return out;
-  };
-  const std::vector<double> want = eval_all(g);
-  EXPECT_EQ(cancel_transposes(g), 1u);
-  g.remove_dead_code();
-  ir::verify(g);
-  EXPECT_EQ(count(g, "Transpose"), 1u);  // t stays for the Relu; the pair around Mul/Sigmoid is gone
+  PassTester tester(g, {{"x", random_tensor(DataType::kFloat32, {2, 3, 4}, 1)}});
+  EXPECT_EQ(tester.run(cancel_transposes), 1u);
+  EXPECT_EQ(count_ops(g, "Transpose"), 1u);  // t stays for the Relu; the pair around Mul/Sigmoid is gone
   EXPECT_EQ(g.users(g.find_value("x")).size(), 2u);
-  const std::vector<double> got = eval_all(g);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
+  tester.expect_same_values({.abs = 1e-6});  // both outputs
 }
 
 // ResNet's stem in FP16: Conv -> Relu -> MaxPool(3x3, stride 2, pad 1) -> Conv, and an
@@ -228,22 +166,14 @@ TEST(TransposeCancellation, PoolsBetweenChannelsLastConvolutionsRunChannelsLast)
   v = g.add_node("Conv", "conv2", {averaged, g.add_constant("w2", random_tensor(f16, {8, 16, 3, 3}, 2))},
                  {"c2"}, conv_attrs)->outputs[0];
   g.mark_output(v);
-  const Tensor xv = random_tensor(f16, {2, 8, 9, 9}, 3);
-  const std::vector<double> want = evaluate(g, xv);
-  const std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(g, {{"x", {2, 8, 9, 9}}})};
-  fuse_conv_epilogues(g, points);
-  g.remove_dead_code();
-  EXPECT_EQ(convert_convs_to_channels_last(g, {ops::resolve_shapes(g, {{"x", {2, 8, 9, 9}}})}), 2u);
-  cancel_transposes(g);
-  g.remove_dead_code();
-  ir::verify(g);
-  EXPECT_EQ(count(g, "Transpose"), 2u);  // x into NHWC, the output back
+  PassTester t(g, {{"x", random_tensor(f16, {2, 8, 9, 9}, 3)}});
+  t.run([&](ir::Graph& graph) { return fuse_conv_epilogues(graph, t.points()); });
+  EXPECT_EQ(t.run(channels_last(t)), 2u);
+  EXPECT_EQ(count_ops(g, "Transpose"), 2u);  // x into NHWC, the output back
   for (const auto& node : g.nodes()) {
     if (node->op == "MaxPool" || node->op == "AveragePool") EXPECT_EQ(node->attr_string("layout", "NCHW"), "NHWC");
   }
-  const std::vector<double> got = evaluate(g, xv);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-2 * (1 + std::abs(want[i]))) << i;
+  t.expect_same_values({.abs = 2e-2, .rel = 2e-2});
 }
 
 }  // namespace

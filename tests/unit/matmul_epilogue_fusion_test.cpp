@@ -5,22 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 
-#include "ir/verifier.h"
-#include "ops/shape_inference.h"
 #include "passes/matmul_epilogue_fusion.h"
+#include "unit/pass_tester.h"
 
 namespace kiln::passes {
 namespace {
 
-Tensor random_f32(Dims shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(size_t(volume(shape)));
-  for (float& x : v) x = dist(rng);
-  return Tensor::from_vector<float>(DataType::kFloat32, shape, v);
-}
+using namespace pass_testing;
+
+Tensor random_f32(Dims shape, uint32_t seed) { return random_tensor(DataType::kFloat32, shape, seed); }
 
 // x [2,3,4] -> MatMul(w [4,5]) -> Add(bias [1,5]) -> Add(r) -> Relu -> "y"
 struct Chain {
@@ -39,31 +33,22 @@ struct Chain {
 
 std::map<std::string, Dims> shapes() { return {{"x", {2, 3, 4}}, {"r", {2, 3, 5}}}; }
 
+// The pass at the shapes above, then dead-code elimination and the verifier.
 size_t fuse(ir::Graph& g, bool gelu_as_tanh = false) {
   std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(g, shapes())};
   const size_t n = fuse_matmul_epilogues(g, points, gelu_as_tanh);
-  g.remove_dead_code();
-  ir::verify(g);
+  clean_up(g);
   return n;
 }
 
-std::vector<double> evaluate(const ir::Graph& g, const Tensor& x, const Tensor& r) {
-  auto copy = g.clone();
-  copy->inputs()[0]->constant = x;
-  copy->inputs()[1]->constant = r;
-  ops::ResolvedShapes resolved = ops::resolve_shapes(*copy, shapes());
-  return resolved.values.at(copy->outputs()[0]).to_double_vector();
-}
-
-const ir::Node* only_node(const ir::Graph& g) {
-  EXPECT_EQ(g.nodes().size(), 1u);
-  return g.nodes().empty() ? nullptr : g.nodes().front().get();
-}
+// A tester of `g` at the inputs x and r; run(fuse) applies the pass.
+PassTester tester(ir::Graph& g, const Tensor& x, const Tensor& r) { return PassTester(g, {{"x", x}, {"r", r}}); }
 
 TEST(MatMulEpilogueFusion, FoldsBiasResidualAndReluKeepingTheOutputName) {
   Chain c;
   const Tensor x = random_f32({2, 3, 4}, 3), r = random_f32({2, 3, 5}, 4);
-  ASSERT_EQ(fuse(c.g), 1u);
+  PassTester t = tester(c.g, x, r);
+  ASSERT_EQ(t.run([](ir::Graph& g) { return fuse(g); }), 1u);
   const ir::Node* n = only_node(c.g);
   ASSERT_NE(n, nullptr);
   EXPECT_EQ(n->op, "FusedMatMul");
@@ -72,7 +57,7 @@ TEST(MatMulEpilogueFusion, FoldsBiasResidualAndReluKeepingTheOutputName) {
   EXPECT_EQ(n->inputs[2]->constant->shape(), (Dims{5}));  // the [1,5] bias as a row
   EXPECT_EQ(c.g.outputs()[0]->name, "activated");
   // Against a float64 loop over the original definition.
-  const std::vector<double> got = evaluate(c.g, x, r);
+  const std::vector<double> got = t.after()[0];
   const std::vector<double> xs = x.to_double_vector(), rs = r.to_double_vector();
   const std::vector<double> ws = c.w.to_double_vector(), bs = c.bias.to_double_vector();
   for (int64_t row = 0; row < 6; ++row) {
@@ -92,14 +77,12 @@ TEST(MatMulEpilogueFusion, ExactGeluFoldsOnlyWhenItsTanhFormIsAllowed) {
   EXPECT_EQ(exact.g.nodes().back()->op, "Gelu");
 
   Chain low("Gelu", false);
-  const Tensor x = random_f32({2, 3, 4}, 5), r = random_f32({2, 3, 5}, 6);
-  const std::vector<double> want = evaluate(low.g, x, r);
-  EXPECT_EQ(fuse(low.g, /*gelu_as_tanh=*/true), 1u);
+  PassTester t = tester(low.g, random_f32({2, 3, 4}, 5), random_f32({2, 3, 5}, 6));
+  EXPECT_EQ(t.run([](ir::Graph& g) { return fuse(g, /*gelu_as_tanh=*/true); }), 1u);
   const ir::Node* n = only_node(low.g);
   ASSERT_NE(n, nullptr);
   EXPECT_EQ(n->attr_string("activation"), "gelu_tanh");
-  const std::vector<double> got = evaluate(low.g, x, r);
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 5e-4);  // the tanh form
+  t.expect_same_values({.abs = 5e-4});  // the tanh form
 }
 
 // Gemm(A, W, bias) with alpha 1, beta 1 and no transposes is MatMul plus bias (GPT-2's
@@ -118,25 +101,15 @@ TEST(MatMulEpilogueFusion, PlainGemmFoldsLikeMatMul) {
     return g;
   };
   auto plain = build(false);
-  const Tensor x = random_f32({6, 4}, 9);
-  auto run = [&](const ir::Graph& g) {
-    auto copy = g.clone();
-    copy->inputs()[0]->constant = x;
-    return ops::resolve_shapes(*copy, {{"x", {6, 4}}}).values.at(copy->outputs()[0]).to_double_vector();
-  };
-  const std::vector<double> want = run(*plain);
-  std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(*plain, {{"x", {6, 4}}})};
-  EXPECT_EQ(fuse_matmul_epilogues(*plain, points, false), 1u);
-  plain->remove_dead_code();
-  ir::verify(*plain);
+  PassTester t(*plain, {{"x", random_f32({6, 4}, 9)}});
+  EXPECT_EQ(t.run([&](ir::Graph& g) { return fuse_matmul_epilogues(g, t.points(), false); }), 1u);
   const ir::Node* n = only_node(*plain);
   ASSERT_NE(n, nullptr);
   EXPECT_EQ(n->op, "FusedMatMul");
   EXPECT_EQ(n->attr_string("activation"), "gelu_tanh");
   ASSERT_GE(n->inputs.size(), 3u);
   EXPECT_EQ(n->inputs[2]->name, "c");  // Gemm's C is the bias
-  const std::vector<double> got = run(*plain);
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6);
+  t.expect_same_values({.abs = 1e-6});
 
   auto transposed = build(true);
   std::vector<ops::ResolvedShapes> other{ops::resolve_shapes(*transposed, {{"x", {4, 6}}})};
@@ -155,13 +128,11 @@ TEST(MatMulEpilogueFusion, ConsecutiveProductsBothFold) {
   v = g.add_node("MatMul", "mm2", {v, g.add_constant("w2", random_f32({5, 5}, 3))}, {"o"})->outputs[0];
   v = g.add_node("Add", "add2", {v, g.add_constant("b2", random_f32({5}, 4))}, {"ob"})->outputs[0];
   g.mark_output(g.add_node("Add", "add_r", {v, r}, {"y"})->outputs[0]);
-  const Tensor xv = random_f32({2, 3, 4}, 5), rv = random_f32({2, 3, 5}, 6);
-  const std::vector<double> want = evaluate(g, xv, rv);
-  EXPECT_EQ(fuse(g), 2u);
+  PassTester t = tester(g, random_f32({2, 3, 4}, 5), random_f32({2, 3, 5}, 6));
+  EXPECT_EQ(t.run([](ir::Graph& graph) { return fuse(graph); }), 2u);
   EXPECT_EQ(g.nodes().size(), 2u);
   EXPECT_EQ(g.nodes().back()->inputs.size(), 4u);  // bias and residual
-  const std::vector<double> got = evaluate(g, xv, rv);
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5);
+  t.expect_same_values({.abs = 1e-5});
 }
 
 TEST(MatMulEpilogueFusion, LeavesChainsThatAreNotEpilogues) {

@@ -6,23 +6,13 @@
 #include <cmath>
 
 #include "core/half.h"
-#include "ir/verifier.h"
-#include "ops/shape_inference.h"
 #include "passes/mixed_precision.h"
+#include "unit/pass_tester.h"
 
 namespace kiln::passes {
 namespace {
 
-Tensor f32(Dims shape, std::vector<float> v) { return Tensor::from_vector<float>(DataType::kFloat32, shape, v); }
-
-std::vector<std::vector<double>> evaluate(const ir::Graph& g, const Tensor& x) {
-  auto copy = g.clone();
-  copy->inputs()[0]->constant = x;
-  ops::ResolvedShapes r = ops::resolve_shapes(*copy, {{"x", x.shape()}});
-  std::vector<std::vector<double>> out;
-  for (const ir::Value* o : copy->outputs()) out.push_back(r.values.at(o).to_double_vector());
-  return out;
-}
+using namespace pass_testing;
 
 const ir::Node* producer_of(const ir::Graph& g, const std::string& value) {
   const ir::Value* v = g.find_value(value);
@@ -59,17 +49,15 @@ size_t run_pass(ir::Graph& g, DataType low, std::vector<std::string>* asked = nu
     return node.op != "Relu" || low == DataType::kFloat16;  // a backend without a BF16 Relu
   };
   size_t n = apply_mixed_precision(g, options);
-  g.remove_dead_code();
-  ir::verify(g);
+  clean_up(g);
   return n;
 }
 
 TEST(MixedPrecision, MovesAllowedWorkToFp16AndKeepsInterfaceTypes) {
   Fixture f;
-  const Tensor x = f32({2, 3}, {1, -2, 0.5f, 3, 0.25f, -1});
-  const auto before = evaluate(f.g, x);
+  PassTester t(f.g, {{"x", f32({2, 3}, {1, -2, 0.5f, 3, 0.25f, -1})}});
   std::vector<std::string> asked;
-  EXPECT_EQ(run_pass(f.g, DataType::kFloat16, &asked), 4u);  // mm, add_b, relu, softmax
+  EXPECT_EQ(t.run([&](ir::Graph& g) { return run_pass(g, DataType::kFloat16, &asked); }), 4u);  // mm, add_b, relu, softmax
   // ReduceSum is not on the allow-list: never offered to the backend.
   EXPECT_EQ(std::count(asked.begin(), asked.end(), "sum"), 0);
 
@@ -97,13 +85,7 @@ TEST(MixedPrecision, MovesAllowedWorkToFp16AndKeepsInterfaceTypes) {
   EXPECT_EQ(r.of(f.g.find_value("act")).dtype, DataType::kFloat16);
 
   // Same results within FP16 rounding (about 1e-3 relative per step).
-  const auto after = evaluate(f.g, x);
-  ASSERT_EQ(after.size(), before.size());
-  for (size_t o = 0; o < before.size(); ++o) {
-    for (size_t i = 0; i < before[o].size(); ++i) {
-      EXPECT_NEAR(after[o][i], before[o][i], 4e-3 * (1 + std::abs(before[o][i]))) << o << "," << i;
-    }
-  }
+  t.expect_same_values({.abs = 4e-3, .rel = 4e-3});
 }
 
 TEST(MixedPrecision, LargeConstantsSaturateInsteadOfBecomingInfinite) {
@@ -116,7 +98,7 @@ TEST(MixedPrecision, LargeConstantsSaturateInsteadOfBecomingInfinite) {
   const ir::Node* low_add = producer_of(g, "y")->inputs[0]->producer;
   ASSERT_EQ(low_add->op, "Add");
   EXPECT_EQ(low_add->inputs[1]->constant->as_double(1), -65504.0);
-  const auto y = evaluate(g, f32({2}, {1.5f, 2}));
+  const Outputs y = evaluate(g, {{"x", f32({2}, {1.5f, 2})}});
   EXPECT_EQ(y[0][0], 1.5);
   EXPECT_EQ(y[0][1], -65504.0);
 }
