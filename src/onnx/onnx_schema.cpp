@@ -7,6 +7,7 @@
 
 #include "core/display_name.h"
 #include "core/error.h"
+#include "core/spelling.h"
 #include "kiln/logger.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/op_importer.h"
@@ -90,44 +91,15 @@ bool is_list_type(OnnxAttrType type) {
   }
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// The declared attribute `name` was probably meant as: the same name in another case, else
-// the nearest one within two edits (and fewer edits than the shorter name has characters).
+// The declared attribute `name` was probably meant as (core/spelling.h), or nullptr.
 const OnnxAttributeSchema* suggestion(const OnnxOpSchema& schema, std::string_view name) {
-  if (name.size() > 256) return nullptr;
-  const std::string wanted = lower(name);
-  const OnnxAttributeSchema* best = nullptr;
-  size_t best_distance = 3;
+  std::vector<std::string> names;
+  for (const auto& a : schema.attributes) names.emplace_back(a.name);
+  const std::string best = closest_spelling(name, names);
   for (const auto& a : schema.attributes) {
-    const std::string candidate = lower(a.name);
-    if (candidate == wanted) return &a;
-    const size_t d = edit_distance(wanted, candidate);
-    if (d < best_distance && d < std::min(wanted.size(), candidate.size())) {
-      best = &a;
-      best_distance = d;
-    }
+    if (!best.empty() && a.name == best) return &a;
   }
-  return best;
+  return nullptr;
 }
 
 std::string attribute_list(const OnnxOpSchema& schema) {

@@ -22,27 +22,10 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-// y = x * w with w [2] float stored as external data at `location`.
-ModelBuilder external_weights_model(const std::string& location) {
-  ModelBuilder m(13);
-  m.input("x", {"2"});
-  auto* w = m.graph->add_initializer();
-  w->set_name("w");
-  w->set_data_type(TensorProto::FLOAT);
-  w->add_dims(2);
-  w->set_data_location(TensorProto::EXTERNAL);
-  auto* loc = w->add_external_data();
-  loc->set_key("location");
-  loc->set_value(location);
-  m.node("Mul", {"x", "w"}, {"y"});
-  m.output("y");
-  return m;
-}
-
 const std::string kTwoFloats("\x00\x00\x40\x40\x00\x00\x80\xbf", 8);  // 3.0f, -1.0f
 
 std::string import_error(const TempDir& dir, const std::string& location, ErrorCode code) {
-  dir.write("model.onnx", external_weights_model(location).bytes());
+  dir.write("model.onnx", model_with_external_weights(location).bytes());
   return error_message(
       [&] {
         onnx_import::import_onnx_file(dir.file("model.onnx"), null_logger(), any_op_is_defined());
@@ -78,7 +61,7 @@ TEST(ImportHardening, ExternalDataThroughSymlinksWithinTheModelFolderIsRead) {
   fs::create_symlink("weights/real.bin", dir.file("link.bin"));  // relative link
   fs::create_directory_symlink(dir.file("weights"), dir.file("alias"));  // absolute link
   for (const std::string location : {"link.bin", "alias/real.bin", "alias/../link.bin"}) {
-    dir.write("model.onnx", external_weights_model(location).bytes());
+    dir.write("model.onnx", model_with_external_weights(location).bytes());
     auto g = onnx_import::import_onnx_file(dir.file("model.onnx"), null_logger(),
                                            any_op_is_defined());
     EXPECT_EQ(constant_doubles(g->find_value("w")), (std::vector<double>{3.0, -1.0})) << location;

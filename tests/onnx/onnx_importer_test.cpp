@@ -480,22 +480,6 @@ TEST(OnnxLoad, MissingFileNamesThePath) {
   error_message([&] { onnx_import::import_onnx_file(dir.path(), null_logger()); }, ErrorCode::kIO);
 }
 
-ModelBuilder model_with_external_weights(const std::string& location) {
-  ModelBuilder m(13);
-  m.input("x", {"2"});
-  auto* w = m.graph->add_initializer();
-  w->set_name("w");
-  w->set_data_type(TensorProto::FLOAT);
-  w->add_dims(2);
-  w->set_data_location(TensorProto::EXTERNAL);
-  auto* loc = w->add_external_data();
-  loc->set_key("location");
-  loc->set_value(location);
-  m.node("Mul", {"x", "w"}, {"y"});
-  m.output("y");
-  return m;
-}
-
 TEST(OnnxLoad, ExternalDataBesideTheModelFile) {
   TempDir dir;
   const float w[2] = {3.0f, -1.0f};

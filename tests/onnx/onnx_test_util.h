@@ -134,6 +134,23 @@ class ModelBuilder {
   onnx::GraphProto* graph;
 };
 
+// y = x * w with w a float [2] initializer stored as external data at `location`.
+inline ModelBuilder model_with_external_weights(const std::string& location) {
+  ModelBuilder m(13);
+  m.input("x", {"2"});
+  auto* w = m.graph->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(2);
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* loc = w->add_external_data();
+  loc->set_key("location");
+  loc->set_value(location);
+  m.node("Mul", {"x", "w"}, {"y"});
+  m.output("y");
+  return m;
+}
+
 // ----- attribute setters
 inline void set_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
   auto* a = n->add_attribute();

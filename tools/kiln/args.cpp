@@ -5,47 +5,20 @@
 #include <charconv>
 #include <set>
 
+#include "core/spelling.h"
 #include "kiln/error.h"
 
 namespace kiln::cli {
 namespace {
 
-std::string lowercase(std::string text) {
-  for (char& c : text) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 // The known spelling closest to a mistyped flag, or "" when none is close.
 std::string suggest(const std::string& flag, const std::vector<FlagSpec>& specs) {
-  std::string best;
-  size_t best_distance = 3;  // suggest only near misses
+  std::vector<std::string> spellings;
   for (const FlagSpec& spec : specs) {
-    std::vector<std::string> spellings = spec.aliases;
-    spellings.insert(spellings.begin(), spec.name);
-    for (const std::string& spelling : spellings) {
-      size_t distance = edit_distance(lowercase(flag), lowercase(spelling));
-      if (distance < best_distance) {
-        best = spelling;
-        best_distance = distance;
-      }
-    }
+    spellings.push_back(spec.name);
+    spellings.insert(spellings.end(), spec.aliases.begin(), spec.aliases.end());
   }
-  return best;
+  return closest_spelling(flag, spellings);
 }
 
 const FlagSpec* find_spec(const std::string& flag, const std::vector<FlagSpec>& specs) {
