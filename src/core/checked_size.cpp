@@ -116,6 +116,11 @@ size_t checked_add(size_t a, size_t b, std::string_view context) {
   return r;
 }
 
+void check_rank(size_t rank, std::string_view context) {
+  KILN_CHECK(rank <= kMaxTensorRank, ErrorCode::kInvalidArgument, prefix(context), "rank ", rank,
+             " is more than kiln's limit of ", kMaxTensorRank, " dimensions");
+}
+
 int64_t checked_int64_from_double(double value, std::string_view context) {
   // -2^63 is representable; 2^63 is the first double past INT64_MAX. NaN fails both tests.
   if (!(value >= -0x1p63 && value < 0x1p63)) {

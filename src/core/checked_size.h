@@ -28,6 +28,12 @@ class SizeOverflow : public Error {
 // [2^62, 2^62, 0] is refused too: every partial product of an accepted shape fits), and
 // kInvalidArgument for a negative (dynamic) extent.
 int64_t checked_numel(const Dims& dims, std::string_view context);
+// The most dimensions a kiln tensor has. ONNX sets no limit, but no model needs more than a
+// handful (TensorRT stops at 8, kiln's CUDA kernels too); the bound keeps a mutated shape
+// operand of a million entries from becoming a million-dimensional tensor.
+inline constexpr size_t kMaxTensorRank = 64;
+// Throws kInvalidArgument naming `context` when `rank` exceeds kMaxTensorRank.
+void check_rank(size_t rank, std::string_view context);
 // numel * element_size(dtype); throws SizeOverflow naming `context` when it does not fit.
 size_t checked_bytes(DataType dtype, int64_t numel, std::string_view context);
 // a * b and a + b for sizes; throw SizeOverflow naming `context` on overflow.

@@ -122,7 +122,8 @@ int64_t Tensor::as_int64(int64_t i) const {
     case DataType::kInt64: return data<int64_t>()[i];
     case DataType::kInt32: return data<int32_t>()[i];
     case DataType::kUInt64: return int64_t(data<uint64_t>()[i]);
-    default: return int64_t(as_double(i));
+    // NaN, infinities and values past int64 would be undefined behaviour in a plain conversion.
+    default: return checked_int64_from_double(as_double(i), "a tensor element");
   }
 }
 

@@ -54,7 +54,9 @@ class Tensor {
   // Deep copy into owned memory.
   Tensor clone() const;
 
-  // Element i converted to double / int64 whatever the dtype (for shape-time values and tests).
+  // Element i converted to double / int64 whatever the dtype (for shape-time values and tests);
+  // as_int64 of a floating-point element truncates, and throws when it is NaN, infinite or
+  // outside int64.
   double as_double(int64_t i) const;
   int64_t as_int64(int64_t i) const;
   // All elements as int64 (shape inputs such as Reshape's shape, Slice's starts).

@@ -14,9 +14,7 @@ namespace {
 Dims output_shape(const InferContext& ctx) {
   const Dims& in = ctx.input_shape(0);
   const int64_t rank = int64_t(in.size());
-  const Tensor& shape = ctx.require_value(1, "shape");
-  ctx.check(shape.dtype() == DataType::kInt64 || shape.dtype() == DataType::kInt32,
-            "shape must be int32 or int64, got ", to_string(shape.dtype()));
+  const Tensor& shape = ctx.require_integer_value(1, "shape");
   ctx.check(shape.rank() == 1, "shape must be 1-D, got shape ", to_string(shape.shape()));
   std::vector<int64_t> axes;
   if (ctx.node().has_attr("axes")) {

@@ -54,8 +54,8 @@ Col2ImGeometry read_geometry(const ir::Node& node, const Tensor& image_shape,
 }
 
 void infer_col2im(InferContext& ctx) {
-  const Col2ImGeometry g = read_geometry(ctx.node(), ctx.require_value(1, "image_shape"),
-                                         ctx.require_value(2, "block_shape"));
+  const Col2ImGeometry g = read_geometry(ctx.node(), ctx.require_integer_value(1, "image_shape"),
+                                         ctx.require_integer_value(2, "block_shape"));
   const DataType dtype = ctx.input_dtype(0);
   ctx.check(
       dtype != DataType::kBool && dtype != DataType::kFloat8E4M3 && dtype != DataType::kFloat8E5M2,

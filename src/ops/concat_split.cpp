@@ -104,7 +104,7 @@ void infer_split(InferContext& ctx) {
   ctx.check(!in.empty(), "cannot split a scalar");
   const int64_t axis =
       normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0), int64_t(in.size()));
-  const Tensor* split = ctx.has_input(1) ? &ctx.require_value(1, "split") : nullptr;
+  const Tensor* split = ctx.optional_integer_value(1, "split");
   std::vector<int64_t> sizes =
       split_sizes(ctx.node(), split, int64_t(ctx.num_outputs()), in[size_t(axis)]);
   for (size_t i = 0; i < sizes.size(); ++i) {

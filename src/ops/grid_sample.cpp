@@ -330,9 +330,7 @@ KILN_REGISTER_OP(OpDef{
 // else pixel centers -1 + (2k + 1) / d. Computed in double, stored in theta's type.
 
 Dims affine_grid_size(const InferContext& ctx) {
-  const Tensor& size = ctx.require_value(1, "size");
-  ctx.check(size.dtype() == DataType::kInt64, "size must be int64, got ", to_string(size.dtype()));
-  return size.to_int64_vector();
+  return ctx.require_shape_value(1, "size");
 }
 
 void infer_affine_grid(InferContext& ctx) {

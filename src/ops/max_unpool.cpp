@@ -50,7 +50,7 @@ void infer_max_unpool(InferContext& ctx) {
             "; X's shape ", to_string(x), " expected");
   Dims out = unpooled;
   if (ctx.has_input(kOutputShape)) {
-    out = ctx.require_value(kOutputShape, "output_shape").to_int64_vector();
+    out = ctx.require_shape_value(kOutputShape, "output_shape");
     ctx.check(out.size() == x.size(), "output_shape ", to_string(out), " must have ", x.size(),
               " values");
     for (size_t i = 0; i < out.size(); ++i) {

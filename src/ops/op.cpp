@@ -1,5 +1,7 @@
 #include "ops/op.h"
 
+#include "core/checked_size.h"
+
 namespace kiln::ops {
 
 InferContext::InferContext(const ir::Node& node, std::vector<std::optional<TensorDesc>> inputs,
@@ -32,8 +34,30 @@ const Tensor& InferContext::require_value(size_t i, std::string_view what) const
   return *v;
 }
 
+const Tensor& InferContext::require_integer_value(size_t i, std::string_view what) const {
+  const Tensor& value = require_value(i, what);
+  check(value.dtype() == DataType::kInt64 || value.dtype() == DataType::kInt32, "its ", what,
+        " (input ", i, ") must be an int64 or int32 tensor, got ", to_string(value.dtype()));
+  return value;
+}
+
+std::vector<int64_t> InferContext::require_shape_value(size_t i, std::string_view what) const {
+  const Tensor& value = require_integer_value(i, what);
+  check(value.rank() == 1, "its ", what, " (input ", i, ") must be 1-D, got shape ",
+        to_string(value.shape()));
+  check(size_t(value.numel()) <= kMaxTensorRank, "its ", what, " (input ", i, ") has ",
+        value.numel(), " entries, more than kiln's limit of ", kMaxTensorRank, " dimensions");
+  return value.to_int64_vector();
+}
+
+const Tensor* InferContext::optional_integer_value(size_t i, std::string_view what) const {
+  return has_input(i) ? &require_integer_value(i, what) : nullptr;
+}
+
 void InferContext::set_output(size_t i, DataType dtype, Dims shape) {
   KILN_ASSERT(i < outputs_.size());
+  check(shape.size() <= kMaxTensorRank, "output ", i, " would have rank ", shape.size(),
+        ", more than kiln's limit of ", kMaxTensorRank, " dimensions");
   for (int64_t d : shape) {
     check(d >= 0, "output ", i, " would have shape ", to_string(shape));
   }
@@ -48,6 +72,8 @@ void InferContext::set_output_value(size_t i, Tensor value) {
 
 void InferContext::set_output_data_dependent(size_t i, DataType dtype, size_t rank) {
   KILN_ASSERT(i < outputs_.size());
+  check(rank <= kMaxTensorRank, "output ", i, " would have rank ", rank,
+        ", more than kiln's limit of ", kMaxTensorRank, " dimensions");
   outputs_[i] = TensorDesc{dtype, Dims(rank, 0)};
   data_dependent_[i] = rank;
 }

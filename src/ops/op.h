@@ -55,6 +55,15 @@ class InferContext {
   const Tensor* input_value(size_t i) const;
   // The input's contents; throws a clear error naming the node when not known at shape time.
   const Tensor& require_value(size_t i, std::string_view what) const;
+  // require_value for an operand ONNX types as integers (Expand's shape, Slice's starts, TopK's
+  // K, ...): refuses any dtype but int64 and int32 (TensorRT's shape tensor types), so that a
+  // float NaN never becomes an extent.
+  const Tensor& require_integer_value(size_t i, std::string_view what) const;
+  // A shape operand (Expand's, Reshape's, ConstantOfShape's shape): a 1-D integer tensor of at
+  // most kMaxTensorRank entries, as int64 values.
+  std::vector<int64_t> require_shape_value(size_t i, std::string_view what) const;
+  // require_integer_value for an optional input: nullptr when it is omitted.
+  const Tensor* optional_integer_value(size_t i, std::string_view what) const;
 
   void set_output(size_t i, DataType dtype, Dims shape);
   // For ops whose result is known from shapes alone (Shape, Size): also record the value.

@@ -167,7 +167,7 @@ void infer_reduce(InferContext& ctx, ReduceKind kind) {
   ctx.check(reduce_allows(kind, dtype), "input type ", to_string(dtype),
             " is not supported by this reduction");
   const Dims& shape = ctx.input_shape(0);
-  const Tensor* axes = ctx.has_input(1) ? &ctx.require_value(1, "axes") : nullptr;
+  const Tensor* axes = ctx.optional_integer_value(1, "axes");
   const ReducePlan plan = plan_reduction(ctx.node(), axes, int64_t(shape.size()));
   if (plan.noop) {
     ctx.set_output(0, dtype, shape);
@@ -586,7 +586,7 @@ KILN_REGISTER_OP(OpDef{
           const size_t axis = size_t(
               normalize_axis(ctx.node(), ctx.node().attr_int("axis", -1), int64_t(shape.size())));
           Dims out = shape;
-          out[axis] = topk_k(ctx.node(), ctx.require_value(1, "K"), shape[axis]);
+          out[axis] = topk_k(ctx.node(), ctx.require_integer_value(1, "K"), shape[axis]);
           ctx.set_output(0, dtype, out);
           ctx.set_output(1, DataType::kInt64, out);
         },

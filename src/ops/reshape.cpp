@@ -59,12 +59,9 @@ Dims reshape_target(const InferContext& ctx, const Dims& in_shape, std::vector<i
 }
 
 void infer_reshape(InferContext& ctx) {
-  const Tensor& shape = ctx.require_value(1, "shape");
-  ctx.check(shape.rank() == 1, "shape input must be 1-D, got shape ", to_string(shape.shape()));
-  ctx.check(is_integer(shape.dtype()), "shape input must be int64, got ", to_string(shape.dtype()));
+  const std::vector<int64_t> shape = ctx.require_shape_value(1, "shape");
   const bool allowzero = ctx.node().attr_int("allowzero", 0) != 0;
-  ctx.set_output(0, ctx.input_dtype(0),
-                 reshape_target(ctx, ctx.input_shape(0), shape.to_int64_vector(), allowzero));
+  ctx.set_output(0, ctx.input_dtype(0), reshape_target(ctx, ctx.input_shape(0), shape, allowzero));
 }
 
 void infer_flatten(InferContext& ctx) {
@@ -82,7 +79,7 @@ void infer_flatten(InferContext& ctx) {
 
 // Axes from an optional int64 input, normalized against `rank` and checked for duplicates.
 std::vector<int64_t> read_axes(const InferContext& ctx, size_t input, int64_t rank) {
-  const Tensor& t = ctx.require_value(input, "axes");
+  const Tensor& t = ctx.require_integer_value(input, "axes");
   ctx.check(t.rank() <= 1, "axes must be a scalar or 1-D, got shape ", to_string(t.shape()));
   std::vector<int64_t> axes = t.to_int64_vector();
   for (int64_t& a : axes) {
@@ -118,7 +115,7 @@ void infer_squeeze(InferContext& ctx) {
 
 void infer_unsqueeze(InferContext& ctx) {
   const Dims& in = ctx.input_shape(0);
-  const Tensor& axes_value = ctx.require_value(1, "axes");
+  const Tensor& axes_value = ctx.require_integer_value(1, "axes");
   const int64_t out_rank = int64_t(in.size()) + axes_value.numel();
   std::vector<int64_t> axes = read_axes(ctx, 1, out_rank);
   std::vector<bool> inserted(size_t(out_rank), false);

@@ -441,7 +441,7 @@ void infer_resize(InferContext& ctx) {
               2 * attrs.axes.size(), ")");
   }
   const Tensor* scales = has_scales ? &ctx.require_value(2, "scales") : nullptr;
-  const Tensor* sizes = has_sizes ? &ctx.require_value(3, "sizes") : nullptr;
+  const Tensor* sizes = has_sizes ? &ctx.require_integer_value(3, "sizes") : nullptr;
   const ResizeGeometry g = resize_geometry(node, attrs, in, scales, sizes, ctx.input_value(1));
   ctx.set_output(0, dtype, g.out_shape);
 }

@@ -75,9 +75,7 @@ Tensor fill_value(const ir::Node& node) {
 }
 
 void infer_constant_of_shape(InferContext& ctx) {
-  const Tensor& shape = ctx.require_value(0, "shape");
-  ctx.check(shape.rank() == 1, "shape input must be 1-D, got shape ", to_string(shape.shape()));
-  const std::vector<int64_t> dims = shape.to_int64_vector();
+  const std::vector<int64_t> dims = ctx.require_shape_value(0, "shape");
   for (int64_t d : dims) ctx.check(d >= 0, "shape ", to_string(dims), " has a negative extent");
   ctx.set_output(0, fill_value(ctx.node()).dtype(), dims);
 }
@@ -92,9 +90,7 @@ void compute_constant_of_shape(ComputeContext& ctx) {
 // ----- Expand -----
 
 void infer_expand(InferContext& ctx) {
-  const Tensor& shape = ctx.require_value(1, "shape");
-  ctx.check(shape.rank() == 1, "shape input must be 1-D, got shape ", to_string(shape.shape()));
-  const std::vector<int64_t> dims = shape.to_int64_vector();
+  const std::vector<int64_t> dims = ctx.require_shape_value(1, "shape");
   for (int64_t d : dims) ctx.check(d >= 0, "shape ", to_string(dims), " has a negative extent");
   ctx.set_output(0, ctx.input_dtype(0), broadcast_shapes(ctx.node(), {ctx.input_shape(0), dims}));
 }
@@ -197,7 +193,7 @@ void compute_range(ComputeContext& ctx) {
 
 void infer_tile(InferContext& ctx) {
   const Dims& in = ctx.input_shape(0);
-  const Tensor& repeats_t = ctx.require_value(1, "repeats");
+  const Tensor& repeats_t = ctx.require_integer_value(1, "repeats");
   const std::vector<int64_t> repeats = repeats_t.to_int64_vector();
   ctx.check(repeats_t.rank() == 1 && repeats.size() == in.size(), "repeats ", to_string(repeats),
             " must be 1-D with one entry per input dim (rank ", in.size(), ")");
@@ -332,10 +328,6 @@ std::vector<std::vector<int64_t>> pad_maps(const ir::Node& node, const Dims& in_
   return maps;
 }
 
-const Tensor* optional_value(const InferContext& ctx, size_t i, const char* what) {
-  return ctx.has_input(i) ? &ctx.require_value(i, what) : nullptr;
-}
-
 void infer_pad(InferContext& ctx) {
   if (ctx.has_input(2)) {
     ctx.check(ctx.input_dtype(2) == ctx.input_dtype(0), "constant_value has type ",
@@ -343,8 +335,8 @@ void infer_pad(InferContext& ctx) {
     ctx.check(volume(ctx.input_shape(2)) <= 1, "constant_value must be a scalar, got shape ",
               to_string(ctx.input_shape(2)));
   }
-  const auto maps = pad_maps(ctx.node(), ctx.input_shape(0), ctx.require_value(1, "pads"),
-                             optional_value(ctx, 3, "axes"));
+  const auto maps = pad_maps(ctx.node(), ctx.input_shape(0), ctx.require_integer_value(1, "pads"),
+                             ctx.optional_integer_value(3, "axes"));
   Dims out;
   for (const auto& m : maps) out.push_back(int64_t(m.size()));
   ctx.set_output(0, ctx.input_dtype(0), std::move(out));

@@ -41,9 +41,7 @@ void store_double(Tensor& t, int64_t i, double v) {
 
 // A scalar (or one-element) integer input read at shape time.
 int64_t scalar_int_input(const InferContext& ctx, size_t i, std::string_view what) {
-  const Tensor& t = ctx.require_value(i, what);
-  ctx.check(t.dtype() == DataType::kInt32 || t.dtype() == DataType::kInt64, what,
-            " must be int32 or int64, got ", to_string(t.dtype()));
+  const Tensor& t = ctx.require_integer_value(i, what);
   ctx.check(t.numel() == 1 && t.rank() <= 1, what, " must be a scalar, got shape ",
             to_string(t.shape()));
   return t.as_int64(0);

@@ -83,14 +83,11 @@ SliceDims plan_slice(const ir::Node& node, const Dims& in_shape, const Tensor& s
   return plan;
 }
 
-const Tensor* optional_value(const InferContext& ctx, size_t i, const char* what) {
-  return ctx.has_input(i) ? &ctx.require_value(i, what) : nullptr;
-}
-
 void infer_slice(InferContext& ctx) {
-  SliceDims plan = plan_slice(ctx.node(), ctx.input_shape(0), ctx.require_value(1, "starts"),
-                              ctx.require_value(2, "ends"), optional_value(ctx, 3, "axes"),
-                              optional_value(ctx, 4, "steps"));
+  SliceDims plan = plan_slice(ctx.node(), ctx.input_shape(0), ctx.require_integer_value(1, "starts"),
+                              ctx.require_integer_value(2, "ends"),
+                              ctx.optional_integer_value(3, "axes"),
+                              ctx.optional_integer_value(4, "steps"));
   ctx.set_output(0, ctx.input_dtype(0), std::move(plan.extent));
 }
 

@@ -4,6 +4,8 @@
 // SpaceToDepth), as noted per test.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "core/half.h"
 #include "ops/op_harness.h"
 
@@ -120,6 +122,48 @@ TEST(Expand, BroadcastsBothWays) {
 TEST(Expand, RejectsIncompatibleShape) {
   EXPECT_THROW(run_op("Expand", {f32({3}, {1, 2, 3}), i64({1}, {2})}), Error);
   EXPECT_THROW(run_op("Expand", {f32({3}, {1, 2, 3}), i64({1}, {-1})}), Error);
+}
+
+// Shape operands are integer tensors of at most kMaxTensorRank entries: a float NaN must not
+// become an extent (a fuzzing finding: Expand with a float shape), and a shape of thousands of
+// entries must not become a tensor of that rank (another: a run that took 27 s).
+TEST(ShapeOperands, RefuseFloatsAndAbsurdRanks) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto message = [](auto&& run) {
+    try {
+      run();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] { run_op("Expand", {f32({1}, {1}), f32({1}, {nan})}); })
+                .find("Expand 'node': its shape (input 1) must be an int64 or int32 tensor, got float32"),
+            std::string::npos);
+  EXPECT_NE(message([&] { run_op("ConstantOfShape", {f32({2}, {2, 3})}); })
+                .find("must be an int64 or int32 tensor"),
+            std::string::npos);
+  EXPECT_NE(message([&] { run_op("Reshape", {f32({1}, {1}), f32({1}, {1})}); })
+                .find("must be an int64 or int32 tensor"),
+            std::string::npos);
+  EXPECT_NE(message([&] { run_op("Slice", {f32({4}, {1, 2, 3, 4}), f32({1}, {0}), i64({1}, {2})}); })
+                .find("its starts (input 1) must be an int64 or int32 tensor"),
+            std::string::npos);
+  const std::vector<int64_t> ones(100000, 1);
+  EXPECT_NE(message([&] { run_op("ConstantOfShape", {i64({100000}, ones)}); })
+                .find("has 100000 entries, more than kiln's limit of 64 dimensions"),
+            std::string::npos);
+  EXPECT_NE(message([&] { run_op("Unsqueeze", {f32({1}, {1}), i64({64}, std::vector<int64_t>(64, 0))}); })
+                .find("repeat an axis"),
+            std::string::npos);
+  std::vector<int64_t> axes(64);
+  for (size_t i = 0; i < axes.size(); ++i) axes[i] = int64_t(i);
+  EXPECT_NE(message([&] { run_op("Unsqueeze", {f32({1}, {1}), i64({64}, axes)}); })
+                .find("would have rank 65, more than kiln's limit of 64 dimensions"),
+            std::string::npos);
+  // at the limit it still works
+  axes.pop_back();
+  EXPECT_EQ(run_op("Unsqueeze", {f32({1}, {1}), i64({63}, axes)})[0].rank(), 64u);
 }
 
 // ----- Range -----

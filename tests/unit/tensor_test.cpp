@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "core/half.h"
 #include "core/tensor.h"
 
@@ -37,6 +40,15 @@ TEST(Tensor, CastFloatToIntTruncatesTowardZero) {
   EXPECT_EQ(i.data<int32_t>()[0], 1);
   EXPECT_EQ(i.data<int32_t>()[1], -1);
   EXPECT_EQ(i.data<int32_t>()[2], 2);
+}
+
+TEST(Tensor, AsInt64OfFloatTruncatesAndRefusesNonIntegers) {
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor t = Tensor::from_vector<float>(DataType::kFloat32, {5},
+                                        {2.9f, -2.9f, std::nanf(""), inf, 1e19f});
+  EXPECT_EQ(t.as_int64(0), 2);
+  EXPECT_EQ(t.as_int64(1), -2);
+  for (int64_t i : {2, 3, 4}) EXPECT_THROW(t.as_int64(i), Error) << i;
 }
 
 TEST(Tensor, FromBytesChecksSize) {
