@@ -32,8 +32,8 @@ enum class DeviceType { kCPU, kGPU };
 // 1 << TacticSource. kiln's own kernels are always allowed; cuBLASLt is where matrix products
 // come from (without it a MatMul has no kernel).
 enum class TacticSource : uint32_t { kCUBLAS_LT = 0, kCUDNN = 1 };
-inline constexpr uint32_t kAllTacticSources = (1u << uint32_t(TacticSource::kCUBLAS_LT)) |
-                                              (1u << uint32_t(TacticSource::kCUDNN));
+inline constexpr uint32_t kAllTacticSources =
+    (1u << uint32_t(TacticSource::kCUBLAS_LT)) | (1u << uint32_t(TacticSource::kCUDNN));
 
 enum class OptProfileSelector { kMIN = 0, kOPT = 1, kMAX = 2 };
 
@@ -76,11 +76,12 @@ class BuilderConfig {
   int builder_optimization_level() const { return optimization_level_; }
 
   // Timing cache (TensorRT: createTimingCache / setTimingCache / getTimingCache). A new cache,
-  // empty (size 0) or parsed from bytes that TimingCache::serialize wrote (throws kiln::Error for bytes
-  // that are corrupt or from another kiln version). GPU builds look layers up in the attached
+  // empty (size 0) or parsed from bytes that TimingCache::serialize wrote (throws kiln::Error for
+  // bytes that are corrupt or from another kiln version). GPU builds look layers up in the attached
   // cache before timing them and add what they time to it; without one, a build still reuses
   // timings of identical layers within itself.
-  std::shared_ptr<TimingCache> create_timing_cache(const void* data = nullptr, size_t size = 0) const;
+  std::shared_ptr<TimingCache> create_timing_cache(const void* data = nullptr,
+                                                   size_t size = 0) const;
   void set_timing_cache(std::shared_ptr<TimingCache> cache) { timing_cache_ = std::move(cache); }
   std::shared_ptr<TimingCache> get_timing_cache() const { return timing_cache_; }
 

@@ -31,18 +31,65 @@ struct Weights {
 };
 
 enum class ElementWiseOperation {
-  kSUM, kSUB, kPROD, kDIV, kPOW, kMAX, kMIN, kFLOOR_DIV,
-  kEQUAL, kLESS, kGREATER, kAND, kOR, kXOR,
+  kSUM,
+  kSUB,
+  kPROD,
+  kDIV,
+  kPOW,
+  kMAX,
+  kMIN,
+  kFLOOR_DIV,
+  kEQUAL,
+  kLESS,
+  kGREATER,
+  kAND,
+  kOR,
+  kXOR,
 };
 
 enum class UnaryOperation {
-  kEXP, kLOG, kSQRT, kRECIP, kABS, kNEG, kSIN, kCOS, kTAN, kSINH, kCOSH, kASIN, kACOS, kATAN,
-  kASINH, kACOSH, kATANH, kCEIL, kFLOOR, kERF, kNOT, kSIGN, kROUND, kISINF, kISNAN,
+  kEXP,
+  kLOG,
+  kSQRT,
+  kRECIP,
+  kABS,
+  kNEG,
+  kSIN,
+  kCOS,
+  kTAN,
+  kSINH,
+  kCOSH,
+  kASIN,
+  kACOS,
+  kATAN,
+  kASINH,
+  kACOSH,
+  kATANH,
+  kCEIL,
+  kFLOOR,
+  kERF,
+  kNOT,
+  kSIGN,
+  kROUND,
+  kISINF,
+  kISNAN,
 };
 
 enum class ActivationType {
-  kRELU, kSIGMOID, kTANH, kLEAKY_RELU, kELU, kSELU, kSOFTSIGN, kSOFTPLUS, kCLIP,
-  kHARD_SIGMOID, kHARD_SWISH, kGELU_ERF, kGELU_TANH, kTHRESHOLDED_RELU,
+  kRELU,
+  kSIGMOID,
+  kTANH,
+  kLEAKY_RELU,
+  kELU,
+  kSELU,
+  kSOFTSIGN,
+  kSOFTPLUS,
+  kCLIP,
+  kHARD_SIGMOID,
+  kHARD_SWISH,
+  kGELU_ERF,
+  kGELU_TANH,
+  kTHRESHOLDED_RELU,
 };
 
 enum class PoolingType { kMAX, kAVERAGE };
@@ -144,7 +191,8 @@ class NetworkDefinition {
   ILayer* add_identity(ITensor& input);
   // Any kiln op by name with its attributes set afterwards through ILayer's setters; this is
   // how the ONNX parser adds most layers. Throws kiln::Error for an unknown op.
-  ILayer* add_layer(const std::string& op, const std::vector<ITensor*>& inputs, int num_outputs = 1);
+  ILayer* add_layer(const std::string& op, const std::vector<ITensor*>& inputs,
+                    int num_outputs = 1);
 
   int num_inputs() const;
   int num_outputs() const;

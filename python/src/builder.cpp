@@ -118,10 +118,11 @@ void bind_builder(nb::module_& m) {
         return text + ">";
       });
 
-  nb::class_<TimingCache>(m, "TimingCache",
-                          "What GPU builds learned by timing kernels, keyed by layer signature "
-                          "and GPU/library/kiln versions (TensorRT's ITimingCache). Create one with "
-                          "BuilderConfig.create_timing_cache and attach it with set_timing_cache.")
+  nb::class_<TimingCache>(
+      m, "TimingCache",
+      "What GPU builds learned by timing kernels, keyed by layer signature "
+      "and GPU/library/kiln versions (TensorRT's ITimingCache). Create one with "
+      "BuilderConfig.create_timing_cache and attach it with set_timing_cache.")
       .def(
           "serialize",
           [](const TimingCache& c) {
@@ -139,7 +140,13 @@ void bind_builder(nb::module_& m) {
           "Adds the entries of another cache that this one lacks. Keys carry the GPU and "
           "library versions, so caches of other devices combine without conflict "
           "(ignore_mismatch is accepted for TensorRT compatibility).")
-      .def("reset", [](TimingCache& c) { c.reset(); return true; }, "Removes every entry.")
+      .def(
+          "reset",
+          [](TimingCache& c) {
+            c.reset();
+            return true;
+          },
+          "Removes every entry.")
       .def("__len__", &TimingCache::size);
 
   nb::class_<BuilderConfig>(m, "BuilderConfig",

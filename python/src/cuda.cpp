@@ -188,19 +188,32 @@ class DeviceArray {
 // float8 have none: consumers see raw bytes of that width ("<V2"), as they do for numpy.
 std::string typestr(DataType type) {
   switch (type) {
-    case DataType::kFloat32: return "<f4";
-    case DataType::kFloat16: return "<f2";
-    case DataType::kFloat64: return "<f8";
-    case DataType::kInt8: return "|i1";
-    case DataType::kUInt8: return "|u1";
-    case DataType::kInt16: return "<i2";
-    case DataType::kInt32: return "<i4";
-    case DataType::kInt64: return "<i8";
-    case DataType::kUInt16: return "<u2";
-    case DataType::kUInt32: return "<u4";
-    case DataType::kUInt64: return "<u8";
-    case DataType::kBool: return "|b1";
-    default: return "|V" + std::to_string(element_size(type));
+    case DataType::kFloat32:
+      return "<f4";
+    case DataType::kFloat16:
+      return "<f2";
+    case DataType::kFloat64:
+      return "<f8";
+    case DataType::kInt8:
+      return "|i1";
+    case DataType::kUInt8:
+      return "|u1";
+    case DataType::kInt16:
+      return "<i2";
+    case DataType::kInt32:
+      return "<i4";
+    case DataType::kInt64:
+      return "<i8";
+    case DataType::kUInt16:
+      return "<u2";
+    case DataType::kUInt32:
+      return "<u4";
+    case DataType::kUInt64:
+      return "<u8";
+    case DataType::kBool:
+      return "|b1";
+    default:
+      return "|V" + std::to_string(element_size(type));
   }
 }
 
@@ -230,8 +243,9 @@ void bind_cuda(nb::module_& m) {
       .def_ro("why_not", &GpuInfo::why_not,
               "Why no GPU is usable (empty when one is): no CUDA in this build, no GPU, ...")
       .def_ro("name", &GpuInfo::name)
-      .def_prop_ro("compute_capability",
-                   [](const GpuInfo& g) { return nb::make_tuple(g.compute_major, g.compute_minor); })
+      .def_prop_ro(
+          "compute_capability",
+          [](const GpuInfo& g) { return nb::make_tuple(g.compute_major, g.compute_minor); })
       .def_ro("multiprocessors", &GpuInfo::multiprocessors)
       .def_ro("memory_bytes", &GpuInfo::memory_bytes)
       .def("__bool__", [](const GpuInfo& g) { return g.available; })
@@ -287,8 +301,8 @@ void bind_cuda(nb::module_& m) {
       .def_prop_ro("ptr", &DeviceArray::ptr, "The device address (an int).")
       .def("data_ptr", &DeviceArray::ptr, "The device address (torch's name).")
       .def_prop_ro("shape", [](const DeviceArray& a) { return dims_to_tuple(a.shape()); })
-      .def_prop_ro("dtype", [](const DeviceArray& a) { return numpy_dtype(a.dtype()); },
-                   "The numpy dtype.")
+      .def_prop_ro(
+          "dtype", [](const DeviceArray& a) { return numpy_dtype(a.dtype()); }, "The numpy dtype.")
       .def_prop_ro("data_type", &DeviceArray::dtype, "The kiln.DataType.")
       .def_prop_ro("nbytes", &DeviceArray::nbytes)
       .def_prop_ro("device_id", &DeviceArray::device, "The CUDA device holding the memory.")
@@ -316,20 +330,20 @@ void bind_cuda(nb::module_& m) {
             a.copy_to_host(host, nbytes, handle);
           },
           nb::arg("host"), nb::arg("nbytes"), nb::arg("stream").none() = nb::none())
-      .def_prop_ro(
-          "__cuda_array_interface__",
-          [](const DeviceArray& a) {
-            nb::dict interface;
-            interface["shape"] = dims_to_tuple(a.shape());
-            interface["typestr"] = typestr(a.dtype());
-            // A zero-size array may have no allocation: numba's convention is (0, False).
-            interface["data"] = nb::make_tuple(a.ptr(), false);
-            interface["strides"] = nb::none();  // C-contiguous
-            interface["version"] = 3;
-            // kiln finishes its own copies before handing an array out: no stream to wait on.
-            interface["stream"] = nb::none();
-            return interface;
-          })
+      .def_prop_ro("__cuda_array_interface__",
+                   [](const DeviceArray& a) {
+                     nb::dict interface;
+                     interface["shape"] = dims_to_tuple(a.shape());
+                     interface["typestr"] = typestr(a.dtype());
+                     // A zero-size array may have no allocation: numba's convention is (0, False).
+                     interface["data"] = nb::make_tuple(a.ptr(), false);
+                     interface["strides"] = nb::none();  // C-contiguous
+                     interface["version"] = 3;
+                     // kiln finishes its own copies before handing an array out: no stream to wait
+                     // on.
+                     interface["stream"] = nb::none();
+                     return interface;
+                   })
       .def("__repr__", [](const DeviceArray& a) {
         return "<kiln.DeviceArray " + std::string(kiln::to_string(a.dtype())) + " " +
                to_string(a.shape()) + " on cuda:" + std::to_string(a.device()) + ">";

@@ -103,13 +103,13 @@ void bind_errors(nb::module_& m) {
     } catch (const nb::python_error&) {
       throw;
     } catch (const std::bad_alloc&) {
-      raise_kiln_error(Error(ErrorCode::kRuntime,
-                             "out of host memory: an allocation failed (std::bad_alloc)"),
-                       error_classes().out_of_memory);
+      raise_kiln_error(
+          Error(ErrorCode::kRuntime, "out of host memory: an allocation failed (std::bad_alloc)"),
+          error_classes().out_of_memory);
     } catch (const std::exception& e) {
-      raise_kiln_error(Error(ErrorCode::kInternal,
-                             std::string("internal error (a bug in kiln, please report it): ") +
-                                 e.what()));
+      raise_kiln_error(
+          Error(ErrorCode::kInternal,
+                std::string("internal error (a bug in kiln, please report it): ") + e.what()));
     }
   });
 }

@@ -34,8 +34,8 @@ class TrampolineOutputAllocator : public PyOutputAllocator {
 // exception raised by the override cannot cross kiln's executor: it is reported as
 // "unraisable" (printed by Python) and the allocation fails, which fails the run with a kiln
 // error naming the output.
-void* PyOutputAllocator::reallocate_output(const std::string& name, void* current,
-                                           uint64_t size, uint64_t alignment) {
+void* PyOutputAllocator::reallocate_output(const std::string& name, void* current, uint64_t size,
+                                           uint64_t alignment) {
   if (!Py_IsInitialized()) return nullptr;
   nb::gil_scoped_acquire gil;
   try {

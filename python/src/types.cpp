@@ -13,12 +13,9 @@ struct NumpyName {
   const char* numpy_name;
 };
 constexpr NumpyName kNumpyNames[] = {
-    {DataType::kFloat8E4M3, "float8_e4m3fn"},
-    {DataType::kFloat8E5M2, "float8_e5m2"},
-    {DataType::kFloat4E2M1, "float4_e2m1fn"},
-    {DataType::kFloat8E4M3FNUZ, "float8_e4m3fnuz"},
-    {DataType::kFloat8E5M2FNUZ, "float8_e5m2fnuz"},
-    {DataType::kFloat8E8M0, "float8_e8m0fnu"},
+    {DataType::kFloat8E4M3, "float8_e4m3fn"},       {DataType::kFloat8E5M2, "float8_e5m2"},
+    {DataType::kFloat4E2M1, "float4_e2m1fn"},       {DataType::kFloat8E4M3FNUZ, "float8_e4m3fnuz"},
+    {DataType::kFloat8E5M2FNUZ, "float8_e5m2fnuz"}, {DataType::kFloat8E8M0, "float8_e8m0fnu"},
 };
 
 bool needs_ml_dtypes(DataType type) {

@@ -22,8 +22,8 @@ void OptimizationProfile::set_dimensions(const std::string& input, OptProfileSel
 const Dims& OptimizationProfile::get_dimensions(const std::string& input,
                                                 OptProfileSelector which) const {
   auto it = shapes_.find(input);
-  KILN_CHECK(it != shapes_.end(), ErrorCode::kInvalidArgument, "optimization profile has no shapes for input '",
-             input, "'");
+  KILN_CHECK(it != shapes_.end(), ErrorCode::kInvalidArgument,
+             "optimization profile has no shapes for input '", input, "'");
   return it->second[size_t(which)];
 }
 
@@ -50,7 +50,9 @@ std::unique_ptr<NetworkDefinition> Builder::create_network() const {
   return std::make_unique<NetworkDefinition>();
 }
 
-std::unique_ptr<BuilderConfig> Builder::create_config() const { return std::make_unique<BuilderConfig>(); }
+std::unique_ptr<BuilderConfig> Builder::create_config() const {
+  return std::make_unique<BuilderConfig>();
+}
 
 std::vector<uint8_t> Builder::build_serialized_network(const NetworkDefinition& network,
                                                        const BuilderConfig& config) const {

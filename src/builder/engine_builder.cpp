@@ -50,8 +50,8 @@ std::vector<plan::ProfileData> make_profiles(const ir::Graph& graph, const Build
     for (const std::string& name : profile.inputs()) {
       bool found = std::any_of(graph.inputs().begin(), graph.inputs().end(),
                                [&](const ir::Value* v) { return v->name == name; });
-      KILN_CHECK(found, ErrorCode::kInvalidArgument, "optimization profile ", p,
-                 " names input '", name, "', which the network does not have");
+      KILN_CHECK(found, ErrorCode::kInvalidArgument, "optimization profile ", p, " names input '",
+                 name, "', which the network does not have");
     }
     plan::ProfileData data;
     for (const ir::Value* in : graph.inputs()) {
@@ -68,8 +68,8 @@ std::vector<plan::ProfileData> make_profiles(const ir::Graph& graph, const Build
       }
       for (const Dims* d : {&mn, &op, &mx}) {
         KILN_CHECK(d->size() == declared.size(), ErrorCode::kInvalidArgument, "profile shape ",
-                   to_string(*d), " for input '", in->name, "' has rank ", d->size(), ", the input has rank ",
-                   declared.size(), " (", ir::to_string(in->shape), ")");
+                   to_string(*d), " for input '", in->name, "' has rank ", d->size(),
+                   ", the input has rank ", declared.size(), " (", ir::to_string(in->shape), ")");
         for (size_t i = 0; i < d->size(); ++i) {
           KILN_CHECK(declared[i] < 0 || (*d)[i] == declared[i], ErrorCode::kInvalidArgument,
                      "profile shape ", to_string(*d), " for input '", in->name, "' changes dim ", i,
@@ -78,8 +78,9 @@ std::vector<plan::ProfileData> make_profiles(const ir::Graph& graph, const Build
       }
       for (size_t i = 0; i < declared.size(); ++i) {
         KILN_CHECK(mn[i] >= 0 && mn[i] <= op[i] && op[i] <= mx[i], ErrorCode::kInvalidArgument,
-                   "profile for input '", in->name, "' must have 0 <= min <= opt <= max in every dim; got min ",
-                   to_string(mn), ", opt ", to_string(op), ", max ", to_string(mx));
+                   "profile for input '", in->name,
+                   "' must have 0 <= min <= opt <= max in every dim; got min ", to_string(mn),
+                   ", opt ", to_string(op), ", max ", to_string(mx));
       }
       data.input_names.push_back(in->name);
       data.min.push_back(mn);
@@ -102,11 +103,12 @@ std::map<std::string, Dims> shapes_at(const plan::ProfileData& p, OptProfileSele
 }
 
 // The graph resolved at every profile's min, opt and max shapes, in that order.
-std::vector<ops::ResolvedShapes> resolve_at_profile_points(const ir::Graph& graph,
-                                                           const std::vector<plan::ProfileData>& profiles) {
+std::vector<ops::ResolvedShapes> resolve_at_profile_points(
+    const ir::Graph& graph, const std::vector<plan::ProfileData>& profiles) {
   std::vector<ops::ResolvedShapes> points;
   for (const auto& p : profiles) {
-    for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
+    for (auto which :
+         {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
       points.push_back(ops::resolve_shapes(graph, shapes_at(p, which)));
     }
   }
@@ -209,7 +211,7 @@ plan::MemoryPlanData plan_activation_memory(const ir::Graph& graph,
     uint64_t bytes = 0;
     bool deferred = false;
     for (const auto& r : points) deferred = deferred || r.is_deferred(value);
-    if (deferred) continue;  // allocated by the executor when its extents are known
+    if (deferred) continue;              // allocated by the executor when its extents are known
     if (aliases.count(value)) continue;  // a view: no memory of its own
     for (const auto& r : points) {
       if (!r.values.count(value)) host_known = false;
@@ -241,7 +243,8 @@ void choose_tactics(const ir::Graph& graph, const std::vector<ops::ResolvedShape
         plan.tactics[node->name] = cuda::kViewAliasTactic;
         continue;
       }
-      plan.tactics[node->name] = cuda::choose_tactic(*node, points, 1, config.flags(), config.tactic_sources());
+      plan.tactics[node->name] =
+          cuda::choose_tactic(*node, points, 1, config.flags(), config.tactic_sources());
       continue;
     }
 #endif
@@ -257,7 +260,8 @@ void choose_tactics(const ir::Graph& graph, const std::vector<ops::ResolvedShape
   // for each node with a choice, timed at the first profile's opt shapes or taken from the
   // timing cache; the parameters of the algorithms chosen go into the plan.
   if (gpu && config.builder_optimization_level() == 0) {
-    logger.log(Logger::Severity::kVerbose, "autotune: off (builder optimization level 0): kernels "
+    logger.log(Logger::Severity::kVerbose,
+               "autotune: off (builder optimization level 0): kernels "
                "chosen by priority, cuBLASLt/cuDNN algorithms by heuristics at the first run");
   } else if (gpu) {
     cuda::autotune_tactics(graph, points, 1, config.flags(), config.tactic_sources(),
@@ -299,10 +303,12 @@ plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& con
   choose_tactics(*graph, points, aliases, config, logger, plan);
 
   plan.graph = std::move(graph);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   logger.log(Logger::Severity::kInfo,
-             cat("built engine: ", plan.graph->nodes().size(), " layers, arena ", plan.memory.arena_bytes,
-                 " bytes (activations total ", plan.memory.total_activation_bytes, " bytes), ", ms, " ms"));
+             cat("built engine: ", plan.graph->nodes().size(), " layers, arena ",
+                 plan.memory.arena_bytes, " bytes (activations total ",
+                 plan.memory.total_activation_bytes, " bytes), ", ms, " ms"));
   return plan;
 }
 

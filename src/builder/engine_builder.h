@@ -8,6 +8,7 @@
 
 namespace kiln::builder {
 
-plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& config, Logger& logger);
+plan::PlanContents build_plan(const ir::Graph& network, const BuilderConfig& config,
+                              Logger& logger);
 
 }  // namespace kiln::builder

@@ -5,7 +5,9 @@
 namespace kiln::builder {
 
 namespace {
-uint64_t align_up(uint64_t v) { return (v + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
+uint64_t align_up(uint64_t v) {
+  return (v + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+}
 }  // namespace
 
 plan::MemoryPlanData plan_memory(const std::vector<BufferRequest>& requests) {

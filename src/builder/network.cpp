@@ -99,7 +99,8 @@ Tensor weights_tensor(const Weights& w, Dims dims, const char* what) {
              what, ": weights have count ", w.count, " but no values");
   KILN_CHECK(volume(dims) == w.count, ErrorCode::kInvalidArgument, what, ": expected ",
              volume(dims), " weights for shape ", to_string(dims), ", got ", w.count);
-  return Tensor::from_bytes(w.type, std::move(dims), w.values, size_t(w.count) * element_size(w.type));
+  return Tensor::from_bytes(w.type, std::move(dims), w.values,
+                            size_t(w.count) * element_size(w.type));
 }
 
 Tensor int64_tensor(const std::vector<int64_t>& v) {
@@ -163,20 +164,24 @@ int ILayer::num_outputs() const { return int(NetworkImpl::node(*this).outputs.si
 
 ITensor* ILayer::input(int index) const {
   ir::Node& n = NetworkImpl::node(*this);
-  KILN_CHECK(index >= 0 && index < int(n.inputs.size()), ErrorCode::kInvalidArgument,
-             n.describe(), " has no input ", index);
+  KILN_CHECK(index >= 0 && index < int(n.inputs.size()), ErrorCode::kInvalidArgument, n.describe(),
+             " has no input ", index);
   return network_->handle(n.inputs[size_t(index)]);
 }
 
 ITensor* ILayer::output(int index) const {
   ir::Node& n = NetworkImpl::node(*this);
-  KILN_CHECK(index >= 0 && index < int(n.outputs.size()), ErrorCode::kInvalidArgument,
-             n.describe(), " has no output ", index);
+  KILN_CHECK(index >= 0 && index < int(n.outputs.size()), ErrorCode::kInvalidArgument, n.describe(),
+             " has no output ", index);
   return network_->handle(n.outputs[size_t(index)]);
 }
 
-void ILayer::set_int(const std::string& key, int64_t value) { NetworkImpl::node(*this).attrs[key] = value; }
-void ILayer::set_float(const std::string& key, double value) { NetworkImpl::node(*this).attrs[key] = value; }
+void ILayer::set_int(const std::string& key, int64_t value) {
+  NetworkImpl::node(*this).attrs[key] = value;
+}
+void ILayer::set_float(const std::string& key, double value) {
+  NetworkImpl::node(*this).attrs[key] = value;
+}
 void ILayer::set_ints(const std::string& key, const std::vector<int64_t>& values) {
   NetworkImpl::node(*this).attrs[key] = values;
 }
@@ -185,7 +190,8 @@ void ILayer::set_string(const std::string& key, const std::string& value) {
 }
 
 void ILayer::set_padding(const Dims& pre, const Dims& post) {
-  KILN_CHECK(pre.size() == post.size(), ErrorCode::kInvalidArgument, NetworkImpl::node(*this).describe(),
+  KILN_CHECK(pre.size() == post.size(), ErrorCode::kInvalidArgument,
+             NetworkImpl::node(*this).describe(),
              ": padding before and after must have the same length");
   Dims pads = pre;
   pads.insert(pads.end(), post.begin(), post.end());
@@ -200,8 +206,8 @@ NetworkDefinition::~NetworkDefinition() = default;
 ITensor* NetworkDefinition::add_input(const std::string& name, DataType type, const Dims& dims) {
   ir::Shape shape;
   for (size_t i = 0; i < dims.size(); ++i) {
-    KILN_CHECK(dims[i] >= -1, ErrorCode::kInvalidArgument, "input '", name, "': dim ", i,
-               " is ", dims[i], " (use -1 for a dynamic dim)");
+    KILN_CHECK(dims[i] >= -1, ErrorCode::kInvalidArgument, "input '", name, "': dim ", i, " is ",
+               dims[i], " (use -1 for a dynamic dim)");
     shape.push_back(dims[i] >= 0 ? ir::Dim::fixed(dims[i]) : ir::Dim::named(cat(name, "_dim", i)));
   }
   return impl_->handle(impl_->graph->add_input(name, type, shape));
@@ -230,9 +236,12 @@ ILayer* NetworkDefinition::add_convolution(ITensor& input, int64_t num_output_ma
              " output maps of ", kiln::to_string(kernel_size));
   Dims wdims{num_output_maps, kernel.count / per_map};
   wdims.insert(wdims.end(), kernel_size.begin(), kernel_size.end());
-  std::vector<ir::Value*> ins{&NetworkImpl::value(input),
-                              impl_->add_constant(weights_tensor(kernel, wdims, "convolution"), "conv_weight")};
-  if (bias.count) ins.push_back(impl_->add_constant(weights_tensor(bias, {num_output_maps}, "convolution bias"), "conv_bias"));
+  std::vector<ir::Value*> ins{
+      &NetworkImpl::value(input),
+      impl_->add_constant(weights_tensor(kernel, wdims, "convolution"), "conv_weight")};
+  if (bias.count)
+    ins.push_back(impl_->add_constant(weights_tensor(bias, {num_output_maps}, "convolution bias"),
+                                      "conv_bias"));
   return impl_->handle(impl_->add_node("Conv", ins, 1, {{"kernel_shape", kernel_size}}));
 }
 
@@ -245,9 +254,12 @@ ILayer* NetworkDefinition::add_deconvolution(ITensor& input, int64_t num_output_
              " output maps of ", kiln::to_string(kernel_size));
   Dims wdims{kernel.count / per_channel, num_output_maps};
   wdims.insert(wdims.end(), kernel_size.begin(), kernel_size.end());
-  std::vector<ir::Value*> ins{&NetworkImpl::value(input),
-                              impl_->add_constant(weights_tensor(kernel, wdims, "deconvolution"), "deconv_weight")};
-  if (bias.count) ins.push_back(impl_->add_constant(weights_tensor(bias, {num_output_maps}, "deconvolution bias"), "deconv_bias"));
+  std::vector<ir::Value*> ins{
+      &NetworkImpl::value(input),
+      impl_->add_constant(weights_tensor(kernel, wdims, "deconvolution"), "deconv_weight")};
+  if (bias.count)
+    ins.push_back(impl_->add_constant(weights_tensor(bias, {num_output_maps}, "deconvolution bias"),
+                                      "deconv_bias"));
   return impl_->handle(impl_->add_node("ConvTranspose", ins, 1, {{"kernel_shape", kernel_size}}));
 }
 
@@ -271,19 +283,45 @@ ILayer* NetworkDefinition::add_matrix_multiply(ITensor& a, MatrixOperation op_a,
 ILayer* NetworkDefinition::add_elementwise(ITensor& a, ITensor& b, ElementWiseOperation op) {
   const char* name = nullptr;
   switch (op) {
-    case ElementWiseOperation::kSUM: name = "Add"; break;
-    case ElementWiseOperation::kSUB: name = "Sub"; break;
-    case ElementWiseOperation::kPROD: name = "Mul"; break;
-    case ElementWiseOperation::kDIV: name = "Div"; break;
-    case ElementWiseOperation::kPOW: name = "Pow"; break;
-    case ElementWiseOperation::kMAX: name = "Max"; break;
-    case ElementWiseOperation::kMIN: name = "Min"; break;
-    case ElementWiseOperation::kEQUAL: name = "Equal"; break;
-    case ElementWiseOperation::kLESS: name = "Less"; break;
-    case ElementWiseOperation::kGREATER: name = "Greater"; break;
-    case ElementWiseOperation::kAND: name = "And"; break;
-    case ElementWiseOperation::kOR: name = "Or"; break;
-    case ElementWiseOperation::kXOR: name = "Xor"; break;
+    case ElementWiseOperation::kSUM:
+      name = "Add";
+      break;
+    case ElementWiseOperation::kSUB:
+      name = "Sub";
+      break;
+    case ElementWiseOperation::kPROD:
+      name = "Mul";
+      break;
+    case ElementWiseOperation::kDIV:
+      name = "Div";
+      break;
+    case ElementWiseOperation::kPOW:
+      name = "Pow";
+      break;
+    case ElementWiseOperation::kMAX:
+      name = "Max";
+      break;
+    case ElementWiseOperation::kMIN:
+      name = "Min";
+      break;
+    case ElementWiseOperation::kEQUAL:
+      name = "Equal";
+      break;
+    case ElementWiseOperation::kLESS:
+      name = "Less";
+      break;
+    case ElementWiseOperation::kGREATER:
+      name = "Greater";
+      break;
+    case ElementWiseOperation::kAND:
+      name = "And";
+      break;
+    case ElementWiseOperation::kOR:
+      name = "Or";
+      break;
+    case ElementWiseOperation::kXOR:
+      name = "Xor";
+      break;
     case ElementWiseOperation::kFLOOR_DIV: {
       ir::Node* div = impl_->add_node("Div", {&NetworkImpl::value(a), &NetworkImpl::value(b)}, 1);
       return impl_->handle(impl_->add_node("Floor", {div->outputs[0]}, 1));
@@ -295,31 +333,81 @@ ILayer* NetworkDefinition::add_elementwise(ITensor& a, ITensor& b, ElementWiseOp
 ILayer* NetworkDefinition::add_unary(ITensor& input, UnaryOperation op) {
   const char* name = nullptr;
   switch (op) {
-    case UnaryOperation::kEXP: name = "Exp"; break;
-    case UnaryOperation::kLOG: name = "Log"; break;
-    case UnaryOperation::kSQRT: name = "Sqrt"; break;
-    case UnaryOperation::kRECIP: name = "Reciprocal"; break;
-    case UnaryOperation::kABS: name = "Abs"; break;
-    case UnaryOperation::kNEG: name = "Neg"; break;
-    case UnaryOperation::kSIN: name = "Sin"; break;
-    case UnaryOperation::kCOS: name = "Cos"; break;
-    case UnaryOperation::kTAN: name = "Tan"; break;
-    case UnaryOperation::kSINH: name = "Sinh"; break;
-    case UnaryOperation::kCOSH: name = "Cosh"; break;
-    case UnaryOperation::kASIN: name = "Asin"; break;
-    case UnaryOperation::kACOS: name = "Acos"; break;
-    case UnaryOperation::kATAN: name = "Atan"; break;
-    case UnaryOperation::kASINH: name = "Asinh"; break;
-    case UnaryOperation::kACOSH: name = "Acosh"; break;
-    case UnaryOperation::kATANH: name = "Atanh"; break;
-    case UnaryOperation::kCEIL: name = "Ceil"; break;
-    case UnaryOperation::kFLOOR: name = "Floor"; break;
-    case UnaryOperation::kERF: name = "Erf"; break;
-    case UnaryOperation::kNOT: name = "Not"; break;
-    case UnaryOperation::kSIGN: name = "Sign"; break;
-    case UnaryOperation::kROUND: name = "Round"; break;
-    case UnaryOperation::kISINF: name = "IsInf"; break;
-    case UnaryOperation::kISNAN: name = "IsNaN"; break;
+    case UnaryOperation::kEXP:
+      name = "Exp";
+      break;
+    case UnaryOperation::kLOG:
+      name = "Log";
+      break;
+    case UnaryOperation::kSQRT:
+      name = "Sqrt";
+      break;
+    case UnaryOperation::kRECIP:
+      name = "Reciprocal";
+      break;
+    case UnaryOperation::kABS:
+      name = "Abs";
+      break;
+    case UnaryOperation::kNEG:
+      name = "Neg";
+      break;
+    case UnaryOperation::kSIN:
+      name = "Sin";
+      break;
+    case UnaryOperation::kCOS:
+      name = "Cos";
+      break;
+    case UnaryOperation::kTAN:
+      name = "Tan";
+      break;
+    case UnaryOperation::kSINH:
+      name = "Sinh";
+      break;
+    case UnaryOperation::kCOSH:
+      name = "Cosh";
+      break;
+    case UnaryOperation::kASIN:
+      name = "Asin";
+      break;
+    case UnaryOperation::kACOS:
+      name = "Acos";
+      break;
+    case UnaryOperation::kATAN:
+      name = "Atan";
+      break;
+    case UnaryOperation::kASINH:
+      name = "Asinh";
+      break;
+    case UnaryOperation::kACOSH:
+      name = "Acosh";
+      break;
+    case UnaryOperation::kATANH:
+      name = "Atanh";
+      break;
+    case UnaryOperation::kCEIL:
+      name = "Ceil";
+      break;
+    case UnaryOperation::kFLOOR:
+      name = "Floor";
+      break;
+    case UnaryOperation::kERF:
+      name = "Erf";
+      break;
+    case UnaryOperation::kNOT:
+      name = "Not";
+      break;
+    case UnaryOperation::kSIGN:
+      name = "Sign";
+      break;
+    case UnaryOperation::kROUND:
+      name = "Round";
+      break;
+    case UnaryOperation::kISINF:
+      name = "IsInf";
+      break;
+    case UnaryOperation::kISNAN:
+      name = "IsNaN";
+      break;
   }
   return impl_->handle(impl_->add_node(name, {&NetworkImpl::value(input)}, 1));
 }
@@ -328,9 +416,12 @@ ILayer* NetworkDefinition::add_activation(ITensor& input, ActivationType type, f
                                           float beta) {
   ir::Value* x = &NetworkImpl::value(input);
   switch (type) {
-    case ActivationType::kRELU: return impl_->handle(impl_->add_node("Relu", {x}, 1));
-    case ActivationType::kSIGMOID: return impl_->handle(impl_->add_node("Sigmoid", {x}, 1));
-    case ActivationType::kTANH: return impl_->handle(impl_->add_node("Tanh", {x}, 1));
+    case ActivationType::kRELU:
+      return impl_->handle(impl_->add_node("Relu", {x}, 1));
+    case ActivationType::kSIGMOID:
+      return impl_->handle(impl_->add_node("Sigmoid", {x}, 1));
+    case ActivationType::kTANH:
+      return impl_->handle(impl_->add_node("Tanh", {x}, 1));
     case ActivationType::kLEAKY_RELU:
       return impl_->handle(impl_->add_node("LeakyRelu", {x}, 1, {{"alpha", double(alpha)}}));
     case ActivationType::kELU:
@@ -338,18 +429,24 @@ ILayer* NetworkDefinition::add_activation(ITensor& input, ActivationType type, f
     case ActivationType::kSELU:
       return impl_->handle(
           impl_->add_node("Selu", {x}, 1, {{"alpha", double(alpha)}, {"gamma", double(beta)}}));
-    case ActivationType::kSOFTSIGN: return impl_->handle(impl_->add_node("Softsign", {x}, 1));
-    case ActivationType::kSOFTPLUS: return impl_->handle(impl_->add_node("Softplus", {x}, 1));
+    case ActivationType::kSOFTSIGN:
+      return impl_->handle(impl_->add_node("Softsign", {x}, 1));
+    case ActivationType::kSOFTPLUS:
+      return impl_->handle(impl_->add_node("Softplus", {x}, 1));
     case ActivationType::kCLIP: {
-      ir::Value* lo = impl_->add_constant(Tensor::from_vector<float>(DataType::kFloat32, {}, {alpha}), "clip_min");
-      ir::Value* hi = impl_->add_constant(Tensor::from_vector<float>(DataType::kFloat32, {}, {beta}), "clip_max");
+      ir::Value* lo = impl_->add_constant(
+          Tensor::from_vector<float>(DataType::kFloat32, {}, {alpha}), "clip_min");
+      ir::Value* hi = impl_->add_constant(
+          Tensor::from_vector<float>(DataType::kFloat32, {}, {beta}), "clip_max");
       return impl_->handle(impl_->add_node("Clip", {x, lo, hi}, 1));
     }
     case ActivationType::kHARD_SIGMOID:
       return impl_->handle(impl_->add_node("HardSigmoid", {x}, 1,
                                            {{"alpha", double(alpha)}, {"beta", double(beta)}}));
-    case ActivationType::kHARD_SWISH: return impl_->handle(impl_->add_node("HardSwish", {x}, 1));
-    case ActivationType::kGELU_ERF: return impl_->handle(impl_->add_node("Gelu", {x}, 1));
+    case ActivationType::kHARD_SWISH:
+      return impl_->handle(impl_->add_node("HardSwish", {x}, 1));
+    case ActivationType::kGELU_ERF:
+      return impl_->handle(impl_->add_node("Gelu", {x}, 1));
     case ActivationType::kGELU_TANH:
       return impl_->handle(impl_->add_node("Gelu", {x}, 1, {{"approximate", std::string("tanh")}}));
     case ActivationType::kTHRESHOLDED_RELU:
@@ -360,11 +457,13 @@ ILayer* NetworkDefinition::add_activation(ITensor& input, ActivationType type, f
 
 ILayer* NetworkDefinition::add_pooling(ITensor& input, PoolingType type, const Dims& window) {
   const char* op = type == PoolingType::kMAX ? "MaxPool" : "AveragePool";
-  return impl_->handle(impl_->add_node(op, {&NetworkImpl::value(input)}, 1, {{"kernel_shape", window}}));
+  return impl_->handle(
+      impl_->add_node(op, {&NetworkImpl::value(input)}, 1, {{"kernel_shape", window}}));
 }
 
 ILayer* NetworkDefinition::add_softmax(ITensor& input, int axis) {
-  return impl_->handle(impl_->add_node("Softmax", {&NetworkImpl::value(input)}, 1, {{"axis", int64_t(axis)}}));
+  return impl_->handle(
+      impl_->add_node("Softmax", {&NetworkImpl::value(input)}, 1, {{"axis", int64_t(axis)}}));
 }
 
 ILayer* NetworkDefinition::add_shuffle(ITensor& input, const Dims& reshape_dims) {
@@ -373,11 +472,13 @@ ILayer* NetworkDefinition::add_shuffle(ITensor& input, const Dims& reshape_dims)
 }
 
 ILayer* NetworkDefinition::add_reshape(ITensor& input, ITensor& shape) {
-  return impl_->handle(impl_->add_node("Reshape", {&NetworkImpl::value(input), &NetworkImpl::value(shape)}, 1));
+  return impl_->handle(
+      impl_->add_node("Reshape", {&NetworkImpl::value(input), &NetworkImpl::value(shape)}, 1));
 }
 
 ILayer* NetworkDefinition::add_transpose(ITensor& input, const std::vector<int64_t>& permutation) {
-  return impl_->handle(impl_->add_node("Transpose", {&NetworkImpl::value(input)}, 1, {{"perm", permutation}}));
+  return impl_->handle(
+      impl_->add_node("Transpose", {&NetworkImpl::value(input)}, 1, {{"perm", permutation}}));
 }
 
 ILayer* NetworkDefinition::add_concatenation(const std::vector<ITensor*>& inputs, int axis) {
@@ -401,7 +502,8 @@ ILayer* NetworkDefinition::add_slice(ITensor& input, const Dims& start, const Di
     ends.push_back(end);
     axes.push_back(int64_t(i));
   }
-  std::vector<ir::Value*> ins{&NetworkImpl::value(input), impl_->add_constant(int64_tensor(start), "slice_starts"),
+  std::vector<ir::Value*> ins{&NetworkImpl::value(input),
+                              impl_->add_constant(int64_tensor(start), "slice_starts"),
                               impl_->add_constant(int64_tensor(ends), "slice_ends"),
                               impl_->add_constant(int64_tensor(axes), "slice_axes"),
                               impl_->add_constant(int64_tensor(stride), "slice_steps")};
@@ -409,7 +511,8 @@ ILayer* NetworkDefinition::add_slice(ITensor& input, const Dims& start, const Di
 }
 
 ILayer* NetworkDefinition::add_gather(ITensor& data, ITensor& indices, int axis) {
-  return impl_->handle(impl_->add_node("Gather", {&NetworkImpl::value(data), &NetworkImpl::value(indices)}, 1,
+  return impl_->handle(impl_->add_node("Gather",
+                                       {&NetworkImpl::value(data), &NetworkImpl::value(indices)}, 1,
                                        {{"axis", int64_t(axis)}}));
 }
 
@@ -417,11 +520,21 @@ ILayer* NetworkDefinition::add_reduce(ITensor& input, ReduceOperation op,
                                       const std::vector<int64_t>& axes, bool keep_dims) {
   const char* name = nullptr;
   switch (op) {
-    case ReduceOperation::kSUM: name = "ReduceSum"; break;
-    case ReduceOperation::kPROD: name = "ReduceProd"; break;
-    case ReduceOperation::kMAX: name = "ReduceMax"; break;
-    case ReduceOperation::kMIN: name = "ReduceMin"; break;
-    case ReduceOperation::kAVG: name = "ReduceMean"; break;
+    case ReduceOperation::kSUM:
+      name = "ReduceSum";
+      break;
+    case ReduceOperation::kPROD:
+      name = "ReduceProd";
+      break;
+    case ReduceOperation::kMAX:
+      name = "ReduceMax";
+      break;
+    case ReduceOperation::kMIN:
+      name = "ReduceMin";
+      break;
+    case ReduceOperation::kAVG:
+      name = "ReduceMean";
+      break;
   }
   ir::Value* ax = impl_->add_constant(int64_tensor(axes), "reduce_axes");
   return impl_->handle(impl_->add_node(name, {&NetworkImpl::value(input), ax}, 1,
@@ -430,35 +543,47 @@ ILayer* NetworkDefinition::add_reduce(ITensor& input, ReduceOperation op,
 
 ILayer* NetworkDefinition::add_normalization(ITensor& input, ITensor& scale, ITensor& bias,
                                              NormalizationType type, int axis, float epsilon) {
-  std::vector<ir::Value*> ins{&NetworkImpl::value(input), &NetworkImpl::value(scale), &NetworkImpl::value(bias)};
+  std::vector<ir::Value*> ins{&NetworkImpl::value(input), &NetworkImpl::value(scale),
+                              &NetworkImpl::value(bias)};
   switch (type) {
     case NormalizationType::kLAYER:
-      return impl_->handle(impl_->add_node("LayerNormalization", ins, 1,
-                                           {{"axis", int64_t(axis)}, {"epsilon", double(epsilon)}}));
+      return impl_->handle(impl_->add_node(
+          "LayerNormalization", ins, 1, {{"axis", int64_t(axis)}, {"epsilon", double(epsilon)}}));
     case NormalizationType::kINSTANCE:
-      return impl_->handle(impl_->add_node("InstanceNormalization", ins, 1, {{"epsilon", double(epsilon)}}));
+      return impl_->handle(
+          impl_->add_node("InstanceNormalization", ins, 1, {{"epsilon", double(epsilon)}}));
     case NormalizationType::kGROUP:
-      return impl_->handle(impl_->add_node("GroupNormalization", ins, 1,
-                                           {{"epsilon", double(epsilon)}, {"num_groups", int64_t(1)}}));
+      return impl_->handle(
+          impl_->add_node("GroupNormalization", ins, 1,
+                          {{"epsilon", double(epsilon)}, {"num_groups", int64_t(1)}}));
   }
   fail(ErrorCode::kInvalidArgument, "unknown normalization type ", int(type));
 }
 
-ILayer* NetworkDefinition::add_resize(ITensor& input, ResizeMode mode, const std::vector<float>& scales) {
-  const char* mode_name = mode == ResizeMode::kNEAREST ? "nearest" : mode == ResizeMode::kLINEAR ? "linear" : "cubic";
+ILayer* NetworkDefinition::add_resize(ITensor& input, ResizeMode mode,
+                                      const std::vector<float>& scales) {
+  const char* mode_name = mode == ResizeMode::kNEAREST  ? "nearest"
+                          : mode == ResizeMode::kLINEAR ? "linear"
+                                                        : "cubic";
   ir::Value* s = impl_->add_constant(
-      Tensor::from_vector<float>(DataType::kFloat32, {int64_t(scales.size())}, scales), "resize_scales");
+      Tensor::from_vector<float>(DataType::kFloat32, {int64_t(scales.size())}, scales),
+      "resize_scales");
   return impl_->handle(impl_->add_node("Resize", {&NetworkImpl::value(input), nullptr, s}, 1,
                                        {{"mode", std::string(mode_name)}}));
 }
 
 ILayer* NetworkDefinition::add_cast(ITensor& input, DataType to) {
-  return impl_->handle(impl_->add_node("Cast", {&NetworkImpl::value(input)}, 1, {{"to", int64_t(to)}}));
+  return impl_->handle(
+      impl_->add_node("Cast", {&NetworkImpl::value(input)}, 1, {{"to", int64_t(to)}}));
 }
 
-ILayer* NetworkDefinition::add_select(ITensor& condition, ITensor& then_input, ITensor& else_input) {
-  return impl_->handle(impl_->add_node(
-      "Where", {&NetworkImpl::value(condition), &NetworkImpl::value(then_input), &NetworkImpl::value(else_input)}, 1));
+ILayer* NetworkDefinition::add_select(ITensor& condition, ITensor& then_input,
+                                      ITensor& else_input) {
+  return impl_->handle(
+      impl_->add_node("Where",
+                      {&NetworkImpl::value(condition), &NetworkImpl::value(then_input),
+                       &NetworkImpl::value(else_input)},
+                      1));
 }
 
 ILayer* NetworkDefinition::add_shape(ITensor& input) {
@@ -481,17 +606,20 @@ int NetworkDefinition::num_outputs() const { return int(impl_->graph->outputs().
 int NetworkDefinition::num_layers() const { return int(impl_->graph->nodes().size()); }
 
 ITensor* NetworkDefinition::input(int index) const {
-  KILN_CHECK(index >= 0 && index < num_inputs(), ErrorCode::kInvalidArgument, "network has no input ", index);
+  KILN_CHECK(index >= 0 && index < num_inputs(), ErrorCode::kInvalidArgument,
+             "network has no input ", index);
   return impl_->handle(impl_->graph->inputs()[size_t(index)]);
 }
 
 ITensor* NetworkDefinition::output(int index) const {
-  KILN_CHECK(index >= 0 && index < num_outputs(), ErrorCode::kInvalidArgument, "network has no output ", index);
+  KILN_CHECK(index >= 0 && index < num_outputs(), ErrorCode::kInvalidArgument,
+             "network has no output ", index);
   return impl_->handle(impl_->graph->outputs()[size_t(index)]);
 }
 
 ILayer* NetworkDefinition::layer(int index) const {
-  KILN_CHECK(index >= 0 && index < num_layers(), ErrorCode::kInvalidArgument, "network has no layer ", index);
+  KILN_CHECK(index >= 0 && index < num_layers(), ErrorCode::kInvalidArgument,
+             "network has no layer ", index);
   auto it = impl_->graph->nodes().begin();
   std::advance(it, index);
   return impl_->handle(it->get());

@@ -12,10 +12,10 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/fuzzing.h"
 #include "kiln/builder.h"
 #include "kiln/version.h"
 #include "plan/byte_io.h"
-#include "core/fuzzing.h"
 #include "plan/checksum.h"
 
 namespace kiln {
@@ -60,7 +60,8 @@ std::vector<uint8_t> TimingCache::serialize() const {
     for (const auto& [key, entry] : entries_) {
       w.str(key);
       w.str(entry.kernel);
-      w.str(std::string_view(reinterpret_cast<const char*>(entry.params.data()), entry.params.size()));
+      w.str(std::string_view(reinterpret_cast<const char*>(entry.params.data()),
+                             entry.params.size()));
       w.f64(entry.milliseconds);
     }
   }
@@ -70,7 +71,8 @@ std::vector<uint8_t> TimingCache::serialize() const {
 }
 
 std::shared_ptr<TimingCache> TimingCache::deserialize(const void* data, size_t size) {
-  KILN_CHECK(data != nullptr || size == 0, ErrorCode::kInvalidArgument, "timing cache data is null");
+  KILN_CHECK(data != nullptr || size == 0, ErrorCode::kInvalidArgument,
+             "timing cache data is null");
   const auto* bytes = static_cast<const uint8_t*>(data);
   if (size < sizeof kMagic || std::memcmp(bytes, kMagic, sizeof kMagic) != 0) {
     corrupt("not a kiln timing cache (bad magic)");
@@ -83,9 +85,10 @@ std::shared_ptr<TimingCache> TimingCache::deserialize(const void* data, size_t s
     const uint32_t format = head.u32();
     const std::string writer = head.str("kiln version");
     if (format != kCacheFormatVersion || writer != version_string()) {
-      fail(ErrorCode::kVersionMismatch, "timing cache was written by kiln ", plan::printable(writer),
-           " (cache format ", format, "); this is kiln ", version_string(), " (cache format ",
-           kCacheFormatVersion, "): timing caches load only into the kiln version that wrote them; "
+      fail(ErrorCode::kVersionMismatch, "timing cache was written by kiln ",
+           plan::printable(writer), " (cache format ", format, "); this is kiln ", version_string(),
+           " (cache format ", kCacheFormatVersion,
+           "): timing caches load only into the kiln version that wrote them; "
            "delete it to start a new one");
     }
     if (size < sizeof kMagic + 8) corrupt("truncated");
@@ -104,7 +107,8 @@ std::shared_ptr<TimingCache> TimingCache::deserialize(const void* data, size_t s
       const std::string params = r.str("parameters");
       e.params.assign(params.begin(), params.end());
       e.milliseconds = r.f64();
-      if (!cache->entries_.emplace(std::move(key), std::move(e)).second) corrupt("a key appears twice");
+      if (!cache->entries_.emplace(std::move(key), std::move(e)).second)
+        corrupt("a key appears twice");
     }
     if (!r.at_end()) corrupt(cat(r.remaining(), " unexpected bytes after the entries"));
   } catch (const Error& e) {
@@ -160,7 +164,8 @@ std::vector<std::string> TimingCache::keys() const {
   return out;
 }
 
-std::shared_ptr<TimingCache> BuilderConfig::create_timing_cache(const void* data, size_t size) const {
+std::shared_ptr<TimingCache> BuilderConfig::create_timing_cache(const void* data,
+                                                                size_t size) const {
   if (size == 0) return std::make_shared<TimingCache>();  // as TensorRT: no bytes, an empty cache
   return TimingCache::deserialize(data, size);
 }

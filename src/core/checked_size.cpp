@@ -1,7 +1,5 @@
 #include "core/checked_size.h"
 
-#include "core/display_name.h"
-
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+
+#include "core/display_name.h"
 
 namespace kiln {
 
@@ -166,15 +166,16 @@ void check_tensor_size(DataType dtype, const Dims& dims, std::string_view what) 
   bool over = false;
   const std::string bytes = bytes_text(dtype, dims, limit, &over);
   if (!over) return;
-  fail(ErrorCode::kInvalidArgument, what, " of shape ", to_string(dims), " ", to_string(dtype), " needs ", bytes,
-       " bytes, more than the limit of ", limit, " bytes (KILN_MAX_TENSOR_BYTES)");
+  fail(ErrorCode::kInvalidArgument, what, " of shape ", to_string(dims), " ", to_string(dtype),
+       " needs ", bytes, " bytes, more than the limit of ", limit,
+       " bytes (KILN_MAX_TENSOR_BYTES)");
 }
 
 void check_allocation_size(size_t bytes, std::string_view what) {
   const size_t limit = max_tensor_bytes();
-  KILN_CHECK(bytes <= limit, ErrorCode::kInvalidArgument, what.empty() ? std::string_view("allocation") : what,
-             " needs ", bytes, " bytes, more than the limit of ", limit,
-             " bytes (KILN_MAX_TENSOR_BYTES)");
+  KILN_CHECK(bytes <= limit, ErrorCode::kInvalidArgument,
+             what.empty() ? std::string_view("allocation") : what, " needs ", bytes,
+             " bytes, more than the limit of ", limit, " bytes (KILN_MAX_TENSOR_BYTES)");
 }
 
 std::string describe_tensor(std::string_view name, std::string_view node, std::string_view op) {

@@ -69,8 +69,10 @@ std::string display_name(std::string_view name) {
     }
     const unsigned char c = static_cast<unsigned char>(name[i]);
     if (c >= 0x20 && c < 0x7F) {
-      if (c == '\\') out += "\\\\";
-      else out += char(c);
+      if (c == '\\')
+        out += "\\\\";
+      else
+        out += char(c);
       ++i;
       continue;
     }

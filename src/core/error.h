@@ -25,15 +25,15 @@ template <typename... Args>
 
 }  // namespace kiln
 
-#define KILN_CHECK(cond, code, ...)              \
-  do {                                           \
+#define KILN_CHECK(cond, code, ...)                 \
+  do {                                              \
     if (!(cond)) ::kiln::fail((code), __VA_ARGS__); \
   } while (0)
 
 // An invariant of kiln itself; failing it is a kiln bug, reported with file and line.
-#define KILN_ASSERT(cond)                                                               \
-  do {                                                                                  \
-    if (!(cond))                                                                        \
-      ::kiln::fail(::kiln::ErrorCode::kInternal, "internal error: ", #cond, " at ", __FILE__, \
-                   ":", __LINE__);                                                      \
+#define KILN_ASSERT(cond)                                                                          \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      ::kiln::fail(::kiln::ErrorCode::kInternal, "internal error: ", #cond, " at ", __FILE__, ":", \
+                   __LINE__);                                                                      \
   } while (0)

@@ -52,7 +52,8 @@ namespace kiln {
 namespace narrow_math {
 KILN_HOST_DEVICE inline bool is_nan(double v) { return v != v; }
 KILN_HOST_DEVICE inline bool is_inf(double v) {
-  return v == std::numeric_limits<double>::infinity() || v == -std::numeric_limits<double>::infinity();
+  return v == std::numeric_limits<double>::infinity() ||
+         v == -std::numeric_limits<double>::infinity();
 }
 #ifdef __CUDA_ARCH__
 __device__ inline bool sign_bit(double v) { return copysign(1.0, v) < 0.0; }
@@ -150,12 +151,16 @@ KILN_HOST_DEVICE float decode_fnuz(uint8_t code) {
 KILN_HOST_DEVICE inline uint8_t float_to_fp8e4m3fnuz(double v, bool saturate = true) {
   return minifloat::encode_fnuz<3, 8>(v, saturate);
 }
-KILN_HOST_DEVICE inline float fp8e4m3fnuz_to_float(uint8_t code) { return minifloat::decode_fnuz<3, 8>(code); }
+KILN_HOST_DEVICE inline float fp8e4m3fnuz_to_float(uint8_t code) {
+  return minifloat::decode_fnuz<3, 8>(code);
+}
 
 KILN_HOST_DEVICE inline uint8_t float_to_fp8e5m2fnuz(double v, bool saturate = true) {
   return minifloat::encode_fnuz<2, 16>(v, saturate);
 }
-KILN_HOST_DEVICE inline float fp8e5m2fnuz_to_float(uint8_t code) { return minifloat::decode_fnuz<2, 16>(code); }
+KILN_HOST_DEVICE inline float fp8e5m2fnuz_to_float(uint8_t code) {
+  return minifloat::decode_fnuz<2, 16>(code);
+}
 
 // float4 e2m1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6; the code is 4 bits (sign in bit 3).
 KILN_HOST_DEVICE inline uint8_t float_to_fp4e2m1(double v) {

@@ -49,7 +49,8 @@ void on_signal(int sig) {
 
 }  // namespace
 
-TemporaryPath::TemporaryPath(std::string path) : path_(std::move(path)), slot_(register_path(path_)) {}
+TemporaryPath::TemporaryPath(std::string path)
+    : path_(std::move(path)), slot_(register_path(path_)) {}
 
 TemporaryPath::~TemporaryPath() {
   if (!path_.empty()) remove_path(path_.c_str());
@@ -96,7 +97,8 @@ void write_file_atomically(const std::string& path, const void* data, size_t siz
     io_error("syncing", err);
   }
   if (::close(fd) != 0) io_error("closing", errno);
-  if (::rename(temp.path().c_str(), path.c_str()) != 0) io_error("renaming the temporary file", errno);
+  if (::rename(temp.path().c_str(), path.c_str()) != 0)
+    io_error("renaming the temporary file", errno);
   temp.release();
 }
 

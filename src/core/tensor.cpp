@@ -30,8 +30,8 @@ int64_t Tensor::numel() const {
     if (d == 0) {
       zero = true;
     } else if (__builtin_mul_overflow(n, d, &n)) {
-      throw SizeOverflow(cat("the element count of tensor shape ", to_string(shape_),
-                             " overflows 64 bits"));
+      throw SizeOverflow(
+          cat("the element count of tensor shape ", to_string(shape_), " overflows 64 bits"));
     }
   }
   return zero ? 0 : n;
@@ -84,46 +84,71 @@ Tensor Tensor::reshaped(Dims shape) const {
   return t;
 }
 
-Tensor Tensor::clone() const {
-  return from_bytes(dtype_, shape_, data_, nbytes());
-}
+Tensor Tensor::clone() const { return from_bytes(dtype_, shape_, data_, nbytes()); }
 
 double Tensor::as_double(int64_t i) const {
   switch (dtype_) {
-    case DataType::kFloat32: return data<float>()[i];
-    case DataType::kFloat16: return fp16_to_float(data<uint16_t>()[i]);
-    case DataType::kBFloat16: return bf16_to_float(data<uint16_t>()[i]);
-    case DataType::kFloat64: return data<double>()[i];
-    case DataType::kInt8: return data<int8_t>()[i];
-    case DataType::kUInt8: return data<uint8_t>()[i];
-    case DataType::kInt16: return data<int16_t>()[i];
-    case DataType::kInt32: return data<int32_t>()[i];
-    case DataType::kInt64: return double(data<int64_t>()[i]);
-    case DataType::kBool: return data<uint8_t>()[i] ? 1.0 : 0.0;
-    case DataType::kFloat8E4M3: return fp8e4m3_to_float(data<uint8_t>()[i]);
-    case DataType::kFloat8E5M2: return fp8e5m2_to_float(data<uint8_t>()[i]);
-    case DataType::kUInt16: return data<uint16_t>()[i];
-    case DataType::kUInt32: return data<uint32_t>()[i];
-    case DataType::kUInt64: return double(data<uint64_t>()[i]);
-    case DataType::kInt4: return int4_value(data<uint8_t>()[i]);
-    case DataType::kUInt4: return uint4_value(data<uint8_t>()[i]);
-    case DataType::kInt2: return int2_value(data<uint8_t>()[i]);
-    case DataType::kUInt2: return uint2_value(data<uint8_t>()[i]);
-    case DataType::kFloat4E2M1: return fp4e2m1_to_float(data<uint8_t>()[i]);
-    case DataType::kFloat8E4M3FNUZ: return fp8e4m3fnuz_to_float(data<uint8_t>()[i]);
-    case DataType::kFloat8E5M2FNUZ: return fp8e5m2fnuz_to_float(data<uint8_t>()[i]);
-    case DataType::kFloat8E8M0: return fp8e8m0_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat32:
+      return data<float>()[i];
+    case DataType::kFloat16:
+      return fp16_to_float(data<uint16_t>()[i]);
+    case DataType::kBFloat16:
+      return bf16_to_float(data<uint16_t>()[i]);
+    case DataType::kFloat64:
+      return data<double>()[i];
+    case DataType::kInt8:
+      return data<int8_t>()[i];
+    case DataType::kUInt8:
+      return data<uint8_t>()[i];
+    case DataType::kInt16:
+      return data<int16_t>()[i];
+    case DataType::kInt32:
+      return data<int32_t>()[i];
+    case DataType::kInt64:
+      return double(data<int64_t>()[i]);
+    case DataType::kBool:
+      return data<uint8_t>()[i] ? 1.0 : 0.0;
+    case DataType::kFloat8E4M3:
+      return fp8e4m3_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat8E5M2:
+      return fp8e5m2_to_float(data<uint8_t>()[i]);
+    case DataType::kUInt16:
+      return data<uint16_t>()[i];
+    case DataType::kUInt32:
+      return data<uint32_t>()[i];
+    case DataType::kUInt64:
+      return double(data<uint64_t>()[i]);
+    case DataType::kInt4:
+      return int4_value(data<uint8_t>()[i]);
+    case DataType::kUInt4:
+      return uint4_value(data<uint8_t>()[i]);
+    case DataType::kInt2:
+      return int2_value(data<uint8_t>()[i]);
+    case DataType::kUInt2:
+      return uint2_value(data<uint8_t>()[i]);
+    case DataType::kFloat4E2M1:
+      return fp4e2m1_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat8E4M3FNUZ:
+      return fp8e4m3fnuz_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat8E5M2FNUZ:
+      return fp8e5m2fnuz_to_float(data<uint8_t>()[i]);
+    case DataType::kFloat8E8M0:
+      return fp8e8m0_to_float(data<uint8_t>()[i]);
   }
   return 0;
 }
 
 int64_t Tensor::as_int64(int64_t i) const {
   switch (dtype_) {
-    case DataType::kInt64: return data<int64_t>()[i];
-    case DataType::kInt32: return data<int32_t>()[i];
-    case DataType::kUInt64: return int64_t(data<uint64_t>()[i]);
+    case DataType::kInt64:
+      return data<int64_t>()[i];
+    case DataType::kInt32:
+      return data<int32_t>()[i];
+    case DataType::kUInt64:
+      return int64_t(data<uint64_t>()[i]);
     // NaN, infinities and values past int64 would be undefined behaviour in a plain conversion.
-    default: return checked_int64_from_double(as_double(i), "a tensor element");
+    default:
+      return checked_int64_from_double(as_double(i), "a tensor element");
   }
 }
 
@@ -150,8 +175,9 @@ void store_from_double(Tensor& out, int64_t i, double v) {
     v = std::trunc(v);
     if constexpr (std::is_unsigned_v<T>) {
       if (v >= 18446744073709551616.0) v = 18446744073709551615.0;
-      out.data<T>()[i] = v < 0 ? static_cast<T>(static_cast<int64_t>(std::max(v, -9223372036854775808.0)))
-                               : static_cast<T>(static_cast<uint64_t>(std::min(v, 18446744073709549568.0)));
+      out.data<T>()[i] =
+          v < 0 ? static_cast<T>(static_cast<int64_t>(std::max(v, -9223372036854775808.0)))
+                : static_cast<T>(static_cast<uint64_t>(std::min(v, 18446744073709549568.0)));
     } else {
       v = std::clamp(v, -9223372036854775808.0, 9223372036854774784.0);
       out.data<T>()[i] = static_cast<T>(static_cast<int64_t>(v));
@@ -180,19 +206,44 @@ Tensor Tensor::cast(DataType to) const {
     for (int64_t i = 0; i < n; ++i) {
       int64_t v = as_int64(i);
       switch (to) {
-        case DataType::kInt8: out.data<int8_t>()[i] = int8_t(v); break;
-        case DataType::kUInt8: out.data<uint8_t>()[i] = uint8_t(v); break;
-        case DataType::kInt16: out.data<int16_t>()[i] = int16_t(v); break;
-        case DataType::kUInt16: out.data<uint16_t>()[i] = uint16_t(v); break;
-        case DataType::kInt32: out.data<int32_t>()[i] = int32_t(v); break;
-        case DataType::kUInt32: out.data<uint32_t>()[i] = uint32_t(v); break;
-        case DataType::kInt64: out.data<int64_t>()[i] = v; break;
-        case DataType::kUInt64: out.data<uint64_t>()[i] = uint64_t(v); break;
-        case DataType::kInt4: out.data<uint8_t>()[i] = int4_code(v); break;
-        case DataType::kUInt4: out.data<uint8_t>()[i] = uint4_code(v); break;
-        case DataType::kInt2: out.data<uint8_t>()[i] = int2_code(v); break;
-        case DataType::kUInt2: out.data<uint8_t>()[i] = uint2_code(v); break;
-        default: break;
+        case DataType::kInt8:
+          out.data<int8_t>()[i] = int8_t(v);
+          break;
+        case DataType::kUInt8:
+          out.data<uint8_t>()[i] = uint8_t(v);
+          break;
+        case DataType::kInt16:
+          out.data<int16_t>()[i] = int16_t(v);
+          break;
+        case DataType::kUInt16:
+          out.data<uint16_t>()[i] = uint16_t(v);
+          break;
+        case DataType::kInt32:
+          out.data<int32_t>()[i] = int32_t(v);
+          break;
+        case DataType::kUInt32:
+          out.data<uint32_t>()[i] = uint32_t(v);
+          break;
+        case DataType::kInt64:
+          out.data<int64_t>()[i] = v;
+          break;
+        case DataType::kUInt64:
+          out.data<uint64_t>()[i] = uint64_t(v);
+          break;
+        case DataType::kInt4:
+          out.data<uint8_t>()[i] = int4_code(v);
+          break;
+        case DataType::kUInt4:
+          out.data<uint8_t>()[i] = uint4_code(v);
+          break;
+        case DataType::kInt2:
+          out.data<uint8_t>()[i] = int2_code(v);
+          break;
+        case DataType::kUInt2:
+          out.data<uint8_t>()[i] = uint2_code(v);
+          break;
+        default:
+          break;
       }
     }
     return out;
@@ -200,22 +251,52 @@ Tensor Tensor::cast(DataType to) const {
   for (int64_t i = 0; i < n; ++i) {
     double v = as_double(i);
     switch (to) {
-      case DataType::kFloat32: store_from_double<float>(out, i, v); break;
-      case DataType::kFloat64: store_from_double<double>(out, i, v); break;
-      case DataType::kFloat16: out.data<uint16_t>()[i] = float_to_fp16(float(v)); break;
-      case DataType::kBFloat16: out.data<uint16_t>()[i] = float_to_bf16(float(v)); break;
-      case DataType::kFloat8E4M3: out.data<uint8_t>()[i] = float_to_fp8e4m3(float(v)); break;
-      case DataType::kFloat8E5M2: out.data<uint8_t>()[i] = float_to_fp8e5m2(float(v)); break;
-      case DataType::kBool: out.data<uint8_t>()[i] = v != 0.0; break;
+      case DataType::kFloat32:
+        store_from_double<float>(out, i, v);
+        break;
+      case DataType::kFloat64:
+        store_from_double<double>(out, i, v);
+        break;
+      case DataType::kFloat16:
+        out.data<uint16_t>()[i] = float_to_fp16(float(v));
+        break;
+      case DataType::kBFloat16:
+        out.data<uint16_t>()[i] = float_to_bf16(float(v));
+        break;
+      case DataType::kFloat8E4M3:
+        out.data<uint8_t>()[i] = float_to_fp8e4m3(float(v));
+        break;
+      case DataType::kFloat8E5M2:
+        out.data<uint8_t>()[i] = float_to_fp8e5m2(float(v));
+        break;
+      case DataType::kBool:
+        out.data<uint8_t>()[i] = v != 0.0;
+        break;
       // float to integer: truncate toward zero, as C and ONNX's Cast do
-      case DataType::kInt8: store_from_double<int8_t>(out, i, v); break;
-      case DataType::kUInt8: store_from_double<uint8_t>(out, i, v); break;
-      case DataType::kInt16: store_from_double<int16_t>(out, i, v); break;
-      case DataType::kUInt16: store_from_double<uint16_t>(out, i, v); break;
-      case DataType::kInt32: store_from_double<int32_t>(out, i, v); break;
-      case DataType::kUInt32: store_from_double<uint32_t>(out, i, v); break;
-      case DataType::kInt64: store_from_double<int64_t>(out, i, v); break;
-      case DataType::kUInt64: store_from_double<uint64_t>(out, i, v); break;
+      case DataType::kInt8:
+        store_from_double<int8_t>(out, i, v);
+        break;
+      case DataType::kUInt8:
+        store_from_double<uint8_t>(out, i, v);
+        break;
+      case DataType::kInt16:
+        store_from_double<int16_t>(out, i, v);
+        break;
+      case DataType::kUInt16:
+        store_from_double<uint16_t>(out, i, v);
+        break;
+      case DataType::kInt32:
+        store_from_double<int32_t>(out, i, v);
+        break;
+      case DataType::kUInt32:
+        store_from_double<uint32_t>(out, i, v);
+        break;
+      case DataType::kInt64:
+        store_from_double<int64_t>(out, i, v);
+        break;
+      case DataType::kUInt64:
+        store_from_double<uint64_t>(out, i, v);
+        break;
       // sub-byte integers: truncated to int64 as above, then the low bits kept
       case DataType::kInt4:
       case DataType::kUInt4:
@@ -226,10 +307,18 @@ Tensor Tensor::cast(DataType to) const {
         out.data<uint8_t>()[i] = packed_bits(to) == 4 ? int4_code(w) : int2_code(w);
         break;
       }
-      case DataType::kFloat4E2M1: out.data<uint8_t>()[i] = float_to_fp4e2m1(v); break;
-      case DataType::kFloat8E4M3FNUZ: out.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(v); break;
-      case DataType::kFloat8E5M2FNUZ: out.data<uint8_t>()[i] = float_to_fp8e5m2fnuz(v); break;
-      case DataType::kFloat8E8M0: out.data<uint8_t>()[i] = float_to_fp8e8m0(float(v)); break;
+      case DataType::kFloat4E2M1:
+        out.data<uint8_t>()[i] = float_to_fp4e2m1(v);
+        break;
+      case DataType::kFloat8E4M3FNUZ:
+        out.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(v);
+        break;
+      case DataType::kFloat8E5M2FNUZ:
+        out.data<uint8_t>()[i] = float_to_fp8e5m2fnuz(v);
+        break;
+      case DataType::kFloat8E8M0:
+        out.data<uint8_t>()[i] = float_to_fp8e8m0(float(v));
+        break;
     }
   }
   return out;

@@ -43,11 +43,17 @@ class Tensor {
   void* raw() { return data_; }
   const void* raw() const { return data_; }
   template <typename T>
-  T* data() { return static_cast<T*>(data_); }
+  T* data() {
+    return static_cast<T*>(data_);
+  }
   template <typename T>
-  const T* data() const { return static_cast<const T*>(data_); }
+  const T* data() const {
+    return static_cast<const T*>(data_);
+  }
   template <typename T>
-  std::span<const T> span() const { return {data<T>(), size_t(numel())}; }
+  std::span<const T> span() const {
+    return {data<T>(), size_t(numel())};
+  }
 
   // Same memory, another shape with the same element count.
   Tensor reshaped(Dims shape) const;

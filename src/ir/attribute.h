@@ -15,9 +15,8 @@ namespace kiln::ir {
 class Graph;
 
 using Attribute = std::variant<int64_t, double, std::string, Tensor, std::shared_ptr<Graph>,
-                               std::vector<int64_t>, std::vector<double>,
-                               std::vector<std::string>, std::vector<Tensor>,
-                               std::vector<std::shared_ptr<Graph>>>;
+                               std::vector<int64_t>, std::vector<double>, std::vector<std::string>,
+                               std::vector<Tensor>, std::vector<std::shared_ptr<Graph>>>;
 
 // Ordered by name so that printing and serialization are deterministic.
 using Attributes = std::map<std::string, Attribute>;

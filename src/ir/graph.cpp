@@ -92,8 +92,8 @@ void Graph::rename_value(Value* value, const std::string& name) {
 
 Node* Graph::add_node(std::string op, std::string name, std::vector<Value*> inputs,
                       const std::vector<std::string>& output_names, Attributes attrs) {
-  return insert_node(nodes_.end(), std::move(op), std::move(name), std::move(inputs),
-                     output_names, std::move(attrs));
+  return insert_node(nodes_.end(), std::move(op), std::move(name), std::move(inputs), output_names,
+                     std::move(attrs));
 }
 
 Node* Graph::insert_node(std::list<std::unique_ptr<Node>>::iterator position, std::string op,

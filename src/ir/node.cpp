@@ -7,8 +7,8 @@
 namespace kiln::ir {
 
 const char* attribute_kind(const Attribute& attr) {
-  static const char* kNames[] = {"int",    "float", "string",  "tensor",  "graph",
-                                 "ints",   "floats", "strings", "tensors", "graphs"};
+  static const char* kNames[] = {"int",  "float",  "string",  "tensor",  "graph",
+                                 "ints", "floats", "strings", "tensors", "graphs"};
   return kNames[attr.index()];
 }
 

@@ -38,7 +38,9 @@ std::string attribute_string(const Attribute& attr) {
     std::string operator()(const std::vector<int64_t>& v) const { return join(v); }
     std::string operator()(const std::vector<double>& v) const { return join(v); }
     std::string operator()(const std::vector<std::string>& v) const { return join(v); }
-    std::string operator()(const std::vector<Tensor>& v) const { return cat("tensors<", v.size(), ">"); }
+    std::string operator()(const std::vector<Tensor>& v) const {
+      return cat("tensors<", v.size(), ">");
+    }
     std::string operator()(const std::vector<std::shared_ptr<Graph>>& v) const {
       return cat("graphs<", v.size(), ">");
     }
@@ -73,7 +75,8 @@ std::string print(const Node& node) {
 
 std::string print(const Graph& graph) {
   std::ostringstream out;
-  for (const Value* in : graph.inputs()) out << "input " << in->name << ": " << type_string(*in) << "\n";
+  for (const Value* in : graph.inputs())
+    out << "input " << in->name << ": " << type_string(*in) << "\n";
   for (const auto& v : graph.values()) {
     if (v->is_constant()) out << "const " << v->name << ": " << type_string(*v) << "\n";
   }
@@ -84,7 +87,8 @@ std::string print(const Graph& graph) {
     }
     out << "\n";
   }
-  for (const Value* o : graph.outputs()) out << "output " << o->name << ": " << type_string(*o) << "\n";
+  for (const Value* o : graph.outputs())
+    out << "output " << o->name << ": " << type_string(*o) << "\n";
   return out.str();
 }
 

@@ -2,6 +2,8 @@
 // subgraphs), dispatch to the per-op importers and the all-at-once unsupported-node report.
 #include "onnx/onnx_importer.h"
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -16,8 +18,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
-
-#include <google/protobuf/io/coded_stream.h>
 
 #include "core/display_name.h"
 #include "core/error.h"
@@ -205,7 +205,8 @@ class GraphImporter final : public ImportScope {
     graph_.name = proto.name();
     if (proto.sparse_initializer_size() > 0) {
       fail(ErrorCode::kUnsupported, "graph '", display_name(proto.name()),
-           "' has sparse initializers ('", display_name(proto.sparse_initializer(0).values().name()),
+           "' has sparse initializers ('",
+           display_name(proto.sparse_initializer(0).values().name()),
            "'), which kiln does not support");
     }
     std::unordered_set<std::string> initializer_names;
@@ -301,7 +302,7 @@ class GraphImporter final : public ImportScope {
       const bool known = dim.has_dim_value() && dim.dim_value() > 0;
       d.dims.push_back(known ? dim.dim_value() : -1);
       text += text.empty() ? "" : ", ";
-      text += known                  ? std::to_string(dim.dim_value())
+      text += known                 ? std::to_string(dim.dim_value())
               : dim.has_dim_param() ? display_name(dim.dim_param())
               : dim.has_dim_value() ? std::to_string(dim.dim_value())
                                     : std::string("?");
@@ -363,7 +364,8 @@ class GraphImporter final : public ImportScope {
     // The declared element type stands until shape inference knows better; it is what an
     // engine reports for outputs resolved only at run time.
     if (vi.type().has_tensor_type() && value->producer != nullptr) {
-      if (auto dtype = kiln_dtype_from_onnx(vi.type().tensor_type().elem_type())) value->dtype = *dtype;
+      if (auto dtype = kiln_dtype_from_onnx(vi.type().tensor_type().elem_type()))
+        value->dtype = *dtype;
     }
     graph_.mark_output(value);
     if (is_main_graph()) declare(value, "graph output", vi);
@@ -507,7 +509,8 @@ class GraphImporter final : public ImportScope {
 // knows may carry fields this parser dropped without a word.
 void check_ir_version(const onnx::ModelProto& model) {
   KILN_CHECK(model.ir_version() > 0, ErrorCode::kInvalidModel, "the ONNX model has ir_version ",
-             model.ir_version(), ": every ONNX model states the IR version it was written for "
+             model.ir_version(),
+             ": every ONNX model states the IR version it was written for "
              "(1 or later; onnx.helper.make_model sets it)");
   KILN_CHECK(model.ir_version() <= onnx::Version::IR_VERSION, ErrorCode::kUnsupported,
              "the ONNX model has IR version ", model.ir_version(),
@@ -570,11 +573,12 @@ onnx::ModelProto parse_model(const void* data, size_t size, const std::string& w
     KILN_CHECK(!parse(probe, 2 * kMaxMessageNesting), ErrorCode::kInvalidModel, what,
                " nests protobuf messages more than ", kMaxMessageNesting,
                " levels deep, the parser's limit (If/Loop/Scan bodies nested within each other "
-               "cost three levels each; kiln imports at most ", kMaxSubgraphDepth,
-               " levels of subgraphs)");
+               "cost three levels each; kiln imports at most ",
+               kMaxSubgraphDepth, " levels of subgraphs)");
     fail(ErrorCode::kInvalidModel, what,
          " is not a valid ONNX model (protobuf parse failed): the file is corrupt or truncated, "
-         "or nests messages more than ", kMaxMessageNesting, " levels deep, the parser's limit");
+         "or nests messages more than ",
+         kMaxMessageNesting, " levels deep, the parser's limit");
   }
   KILN_CHECK(model.has_graph(), ErrorCode::kInvalidModel, what,
              " is not a valid ONNX model (it has no graph)");

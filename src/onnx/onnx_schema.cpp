@@ -21,8 +21,7 @@ static_assert(int(OnnxAttrType::FLOAT) == onnx::AttributeProto::FLOAT &&
 
 const char* onnx_attr_type_name(OnnxAttrType type) {
   if (!onnx::AttributeProto::AttributeType_IsValid(int(type))) return "UNKNOWN";
-  return onnx::AttributeProto::AttributeType_Name(
-             onnx::AttributeProto::AttributeType(int(type)))
+  return onnx::AttributeProto::AttributeType_Name(onnx::AttributeProto::AttributeType(int(type)))
       .c_str();
 }
 
@@ -35,8 +34,8 @@ const OnnxAttributeSchema* OnnxOpSchema::find(std::string_view name) const {
 
 std::span<const OnnxOpSchema> onnx_schema_versions(std::string_view op) {
   const auto& table = onnx_schema_table();
-  auto [first, last] = std::equal_range(
-      table.begin(), table.end(), op, [](const auto& a, const auto& b) {
+  auto [first, last] =
+      std::equal_range(table.begin(), table.end(), op, [](const auto& a, const auto& b) {
         if constexpr (std::is_same_v<std::decay_t<decltype(a)>, OnnxOpSchema>) {
           return a.op < std::string_view(b);
         } else {
@@ -136,9 +135,9 @@ void check_node_attributes(const onnx::NodeProto& node, int64_t opset, const std
       const std::string known = schema->attributes.empty()
                                     ? cat(display_name(op), " has no attributes")
                                     : cat(display_name(op), " has ", attribute_list(*schema));
-      const std::string message = cat(node_text, "attribute '", display_name(name),
-                                      "' is not declared by ", display_name(op), " ", where,
-                                      hint, "; ", known);
+      const std::string message =
+          cat(node_text, "attribute '", display_name(name), "' is not declared by ",
+              display_name(op), " ", where, hint, "; ", known);
       if (schema->unchecked_attributes) {
         logger.log(Logger::Severity::kWarning,
                    cat(message, ". It is ignored: ONNX allows undeclared attributes on ",
@@ -150,10 +149,9 @@ void check_node_attributes(const onnx::NodeProto& node, int64_t opset, const std
     if (!attr.ref_attr_name().empty()) {
       // A reference to an attribute of the enclosing function; only a function body's nodes
       // have them, and kiln imports no function bodies.
-      throw UnsupportedNode(cat("attribute '", display_name(name),
-                                "' refers to a function attribute ('",
-                                display_name(attr.ref_attr_name()),
-                                "'), which kiln does not support"));
+      throw UnsupportedNode(
+          cat("attribute '", display_name(name), "' refers to a function attribute ('",
+              display_name(attr.ref_attr_name()), "'), which kiln does not support"));
     }
     const OnnxAttrType type = attribute_proto_type(attr);
     // An attribute with no value of unset type is an empty list (onnx.helper writes one so).

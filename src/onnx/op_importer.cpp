@@ -123,8 +123,8 @@ const onnx::AttributeProto* ImportContext::attr(std::string_view name) const {
 namespace {
 void expect_type(const onnx::AttributeProto& a, onnx::AttributeProto::AttributeType want) {
   auto type = attribute_type(a);
-  KILN_CHECK(type == want, ErrorCode::kInvalidModel, "attribute '", display_name(a.name()),
-             "' is ", attribute_type_name(type), ", expected ", attribute_type_name(want));
+  KILN_CHECK(type == want, ErrorCode::kInvalidModel, "attribute '", display_name(a.name()), "' is ",
+             attribute_type_name(type), ", expected ", attribute_type_name(want));
 }
 }  // namespace
 

@@ -272,8 +272,8 @@ Tensor read_external(const TensorProto& proto, const std::string& base_dir, Data
     const ssize_t got = ::pread(fd.get(), dst + done, chunk, off_t(offset + done));
     if (got < 0 && errno == EINTR) continue;
     KILN_CHECK(got > 0, ErrorCode::kIO, describe(proto), ": failed reading ", size,
-               " bytes at offset ", offset, " of '", file_shown, "': ",
-               got < 0 ? std::strerror(errno) : "the file ended early");
+               " bytes at offset ", offset, " of '", file_shown,
+               "': ", got < 0 ? std::strerror(errno) : "the file ended early");
     done += uint64_t(got);
   }
   return out;

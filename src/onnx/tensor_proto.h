@@ -26,10 +26,10 @@ int32_t onnx_dtype_from_kiln(DataType type);
 std::string onnx_dtype_name(int32_t onnx_type);
 
 // Converts a TensorProto to an owned kiln Tensor. The sub-byte types (int4, uint4, int2, uint2,
-// float4e2m1), which ONNX packs, are unpacked to one element per byte (kiln/types.h). `base_dir` is the folder external data paths
-// are relative to. Throws kiln::Error: kUnsupported for an element type kiln lacks (naming the
-// tensor), kInvalidModel when the data does not match the shape or an external data path leaves
-// the model's folder, kIO when an external data file cannot be read.
+// float4e2m1), which ONNX packs, are unpacked to one element per byte (kiln/types.h). `base_dir` is
+// the folder external data paths are relative to. Throws kiln::Error: kUnsupported for an element
+// type kiln lacks (naming the tensor), kInvalidModel when the data does not match the shape or an
+// external data path leaves the model's folder, kIO when an external data file cannot be read.
 Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& base_dir);
 
 // Reads a serialized TensorProto file (the ONNX backend tests' input_N.pb / output_N.pb).

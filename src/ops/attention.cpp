@@ -46,10 +46,14 @@ bool is_float_type(DataType t) {
 // `v` rounded to the nearest value of the float type `t` (float16/bfloat16/float32/float64).
 double round_to(DataType t, double v) {
   switch (t) {
-    case DataType::kFloat32: return double(float(v));
-    case DataType::kFloat16: return double(fp16_to_float(float_to_fp16(float(v))));
-    case DataType::kBFloat16: return double(bf16_to_float(float_to_bf16(float(v))));
-    default: return v;
+    case DataType::kFloat32:
+      return double(float(v));
+    case DataType::kFloat16:
+      return double(fp16_to_float(float_to_fp16(float(v))));
+    case DataType::kBFloat16:
+      return double(bf16_to_float(float_to_bf16(float(v))));
+    default:
+      return v;
   }
 }
 
@@ -156,17 +160,16 @@ Geometry geometry(const Ctx& ctx, const std::vector<const Dims*>& shapes) {
     g.q_heads = q[1];
     g.kv_heads = k[1];
     // Opsets 23 and 24 allowed the head attributes on 4-D inputs; they must then agree.
-    KILN_CHECK(!has_q_heads || node.attr_int("q_num_heads") == g.q_heads,
-               ErrorCode::kInvalidModel, who, ": q_num_heads disagrees with Q's shape ",
-               to_string(q));
+    KILN_CHECK(!has_q_heads || node.attr_int("q_num_heads") == g.q_heads, ErrorCode::kInvalidModel,
+               who, ": q_num_heads disagrees with Q's shape ", to_string(q));
     KILN_CHECK(!has_kv_heads || node.attr_int("kv_num_heads") == g.kv_heads,
                ErrorCode::kInvalidModel, who, ": kv_num_heads disagrees with K's shape ",
                to_string(k));
     KILN_CHECK(v[1] == g.kv_heads && v[2] == k[2], ErrorCode::kInvalidModel, who,
                ": K and V must have the same heads and sequence length (", to_string(k), " vs ",
                to_string(v), ")");
-    KILN_CHECK(k[3] == q[3], ErrorCode::kInvalidModel, who,
-               ": Q and K have different head sizes (", to_string(q), " vs ", to_string(k), ")");
+    KILN_CHECK(k[3] == q[3], ErrorCode::kInvalidModel, who, ": Q and K have different head sizes (",
+               to_string(q), " vs ", to_string(k), ")");
     g.q_seq = q[2];
     g.kv_seq = k[2];
     g.head_size = q[3];
@@ -204,8 +207,10 @@ Geometry geometry(const Ctx& ctx, const std::vector<const Dims*>& shapes) {
     for (size_t d = 0; d + 1 < mask->size(); ++d) {
       const int64_t want = target[offset + d];
       KILN_CHECK((*mask)[d] == 1 || (*mask)[d] == want, ErrorCode::kInvalidModel, who,
-                 ": attn_mask ", to_string(*mask), " does not broadcast to (batch, q_heads, "
-                 "q_seq, kv_seq) = ", to_string(target));
+                 ": attn_mask ", to_string(*mask),
+                 " does not broadcast to (batch, q_heads, "
+                 "q_seq, kv_seq) = ",
+                 to_string(target));
     }
     // A shorter last extent is padded (as masked keys); a longer one has no meaning.
     KILN_CHECK(mask->back() <= g.total_kv, ErrorCode::kInvalidModel, who, ": attn_mask ",
@@ -240,8 +245,8 @@ void infer_attention(InferContext& ctx) {
   }
   if (ctx.has_input(kMask)) {
     const DataType m = ctx.input_dtype(kMask);
-    ctx.check(m != DataType::kFloat8E4M3 && m != DataType::kFloat8E5M2,
-              "attn_mask of type ", to_string(m), " is not supported");
+    ctx.check(m != DataType::kFloat8E4M3 && m != DataType::kFloat8E5M2, "attn_mask of type ",
+              to_string(m), " is not supported");
   }
   if (ctx.has_input(kNonpadKvSeqlen)) {
     ctx.check(ctx.input_dtype(kNonpadKvSeqlen) == DataType::kInt64,
@@ -285,8 +290,8 @@ std::vector<double> present(const Geometry& g, const Tensor* past, const Tensor&
         for (int64_t d = 0; d < size; ++d) {
           out[at++] = s < g.past_seq
                           ? past->as_double(((b * g.kv_heads + h) * g.past_seq + s) * size + d)
-                          : current.as_double(qkv_offset(g, false, g.kv_heads, size, b, h,
-                                                         s - g.past_seq, d));
+                          : current.as_double(
+                                qkv_offset(g, false, g.kv_heads, size, b, h, s - g.past_seq, d));
         }
       }
     }
@@ -337,8 +342,8 @@ class AttentionBias {
  private:
   double mask_value(int64_t b, int64_t h, int64_t i, int64_t j) const {
     if (j >= mask_len_) return kNegInf;  // keys past the mask's extent are masked
-    const int64_t at = b * mask_strides_[0] + h * mask_strides_[1] + i * mask_strides_[2] +
-                       j * mask_strides_[3];
+    const int64_t at =
+        b * mask_strides_[0] + h * mask_strides_[1] + i * mask_strides_[2] + j * mask_strides_[3];
     if (mask_->dtype() == DataType::kBool) return mask_->data<bool>()[at] ? 0.0 : kNegInf;
     return mask_->as_double(at);
   }
@@ -390,10 +395,9 @@ void compute_attention(ComputeContext& ctx) {
   if (ctx.has_output(kPresentKey)) write_all(ctx.output(kPresentKey), keys);
   if (ctx.has_output(kPresentValue)) write_all(ctx.output(kPresentValue), values);
 
-  const AttentionBias bias_of(g, a, ctx.has_input(kMask) ? &ctx.input(kMask) : nullptr,
-                              ctx.has_input(kNonpadKvSeqlen) ? &ctx.input(kNonpadKvSeqlen)
-                                                             : nullptr,
-                              t1);
+  const AttentionBias bias_of(
+      g, a, ctx.has_input(kMask) ? &ctx.input(kMask) : nullptr,
+      ctx.has_input(kNonpadKvSeqlen) ? &ctx.input(kNonpadKvSeqlen) : nullptr, t1);
   // sqrt(scale) multiplies both Q and K, in Q's type.
   const double scale = a.scale ? *a.scale : 1.0 / std::sqrt(double(g.head_size));
   const double factor = round_to(t1, std::sqrt(scale));
@@ -410,10 +414,10 @@ void compute_attention(ComputeContext& ctx) {
   for (int64_t b = 0; b < g.batch; ++b) {
     for (int64_t h = 0; h < g.q_heads; ++h) {
       const int64_t kv_head = h / group;
-      const double* k_head = &scaled_k[size_t((b * g.kv_heads + kv_head) * g.total_kv *
-                                              g.head_size)];
-      const double* v_head = &values[size_t((b * g.kv_heads + kv_head) * g.total_kv *
-                                            g.v_head_size)];
+      const double* k_head =
+          &scaled_k[size_t((b * g.kv_heads + kv_head) * g.total_kv * g.head_size)];
+      const double* v_head =
+          &values[size_t((b * g.kv_heads + kv_head) * g.total_kv * g.v_head_size)];
       for (int64_t i = 0; i < g.q_seq; ++i) {
         for (int64_t d = 0; d < g.head_size; ++d) {
           const double x = q.as_double(qkv_offset(g, true, g.q_heads, g.head_size, b, h, i, d));

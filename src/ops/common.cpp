@@ -18,8 +18,7 @@ int64_t normalize_axis(const ir::Node& node, int64_t axis, int64_t rank) {
   return a;
 }
 
-std::vector<int64_t> normalize_axes(const ir::Node& node, std::vector<int64_t> axes,
-                                    int64_t rank) {
+std::vector<int64_t> normalize_axes(const ir::Node& node, std::vector<int64_t> axes, int64_t rank) {
   for (int64_t& a : axes) a = normalize_axis(node, a, rank);
   return axes;
 }
@@ -33,13 +32,14 @@ Dims broadcast_shapes(const ir::Node& node, const std::vector<Dims>& shapes) {
     for (size_t i = 0; i < s.size(); ++i) {
       int64_t& o = out[offset + i];
       if (s[i] == o || s[i] == 1) continue;
-      KILN_CHECK(o == 1, ErrorCode::kInvalidModel, node.describe(), ": shapes cannot broadcast (",
-                 [&] {
-                   std::string all;
-                   for (const Dims& d : shapes) all += (all.empty() ? "" : " vs ") + to_string(d);
-                   return all;
-                 }(),
-                 ")");
+      KILN_CHECK(
+          o == 1, ErrorCode::kInvalidModel, node.describe(), ": shapes cannot broadcast (",
+          [&] {
+            std::string all;
+            for (const Dims& d : shapes) all += (all.empty() ? "" : " vs ") + to_string(d);
+            return all;
+          }(),
+          ")");
       o = s[i];
     }
   }
@@ -58,26 +58,51 @@ Dims broadcast_strides(const Dims& shape, const Dims& out_shape) {
 
 float load_float(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
-    case DataType::kFloat32: return t.data<float>()[i];
-    case DataType::kFloat16: return fp16_to_float(t.data<uint16_t>()[i]);
-    case DataType::kBFloat16: return bf16_to_float(t.data<uint16_t>()[i]);
-    default: return float(t.as_double(i));
+    case DataType::kFloat32:
+      return t.data<float>()[i];
+    case DataType::kFloat16:
+      return fp16_to_float(t.data<uint16_t>()[i]);
+    case DataType::kBFloat16:
+      return bf16_to_float(t.data<uint16_t>()[i]);
+    default:
+      return float(t.as_double(i));
   }
 }
 
 void store_float(Tensor& t, int64_t i, float v) {
   switch (t.dtype()) {
-    case DataType::kFloat32: t.data<float>()[i] = v; break;
-    case DataType::kFloat16: t.data<uint16_t>()[i] = float_to_fp16(v); break;
-    case DataType::kBFloat16: t.data<uint16_t>()[i] = float_to_bf16(v); break;
-    case DataType::kFloat64: t.data<double>()[i] = v; break;
-    case DataType::kFloat8E4M3: t.data<uint8_t>()[i] = float_to_fp8e4m3(v); break;
-    case DataType::kFloat8E5M2: t.data<uint8_t>()[i] = float_to_fp8e5m2(v); break;
-    case DataType::kFloat8E4M3FNUZ: t.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(v); break;
-    case DataType::kFloat8E5M2FNUZ: t.data<uint8_t>()[i] = float_to_fp8e5m2fnuz(v); break;
-    case DataType::kFloat4E2M1: t.data<uint8_t>()[i] = float_to_fp4e2m1(v); break;
-    case DataType::kFloat8E8M0: t.data<uint8_t>()[i] = float_to_fp8e8m0(v); break;
-    default: fail(ErrorCode::kInternal, "store_float on ", to_string(t.dtype()));
+    case DataType::kFloat32:
+      t.data<float>()[i] = v;
+      break;
+    case DataType::kFloat16:
+      t.data<uint16_t>()[i] = float_to_fp16(v);
+      break;
+    case DataType::kBFloat16:
+      t.data<uint16_t>()[i] = float_to_bf16(v);
+      break;
+    case DataType::kFloat64:
+      t.data<double>()[i] = v;
+      break;
+    case DataType::kFloat8E4M3:
+      t.data<uint8_t>()[i] = float_to_fp8e4m3(v);
+      break;
+    case DataType::kFloat8E5M2:
+      t.data<uint8_t>()[i] = float_to_fp8e5m2(v);
+      break;
+    case DataType::kFloat8E4M3FNUZ:
+      t.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(v);
+      break;
+    case DataType::kFloat8E5M2FNUZ:
+      t.data<uint8_t>()[i] = float_to_fp8e5m2fnuz(v);
+      break;
+    case DataType::kFloat4E2M1:
+      t.data<uint8_t>()[i] = float_to_fp4e2m1(v);
+      break;
+    case DataType::kFloat8E8M0:
+      t.data<uint8_t>()[i] = float_to_fp8e8m0(v);
+      break;
+    default:
+      fail(ErrorCode::kInternal, "store_float on ", to_string(t.dtype()));
   }
 }
 

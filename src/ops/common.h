@@ -56,19 +56,31 @@ void for_each_broadcast(const Dims& out_shape, const std::array<Dims, N>& stride
 template <typename Fn>
 decltype(auto) dispatch_storage(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: return fn(float{});
-    case DataType::kFloat64: return fn(double{});
-    case DataType::kInt8: return fn(int8_t{});
-    case DataType::kUInt8: return fn(uint8_t{});
-    case DataType::kInt16: return fn(int16_t{});
-    case DataType::kUInt16: return fn(uint16_t{});
-    case DataType::kInt32: return fn(int32_t{});
-    case DataType::kUInt32: return fn(uint32_t{});
-    case DataType::kInt64: return fn(int64_t{});
-    case DataType::kUInt64: return fn(uint64_t{});
-    case DataType::kBool: return fn(bool{});
+    case DataType::kFloat32:
+      return fn(float{});
+    case DataType::kFloat64:
+      return fn(double{});
+    case DataType::kInt8:
+      return fn(int8_t{});
+    case DataType::kUInt8:
+      return fn(uint8_t{});
+    case DataType::kInt16:
+      return fn(int16_t{});
+    case DataType::kUInt16:
+      return fn(uint16_t{});
+    case DataType::kInt32:
+      return fn(int32_t{});
+    case DataType::kUInt32:
+      return fn(uint32_t{});
+    case DataType::kInt64:
+      return fn(int64_t{});
+    case DataType::kUInt64:
+      return fn(uint64_t{});
+    case DataType::kBool:
+      return fn(bool{});
     case DataType::kFloat16:
-    case DataType::kBFloat16: return fn(uint16_t{});
+    case DataType::kBFloat16:
+      return fn(uint16_t{});
     case DataType::kFloat8E4M3:
     case DataType::kFloat8E5M2:
     case DataType::kUInt4:
@@ -78,7 +90,8 @@ decltype(auto) dispatch_storage(DataType dtype, Fn&& fn) {
     case DataType::kFloat8E5M2FNUZ:
     case DataType::kFloat8E8M0:
     case DataType::kInt4:  // the 4- or 2-bit code in the low bits (kiln/types.h)
-    case DataType::kInt2: return fn(uint8_t{});
+    case DataType::kInt2:
+      return fn(uint8_t{});
   }
   fail(ErrorCode::kInternal, "dispatch_storage: unknown dtype");
 }

@@ -10,17 +10,18 @@
 // output whose branches agree is static and the others are data-dependent. Loop's carried
 // values are static when one pass of the body keeps their shapes; its scan outputs are static
 // when the trip count is known at shape time (M known, and the body's condition passed through
-// unchanged or a true constant), data-dependent otherwise. Scan's sequence length is an input extent, so its
-// outputs are static whenever its body's are.
+// unchanged or a true constant), data-dependent otherwise. Scan's sequence length is an input
+// extent, so its outputs are static whenever its body's are.
 //
 // The reference compute interprets a body node by node with each op's inference and
 // reference compute, all on the host.
+#include "ops/control_flow.h"
+
 #include <cstring>
 #include <exception>
 #include <limits>
 #include <unordered_map>
 
-#include "ops/control_flow.h"
 #include "ops/op.h"
 #include "ops/shape_inference.h"
 
@@ -657,8 +658,7 @@ void infer_scan(InferContext& ctx) {
                              out.rank ? std::optional<size_t>(*out.rank + 1) : std::nullopt);
       continue;
     }
-    const size_t axis =
-        scan_output_axis(node, l, k, out.shape->size() + 1);
+    const size_t axis = scan_output_axis(node, l, k, out.shape->size() + 1);
     ctx.set_output(i, out.dtype, insert_dim(*out.shape, axis, length));
   }
 }
@@ -703,8 +703,7 @@ void compute_scan(ComputeContext& ctx) {
       }
       continue;
     }
-    const size_t axis =
-        scan_output_axis(node, l, k, outs_by_step[k][0].rank() + 1);
+    const size_t axis = scan_output_axis(node, l, k, outs_by_step[k][0].rank() + 1);
     std::vector<int64_t> slots(static_cast<size_t>(length));
     for (int64_t t = 0; t < length; ++t) {
       slots[size_t(t)] = l.output_directions[k] ? length - 1 - t : t;

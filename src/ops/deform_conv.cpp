@@ -14,11 +14,11 @@
 // neighbours of a fractional position, a neighbour outside the image counting as 0 (GridSample
 // with align_corners and zero padding, which is how the ONNX reference computes it). Sums are
 // accumulated in double; float16/bfloat16 round once at the end.
+#include "ops/deform_conv.h"
+
 #include <cmath>
 #include <cstring>
 #include <vector>
-
-#include "ops/deform_conv.h"
 
 #include "ops/common.h"
 
@@ -101,8 +101,8 @@ void infer_deform_conv(InferContext& ctx) {
   const Dims& x = ctx.input_shape(0);
   const Dims& w = ctx.input_shape(1);
   const DeformConvParams p = resolve_deform_conv(ctx.node(), x, w, ctx.input_shape(2),
-                                     ctx.has_input(3) ? &ctx.input_shape(3) : nullptr,
-                                     ctx.has_input(4) ? &ctx.input_shape(4) : nullptr);
+                                                 ctx.has_input(3) ? &ctx.input_shape(3) : nullptr,
+                                                 ctx.has_input(4) ? &ctx.input_shape(4) : nullptr);
   ctx.set_output(0, t, {x[0], w[0], p.out_h, p.out_w});
 }
 
@@ -130,8 +130,8 @@ void compute_deform_conv(ComputeContext& ctx) {
   const Tensor* bias_t = ctx.has_input(3) ? &ctx.input(3) : nullptr;
   const Tensor* mask_t = ctx.has_input(4) ? &ctx.input(4) : nullptr;
   const DeformConvParams p =
-      resolve_deform_conv(node, xt.shape(), wt.shape(), offset_t.shape(), bias_t ? &bias_t->shape() : nullptr,
-              mask_t ? &mask_t->shape() : nullptr);
+      resolve_deform_conv(node, xt.shape(), wt.shape(), offset_t.shape(),
+                          bias_t ? &bias_t->shape() : nullptr, mask_t ? &mask_t->shape() : nullptr);
   const std::vector<double> x = xt.to_double_vector();
   const std::vector<double> w = wt.to_double_vector();
   const std::vector<double> offset = offset_t.to_double_vector();

@@ -19,11 +19,11 @@ struct BlockLayout {
 
 BlockLayout read_layout(const ir::Node& node) {
   const int64_t blocksize = node.attr_int("blocksize");
-  KILN_CHECK(blocksize >= 1, ErrorCode::kInvalidModel, node.describe(), ": blocksize ",
-             blocksize, " must be positive");
+  KILN_CHECK(blocksize >= 1, ErrorCode::kInvalidModel, node.describe(), ": blocksize ", blocksize,
+             " must be positive");
   const std::string mode = node.attr_string("mode", "DCR");
-  KILN_CHECK(mode == "DCR" || mode == "CRD", ErrorCode::kInvalidModel, node.describe(),
-             ": mode '", mode, "' is not DCR or CRD");
+  KILN_CHECK(mode == "DCR" || mode == "CRD", ErrorCode::kInvalidModel, node.describe(), ": mode '",
+             mode, "' is not DCR or CRD");
   return {blocksize, mode == "DCR"};
 }
 
@@ -61,8 +61,8 @@ void infer_depth_to_space(InferContext& ctx) {
   const BlockLayout layout = read_layout(ctx.node());
   const Dims& in = ctx.input_shape(0);
   const int64_t bs = layout.blocksize;
-  ctx.check(in[1] % (bs * bs) == 0, "channels ", in[1], " are not divisible by blocksize^2 = ",
-            bs * bs);
+  ctx.check(in[1] % (bs * bs) == 0, "channels ", in[1],
+            " are not divisible by blocksize^2 = ", bs * bs);
   ctx.set_output(0, ctx.input_dtype(0), {in[0], in[1] / (bs * bs), in[2] * bs, in[3] * bs});
 }
 

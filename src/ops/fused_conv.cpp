@@ -25,7 +25,8 @@ Dims to_nhwc(const Dims& s) { return {s[0], s[2], s[3], s[1]}; }
 // A 4-D tensor with its axes permuted: out[i0..i3] = in[i_perm[0]..], as Transpose does.
 Tensor permuted(const Tensor& in, const std::array<int, 4>& perm) {
   const Dims& s = in.shape();
-  const Dims out_shape{s[size_t(perm[0])], s[size_t(perm[1])], s[size_t(perm[2])], s[size_t(perm[3])]};
+  const Dims out_shape{s[size_t(perm[0])], s[size_t(perm[1])], s[size_t(perm[2])],
+                       s[size_t(perm[3])]};
   Tensor out = Tensor::zeros(in.dtype(), out_shape);
   const Dims in_strides = contiguous_strides(s);
   const size_t bytes = element_size(in.dtype());
@@ -56,8 +57,8 @@ KILN_REGISTER_OP(OpDef{
           ctx.check(activation == "none" || activation == "relu",
                     "attribute activation must be none or relu, got '", activation, "'");
           const std::string layout = ctx.node().attr_string("layout", "NCHW");
-          ctx.check(layout == "NCHW" || layout == "NHWC", "attribute layout must be NCHW or NHWC, got '",
-                    layout, "'");
+          ctx.check(layout == "NCHW" || layout == "NHWC",
+                    "attribute layout must be NCHW or NHWC, got '", layout, "'");
           const bool nhwc = channels_last(ctx.node());
           ctx.check(ctx.input_shape(0).size() == 4 && ctx.input_shape(1).size() == 4,
                     "X and W must be 4-D, got ", to_string(ctx.input_shape(0)), " and ",
@@ -78,9 +79,9 @@ KILN_REGISTER_OP(OpDef{
           TensorDesc y = *conv.outputs()[0];
           if (nhwc) y.shape = to_nhwc(y.shape);
           if (ctx.has_input(3)) {
-            ctx.check(ctx.input_dtype(3) == y.dtype && ctx.input_shape(3) == y.shape,
-                      "Z must be ", to_string(y.dtype), " of the output's shape ", to_string(y.shape),
-                      ", got ", to_string(ctx.input_dtype(3)), " ", to_string(ctx.input_shape(3)));
+            ctx.check(ctx.input_dtype(3) == y.dtype && ctx.input_shape(3) == y.shape, "Z must be ",
+                      to_string(y.dtype), " of the output's shape ", to_string(y.shape), ", got ",
+                      to_string(ctx.input_dtype(3)), " ", to_string(ctx.input_shape(3)));
           }
           ctx.set_output(0, y.dtype, y.shape);
         },
@@ -91,7 +92,8 @@ KILN_REGISTER_OP(OpDef{
           const Tensor w = nhwc ? permuted(ctx.input(1), kToNchw) : ctx.input(1);
           Tensor& out = ctx.output(0);
           Tensor y = nhwc ? Tensor::zeros(out.dtype(), to_nchw(out.shape())) : out;
-          ComputeContext conv(ctx.node(), {&x, &w, ctx.has_input(2) ? &ctx.input(2) : nullptr}, {&y});
+          ComputeContext conv(ctx.node(), {&x, &w, ctx.has_input(2) ? &ctx.input(2) : nullptr},
+                              {&y});
           OpRegistry::instance().find("Conv")->compute(conv);
           if (nhwc) {
             const Tensor back = permuted(y, kToNhwc);

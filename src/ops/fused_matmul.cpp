@@ -33,7 +33,8 @@ KILN_REGISTER_OP(OpDef{
           const std::string activation = ctx.node().attr_string("activation", "none");
           ctx.check(activation == "none" || activation == "relu" || activation == "gelu" ||
                         activation == "gelu_tanh",
-                    "attribute activation must be none, relu, gelu or gelu_tanh, got '", activation, "'");
+                    "attribute activation must be none, relu, gelu or gelu_tanh, got '", activation,
+                    "'");
           const DataType t = ctx.input_dtype(0);
           ctx.check(t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16,
                     "A must be float32, float16 or bfloat16, got ", to_string(t));
@@ -41,13 +42,14 @@ KILN_REGISTER_OP(OpDef{
           const Dims& b = ctx.input_shape(1);
           ctx.check(a.size() >= 2 && b.size() == 2, "A must have rank >= 2 and B rank 2, got ",
                     to_string(a), " and ", to_string(b));
-          ctx.check(a.back() == b[0], "inner dimensions differ: A ", to_string(a), " and B ", to_string(b));
+          ctx.check(a.back() == b[0], "inner dimensions differ: A ", to_string(a), " and B ",
+                    to_string(b));
           Dims out = a;
           out.back() = b[1];
           for (size_t i = 1; i < ctx.num_inputs(); ++i) {
             if (!ctx.has_input(i)) continue;
-            ctx.check(ctx.input_dtype(i) == t, "input ", i, " has dtype ", to_string(ctx.input_dtype(i)),
-                      " but A has ", to_string(t));
+            ctx.check(ctx.input_dtype(i) == t, "input ", i, " has dtype ",
+                      to_string(ctx.input_dtype(i)), " but A has ", to_string(t));
           }
           if (ctx.has_input(2)) {
             ctx.check(ctx.input_shape(2) == Dims{b[1]}, "bias must have shape [", b[1], "], got ",

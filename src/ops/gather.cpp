@@ -24,8 +24,8 @@ void check_index_type(const InferContext& ctx, size_t input) {
 
 // An index into an extent of `dim`, negative counting from the end; throws when outside.
 int64_t resolve_index(const ir::Node& node, int64_t index, int64_t dim, int64_t axis) {
-  KILN_CHECK(index >= -dim && index < dim, ErrorCode::kInvalidArgument, node.describe(),
-             ": index ", index, " is out of range for axis ", axis, " of extent ", dim);
+  KILN_CHECK(index >= -dim && index < dim, ErrorCode::kInvalidArgument, node.describe(), ": index ",
+             index, " is out of range for axis ", axis, " of extent ", dim);
   return index < 0 ? index + dim : index;
 }
 
@@ -35,8 +35,8 @@ void infer_gather(InferContext& ctx) {
   const Dims& data = ctx.input_shape(0);
   check_index_type(ctx, 1);
   ctx.check(!data.empty(), "data must have rank >= 1");
-  const int64_t axis = normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0),
-                                      int64_t(data.size()));
+  const int64_t axis =
+      normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0), int64_t(data.size()));
   Dims out(data.begin(), data.begin() + axis);
   const Dims& indices = ctx.input_shape(1);
   out.insert(out.end(), indices.begin(), indices.end());
@@ -48,14 +48,14 @@ void compute_gather(ComputeContext& ctx) {
   const Tensor& data = ctx.input(0);
   const Tensor& indices_t = ctx.input(1);
   Tensor& out = ctx.output(0);
-  const int64_t axis = normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0),
-                                      int64_t(data.rank()));
+  const int64_t axis =
+      normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0), int64_t(data.rank()));
   const int64_t dim = data.dim(size_t(axis));
   std::vector<int64_t> indices = indices_t.to_int64_vector();
   for (int64_t& i : indices) i = resolve_index(ctx.node(), i, dim, axis);
   const int64_t outer = product(data.shape(), 0, size_t(axis));
-  const size_t block = size_t(product(data.shape(), size_t(axis) + 1, data.rank())) *
-                       element_size(data.dtype());
+  const size_t block =
+      size_t(product(data.shape(), size_t(axis) + 1, data.rank())) * element_size(data.dtype());
   const auto* src = static_cast<const std::byte*>(data.raw());
   auto* dst = static_cast<std::byte*>(out.raw());
   if (block == 0) return;
@@ -100,8 +100,8 @@ void for_each_element_index(const ir::Node& node, const Dims& data_shape, const 
 // data's except along axis (where the values, not the extent, select).
 int64_t check_element_indices(const InferContext& ctx, const Dims& data, const Dims& indices) {
   ctx.check(!data.empty(), "data must have rank >= 1");
-  const int64_t axis = normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0),
-                                      int64_t(data.size()));
+  const int64_t axis =
+      normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0), int64_t(data.size()));
   ctx.check(indices.size() == data.size(), "indices ", to_string(indices),
             " must have the rank of data ", to_string(data));
   for (size_t d = 0; d < data.size(); ++d) {
@@ -120,16 +120,15 @@ void infer_gather_elements(InferContext& ctx) {
 void compute_gather_elements(ComputeContext& ctx) {
   const Tensor& data = ctx.input(0);
   Tensor& out = ctx.output(0);
-  const int64_t axis = normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0),
-                                      int64_t(data.rank()));
+  const int64_t axis =
+      normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0), int64_t(data.rank()));
   const size_t element = element_size(data.dtype());
   const auto* src = static_cast<const std::byte*>(data.raw());
   auto* dst = static_cast<std::byte*>(out.raw());
-  for_each_element_index(ctx.node(), data.shape(), ctx.input(1), axis,
-                         [&](int64_t out_pos, int64_t data_pos) {
-                           std::memcpy(dst + size_t(out_pos) * element,
-                                       src + size_t(data_pos) * element, element);
-                         });
+  for_each_element_index(
+      ctx.node(), data.shape(), ctx.input(1), axis, [&](int64_t out_pos, int64_t data_pos) {
+        std::memcpy(dst + size_t(out_pos) * element, src + size_t(data_pos) * element, element);
+      });
 }
 
 // ----- Scatter reductions -----
@@ -150,11 +149,16 @@ Reduction read_reduction(const ir::Node& node) {
 template <typename T>
 T combine(T a, T b, Reduction r) {
   switch (r) {
-    case Reduction::kNone: return b;
-    case Reduction::kAdd: return static_cast<T>(a + b);
-    case Reduction::kMul: return static_cast<T>(a * b);
-    case Reduction::kMax: return std::max(a, b);
-    case Reduction::kMin: return std::min(a, b);
+    case Reduction::kNone:
+      return b;
+    case Reduction::kAdd:
+      return static_cast<T>(a + b);
+    case Reduction::kMul:
+      return static_cast<T>(a * b);
+    case Reduction::kMax:
+      return std::max(a, b);
+    case Reduction::kMin:
+      return std::min(a, b);
   }
   return b;
 }
@@ -170,17 +174,21 @@ void reduce_into(DataType dtype, Reduction r, void* dst, const void* src, int64_
     using S = decltype(storage);
     auto* d = static_cast<S*>(dst);
     const auto* s = static_cast<const S*>(src);
-    for (int64_t i = 0; i < count; ++i) d[i] = from_float(combine(to_float(d[i]), to_float(s[i]), r));
+    for (int64_t i = 0; i < count; ++i)
+      d[i] = from_float(combine(to_float(d[i]), to_float(s[i]), r));
   };
   switch (dtype) {
     case DataType::kFloat16:
-      return via_float(fp16_to_float, [](float f) { return float_to_fp16(f); }, uint16_t{});
+      return via_float(
+          fp16_to_float, [](float f) { return float_to_fp16(f); }, uint16_t{});
     case DataType::kBFloat16:
       return via_float(bf16_to_float, float_to_bf16, uint16_t{});
     case DataType::kFloat8E4M3:
-      return via_float(fp8e4m3_to_float, [](float f) { return float_to_fp8e4m3(f); }, uint8_t{});
+      return via_float(
+          fp8e4m3_to_float, [](float f) { return float_to_fp8e4m3(f); }, uint8_t{});
     case DataType::kFloat8E5M2:
-      return via_float(fp8e5m2_to_float, [](float f) { return float_to_fp8e5m2(f); }, uint8_t{});
+      return via_float(
+          fp8e5m2_to_float, [](float f) { return float_to_fp8e5m2(f); }, uint8_t{});
     case DataType::kBool: {
       // Booleans: add and max are "or", mul and min are "and".
       auto* d = static_cast<uint8_t*>(dst);
@@ -220,8 +228,8 @@ void compute_scatter_elements(ComputeContext& ctx) {
   const Tensor& data = ctx.input(0);
   const Tensor& updates = ctx.input(2);
   Tensor& out = ctx.output(0);
-  const int64_t axis = normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0),
-                                      int64_t(data.rank()));
+  const int64_t axis =
+      normalize_axis(ctx.node(), ctx.node().attr_int("axis", 0), int64_t(data.rank()));
   const Reduction r = read_reduction(ctx.node());
   const size_t element = element_size(data.dtype());
   copy_data(data, out);

@@ -45,17 +45,25 @@ GridSampleAttrs read_grid_sample_attrs(const ir::Node& node) {
   const std::string who = node.describe();
   GridSampleAttrs a;
   const std::string mode = node.attr_string("mode", "linear");
-  if (mode == "nearest") a.mode = SampleMode::kNearest;
-  else if (mode == "linear") a.mode = SampleMode::kLinear;
-  else if (mode == "cubic") a.mode = SampleMode::kCubic;
-  else fail(ErrorCode::kInvalidModel, who, ": mode must be nearest, linear or cubic, got '", mode,
-            "'");
+  if (mode == "nearest")
+    a.mode = SampleMode::kNearest;
+  else if (mode == "linear")
+    a.mode = SampleMode::kLinear;
+  else if (mode == "cubic")
+    a.mode = SampleMode::kCubic;
+  else
+    fail(ErrorCode::kInvalidModel, who, ": mode must be nearest, linear or cubic, got '", mode,
+         "'");
   const std::string padding = node.attr_string("padding_mode", "zeros");
-  if (padding == "zeros") a.padding = Padding::kZeros;
-  else if (padding == "border") a.padding = Padding::kBorder;
-  else if (padding == "reflection") a.padding = Padding::kReflection;
-  else fail(ErrorCode::kInvalidModel, who,
-            ": padding_mode must be zeros, border or reflection, got '", padding, "'");
+  if (padding == "zeros")
+    a.padding = Padding::kZeros;
+  else if (padding == "border")
+    a.padding = Padding::kBorder;
+  else if (padding == "reflection")
+    a.padding = Padding::kReflection;
+  else
+    fail(ErrorCode::kInvalidModel, who, ": padding_mode must be zeros, border or reflection, got '",
+         padding, "'");
   const int64_t align = node.attr_int("align_corners", 0);
   KILN_CHECK(align == 0 || align == 1, ErrorCode::kInvalidModel, who,
              ": align_corners must be 0 or 1, got ", align);
@@ -73,17 +81,19 @@ void infer_grid_sample(InferContext& ctx) {
   const Dims& x = ctx.input_shape(0);
   const Dims& grid = ctx.input_shape(1);
   const DataType x_type = ctx.input_dtype(0);
-  ctx.check(is_float_type(ctx.input_dtype(1)), "grid must be float16, bfloat16, float32 or "
-            "float64, got ", to_string(ctx.input_dtype(1)));
-  ctx.check(x_type != DataType::kFloat8E4M3 && x_type != DataType::kFloat8E5M2,
-            "X of type ", to_string(x_type), " is not supported");
+  ctx.check(is_float_type(ctx.input_dtype(1)),
+            "grid must be float16, bfloat16, float32 or "
+            "float64, got ",
+            to_string(ctx.input_dtype(1)));
+  ctx.check(x_type != DataType::kFloat8E4M3 && x_type != DataType::kFloat8E5M2, "X of type ",
+            to_string(x_type), " is not supported");
   ctx.check(a.mode == SampleMode::kNearest || x_type != DataType::kBool,
             "bool X can only be sampled with mode 'nearest'");
   ctx.check(x.size() >= 3, "X must have rank 3 or more (N, C, spatial...), got ", to_string(x));
   const size_t spatial = x.size() - 2;
   ctx.check(grid.size() == x.size() && grid[0] == x[0] && grid.back() == int64_t(spatial),
-            "grid must have shape (", x[0], ", out_spatial..., ", spatial, ") for X ",
-            to_string(x), ", got ", to_string(grid));
+            "grid must have shape (", x[0], ", out_spatial..., ", spatial, ") for X ", to_string(x),
+            ", got ", to_string(grid));
   Dims out = {x[0], x[1]};
   out.insert(out.end(), grid.begin() + 1, grid.end() - 1);
   // Padding needs at least one input pixel along every axis to read from.
@@ -120,7 +130,8 @@ std::optional<int64_t> tap_index(int64_t i, const Axis& axis, Padding padding) {
     case Padding::kZeros:
       if (i < 0 || i >= axis.size) return std::nullopt;
       return i;
-    case Padding::kBorder: return std::clamp<int64_t>(i, 0, axis.size - 1);
+    case Padding::kBorder:
+      return std::clamp<int64_t>(i, 0, axis.size - 1);
     case Padding::kReflection: {
       // Truncation toward zero, as the reference's int(); the clamp only guards rounding.
       const auto r = int64_t(reflect(double(i), axis.low, axis.high));
@@ -133,8 +144,8 @@ std::optional<int64_t> tap_index(int64_t i, const Axis& axis, Padding padding) {
 // Keys' cubic convolution weights for taps at -1, 0, 1, 2 around a fraction t in [0, 1).
 std::array<double, 4> cubic_weights(double t) {
   constexpr double A = -0.75;
-  auto near = [](double x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };           // |x| <= 1
-  auto far = [](double x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };     // 1 < |x| < 2
+  auto near = [](double x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };       // |x| <= 1
+  auto far = [](double x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };  // 1 < |x| < 2
   return {far(t + 1), near(t), near(1 - t), far(2 - t)};
 }
 
@@ -170,8 +181,10 @@ class GridSampler {
     if (std::isnan(x)) return std::nullopt;
     if (a_.mode == SampleMode::kNearest) x = std::nearbyint(x);
     if (x < G(axis.low) || x > G(axis.high)) {
-      if (a_.padding == Padding::kBorder) x = std::clamp(x, G(0), size - G(1));
-      else if (a_.padding == Padding::kReflection) x = G(reflect(double(x), axis.low, axis.high));
+      if (a_.padding == Padding::kBorder)
+        x = std::clamp(x, G(0), size - G(1));
+      else if (a_.padding == Padding::kReflection)
+        x = G(reflect(double(x), axis.low, axis.high));
     }
     // Far outside, every tap is a zero (zeros) anyway; keeps the integer conversion defined.
     return std::clamp(x, G(-4), size + G(3));
@@ -222,8 +235,10 @@ T round_saturate(double v) {
 
 void store_sample(Tensor& y, int64_t i, double v) {
   if (is_float_type(y.dtype())) {
-    if (y.dtype() == DataType::kFloat64) y.data<double>()[i] = v;
-    else store_float(y, i, float(v));
+    if (y.dtype() == DataType::kFloat64)
+      y.data<double>()[i] = v;
+    else
+      store_float(y, i, float(v));
     return;
   }
   dispatch_storage(y.dtype(), [&](auto tag) {
@@ -280,15 +295,19 @@ void grid_sample(const Tensor& x, const Tensor& grid, Tensor& y, const GridSampl
           for (size_t k = 0; k < rank; ++k) {
             const std::optional<int64_t>& index = taps[k].index[corner[k]];
             weight *= taps[k].weight[corner[k]];
-            if (!index) padded = true;
-            else offset += *index * in_strides[k];
+            if (!index)
+              padded = true;
+            else
+              offset += *index * in_strides[k];
           }
           const int64_t at = plane * in_plane + offset;
           if (nearest) {
             // One tap: copy the element (or zero bytes for zero padding) in X's own type.
             uint8_t* dst = y_bytes + size_t(out) * element;
-            if (padded) std::memset(dst, 0, element);
-            else std::memcpy(dst, x_bytes + size_t(at) * element, element);
+            if (padded)
+              std::memset(dst, 0, element);
+            else
+              std::memcpy(dst, x_bytes + size_t(at) * element, element);
           } else if (!padded) {
             sum += weight * x.as_double(at);
           }
@@ -311,8 +330,10 @@ void compute_grid_sample(ComputeContext& ctx) {
   const Tensor& grid = ctx.input(1);
   Tensor& y = ctx.output(0);
   if (y.numel() == 0) return;
-  if (grid.dtype() == DataType::kFloat64) grid_sample<double>(x, grid, y, a);
-  else grid_sample<float>(x, grid, y, a);
+  if (grid.dtype() == DataType::kFloat64)
+    grid_sample<double>(x, grid, y, a);
+  else
+    grid_sample<float>(x, grid, y, a);
 }
 
 KILN_REGISTER_OP(OpDef{
@@ -329,9 +350,7 @@ KILN_REGISTER_OP(OpDef{
 // for the base position of that pixel: -1 + k * 2 / (d - 1) with align_corners (-1 for d = 1),
 // else pixel centers -1 + (2k + 1) / d. Computed in double, stored in theta's type.
 
-Dims affine_grid_size(const InferContext& ctx) {
-  return ctx.require_shape_value(1, "size");
-}
+Dims affine_grid_size(const InferContext& ctx) { return ctx.require_shape_value(1, "size"); }
 
 void infer_affine_grid(InferContext& ctx) {
   const int64_t align = ctx.node().attr_int("align_corners", 0);
@@ -392,8 +411,10 @@ void compute_affine_grid(ComputeContext& ctx) {
         for (int64_t c = 0; c <= spatial; ++c) {
           sum += theta.as_double(t + r * (spatial + 1) + c) * base[size_t(c)];
         }
-        if (grid.dtype() == DataType::kFloat64) grid.data<double>()[at++] = sum;
-        else store_float(grid, at++, float(sum));
+        if (grid.dtype() == DataType::kFloat64)
+          grid.data<double>()[at++] = sum;
+        else
+          store_float(grid, at++, float(sum));
       }
     }
   }

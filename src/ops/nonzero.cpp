@@ -26,7 +26,8 @@ KILN_REGISTER_OP(OpDef{
           for (size_t k = 0; k < hits.size(); ++k) {
             int64_t rest = hits[k];
             for (int64_t d = 0; d < rank; ++d) {
-              out.data<int64_t>()[d * int64_t(hits.size()) + int64_t(k)] = rest / strides[size_t(d)];
+              out.data<int64_t>()[d * int64_t(hits.size()) + int64_t(k)] =
+                  rest / strides[size_t(d)];
               rest %= strides[size_t(d)];
             }
             if (rank == 0) out.data<int64_t>()[k] = 0;

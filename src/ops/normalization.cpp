@@ -32,8 +32,12 @@ void check_float_input(const InferContext& ctx, size_t i, const char* what) {
 template <typename Kernel>
 void run_float_kernel(const Tensor& x, Tensor& y, Kernel&& kernel) {
   switch (x.dtype()) {
-    case DataType::kFloat32: kernel(x.data<float>(), y.data<float>()); return;
-    case DataType::kFloat64: kernel(x.data<double>(), y.data<double>()); return;
+    case DataType::kFloat32:
+      kernel(x.data<float>(), y.data<float>());
+      return;
+    case DataType::kFloat64:
+      kernel(x.data<double>(), y.data<double>());
+      return;
     default: {
       Tensor xf = to_float32(x);
       Tensor yf = Tensor::zeros(DataType::kFloat32, y.shape());
@@ -60,10 +64,14 @@ void check_channel_param(const InferContext& ctx, size_t i, const char* what, in
 DataType stash_dtype(const InferContext& ctx) {
   const int64_t code = ctx.node().attr_int("stash_type", 1);
   switch (code) {
-    case 1: return DataType::kFloat32;
-    case 10: return DataType::kFloat16;
-    case 11: return DataType::kFloat64;
-    case 16: return DataType::kBFloat16;
+    case 1:
+      return DataType::kFloat32;
+    case 10:
+      return DataType::kFloat16;
+    case 11:
+      return DataType::kFloat64;
+    case 16:
+      return DataType::kBFloat16;
     default:
       ctx.check(false, "stash_type ", code,
                 " is not a floating-point type (1 float, 10 float16, 11 double, 16 bfloat16)");

@@ -147,6 +147,6 @@ struct OpRegistration {
 #define KILN_OP_CONCAT_INNER(a, b) a##b
 #define KILN_OP_CONCAT(a, b) KILN_OP_CONCAT_INNER(a, b)
 // KILN_REGISTER_OP(OpDef{...}); at namespace scope in the op's .cpp file.
-#define KILN_REGISTER_OP(...)                                                     \
+#define KILN_REGISTER_OP(...)                                                    \
   static const ::kiln::ops::OpRegistration KILN_OP_CONCAT(kiln_op_registration_, \
                                                           __COUNTER__)(__VA_ARGS__)

@@ -33,16 +33,35 @@ bool is_wide_integer(DataType t) {
 template <typename Fn>
 void dispatch_integer(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kInt8: fn(int8_t{}); return;
-    case DataType::kUInt8: fn(uint8_t{}); return;
-    case DataType::kInt16: fn(int16_t{}); return;
-    case DataType::kUInt16: fn(uint16_t{}); return;
-    case DataType::kInt32: fn(int32_t{}); return;
-    case DataType::kUInt32: fn(uint32_t{}); return;
-    case DataType::kInt64: fn(int64_t{}); return;
-    case DataType::kUInt64: fn(uint64_t{}); return;
-    case DataType::kBool: fn(bool{}); return;
-    default: fail(ErrorCode::kInternal, "dispatch_integer: ", to_string(dtype));
+    case DataType::kInt8:
+      fn(int8_t{});
+      return;
+    case DataType::kUInt8:
+      fn(uint8_t{});
+      return;
+    case DataType::kInt16:
+      fn(int16_t{});
+      return;
+    case DataType::kUInt16:
+      fn(uint16_t{});
+      return;
+    case DataType::kInt32:
+      fn(int32_t{});
+      return;
+    case DataType::kUInt32:
+      fn(uint32_t{});
+      return;
+    case DataType::kInt64:
+      fn(int64_t{});
+      return;
+    case DataType::kUInt64:
+      fn(uint64_t{});
+      return;
+    case DataType::kBool:
+      fn(bool{});
+      return;
+    default:
+      fail(ErrorCode::kInternal, "dispatch_integer: ", to_string(dtype));
   }
 }
 
@@ -96,9 +115,12 @@ struct AxisSplit {
 AxisSplit split_at(const Dims& shape, int64_t axis) {
   AxisSplit s;
   for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    if (d < axis) s.outer *= shape[size_t(d)];
-    else if (d == axis) s.n = shape[size_t(d)];
-    else s.inner *= shape[size_t(d)];
+    if (d < axis)
+      s.outer *= shape[size_t(d)];
+    else if (d == axis)
+      s.n = shape[size_t(d)];
+    else
+      s.inner *= shape[size_t(d)];
   }
   return s;
 }
@@ -176,8 +198,10 @@ void infer_reduce(InferContext& ctx, ReduceKind kind) {
   const bool keepdims = ctx.node().attr_int("keepdims", 1) != 0;
   Dims out;
   for (size_t d = 0; d < shape.size(); ++d) {
-    if (!plan.reduced[d]) out.push_back(shape[d]);
-    else if (keepdims) out.push_back(1);
+    if (!plan.reduced[d])
+      out.push_back(shape[d]);
+    else if (keepdims)
+      out.push_back(1);
   }
   ctx.set_output(0, dtype, out);
 }
@@ -201,10 +225,16 @@ std::vector<double> reduce_in_double(const T* x, const Dims& shape, const Dims& 
   switch (kind) {
     case ReduceKind::kSum:
     case ReduceKind::kMean:
-    case ReduceKind::kLogSum: visit([](double& a, double v) { a += v; }); break;
+    case ReduceKind::kLogSum:
+      visit([](double& a, double v) { a += v; });
+      break;
     case ReduceKind::kSumSquare:
-    case ReduceKind::kL2: visit([](double& a, double v) { a += v * v; }); break;
-    case ReduceKind::kL1: visit([](double& a, double v) { a += std::fabs(v); }); break;
+    case ReduceKind::kL2:
+      visit([](double& a, double v) { a += v * v; });
+      break;
+    case ReduceKind::kL1:
+      visit([](double& a, double v) { a += std::fabs(v); });
+      break;
     case ReduceKind::kProd:
       std::fill(acc.begin(), acc.end(), 1.0);
       visit([](double& a, double v) { a *= v; });
@@ -268,15 +298,20 @@ void reduce_integer(const T* x, T* y, const Dims& shape, const Dims& slot_stride
     };
     switch (kind) {
       case ReduceKind::kSum:
-      case ReduceKind::kMean: visit([&](uint64_t& a, T v) { a += as_u64(v); }); break;
-      case ReduceKind::kProd: visit([&](uint64_t& a, T v) { a *= as_u64(v); }); break;
+      case ReduceKind::kMean:
+        visit([&](uint64_t& a, T v) { a += as_u64(v); });
+        break;
+      case ReduceKind::kProd:
+        visit([&](uint64_t& a, T v) { a *= as_u64(v); });
+        break;
       case ReduceKind::kSumSquare:
         visit([&](uint64_t& a, T v) { a += as_u64(v) * as_u64(v); });
         break;
       case ReduceKind::kL1:
         visit([&](uint64_t& a, T v) { a += v < T(0) ? uint64_t(0) - as_u64(v) : as_u64(v); });
         break;
-      default: fail(ErrorCode::kInternal, "reduce_integer: unexpected kind");
+      default:
+        fail(ErrorCode::kInternal, "reduce_integer: unexpected kind");
     }
     for (int64_t s = 0; s < slots; ++s) {
       uint64_t a = acc[size_t(s)];
@@ -390,8 +425,10 @@ void infer_arg(InferContext& ctx) {
             " of extent 0");
   Dims out;
   for (size_t d = 0; d < shape.size(); ++d) {
-    if (int64_t(d) != axis) out.push_back(shape[d]);
-    else if (ctx.node().attr_int("keepdims", 1) != 0) out.push_back(1);
+    if (int64_t(d) != axis)
+      out.push_back(shape[d]);
+    else if (ctx.node().attr_int("keepdims", 1) != 0)
+      out.push_back(1);
   }
   ctx.set_output(0, DataType::kInt64, out);
 }
@@ -579,7 +616,8 @@ KILN_REGISTER_OP(OpDef{
     .infer =
         [](InferContext& ctx) {
           const DataType dtype = ctx.input_dtype(0);
-          ctx.check(is_float_type(dtype) || (is_integer(dtype) && dtype != DataType::kBool && !is_sub_byte(dtype)),
+          ctx.check(is_float_type(dtype) ||
+                        (is_integer(dtype) && dtype != DataType::kBool && !is_sub_byte(dtype)),
                     "input type ", to_string(dtype), " is not supported");
           const Dims& shape = ctx.input_shape(0);
           ctx.check(!shape.empty(), "input must have rank 1 or more");

@@ -52,8 +52,8 @@ Dims reshape_target(const InferContext& ctx, const Dims& in_shape, std::vector<i
               in_volume, " elements) to ", to_string(spec));
     spec[size_t(inferred_axis)] = in_volume / known_volume;
   } else {
-    ctx.check(known_volume == in_volume, "cannot reshape ", to_string(in_shape), " (",
-              in_volume, " elements) to ", to_string(spec), " (", known_volume, " elements)");
+    ctx.check(known_volume == in_volume, "cannot reshape ", to_string(in_shape), " (", in_volume,
+              " elements) to ", to_string(spec), " (", known_volume, " elements)");
   }
   return spec;
 }
@@ -68,8 +68,8 @@ void infer_flatten(InferContext& ctx) {
   const Dims& in = ctx.input_shape(0);
   const int64_t rank = int64_t(in.size());
   int64_t axis = ctx.node().attr_int("axis", 1);
-  ctx.check(axis >= -rank && axis <= rank, "axis ", axis, " is out of range [", -rank, ", ",
-            rank, "]");
+  ctx.check(axis >= -rank && axis <= rank, "axis ", axis, " is out of range [", -rank, ", ", rank,
+            "]");
   if (axis < 0) axis += rank;
   int64_t outer = 1;
   int64_t inner = 1;

@@ -84,7 +84,7 @@ ResizeAttrs parse_attrs(const ir::Node& node, int64_t rank) {
                                     {"align_corners", CoordinateMode::kAlignCorners},
                                     {"asymmetric", CoordinateMode::kAsymmetric},
                                     {"tf_crop_and_resize", CoordinateMode::kTfCropAndResize},
-       {"tf_half_pixel_for_nn", CoordinateMode::kTfHalfPixelForNn}});
+                                    {"tf_half_pixel_for_nn", CoordinateMode::kTfHalfPixelForNn}});
   a.nearest = parse_choice<NearestMode>(node, "nearest_mode", "round_prefer_floor",
                                         {{"round_prefer_floor", NearestMode::kRoundPreferFloor},
                                          {"round_prefer_ceil", NearestMode::kRoundPreferCeil},
@@ -165,8 +165,9 @@ ResizeGeometry resize_geometry(const ir::Node& node, const ResizeAttrs& attrs, c
       }
       for (int64_t d : attrs.axes) {
         g.scales[size_t(d)] = scale;
-        g.out_shape[size_t(d)] = checked_int64_from_double(
-            std::floor(scale * double(in[size_t(d)]) + 0.5), cat(node.describe(), ": output extent"));
+        g.out_shape[size_t(d)] =
+            checked_int64_from_double(std::floor(scale * double(in[size_t(d)]) + 0.5),
+                                      cat(node.describe(), ": output extent"));
       }
     }
   }
@@ -196,7 +197,8 @@ double original_coordinate(CoordinateMode mode, int64_t x, double scale, int64_t
                            int64_t out_len, double roi_start, double roi_end) {
   const double xr = double(x);
   switch (mode) {
-    case CoordinateMode::kHalfPixel: return (xr + 0.5) / scale - 0.5;
+    case CoordinateMode::kHalfPixel:
+      return (xr + 0.5) / scale - 0.5;
     case CoordinateMode::kHalfPixelSymmetric: {
       // Keeps the centre of the input on the centre of the output when the output extent was
       // rounded down from in_len * scale.
@@ -205,11 +207,14 @@ double original_coordinate(CoordinateMode mode, int64_t x, double scale, int64_t
       const double offset = center * (1 - adjustment);
       return offset + (xr + 0.5) / scale - 0.5;
     }
-    case CoordinateMode::kPytorchHalfPixel: return out_len > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
+    case CoordinateMode::kPytorchHalfPixel:
+      return out_len > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
     case CoordinateMode::kAlignCorners:
       return out_len == 1 ? 0.0 : xr * double(in_len - 1) / double(out_len - 1);
-    case CoordinateMode::kAsymmetric: return xr / scale;
-    case CoordinateMode::kTfHalfPixelForNn: return (xr + 0.5) / scale;
+    case CoordinateMode::kAsymmetric:
+      return xr / scale;
+    case CoordinateMode::kTfHalfPixelForNn:
+      return (xr + 0.5) / scale;
     case CoordinateMode::kTfCropAndResize:
       if (out_len > 1) {
         return roi_start * double(in_len - 1) +
@@ -240,7 +245,8 @@ std::vector<double> tap_weights(const ResizeAttrs& attrs, double ratio, double s
   const double stretch = std::min(scale, 1.0);
   const bool cubic = attrs.mode == Interpolation::kCubic;
   const double support = cubic ? 2.0 : 1.0;
-  first_tap = checked_int64_from_double(std::floor(-support / stretch), "Resize's antialiasing filter") + 1;
+  first_tap =
+      checked_int64_from_double(std::floor(-support / stretch), "Resize's antialiasing filter") + 1;
   const int64_t count = 2 - 2 * first_tap;
   std::vector<double> w(static_cast<size_t>(count));
   double sum = 0;
@@ -287,10 +293,18 @@ AxisFilter axis_filter(const ResizeAttrs& attrs, int64_t in_len, int64_t out_len
       if (ratio != 1.0) {
         bool up = false;
         switch (attrs.nearest) {
-          case NearestMode::kRoundPreferFloor: up = ratio > 0.5; break;
-          case NearestMode::kRoundPreferCeil: up = ratio >= 0.5; break;
-          case NearestMode::kFloor: up = false; break;
-          case NearestMode::kCeil: up = true; break;
+          case NearestMode::kRoundPreferFloor:
+            up = ratio > 0.5;
+            break;
+          case NearestMode::kRoundPreferCeil:
+            up = ratio >= 0.5;
+            break;
+          case NearestMode::kFloor:
+            up = false;
+            break;
+          case NearestMode::kCeil:
+            up = true;
+            break;
         }
         i = int64_t(left) + (up ? 1 : 0);
       }
@@ -401,11 +415,14 @@ T round_saturate(double v) {
 void store_interpolated(const std::vector<double>& values, Tensor& y) {
   const int64_t n = y.numel();
   switch (y.dtype()) {
-    case DataType::kFloat64: std::copy(values.begin(), values.end(), y.data<double>()); return;
+    case DataType::kFloat64:
+      std::copy(values.begin(), values.end(), y.data<double>());
+      return;
     case DataType::kFloat32:
       for (int64_t i = 0; i < n; ++i) y.data<float>()[i] = float(values[size_t(i)]);
       return;
-    default: break;
+    default:
+      break;
   }
   if (is_floating_point(y.dtype())) {
     for (int64_t i = 0; i < n; ++i) store_float(y, i, float(values[size_t(i)]));
@@ -467,11 +484,20 @@ void compute_resize(ComputeContext& ctx) {
   }
   if (attrs.mode == Interpolation::kNearest) {
     switch (element_size(x.dtype())) {
-      case 1: resize_nearest_as<uint8_t>(x, y, filters, attrs.extrapolation_value); return;
-      case 2: resize_nearest_as<uint16_t>(x, y, filters, attrs.extrapolation_value); return;
-      case 4: resize_nearest_as<uint32_t>(x, y, filters, attrs.extrapolation_value); return;
-      case 8: resize_nearest_as<uint64_t>(x, y, filters, attrs.extrapolation_value); return;
-      default: fail(ErrorCode::kInternal, "Resize: unexpected element size");
+      case 1:
+        resize_nearest_as<uint8_t>(x, y, filters, attrs.extrapolation_value);
+        return;
+      case 2:
+        resize_nearest_as<uint16_t>(x, y, filters, attrs.extrapolation_value);
+        return;
+      case 4:
+        resize_nearest_as<uint32_t>(x, y, filters, attrs.extrapolation_value);
+        return;
+      case 8:
+        resize_nearest_as<uint64_t>(x, y, filters, attrs.extrapolation_value);
+        return;
+      default:
+        fail(ErrorCode::kInternal, "Resize: unexpected element size");
     }
   }
   const Tensor x64 = x.cast(DataType::kFloat64);

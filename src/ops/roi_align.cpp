@@ -147,12 +147,14 @@ void compute_roi_align(ComputeContext& ctx) {
       roi_h = std::max(roi_h, 1.0);
     }
     const double bin_h = roi_h / double(pooled_h), bin_w = roi_w / double(pooled_w);
-    const int64_t grid_h =
-        p.sampling_ratio > 0 ? p.sampling_ratio
-                           : checked_int64_from_double(std::ceil(roi_h / double(pooled_h)), "RoiAlign's sampling grid");
-    const int64_t grid_w =
-        p.sampling_ratio > 0 ? p.sampling_ratio
-                           : checked_int64_from_double(std::ceil(roi_w / double(pooled_w)), "RoiAlign's sampling grid");
+    const int64_t grid_h = p.sampling_ratio > 0
+                               ? p.sampling_ratio
+                               : checked_int64_from_double(std::ceil(roi_h / double(pooled_h)),
+                                                           "RoiAlign's sampling grid");
+    const int64_t grid_w = p.sampling_ratio > 0
+                               ? p.sampling_ratio
+                               : checked_int64_from_double(std::ceil(roi_w / double(pooled_w)),
+                                                           "RoiAlign's sampling grid");
     const double count = double(std::max<int64_t>(grid_h * grid_w, 1));
 
     for (int64_t ph = 0; ph < pooled_h; ++ph) {

@@ -58,33 +58,32 @@ RotaryLayout layout_of(const ir::Node& node, const Dims& shape, Check&& check) {
   }
   const int64_t rotary_dim = node.attr_int("rotary_embedding_dim", 0);
   layout.rotary_dim = rotary_dim == 0 ? layout.head_size : rotary_dim;
-  check(layout.rotary_dim > 0 && layout.rotary_dim <= layout.head_size &&
-            layout.rotary_dim % 2 == 0,
-        "the rotated part (", layout.rotary_dim,
-        " elements) must be even and within the head size ", layout.head_size);
+  check(
+      layout.rotary_dim > 0 && layout.rotary_dim <= layout.head_size && layout.rotary_dim % 2 == 0,
+      "the rotated part (", layout.rotary_dim, " elements) must be even and within the head size ",
+      layout.head_size);
   return layout;
 }
 
 void infer_rotary(InferContext& ctx) {
   const DataType dtype = ctx.input_dtype(0);
-  ctx.check(dtype == DataType::kFloat32 || dtype == DataType::kFloat16 ||
-                dtype == DataType::kBFloat16,
-            "X has type ", to_string(dtype), "; float32, float16 or bfloat16 expected");
+  ctx.check(
+      dtype == DataType::kFloat32 || dtype == DataType::kFloat16 || dtype == DataType::kBFloat16,
+      "X has type ", to_string(dtype), "; float32, float16 or bfloat16 expected");
   const auto check = [&ctx](bool cond, auto&&... args) { ctx.check(cond, args...); };
   const RotaryLayout layout = layout_of(ctx.node(), ctx.input_shape(0), check);
   ctx.check(ctx.input_dtype(1) == dtype && ctx.input_dtype(2) == dtype,
             "cos_cache and sin_cache must have X's type ", to_string(dtype));
   const Dims& cos_shape = ctx.input_shape(1);
-  ctx.check(ctx.input_shape(2) == cos_shape, "sin_cache of shape ",
-            to_string(ctx.input_shape(2)), " must have cos_cache's shape ", to_string(cos_shape));
+  ctx.check(ctx.input_shape(2) == cos_shape, "sin_cache of shape ", to_string(ctx.input_shape(2)),
+            " must have cos_cache's shape ", to_string(cos_shape));
   const int64_t half = layout.rotary_dim / 2;
   if (ctx.has_input(3)) {
     ctx.check(ctx.input_dtype(3) == DataType::kInt64, "position_ids has type ",
               to_string(ctx.input_dtype(3)), "; int64 expected");
     ctx.check(ctx.input_shape(3) == Dims{layout.batch, layout.seq},
-              "position_ids must have shape [",
-              layout.batch, ", ", layout.seq, "] ([batch, seq]), got ",
-              to_string(ctx.input_shape(3)));
+              "position_ids must have shape [", layout.batch, ", ", layout.seq,
+              "] ([batch, seq]), got ", to_string(ctx.input_shape(3)));
     ctx.check(cos_shape.size() == 2 && cos_shape[1] == half,
               "with position_ids the caches must be [max_position, ", half, "], got ",
               to_string(cos_shape));

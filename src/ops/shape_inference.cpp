@@ -37,8 +37,8 @@ const Tensor* lookup_value(const ir::Value* v, const ResolvedShapes& known,
 
 void check_input_shape(const ir::Value& input, const Dims& dims) {
   if (!input.has_shape) return;
-  KILN_CHECK(dims.size() == input.shape.size(), ErrorCode::kInvalidArgument, "input '",
-             input.name, "' has rank ", input.shape.size(), " (", ir::to_string(input.shape),
+  KILN_CHECK(dims.size() == input.shape.size(), ErrorCode::kInvalidArgument, "input '", input.name,
+             "' has rank ", input.shape.size(), " (", ir::to_string(input.shape),
              ") but was given shape ", to_string(dims));
   for (size_t i = 0; i < dims.size(); ++i) {
     KILN_CHECK(dims[i] >= 0, ErrorCode::kInvalidArgument, "input '", input.name,
@@ -77,7 +77,8 @@ InferContext infer_node(const ir::Node& node, const ResolvedShapes& known,
   try {
     def.infer(ctx);
   } catch (const SizeOverflow& e) {  // an extent product that does not fit: name the node
-    throw SizeOverflow(cat("Op '", display_name(node.name), "' (", display_name(node.op), "): ", e.what()));
+    throw SizeOverflow(
+        cat("Op '", display_name(node.name), "' (", display_name(node.op), "): ", e.what()));
   }
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (node.outputs[i] && !ctx.outputs()[i]) {
@@ -109,7 +110,8 @@ void resolve_nodes(const ir::Graph& graph, ResolvedShapes& r, const ResolvedShap
 
 }  // namespace
 
-ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string, Dims>& input_shapes,
+ResolvedShapes resolve_shapes(const ir::Graph& graph,
+                              const std::map<std::string, Dims>& input_shapes,
                               const ResolvedShapes* outer) {
   ResolvedShapes r;
   add_constants(graph, r);
@@ -176,8 +178,7 @@ std::vector<std::optional<DataType>> output_types_of_deferred(const ir::Node& no
       desc = *known;
     } else {
       auto d = r.deferred.find(in);
-      const ResolvedShapes::Deferred* deferred =
-          d != r.deferred.end() ? &d->second : nullptr;
+      const ResolvedShapes::Deferred* deferred = d != r.deferred.end() ? &d->second : nullptr;
       if (!deferred && outer) {
         for (const auto& [ov, od] : outer->deferred) {
           if (ov->name == in->name) deferred = &od;
@@ -267,7 +268,8 @@ void resolve_nodes(const ir::Graph& graph, ResolvedShapes& r, const ResolvedShap
     if (all_known) continue;
     const OpDef& def = OpRegistry::instance().get(node);
     std::vector<const Tensor*> inputs;
-    for (const ir::Value* in : node.inputs) inputs.push_back(in ? lookup_value(in, r, outer) : nullptr);
+    for (const ir::Value* in : node.inputs)
+      inputs.push_back(in ? lookup_value(in, r, outer) : nullptr);
     std::vector<Tensor> outputs;
     outputs.reserve(node.outputs.size());
     std::vector<Tensor*> output_ptrs;

@@ -38,7 +38,8 @@ inline constexpr int64_t kMaxShapeTimeElements = 1 << 16;
 // `input_shapes` gives every graph input's extents; each must agree with the input's declared
 // rank and static dims (a clear error names the input otherwise). `outer` resolves values of
 // an enclosing graph that a subgraph reads by name.
-ResolvedShapes resolve_shapes(const ir::Graph& graph, const std::map<std::string, Dims>& input_shapes,
+ResolvedShapes resolve_shapes(const ir::Graph& graph,
+                              const std::map<std::string, Dims>& input_shapes,
                               const ResolvedShapes* outer = nullptr);
 
 // Resolves an If/Loop/Scan body for the given types and extents of its inputs (in order);

@@ -51,7 +51,9 @@ DataType dtype_attribute(const ir::Node& node, int64_t value) {
 
 Tensor shape_value(const ir::Node& node, const Dims& shape) {
   const int64_t rank = int64_t(shape.size());
-  auto clamp_axis = [rank](int64_t a) { return std::clamp<int64_t>(a < 0 ? a + rank : a, 0, rank); };
+  auto clamp_axis = [rank](int64_t a) {
+    return std::clamp<int64_t>(a < 0 ? a + rank : a, 0, rank);
+  };
   const int64_t start = clamp_axis(node.attr_int("start", 0));
   const int64_t end = std::max(start, clamp_axis(node.attr_int("end", rank)));
   std::vector<int64_t> dims(shape.begin() + start, shape.begin() + end);
@@ -174,8 +176,8 @@ void compute_range(ComputeContext& ctx) {
     case DataType::kFloat16:
     case DataType::kBFloat16: {
       // float32 math (also float16/bfloat16 with stash_type 1); double for stash_type 11.
-      const bool in_double = out.dtype() != DataType::kFloat32 &&
-                             ctx.node().attr_int("stash_type", 1) == 11;
+      const bool in_double =
+          out.dtype() != DataType::kFloat32 && ctx.node().attr_int("stash_type", 1) == 11;
       const double s = start.as_double(0);
       const double d = delta.as_double(0);
       for (int64_t i = 0; i < n; ++i) {
@@ -184,7 +186,8 @@ void compute_range(ComputeContext& ctx) {
       }
       return;
     }
-    default: break;
+    default:
+      break;
   }
   fail(ErrorCode::kInternal, ctx.node().describe(), ": Range on ", to_string(out.dtype()));
 }
@@ -308,9 +311,15 @@ std::vector<std::vector<int64_t>> pad_maps(const ir::Node& node, const Dims& in_
       int64_t x = o - before;  // position within the kept part
       if (x < 0 || x >= kept) {
         switch (mode) {
-          case PadMode::kConstant: x = -1; break;
-          case PadMode::kEdge: x = std::clamp<int64_t>(x, 0, kept - 1); break;
-          case PadMode::kWrap: x = ((x % kept) + kept) % kept; break;
+          case PadMode::kConstant:
+            x = -1;
+            break;
+          case PadMode::kEdge:
+            x = std::clamp<int64_t>(x, 0, kept - 1);
+            break;
+          case PadMode::kWrap:
+            x = ((x % kept) + kept) % kept;
+            break;
           case PadMode::kReflect:
             if (kept == 1) {
               x = 0;
@@ -356,8 +365,8 @@ void compute_pad(ComputeContext& ctx) {
     std::memcpy(dst, src, element);
     return;
   }
-  const auto maps = pad_maps(ctx.node(), in.shape(), ctx.input(1),
-                             ctx.has_input(3) ? &ctx.input(3) : nullptr);
+  const auto maps =
+      pad_maps(ctx.node(), in.shape(), ctx.input(1), ctx.has_input(3) ? &ctx.input(3) : nullptr);
   const size_t rank = in.rank();
   const Dims in_strides = contiguous_strides(in.shape());
 
@@ -529,24 +538,28 @@ KILN_REGISTER_OP(OpDef{
     .name = "Shape",
     .min_inputs = 1,
     .max_inputs = 1,
-    .infer = [](InferContext& ctx) {
-      ctx.set_output_value(0, shape_value(ctx.node(), ctx.input_shape(0)));
-    },
-    .compute = [](ComputeContext& ctx) {
-      copy_value(shape_value(ctx.node(), ctx.input(0).shape()), ctx.output(0));
-    },
+    .infer =
+        [](InferContext& ctx) {
+          ctx.set_output_value(0, shape_value(ctx.node(), ctx.input_shape(0)));
+        },
+    .compute =
+        [](ComputeContext& ctx) {
+          copy_value(shape_value(ctx.node(), ctx.input(0).shape()), ctx.output(0));
+        },
 });
 
 KILN_REGISTER_OP(OpDef{
     .name = "Size",
     .min_inputs = 1,
     .max_inputs = 1,
-    .infer = [](InferContext& ctx) {
-      ctx.set_output_value(0, Tensor::scalar_int64(volume(ctx.input_shape(0))));
-    },
-    .compute = [](ComputeContext& ctx) {
-      copy_value(Tensor::scalar_int64(ctx.input(0).numel()), ctx.output(0));
-    },
+    .infer =
+        [](InferContext& ctx) {
+          ctx.set_output_value(0, Tensor::scalar_int64(volume(ctx.input_shape(0))));
+        },
+    .compute =
+        [](ComputeContext& ctx) {
+          copy_value(Tensor::scalar_int64(ctx.input(0).numel()), ctx.output(0));
+        },
 });
 
 KILN_REGISTER_OP(OpDef{
@@ -624,8 +637,10 @@ bool is_range_type(DataType t) {
     case DataType::kBFloat16:
     case DataType::kInt16:
     case DataType::kInt32:
-    case DataType::kInt64: return true;
-    default: return false;
+    case DataType::kInt64:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -647,10 +662,11 @@ int64_t range_length(const ir::Node& node, const Tensor& start, const Tensor& li
   const double l = limit.as_double(0);
   const double d = delta.as_double(0);
   KILN_CHECK(d != 0 && std::isfinite(s) && std::isfinite(l) && std::isfinite(d),
-             ErrorCode::kInvalidModel, node.describe(), ": start ", s, ", limit ", l,
-             " and delta ", d, " must be finite and delta nonzero");
+             ErrorCode::kInvalidModel, node.describe(), ": start ", s, ", limit ", l, " and delta ",
+             d, " must be finite and delta nonzero");
   return std::max<int64_t>(
-      checked_int64_from_double(std::ceil((l - s) / d), cat(node.describe(), ": element count")), 0);
+      checked_int64_from_double(std::ceil((l - s) / d), cat(node.describe(), ": element count")),
+      0);
 }
 
 }  // namespace kiln::ops

@@ -308,7 +308,8 @@ DataType output_datatype(const InferContext& ctx) {
   ctx.check(raw >= 0 && raw <= int64_t(DataType::kUInt64), "output_datatype ", raw,
             " is not a data type");
   const DataType dtype = DataType(raw);
-  ctx.check(is_float_dtype(dtype) || (is_integer(dtype) && dtype != DataType::kBool && !is_sub_byte(dtype)),
+  ctx.check(is_float_dtype(dtype) ||
+                (is_integer(dtype) && dtype != DataType::kBool && !is_sub_byte(dtype)),
             "output_datatype ", to_string(dtype), " is not supported (a float or integer type)");
   return dtype;
 }

@@ -24,8 +24,10 @@ SliceDims plan_slice(const ir::Node& node, const Dims& in_shape, const Tensor& s
   for (const Tensor* t : {&starts_t, &ends_t, axes_t, steps_t}) {
     if (!t) continue;
     KILN_CHECK(t->rank() == 1 && (t->dtype() == DataType::kInt64 || t->dtype() == DataType::kInt32),
-               ErrorCode::kInvalidModel, who, ": starts, ends, axes and steps must be 1-D int32 or "
-               "int64, got ", to_string(t->dtype()), " of shape ", to_string(t->shape()));
+               ErrorCode::kInvalidModel, who,
+               ": starts, ends, axes and steps must be 1-D int32 or "
+               "int64, got ",
+               to_string(t->dtype()), " of shape ", to_string(t->shape()));
   }
   const std::vector<int64_t> starts = starts_t.to_int64_vector();
   const std::vector<int64_t> ends = ends_t.to_int64_vector();
@@ -84,10 +86,10 @@ SliceDims plan_slice(const ir::Node& node, const Dims& in_shape, const Tensor& s
 }
 
 void infer_slice(InferContext& ctx) {
-  SliceDims plan = plan_slice(ctx.node(), ctx.input_shape(0), ctx.require_integer_value(1, "starts"),
-                              ctx.require_integer_value(2, "ends"),
-                              ctx.optional_integer_value(3, "axes"),
-                              ctx.optional_integer_value(4, "steps"));
+  SliceDims plan =
+      plan_slice(ctx.node(), ctx.input_shape(0), ctx.require_integer_value(1, "starts"),
+                 ctx.require_integer_value(2, "ends"), ctx.optional_integer_value(3, "axes"),
+                 ctx.optional_integer_value(4, "steps"));
   ctx.set_output(0, ctx.input_dtype(0), std::move(plan.extent));
 }
 
@@ -95,10 +97,9 @@ void compute_slice(ComputeContext& ctx) {
   const Tensor& in = ctx.input(0);
   Tensor& out = ctx.output(0);
   if (out.numel() == 0) return;
-  const SliceDims plan =
-      plan_slice(ctx.node(), in.shape(), ctx.input(1), ctx.input(2),
-                 ctx.has_input(3) ? &ctx.input(3) : nullptr,
-                 ctx.has_input(4) ? &ctx.input(4) : nullptr);
+  const SliceDims plan = plan_slice(ctx.node(), in.shape(), ctx.input(1), ctx.input(2),
+                                    ctx.has_input(3) ? &ctx.input(3) : nullptr,
+                                    ctx.has_input(4) ? &ctx.input(4) : nullptr);
   const Dims strides = contiguous_strides(in.shape());
   const size_t rank = in.rank();
 

@@ -27,9 +27,12 @@ struct AxisSplit {
 AxisSplit split_at(const Dims& shape, int64_t axis) {
   AxisSplit s;
   for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    if (d < axis) s.outer *= shape[size_t(d)];
-    else if (d == axis) s.n = shape[size_t(d)];
-    else s.inner *= shape[size_t(d)];
+    if (d < axis)
+      s.outer *= shape[size_t(d)];
+    else if (d == axis)
+      s.n = shape[size_t(d)];
+    else
+      s.inner *= shape[size_t(d)];
   }
   return s;
 }
@@ -175,8 +178,12 @@ void compute_softmax(ComputeContext& ctx, SoftmaxKind kind) {
       normalize_axis(ctx.node(), ctx.node().attr_int("axis", -1), int64_t(x.rank()));
   const AxisSplit split = split_at(x.shape(), axis);
   switch (x.dtype()) {
-    case DataType::kFloat32: softmax_all(x.data<float>(), y.data<float>(), split, kind); break;
-    case DataType::kFloat64: softmax_all(x.data<double>(), y.data<double>(), split, kind); break;
+    case DataType::kFloat32:
+      softmax_all(x.data<float>(), y.data<float>(), split, kind);
+      break;
+    case DataType::kFloat64:
+      softmax_all(x.data<double>(), y.data<double>(), split, kind);
+      break;
     default: {  // float16 / bfloat16: float32 math, rounded once on the way out
       Tensor xf = to_float32(x);
       Tensor yf = Tensor::zeros(DataType::kFloat32, y.shape());

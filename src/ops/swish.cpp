@@ -49,9 +49,8 @@ void compute_swiglu(ComputeContext& ctx) {
   const double alpha = alpha_of(ctx.node());
   dispatch_float(ctx.input(0).dtype(), [&](auto kind) {
     using K = decltype(kind);
-    map_binary<K, K, K>(ctx.input(0), ctx.input(1), ctx.output(0), [alpha](auto a, auto b) {
-      return swish(a, decltype(a)(alpha)) * b;
-    });
+    map_binary<K, K, K>(ctx.input(0), ctx.input(1), ctx.output(0),
+                        [alpha](auto a, auto b) { return swish(a, decltype(a)(alpha)) * b; });
   });
 }
 

@@ -3,10 +3,10 @@
 // update[prefix, s] written at past_cache[prefix, write_indices[b] + s] (mod the cache's extent
 // along `axis` when mode is "circular"). write_indices (int64, one per batch entry) defaults to
 // zeros. Elements are moved as bytes, so every type is supported.
+#include "ops/tensor_scatter.h"
+
 #include <cstring>
 #include <string>
-
-#include "ops/tensor_scatter.h"
 
 #include "ops/common.h"
 
@@ -72,7 +72,8 @@ void compute_tensor_scatter(ComputeContext& ctx) {
   const Tensor& update = ctx.input(1);
   const Tensor* indices = ctx.has_input(2) ? &ctx.input(2) : nullptr;
   Tensor& out = ctx.output(0);
-  const TensorScatterLayout l = tensor_scatter_layout(node, cache.shape(), update.shape(), cache.dtype());
+  const TensorScatterLayout l =
+      tensor_scatter_layout(node, cache.shape(), update.shape(), cache.dtype());
   const bool circular = tensor_scatter_is_circular(node);
   if (out.raw() != cache.raw() && cache.nbytes()) {
     std::memcpy(out.raw(), cache.raw(), cache.nbytes());

@@ -153,10 +153,14 @@ void compute_transpose(ComputeContext& ctx) {
   }
   // Elements are moved as unsigned integers of their size, so every dtype takes these paths.
   switch (element) {
-    case 1: return copy_strided(plan, in.data<uint8_t>(), out.data<uint8_t>());
-    case 2: return copy_strided(plan, in.data<uint16_t>(), out.data<uint16_t>());
-    case 4: return copy_strided(plan, in.data<uint32_t>(), out.data<uint32_t>());
-    case 8: return copy_strided(plan, in.data<uint64_t>(), out.data<uint64_t>());
+    case 1:
+      return copy_strided(plan, in.data<uint8_t>(), out.data<uint8_t>());
+    case 2:
+      return copy_strided(plan, in.data<uint16_t>(), out.data<uint16_t>());
+    case 4:
+      return copy_strided(plan, in.data<uint32_t>(), out.data<uint32_t>());
+    case 8:
+      return copy_strided(plan, in.data<uint64_t>(), out.data<uint64_t>());
   }
   fail(ErrorCode::kInternal, ctx.node().describe(), ": no copy for elements of ", element,
        " bytes");

@@ -400,17 +400,16 @@ size_t fuse_attention(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& 
       // transposes around the heads are left unread for dead-code elimination.
       attrs["q_num_heads"] = m.heads;
       attrs["kv_num_heads"] = m.heads;
-      ir::Node* fused =
-          graph.insert_node(position, "Attention", name, {m.q3, m.k3, m.v3, m.mask},
-                            {graph.unique_name(y->name + "_attention")}, attrs);
+      ir::Node* fused = graph.insert_node(position, "Attention", name, {m.q3, m.k3, m.v3, m.mask},
+                                          {graph.unique_name(y->name + "_attention")}, attrs);
       if (!m.mask) fused->inputs.pop_back();
       m.output_reshape->inputs[0] = fused->outputs[0];
       continue;
     }
     ir::Value* k = m.k;
     if (!k) {
-      const Tensor shape = Tensor::from_vector<int64_t>(
-          DataType::kInt64, {int64_t(m.k_shape.size())}, m.k_shape);
+      const Tensor shape =
+          Tensor::from_vector<int64_t>(DataType::kInt64, {int64_t(m.k_shape.size())}, m.k_shape);
       ir::Node* reshape = graph.insert_node(
           position, "Reshape", graph.unique_name(old->name + "_key"),
           {m.k_flat, graph.add_constant(graph.unique_name(old->name + "_key_shape"), shape)},

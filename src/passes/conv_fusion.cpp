@@ -17,10 +17,12 @@ bool is_conv_dtype(DataType t) {
 
 // A 2-D Conv or FusedConv whose X is computed (not known at shape time) with a float type.
 bool is_plain_2d_conv(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points) {
-  if (node.inputs.size() < 2 || !node.inputs[0] || !node.inputs[1] || !node.outputs[0]) return false;
+  if (node.inputs.size() < 2 || !node.inputs[0] || !node.inputs[1] || !node.outputs[0])
+    return false;
   for (const ops::ResolvedShapes& r : points) {
     const ir::Value* x = node.inputs[0];
-    if (!r.desc.count(x) || r.is_deferred(x) || r.values.count(x) || r.is_deferred(node.outputs[0])) return false;
+    if (!r.desc.count(x) || r.is_deferred(x) || r.values.count(x) || r.is_deferred(node.outputs[0]))
+      return false;
     if (r.of(x).shape.size() != 4 || !is_conv_dtype(r.of(x).dtype)) return false;
   }
   return true;
@@ -29,13 +31,16 @@ bool is_plain_2d_conv(const ir::Node& node, const std::vector<ops::ResolvedShape
 // Conv's attributes, for the FusedConv that replaces it.
 ir::Attributes conv_attributes(const ir::Node& conv) {
   ir::Attributes attrs;
-  for (const char* key : {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", "activation", "layout"}) {
+  for (const char* key : {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
+                          "activation", "layout"}) {
     if (auto it = conv.attrs.find(key); it != conv.attrs.end()) attrs[key] = it->second;
   }
   return attrs;
 }
 
-ir::Value* input_or_null(const ir::Node& node, size_t i) { return node.has_input(i) ? node.inputs[i] : nullptr; }
+ir::Value* input_or_null(const ir::Node& node, size_t i) {
+  return node.has_input(i) ? node.inputs[i] : nullptr;
+}
 
 }  // namespace
 
@@ -73,8 +78,9 @@ size_t fuse_conv_epilogues(ir::Graph& graph, const std::vector<ops::ResolvedShap
     attrs["activation"] = std::string(relu ? "relu" : "none");
     attrs["layout"] = std::string("NCHW");
     ir::Value* original = chain.back()->outputs[0];
-    ir::Node* made = insert_replacement(graph, chain.back(), "FusedConv", graph.unique_name(conv->name + "_fused"),
-                                        {conv->inputs[0], conv->inputs[1], input_or_null(*conv, 2), residual}, attrs);
+    ir::Node* made = insert_replacement(
+        graph, chain.back(), "FusedConv", graph.unique_name(conv->name + "_fused"),
+        {conv->inputs[0], conv->inputs[1], input_or_null(*conv, 2), residual}, attrs);
     descs.replaced(made->outputs[0], original);
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) graph.erase_node(*it);
     ++fused;
@@ -116,22 +122,29 @@ int64_t padded_channels(int64_t channels) {
 }
 const std::vector<int64_t> kToChannelsFirst{0, 3, 1, 2};
 
-bool is_channels_last_type(const ir::Value* v, const std::vector<ops::ResolvedShapes>& points, bool float32_too) {
+bool is_channels_last_type(const ir::Value* v, const std::vector<ops::ResolvedShapes>& points,
+                           bool float32_too) {
   for (const ops::ResolvedShapes& r : points) {
     const DataType t = r.of(v).dtype;
-    if (t != DataType::kFloat16 && t != DataType::kBFloat16 && !(float32_too && t == DataType::kFloat32)) return false;
+    if (t != DataType::kFloat16 && t != DataType::kBFloat16 &&
+        !(float32_too && t == DataType::kFloat32))
+      return false;
   }
   return true;
 }
 
 }  // namespace
 
-size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
+size_t convert_convs_to_channels_last(ir::Graph& graph,
+                                      const std::vector<ops::ResolvedShapes>& points,
                                       bool float32_too) {
   std::vector<ir::Node*> convs;
   for (auto& node : graph.nodes()) {
-    const bool conv = node->op == "Conv" || (node->op == "FusedConv" && node->attr_string("layout", "NCHW") == "NCHW");
-    if (!conv || !is_plain_2d_conv(*node, points) || !is_channels_last_type(node->inputs[0], points, float32_too)) continue;
+    const bool conv = node->op == "Conv" ||
+                      (node->op == "FusedConv" && node->attr_string("layout", "NCHW") == "NCHW");
+    if (!conv || !is_plain_2d_conv(*node, points) ||
+        !is_channels_last_type(node->inputs[0], points, float32_too))
+      continue;
     if (node->attr_int("group", 1) != 1 || !node->inputs[1]->is_constant()) continue;
     // Tensor-core convolutions want channel counts in multiples of 8; fewer input channels
     // (an RGB image's 3) are padded with zeros (padded_channels).
@@ -140,23 +153,30 @@ size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::R
     convs.push_back(node.get());
   }
   for (ir::Node* conv : convs) {
-    auto transpose = [&](ir::Value* v, const std::vector<int64_t>& perm, const std::string& suffix) {
-      return graph.insert_node(position_of(graph, conv), "Transpose", graph.unique_name(v->name + suffix), {v},
-                               {graph.unique_name(v->name + suffix)}, {{"perm", perm}})->outputs[0];
+    auto transpose = [&](ir::Value* v, const std::vector<int64_t>& perm,
+                         const std::string& suffix) {
+      return graph
+          .insert_node(position_of(graph, conv), "Transpose", graph.unique_name(v->name + suffix),
+                       {v}, {graph.unique_name(v->name + suffix)}, {{"perm", perm}})
+          ->outputs[0];
     };
     ir::Value* x = transpose(conv->inputs[0], kToChannelsLast, "_nhwc");
     const int64_t channels = conv->inputs[1]->constant->shape()[1];
     const int64_t padded = padded_channels(channels);
     if (padded != channels) {
       const std::vector<int64_t> pads{0, 0, 0, 0, 0, 0, 0, padded - channels};
-      ir::Value* amounts = graph.add_constant(graph.unique_name(x->name + "_pads"),
-                                              Tensor::from_vector<int64_t>(DataType::kInt64, {8}, pads));
-      x = graph.insert_node(position_of(graph, conv), "Pad", graph.unique_name(x->name + "_padded"), {x, amounts},
-                            {graph.unique_name(x->name + "_padded")})->outputs[0];
+      ir::Value* amounts =
+          graph.add_constant(graph.unique_name(x->name + "_pads"),
+                             Tensor::from_vector<int64_t>(DataType::kInt64, {8}, pads));
+      x = graph
+              .insert_node(position_of(graph, conv), "Pad", graph.unique_name(x->name + "_padded"),
+                           {x, amounts}, {graph.unique_name(x->name + "_padded")})
+              ->outputs[0];
     }
     ir::Value* w = graph.add_constant(graph.unique_name(conv->inputs[1]->name + "_krsc"),
                                       filter_to_channels_last(*conv->inputs[1]->constant, padded));
-    ir::Value* z = conv->has_input(3) ? transpose(conv->inputs[3], kToChannelsLast, "_nhwc") : nullptr;
+    ir::Value* z =
+        conv->has_input(3) ? transpose(conv->inputs[3], kToChannelsLast, "_nhwc") : nullptr;
     ir::Attributes attrs = conv_attributes(*conv);
     attrs["layout"] = std::string("NHWC");
     if (!attrs.count("activation")) attrs["activation"] = std::string("none");
@@ -168,8 +188,8 @@ size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::R
                                         {graph.unique_name(y->name + "_nhwc")}, attrs);
     // Back to NCHW under the old output's name; transpose_cancellation removes it between
     // consecutive channels-last convolutions.
-    insert_replacement(graph, conv, "Transpose", graph.unique_name(y->name + "_nchw"), {fused->outputs[0]},
-                       {{"perm", kToChannelsFirst}});
+    insert_replacement(graph, conv, "Transpose", graph.unique_name(y->name + "_nchw"),
+                       {fused->outputs[0]}, {{"perm", kToChannelsFirst}});
     graph.erase_node(conv);
   }
   return convs.size();

@@ -22,7 +22,8 @@ namespace kiln::passes {
 size_t fuse_conv_epilogues(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points);
 // With `float32_too` (TF32 allowed: cuDNN's channels-last TF32 kernels are faster than its NCHW
 // ones, as for FP16), float32 convolutions convert as well.
-size_t convert_convs_to_channels_last(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
+size_t convert_convs_to_channels_last(ir::Graph& graph,
+                                      const std::vector<ops::ResolvedShapes>& points,
                                       bool float32_too = false);
 
 // The two as Passes, at the points in `context`; channels_last cancels the Transposes

@@ -17,7 +17,8 @@ class GeluMatcher {
   size_t run() {
     std::vector<ir::Node*> anchors;
     for (auto& node : graph_.nodes()) {
-      if ((node->op == "Tanh" || node->op == "Erf") && node->inputs.size() == 1) anchors.push_back(node.get());
+      if ((node->op == "Tanh" || node->op == "Erf") && node->inputs.size() == 1)
+        anchors.push_back(node.get());
     }
     size_t replaced = 0;
     for (ir::Node* anchor : anchors) replaced += match(anchor) ? 1 : 0;
@@ -39,7 +40,8 @@ class GeluMatcher {
     for (int i = 0; i < 2; ++i) {
       if (outer->inputs[size_t(i)] != x) continue;
       ir::Node* square = producer_read_only_by(graph_, outer->inputs[size_t(1 - i)], "Mul", outer);
-      if (square && square->inputs.size() == 2 && square->inputs[0] == x && square->inputs[1] == x) {
+      if (square && square->inputs.size() == 2 && square->inputs[0] == x &&
+          square->inputs[1] == x) {
         nodes_.push_back(outer);
         nodes_.push_back(square);
         return true;
@@ -105,7 +107,8 @@ class GeluMatcher {
     }
     if (is_scalar_near(other, 0.5)) {  // (bracket * 0.5) * x
       ir::Node* last = sole_reader(graph_, reader->outputs[0]);
-      if (!last || last->op != "Mul" || other_operand(last, reader->outputs[0]) != x) return nullptr;
+      if (!last || last->op != "Mul" || other_operand(last, reader->outputs[0]) != x)
+        return nullptr;
       nodes_.push_back(reader);
       return last;
     }
@@ -128,8 +131,8 @@ class GeluMatcher {
     const std::string name = graph_.unique_name(anchor->name + "_gelu");
     // Moved before a Reshape whose output only the pattern reads.
     ir::Node* reshape = x->producer;
-    if (reshape && reshape->op == "Reshape" && reshape->inputs.size() == 2 && !is_graph_output(graph_, x) &&
-        only_pattern_reads(x)) {
+    if (reshape && reshape->op == "Reshape" && reshape->inputs.size() == 2 &&
+        !is_graph_output(graph_, x) && only_pattern_reads(x)) {
       ir::Value* y = reshape->inputs[0];
       ir::Node* gelu = graph_.insert_node(position_of(graph_, last), "Gelu", name, {y},
                                           {graph_.unique_name(name + "_out")}, attrs);

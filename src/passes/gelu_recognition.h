@@ -1,6 +1,6 @@
 // Recognizes GELU written out in elementary ops, as exporters emit it, and puts one Gelu node in
 // its place (GPU engines, before the matrix product epilogues fold, which take a Gelu):
-//   tanh form:  0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))   ->  Gelu(approximate=tanh)
+//   tanh form:  0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))   -> Gelu(approximate=tanh)
 //               (Hugging Face's GPT-2 "gelu_new")
 //   erf form:   0.5 * x * (1 + erf(x / sqrt(2)))                           ->  Gelu
 // The 0.5 may multiply x, the bracket or their product; x^3 may be Pow(x, 3) or x * x * x;

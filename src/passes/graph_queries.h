@@ -120,14 +120,17 @@ class ValueDescs {
   explicit ValueDescs(const std::vector<ops::ResolvedShapes>& points) : points_(points) {}
 
   // `made` now stands for `original` (which stays alive, unused, until dead-code removal).
-  void replaced(const ir::Value* made, const ir::Value* original) { origin_[made] = origin(original); }
+  void replaced(const ir::Value* made, const ir::Value* original) {
+    origin_[made] = origin(original);
+  }
 
   // Whether `v` has the same known type and shape as `like` at every profile point.
   bool same_everywhere(const ir::Value* v, const ir::Value* like) const {
     v = origin(v);
     like = origin(like);
     for (const ops::ResolvedShapes& r : points_) {
-      if (!r.desc.count(v) || !r.desc.count(like) || r.is_deferred(v) || r.is_deferred(like)) return false;
+      if (!r.desc.count(v) || !r.desc.count(like) || r.is_deferred(v) || r.is_deferred(like))
+        return false;
       if (r.of(v).dtype != r.of(like).dtype || r.of(v).shape != r.of(like).shape) return false;
     }
     return true;
@@ -172,7 +175,8 @@ class ValueDescs {
   std::unordered_map<const ir::Value*, const ir::Value*> origin_;
 };
 
-inline std::list<std::unique_ptr<ir::Node>>::iterator position_of(ir::Graph& graph, const ir::Node* node) {
+inline std::list<std::unique_ptr<ir::Node>>::iterator position_of(ir::Graph& graph,
+                                                                  const ir::Node* node) {
   return std::find_if(graph.nodes().begin(), graph.nodes().end(),
                       [&](const auto& p) { return p.get() == node; });
 }
@@ -180,9 +184,11 @@ inline std::list<std::unique_ptr<ir::Node>>::iterator position_of(ir::Graph& gra
 // Inserts a node before `replaced` that produces `replaced`'s first output value under its name
 // (so graph outputs keep their names): the old value is renamed aside and its readers moved to
 // the new one. The caller erases `replaced` (and anything else it folded).
-inline ir::Node* insert_replacement(ir::Graph& graph, ir::Node* replaced, std::string op, std::string name,
-                                    std::vector<ir::Value*> inputs, ir::Attributes attrs) {
-  while (!inputs.empty() && !inputs.back()) inputs.pop_back();  // omitted optional inputs at the end
+inline ir::Node* insert_replacement(ir::Graph& graph, ir::Node* replaced, std::string op,
+                                    std::string name, std::vector<ir::Value*> inputs,
+                                    ir::Attributes attrs) {
+  while (!inputs.empty() && !inputs.back())
+    inputs.pop_back();  // omitted optional inputs at the end
   ir::Value* result = replaced->outputs[0];
   const std::string result_name = result->name;
   graph.rename_value(result, graph.unique_name(result_name + "_replaced"));

@@ -7,7 +7,8 @@ namespace kiln::passes {
 namespace {
 
 bool constant_equals(const ir::Value* v, double expected) {
-  return v && v->is_constant() && v->constant->numel() == 1 && v->constant->as_double(0) == expected;
+  return v && v->is_constant() && v->constant->numel() == 1 &&
+         v->constant->as_double(0) == expected;
 }
 
 // Dropout is the identity unless it runs in training mode with a nonzero ratio (which its
@@ -25,7 +26,8 @@ class IdentityElimination : public Pass {
   bool apply(ir::Graph& graph) override {
     std::vector<ir::Node*> removable;
     for (auto& node : graph.nodes()) {
-      if (node->op != "Identity" && !(node->op == "Dropout" && is_identity_dropout(*node))) continue;
+      if (node->op != "Identity" && !(node->op == "Dropout" && is_identity_dropout(*node)))
+        continue;
       if (!node->has_input(0) || !node->outputs[0]) continue;
       ir::Value* in = node->inputs[0];
       ir::Value* out = node->outputs[0];
@@ -35,7 +37,8 @@ class IdentityElimination : public Pass {
         // Rename-through: the producer of `in` (if any, and `in` is not itself an output)
         // may produce the graph output directly, keeping the output's name.
         bool in_is_output = std::find(outputs.begin(), outputs.end(), in) != outputs.end();
-        bool in_is_input = std::find(graph.inputs().begin(), graph.inputs().end(), in) != graph.inputs().end();
+        bool in_is_input =
+            std::find(graph.inputs().begin(), graph.inputs().end(), in) != graph.inputs().end();
         if (in_is_output || in_is_input || in->is_constant() || !in->producer) continue;
         if (graph.users(in).size() != 1) continue;
         ir::Node* producer = in->producer;
@@ -61,6 +64,8 @@ class IdentityElimination : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_identity_elimination() { return std::make_unique<IdentityElimination>(); }
+std::unique_ptr<Pass> make_identity_elimination() {
+  return std::make_unique<IdentityElimination>();
+}
 
 }  // namespace kiln::passes

@@ -14,7 +14,8 @@ bool is_low_or_float32(DataType t) {
 
 class EpilogueFusion {
  public:
-  EpilogueFusion(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points, bool gelu_as_tanh)
+  EpilogueFusion(ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
+                 bool gelu_as_tanh)
       : graph_(graph), points_(points), descs_(points), gelu_as_tanh_(gelu_as_tanh) {}
 
   size_t run() {
@@ -63,9 +64,11 @@ class EpilogueFusion {
     if (m->op == "Gemm" && !plain_gemm(m, n, &bias)) return false;
     const ir::Value* a_resolved = descs_.origin(a);  // A may be an earlier fusion's output
     for (const ops::ResolvedShapes& r : points_) {
-      if (!r.desc.count(a_resolved) || r.is_deferred(a_resolved) || r.values.count(a_resolved)) return false;
+      if (!r.desc.count(a_resolved) || r.is_deferred(a_resolved) || r.values.count(a_resolved))
+        return false;
       const ops::TensorDesc& d = r.of(a_resolved);
-      if (d.shape.size() < 2 || !is_low_or_float32(d.dtype) || d.dtype != w->constant->dtype()) return false;
+      if (d.shape.size() < 2 || !is_low_or_float32(d.dtype) || d.dtype != w->constant->dtype())
+        return false;
     }
 
     std::vector<ir::Node*> chain{m};
@@ -77,7 +80,8 @@ class EpilogueFusion {
         ir::Value* other = next->inputs[0] == current ? next->inputs[1] : next->inputs[0];
         if (!bias && is_bias_for(other, n) && other->constant->dtype() == w->constant->dtype()) {
           bias = other;
-        } else if (!residual && other && !other->is_constant() && descs_.same_everywhere(other, current) &&
+        } else if (!residual && other && !other->is_constant() &&
+                   descs_.same_everywhere(other, current) &&
                    descs_.same_everywhere(next->outputs[0], current)) {
           residual = other;
         } else {
@@ -87,9 +91,12 @@ class EpilogueFusion {
         activation = "relu";
       } else if (next->op == "Gelu" && activation == "none") {
         const std::string approximate = next->attr_string("approximate", "none");
-        if (approximate == "tanh") activation = "gelu_tanh";
-        else if (approximate == "none" && gelu_as_tanh_) activation = "gelu_tanh";
-        else break;
+        if (approximate == "tanh")
+          activation = "gelu_tanh";
+        else if (approximate == "none" && gelu_as_tanh_)
+          activation = "gelu_tanh";
+        else
+          break;
       } else {
         break;
       }
@@ -100,12 +107,14 @@ class EpilogueFusion {
     if (chain.size() == 1) return false;  // a plain product: MatMul's own kernel is as good
 
     if (bias && bias->constant->shape().size() != 1) {
-      bias = graph_.add_constant(graph_.unique_name(bias->name + "_row"), bias->constant->reshaped({n}));
+      bias = graph_.add_constant(graph_.unique_name(bias->name + "_row"),
+                                 bias->constant->reshaped({n}));
     }
     // The fused node takes the place of the chain's last node (every operand exists by then)
     // and its output's name, so graph outputs keep their names.
     ir::Value* original = chain.back()->outputs[0];
-    ir::Node* made = insert_replacement(graph_, chain.back(), "FusedMatMul", graph_.unique_name(m->name + "_fused"),
+    ir::Node* made = insert_replacement(graph_, chain.back(), "FusedMatMul",
+                                        graph_.unique_name(m->name + "_fused"),
                                         {a, w, bias, residual}, {{"activation", activation}});
     descs_.replaced(made->outputs[0], original);
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) graph_.erase_node(*it);

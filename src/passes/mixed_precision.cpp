@@ -19,31 +19,66 @@ const std::map<std::string, LowPrecisionPositions, std::less<>>& allow_list() {
   static const std::map<std::string, LowPrecisionPositions, std::less<>> table = [] {
     std::map<std::string, LowPrecisionPositions, std::less<>> t;
     // Every input and output is T.
-    for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Concat",
-                           "Relu", "Sigmoid", "Tanh", "Erf", "Gelu", "Sqrt", "Neg", "Abs",
-                           "Reciprocal", "LeakyRelu", "Elu", "Selu", "HardSigmoid", "HardSwish",
-                           "Softplus", "Softsign", "Mish", "PRelu", "Clip", "Identity", "Softmax",
-                           "LogSoftmax", "MatMul", "FusedMatMul", "Gemm", "Conv", "ConvTranspose",
-                           "InstanceNormalization", "GroupNormalization"}) {
+    for (const char* op : {"Add",
+                           "Sub",
+                           "Mul",
+                           "Div",
+                           "Max",
+                           "Min",
+                           "Sum",
+                           "Mean",
+                           "Concat",
+                           "Relu",
+                           "Sigmoid",
+                           "Tanh",
+                           "Erf",
+                           "Gelu",
+                           "Sqrt",
+                           "Neg",
+                           "Abs",
+                           "Reciprocal",
+                           "LeakyRelu",
+                           "Elu",
+                           "Selu",
+                           "HardSigmoid",
+                           "HardSwish",
+                           "Softplus",
+                           "Softsign",
+                           "Mish",
+                           "PRelu",
+                           "Clip",
+                           "Identity",
+                           "Softmax",
+                           "LogSoftmax",
+                           "MatMul",
+                           "FusedMatMul",
+                           "Gemm",
+                           "Conv",
+                           "ConvTranspose",
+                           "InstanceNormalization",
+                           "GroupNormalization"}) {
       t[op] = {{kAll}, {kAll}};
     }
     // T is the first input (the others are indices, shapes or axes) and the outputs.
-    for (const char* op : {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Slice",
-                           "Gather", "GatherElements", "GatherND", "Split", "Expand", "Tile",
-                           "Resize", "ReduceMean", "ReduceMax", "ReduceMin", "DepthToSpace",
-                           "SpaceToDepth", "GlobalAveragePool", "GlobalMaxPool", "AveragePool"}) {
+    for (const char* op :
+         {"Transpose",  "Reshape",      "Flatten",        "Squeeze",           "Unsqueeze",
+          "Slice",      "Gather",       "GatherElements", "GatherND",          "Split",
+          "Expand",     "Tile",         "Resize",         "ReduceMean",        "ReduceMax",
+          "ReduceMin",  "DepthToSpace", "SpaceToDepth",   "GlobalAveragePool", "GlobalMaxPool",
+          "AveragePool"}) {
       t[op] = {{0}, {kAll}};
     }
-    t["MaxPool"] = {{0}, {0}};                          // output 1: int64 indices
-    t["Pad"] = {{0, 2}, {0}};                           // input 2: the constant value
-    t["Where"] = {{1, 2}, {0}};                         // input 0: the condition
-    t["LayerNormalization"] = {{0, 1, 2}, {0}};         // mean and inverse std stay float32
+    t["MaxPool"] = {{0}, {0}};                   // output 1: int64 indices
+    t["Pad"] = {{0, 2}, {0}};                    // input 2: the constant value
+    t["Where"] = {{1, 2}, {0}};                  // input 0: the condition
+    t["LayerNormalization"] = {{0, 1, 2}, {0}};  // mean and inverse std stay float32
     // Q, K, V, a float mask, past key/value (a boolean mask and nonpad_kv_seqlen are not
     // float32, so they stay); the fused kernel keeps the softmax in float32.
     t["Attention"] = {{0, 1, 2, 3, 4, 5}, {kAll}};
     t["BatchNormalization"] = {{0, 1, 2, 3, 4}, {0}};  // inference form
     // Tests of float values: the inputs may be low, the bool result is not T.
-    for (const char* op : {"IsNaN", "IsInf", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}) {
+    for (const char* op :
+         {"IsNaN", "IsInf", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}) {
       t[op] = {{kAll}, {}};
     }
     return t;
@@ -141,8 +176,9 @@ class MixedPrecision {
     auto& cache = to == DataType::kFloat32 ? float32_twin_ : low_twin_;
     if (auto it = cache.find(value); it != cache.end()) return it->second;
     const std::string suffix = to == DataType::kFloat32 ? "_fp32" : "_lowp";
-    ir::Node* cast = graph_.insert_node(position_of(user), "Cast", graph_.unique_name(value->name + "_cast" + suffix),
-                                        {value}, {value->name + suffix}, {{"to", int64_t(to)}});
+    ir::Node* cast = graph_.insert_node(position_of(user), "Cast",
+                                        graph_.unique_name(value->name + "_cast" + suffix), {value},
+                                        {value->name + suffix}, {{"to", int64_t(to)}});
     cache[value] = cast->outputs[0];
     return cast->outputs[0];
   }
@@ -187,7 +223,9 @@ class MixedPrecision {
       if (converted[i]) {
         auto it = low_constants_.find(in);
         if (it == low_constants_.end()) {
-          it = low_constants_.emplace(in, graph_.add_constant(in->name + "_lowp", std::move(*converted[i]))).first;
+          it = low_constants_
+                   .emplace(in, graph_.add_constant(in->name + "_lowp", std::move(*converted[i])))
+                   .first;
         }
         node.inputs[i] = it->second;
       } else {
@@ -225,8 +263,8 @@ class MixedPrecision {
       const std::string name = out->name;
       ir::Value* low = out;
       graph_.rename_value(low, graph_.unique_name(name + "_lowp"));
-      ir::Node* cast = graph_.add_node("Cast", graph_.unique_name(name + "_cast_fp32"), {low}, {name},
-                                       {{"to", int64_t(DataType::kFloat32)}});
+      ir::Node* cast = graph_.add_node("Cast", graph_.unique_name(name + "_cast_fp32"), {low},
+                                       {name}, {{"to", int64_t(DataType::kFloat32)}});
       out = cast->outputs[0];
     }
   }
@@ -248,7 +286,8 @@ const LowPrecisionPositions* low_precision_positions(const std::string& op) {
 
 size_t apply_mixed_precision(ir::Graph& graph, const MixedPrecisionOptions& options) {
   KILN_CHECK(options.low == DataType::kFloat16 || options.low == DataType::kBFloat16,
-             ErrorCode::kInvalidArgument, "mixed precision: the low type must be float16 or bfloat16");
+             ErrorCode::kInvalidArgument,
+             "mixed precision: the low type must be float16 or bfloat16");
   KILN_CHECK(options.resolved && options.backend_supports, ErrorCode::kInternal,
              "mixed precision: resolved shapes and a backend check are required");
   return MixedPrecision(graph, options).run();

@@ -14,13 +14,14 @@ namespace {
 // must be scalar constants for the op to commute with a Transpose.
 bool is_unary_pointwise(const std::string& op) {
   static constexpr std::array<std::string_view, 16> kOps = {
-      "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "Elu", "Selu", "HardSigmoid", "HardSwish",
-      "Softplus", "Neg", "Abs", "Sqrt", "Exp", "Erf", "Gelu"};
+      "Relu",      "Sigmoid",  "Tanh", "Clip", "LeakyRelu", "Elu", "Selu", "HardSigmoid",
+      "HardSwish", "Softplus", "Neg",  "Abs",  "Sqrt",      "Exp", "Erf",  "Gelu"};
   return std::find(kOps.begin(), kOps.end(), op) != kOps.end();
 }
 
 bool is_binary_pointwise(const std::string& op) {
-  static constexpr std::array<std::string_view, 6> kOps = {"Add", "Sub", "Mul", "Div", "Max", "Min"};
+  static constexpr std::array<std::string_view, 6> kOps = {"Add", "Sub", "Mul",
+                                                           "Div", "Max", "Min"};
   return std::find(kOps.begin(), kOps.end(), op) != kOps.end();
 }
 
@@ -78,9 +79,12 @@ class Cancellation {
   bool leads_to_inverse(const ir::Value* v, const std::vector<int64_t>& perm, int depth) const {
     if (depth == 0) return false;
     for (ir::Node* reader : graph_.users(v)) {
-      if (reader->op == "Transpose" && reader->has_attr("perm") && undoes(perm, reader->attr_ints("perm"))) return true;
+      if (reader->op == "Transpose" && reader->has_attr("perm") &&
+          undoes(perm, reader->attr_ints("perm")))
+        return true;
       const bool pointwise = is_unary_pointwise(reader->op) || is_binary_pointwise(reader->op);
-      if ((pointwise || is_channels_last_pool_candidate(reader, perm)) && reader->outputs.size() == 1 && reader->outputs[0] &&
+      if ((pointwise || is_channels_last_pool_candidate(reader, perm)) &&
+          reader->outputs.size() == 1 && reader->outputs[0] &&
           leads_to_inverse(reader->outputs[0], perm, depth - 1)) {
         return true;
       }
@@ -90,9 +94,12 @@ class Cancellation {
 
   // A second Transpose of the same value with the same perm: its readers read the first.
   bool merge_duplicate(ir::Node* node) {
-    if (!node->has_input(0) || !node->outputs[0] || is_graph_output(graph_, node->outputs[0])) return false;
+    if (!node->has_input(0) || !node->outputs[0] || is_graph_output(graph_, node->outputs[0]))
+      return false;
     for (ir::Node* other : graph_.users(node->inputs[0])) {
-      if (other == node || other->op != "Transpose" || !other->outputs[0] || !other->has_attr("perm")) continue;
+      if (other == node || other->op != "Transpose" || !other->outputs[0] ||
+          !other->has_attr("perm"))
+        continue;
       if (other->attr_ints("perm") != node->attr_ints("perm")) continue;
       // Keep the earlier one (it exists before every reader of either).
       const auto later = std::find_if(position_of(graph_, other), graph_.nodes().end(),
@@ -120,7 +127,8 @@ class Cancellation {
   // Pool(Transpose([0,3,1,2])(x)) => Transpose([0,3,1,2])(Pool[layout NHWC](x)) for 2-D MaxPool
   // (without Indices) and AveragePool reading channels-last data converted to NCHW, when a
   // Transpose back to channels-last reads the result (ResNet's stem: conv, pool, conv).
-  static bool is_channels_last_pool_candidate(const ir::Node* node, const std::vector<int64_t>& perm) {
+  static bool is_channels_last_pool_candidate(const ir::Node* node,
+                                              const std::vector<int64_t>& perm) {
     return (node->op == "MaxPool" || node->op == "AveragePool") && perm == kToNchw &&
            node->outputs.size() == 1 && node->outputs[0] && node->has_input(0) &&
            node->attr_string("layout", "NCHW") == "NCHW";
@@ -133,11 +141,11 @@ class Cancellation {
     if (!leads_to_inverse(node->outputs[0], to_nchw, 8)) return false;
     ir::Attributes attrs = node->attrs;
     attrs["layout"] = std::string("NHWC");
-    ir::Node* moved = graph_.insert_node(position_of(graph_, node), node->op, graph_.unique_name(node->name + "_nhwc"),
-                                         {t->inputs[0]}, {graph_.unique_name(node->outputs[0]->name + "_nhwc")},
-                                         attrs);
-    insert_replacement(graph_, node, "Transpose", graph_.unique_name(t->name + "_moved"), {moved->outputs[0]},
-                       {{"perm", to_nchw}});
+    ir::Node* moved = graph_.insert_node(
+        position_of(graph_, node), node->op, graph_.unique_name(node->name + "_nhwc"),
+        {t->inputs[0]}, {graph_.unique_name(node->outputs[0]->name + "_nhwc")}, attrs);
+    insert_replacement(graph_, node, "Transpose", graph_.unique_name(t->name + "_moved"),
+                       {moved->outputs[0]}, {{"perm", to_nchw}});
     graph_.erase_node(node);
     return true;
   }
@@ -166,10 +174,11 @@ class Cancellation {
         return false;  // an operand that is neither transposed alike nor a scalar
       }
     }
-    ir::Node* moved = graph_.insert_node(position_of(graph_, node), node->op, graph_.unique_name(node->name + "_moved"),
-                                         inputs, {graph_.unique_name(node->outputs[0]->name + "_moved")}, node->attrs);
-    insert_replacement(graph_, node, "Transpose", graph_.unique_name(t->name + "_moved"), {moved->outputs[0]},
-                       {{"perm", perm}});
+    ir::Node* moved = graph_.insert_node(
+        position_of(graph_, node), node->op, graph_.unique_name(node->name + "_moved"), inputs,
+        {graph_.unique_name(node->outputs[0]->name + "_moved")}, node->attrs);
+    insert_replacement(graph_, node, "Transpose", graph_.unique_name(t->name + "_moved"),
+                       {moved->outputs[0]}, {{"perm", perm}});
     graph_.erase_node(node);
     return true;
   }

@@ -97,7 +97,9 @@ class ByteReader {
  public:
   // `file_offset` is where data[0] sits in the plan file, for messages.
   ByteReader(const uint8_t* data, size_t size, size_t file_offset = 0)
-      : data_(data), size_(size), file_offset_(file_offset),
+      : data_(data),
+        size_(size),
+        file_offset_(file_offset),
         context_(std::make_shared<std::vector<std::string>>()) {}
 
   // Names what is being read while it lives ("graph 'main'", "node 3 'Conv' 'c1'"); errors
@@ -160,7 +162,8 @@ class ByteReader {
       pos_ = before;
       fail(what, " of ", n, " bytes runs past the end (", remaining() - 4, " bytes left)");
     }
-    if (field_reads) [[unlikely]] record(0, n);
+    if (field_reads) [[unlikely]]
+      record(0, n);
     std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
     pos_ += n;
     return s;
@@ -168,8 +171,8 @@ class ByteReader {
 
   // A reader over the next `length` bytes (sharing this one's scopes); this one skips them.
   ByteReader sub(uint64_t length, const char* what) {
-    if (length > remaining()) fail(what, " of ", length, " bytes runs past the end (", remaining(),
-                                   " bytes left)");
+    if (length > remaining())
+      fail(what, " of ", length, " bytes runs past the end (", remaining(), " bytes left)");
     ByteReader r(data_ + pos_, size_t(length), file_offset_ + pos_);
     r.context_ = context_;
     pos_ += size_t(length);
@@ -180,7 +183,8 @@ class ByteReader {
   template <typename T>
   T fixed(const char* what) {
     if (remaining() < sizeof(T)) fail("needs ", what, " but only ", remaining(), " bytes are left");
-    if (field_reads) [[unlikely]] record(sizeof(T), sizeof(T));
+    if (field_reads) [[unlikely]]
+      record(sizeof(T), sizeof(T));
     T v;
     std::memcpy(&v, data_ + pos_, sizeof v);
     pos_ += sizeof v;

@@ -35,7 +35,7 @@ constexpr Tables kTables = make_tables();
 
 #ifdef KILN_CRC32C_SSE42
 __attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const uint8_t* p, size_t size,
-                                                          uint32_t previous) {
+                                                        uint32_t previous) {
   uint64_t crc = ~previous;
   for (; size >= 8; size -= 8, p += 8) {
     uint64_t word;

@@ -24,8 +24,8 @@ struct ProfileData {
 
 // Where each activation lives in the context's arena, planned at the profile's max shapes.
 struct MemoryPlanData {
-  uint64_t arena_bytes = 0;            // size of the one arena an execution context allocates
-  uint64_t total_activation_bytes = 0; // sum of all activations, as if none were reused
+  uint64_t arena_bytes = 0;                 // size of the one arena an execution context allocates
+  uint64_t total_activation_bytes = 0;      // sum of all activations, as if none were reused
   std::map<std::string, uint64_t> offsets;  // value name -> byte offset in the arena
   std::map<std::string, uint64_t> sizes;    // value name -> bytes reserved
 };

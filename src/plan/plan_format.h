@@ -23,17 +23,17 @@ inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
 // kiln version) keep this layout in every format version, so that any kiln can name the
 // version that wrote any plan.
 inline constexpr size_t kHeaderSize = 128;
-inline constexpr size_t kMagicOffset = 0;           // char[8]
-inline constexpr size_t kFormatVersionOffset = 8;   // u32
-inline constexpr size_t kHeaderSizeOffset = 12;     // u32, == kHeaderSize
-inline constexpr size_t kKilnVersionOffset = 16;    // char[16], NUL-padded
+inline constexpr size_t kMagicOffset = 0;          // char[8]
+inline constexpr size_t kFormatVersionOffset = 8;  // u32
+inline constexpr size_t kHeaderSizeOffset = 12;    // u32, == kHeaderSize
+inline constexpr size_t kKilnVersionOffset = 16;   // char[16], NUL-padded
 inline constexpr size_t kKilnVersionField = 16;
 inline constexpr size_t kStablePrefixSize = 32;
-inline constexpr size_t kBodySizeOffset = 32;       // u64
-inline constexpr size_t kWeightsSizeOffset = 40;    // u64, a multiple of kWeightsAlignment
-inline constexpr size_t kBuilderFlagsOffset = 48;   // u32
-inline constexpr size_t kChecksumOffset = 52;       // u32, CRC-32C (see checksum.h)
-inline constexpr size_t kTargetOffset = 56;         // char[72], NUL-padded
+inline constexpr size_t kBodySizeOffset = 32;      // u64
+inline constexpr size_t kWeightsSizeOffset = 40;   // u64, a multiple of kWeightsAlignment
+inline constexpr size_t kBuilderFlagsOffset = 48;  // u32
+inline constexpr size_t kChecksumOffset = 52;      // u32, CRC-32C (see checksum.h)
+inline constexpr size_t kTargetOffset = 56;        // char[72], NUL-padded
 inline constexpr size_t kTargetField = 72;
 static_assert(kTargetOffset + kTargetField == kHeaderSize);
 

@@ -14,10 +14,10 @@
 
 #include "core/checked_size.h"
 #include "core/error.h"
+#include "core/fuzzing.h"
 #include "ir/graph.h"
 #include "kiln/version.h"
 #include "plan/byte_io.h"
-#include "core/fuzzing.h"
 #include "plan/checksum.h"
 #include "plan/plan.h"
 #include "plan/plan_format.h"
@@ -128,16 +128,15 @@ Tensor BodyReader::read_tensor(ByteReader& r) {
            " is larger than the weights section (", weights_size_, " bytes)");
   }
   if (size != needed) {
-    r.fail("tensor of shape ", to_string(shape), " and type ", to_string(dtype), " needs ",
-           needed, " bytes but its weights entry has ", size);
+    r.fail("tensor of shape ", to_string(shape), " and type ", to_string(dtype), " needs ", needed,
+           " bytes but its weights entry has ", size);
   }
   if (offset > weights_size_ || size > weights_size_ - offset) {
     r.fail("tensor refers to weights [", offset, ", ", offset, " + ", size,
            ") beyond the weights section (", weights_size_, " bytes)");
   }
   if (offset % format::kWeightsAlignment != 0) {
-    r.fail("tensor weights offset ", offset, " is not a multiple of ",
-           format::kWeightsAlignment);
+    r.fail("tensor weights offset ", offset, " is not a multiple of ", format::kWeightsAlignment);
   }
   const uint8_t* bytes = weights_ + offset;
   if (owner_) {
@@ -246,8 +245,8 @@ std::unique_ptr<ir::Graph> BodyReader::read_graph(ByteReader& r, int depth) {
         r.fail("the attribute appears twice");
       }
     }
-    ir::Node* node = g->add_node(std::move(op), std::move(name), std::move(inputs), {},
-                                 std::move(attrs));
+    ir::Node* node =
+        g->add_node(std::move(op), std::move(name), std::move(inputs), {}, std::move(attrs));
     node->outputs = std::move(outputs);
     for (ir::Value* o : node->outputs) {
       if (o) o->producer = node;
@@ -259,11 +258,16 @@ std::unique_ptr<ir::Graph> BodyReader::read_graph(ByteReader& r, int depth) {
 ir::Attribute BodyReader::read_attribute(ByteReader& r, int depth) {
   const uint8_t kind = r.u8();
   switch (AttributeKind(kind)) {
-    case AttributeKind::kInt: return r.i64();
-    case AttributeKind::kFloat: return r.f64();
-    case AttributeKind::kString: return r.str("string attribute");
-    case AttributeKind::kTensor: return read_tensor(r);
-    case AttributeKind::kGraph: return read_optional_graph(r, depth);
+    case AttributeKind::kInt:
+      return r.i64();
+    case AttributeKind::kFloat:
+      return r.f64();
+    case AttributeKind::kString:
+      return r.str("string attribute");
+    case AttributeKind::kTensor:
+      return read_tensor(r);
+    case AttributeKind::kGraph:
+      return read_optional_graph(r, depth);
     case AttributeKind::kInts: {
       std::vector<int64_t> v(r.count(8, "ints"));
       for (int64_t& x : v) x = r.i64();
@@ -374,7 +378,8 @@ std::map<std::string, std::vector<uint8_t>> BodyReader::read_tactic_params(
     std::string node = r.str("node name");
     const std::string bytes = r.str("parameters");
     if (bytes.empty()) r.fail("empty parameters (the writer leaves such nodes out)");
-    if (!tactics.count(node)) r.fail("parameters for node '", printable(node), "', which has no tactic");
+    if (!tactics.count(node))
+      r.fail("parameters for node '", printable(node), "', which has no tactic");
     if (!params.emplace(std::move(node), std::vector<uint8_t>(bytes.begin(), bytes.end())).second) {
       r.fail("two sets of parameters for the same node");
     }
@@ -384,11 +389,16 @@ std::map<std::string, std::vector<uint8_t>> BodyReader::read_tactic_params(
 
 const char* section_name(SectionId id) {
   switch (id) {
-    case SectionId::kGraph: return "graph section";
-    case SectionId::kProfiles: return "profiles section";
-    case SectionId::kMemory: return "memory plan section";
-    case SectionId::kTactics: return "tactics section";
-    case SectionId::kTacticParams: return "tactic parameters section";
+    case SectionId::kGraph:
+      return "graph section";
+    case SectionId::kProfiles:
+      return "profiles section";
+    case SectionId::kMemory:
+      return "memory plan section";
+    case SectionId::kTactics:
+      return "tactics section";
+    case SectionId::kTacticParams:
+      return "tactic parameters section";
   }
   return "section";
 }
@@ -439,8 +449,8 @@ PlanContents deserialize(const uint8_t* data, size_t size, std::shared_ptr<const
   }
   // Compared against the actual size before any arithmetic can overflow.
   if (body_size > size || weights_size > size) {
-    invalid("plan is truncated: header says body ", body_size, " bytes and weights ",
-            weights_size, " bytes, file has ", size);
+    invalid("plan is truncated: header says body ", body_size, " bytes and weights ", weights_size,
+            " bytes, file has ", size);
   }
   const uint64_t weights_start =
       (kHeaderSize + body_size + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
@@ -462,12 +472,12 @@ PlanContents deserialize(const uint8_t* data, size_t size, std::shared_ptr<const
 
   BodyReader reader(data + weights_start, weights_size, std::move(owner));
   ByteReader body(data + kHeaderSize, size_t(body_size), kHeaderSize);
-  plan.graph = read_section(body, SectionId::kGraph,
-                            [&](ByteReader& r) { return reader.read_graph(r, 0); });
+  plan.graph =
+      read_section(body, SectionId::kGraph, [&](ByteReader& r) { return reader.read_graph(r, 0); });
   plan.profiles = read_section(body, SectionId::kProfiles,
                                [&](ByteReader& r) { return reader.read_profiles(r); });
-  plan.memory = read_section(body, SectionId::kMemory,
-                             [&](ByteReader& r) { return reader.read_memory(r); });
+  plan.memory =
+      read_section(body, SectionId::kMemory, [&](ByteReader& r) { return reader.read_memory(r); });
   plan.tactics = read_section(body, SectionId::kTactics,
                               [&](ByteReader& r) { return reader.read_tactics(r); });
   plan.tactic_params = read_section(body, SectionId::kTacticParams, [&](ByteReader& r) {
@@ -492,8 +502,7 @@ PlanContents read_plan_file(const std::string& path) {
   }
   auto io_error = [&](const char* action, int err) {
     ::close(fd);
-    fail(ErrorCode::kIO, "cannot read plan file '", path, "': ", action, ": ",
-         std::strerror(err));
+    fail(ErrorCode::kIO, "cannot read plan file '", path, "': ", action, ": ", std::strerror(err));
   };
   struct stat st {};
   if (::fstat(fd, &st) != 0) io_error("stat", errno);

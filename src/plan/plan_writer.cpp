@@ -13,11 +13,11 @@
 #include <variant>
 
 #include "core/error.h"
+#include "core/temporary_files.h"
 #include "ir/graph.h"
 #include "kiln/version.h"
 #include "plan/byte_io.h"
 #include "plan/checksum.h"
-#include "core/temporary_files.h"
 #include "plan/plan.h"
 #include "plan/plan_format.h"
 
@@ -30,20 +30,19 @@ using format::SectionId;
 
 static_assert(std::variant_size_v<ir::Attribute> == 10,
               "ir::Attribute changed: give the new kind an AttributeKind and a format version");
-static_assert(std::is_same_v<std::variant_alternative_t<0, ir::Attribute>, int64_t> &&
-              std::is_same_v<std::variant_alternative_t<1, ir::Attribute>, double> &&
-              std::is_same_v<std::variant_alternative_t<2, ir::Attribute>, std::string> &&
-              std::is_same_v<std::variant_alternative_t<3, ir::Attribute>, Tensor> &&
-              std::is_same_v<std::variant_alternative_t<4, ir::Attribute>,
-                             std::shared_ptr<ir::Graph>> &&
-              std::is_same_v<std::variant_alternative_t<5, ir::Attribute>, std::vector<int64_t>> &&
-              std::is_same_v<std::variant_alternative_t<6, ir::Attribute>, std::vector<double>> &&
-              std::is_same_v<std::variant_alternative_t<7, ir::Attribute>,
-                             std::vector<std::string>> &&
-              std::is_same_v<std::variant_alternative_t<8, ir::Attribute>, std::vector<Tensor>> &&
-              std::is_same_v<std::variant_alternative_t<9, ir::Attribute>,
-                             std::vector<std::shared_ptr<ir::Graph>>>,
-              "ir::Attribute's alternatives must match format::AttributeKind");
+static_assert(
+    std::is_same_v<std::variant_alternative_t<0, ir::Attribute>, int64_t> &&
+        std::is_same_v<std::variant_alternative_t<1, ir::Attribute>, double> &&
+        std::is_same_v<std::variant_alternative_t<2, ir::Attribute>, std::string> &&
+        std::is_same_v<std::variant_alternative_t<3, ir::Attribute>, Tensor> &&
+        std::is_same_v<std::variant_alternative_t<4, ir::Attribute>, std::shared_ptr<ir::Graph>> &&
+        std::is_same_v<std::variant_alternative_t<5, ir::Attribute>, std::vector<int64_t>> &&
+        std::is_same_v<std::variant_alternative_t<6, ir::Attribute>, std::vector<double>> &&
+        std::is_same_v<std::variant_alternative_t<7, ir::Attribute>, std::vector<std::string>> &&
+        std::is_same_v<std::variant_alternative_t<8, ir::Attribute>, std::vector<Tensor>> &&
+        std::is_same_v<std::variant_alternative_t<9, ir::Attribute>,
+                       std::vector<std::shared_ptr<ir::Graph>>>,
+    "ir::Attribute's alternatives must match format::AttributeKind");
 
 uint64_t align_up(uint64_t n, uint64_t alignment) {
   return (n + alignment - 1) / alignment * alignment;
@@ -198,10 +197,18 @@ void BodyWriter::write_attribute(const ir::Attribute& attr, int depth, const std
     if (g) write_graph(*g, depth + 1, here);
   };
   switch (AttributeKind(attr.index())) {
-    case AttributeKind::kInt: out.i64(std::get<int64_t>(attr)); break;
-    case AttributeKind::kFloat: out.f64(std::get<double>(attr)); break;
-    case AttributeKind::kString: out.str(std::get<std::string>(attr)); break;
-    case AttributeKind::kTensor: write_tensor(std::get<Tensor>(attr), where); break;
+    case AttributeKind::kInt:
+      out.i64(std::get<int64_t>(attr));
+      break;
+    case AttributeKind::kFloat:
+      out.f64(std::get<double>(attr));
+      break;
+    case AttributeKind::kString:
+      out.str(std::get<std::string>(attr));
+      break;
+    case AttributeKind::kTensor:
+      write_tensor(std::get<Tensor>(attr), where);
+      break;
     case AttributeKind::kGraph:
       write_subgraph(std::get<std::shared_ptr<ir::Graph>>(attr), where);
       break;
@@ -285,8 +292,8 @@ void write_memory(BodyWriter& w, const MemoryPlanData& memory) {
     const uint64_t size = size_it->second;
     ++size_it;
     if (offset > memory.arena_bytes || size > memory.arena_bytes - offset) {
-      reject(here, "[", offset, ", +", size, ") does not fit in the arena of ",
-             memory.arena_bytes, " bytes");
+      reject(here, "[", offset, ", +", size, ") does not fit in the arena of ", memory.arena_bytes,
+             " bytes");
     }
     w.out.str(name);
     w.out.u64(offset);
@@ -307,8 +314,10 @@ void write_tactic_params(BodyWriter& w, const std::map<std::string, std::vector<
   size_t n = 0;
   for (const auto& [node, bytes] : params) {
     if (bytes.empty()) continue;
-    KILN_CHECK(tactics.count(node), ErrorCode::kInvalidArgument, "cannot serialize plan: tactic "
-               "parameters for node '", printable(node), "', which has no tactic");
+    KILN_CHECK(tactics.count(node), ErrorCode::kInvalidArgument,
+               "cannot serialize plan: tactic "
+               "parameters for node '",
+               printable(node), "', which has no tactic");
     ++n;
   }
   w.out.count(n, "tactic parameters");

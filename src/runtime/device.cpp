@@ -20,14 +20,16 @@ GpuInfo query_gpu() {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0) {
-    info.why_not = status == cudaSuccess ? std::string("no CUDA GPU is present")
-                                         : std::string("no usable CUDA GPU: ") + cudaGetErrorString(status);
+    info.why_not = status == cudaSuccess
+                       ? std::string("no CUDA GPU is present")
+                       : std::string("no usable CUDA GPU: ") + cudaGetErrorString(status);
     cudaGetLastError();  // a failed query must not poison later CUDA calls
     return info;
   }
   int device = 0;
   cudaDeviceProp props{};
-  if (cudaGetDevice(&device) != cudaSuccess || cudaGetDeviceProperties(&props, device) != cudaSuccess) {
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaGetDeviceProperties(&props, device) != cudaSuccess) {
     info.why_not = "cannot query the CUDA device's properties";
     cudaGetLastError();
     return info;

@@ -19,10 +19,13 @@ std::unique_ptr<Engine> EngineImpl::create(plan::PlanContents plan) {
     impl->io.push_back({in->name, TensorIOMode::kINPUT, in->dtype, ir::to_dims(in->shape), in});
   }
   for (const ir::Value* out : g.outputs()) {
-    bool seen = std::any_of(impl->io.begin(), impl->io.end(), [&](const IOTensor& t) { return t.name == out->name; });
-    KILN_CHECK(!seen, ErrorCode::kUnsupported, "tensor '", out->name,
-               "' is both a network input and output (or an output twice); insert an Identity layer");
-    impl->io.push_back({out->name, TensorIOMode::kOUTPUT, out->dtype, ir::to_dims(out->shape), out});
+    bool seen = std::any_of(impl->io.begin(), impl->io.end(),
+                            [&](const IOTensor& t) { return t.name == out->name; });
+    KILN_CHECK(
+        !seen, ErrorCode::kUnsupported, "tensor '", out->name,
+        "' is both a network input and output (or an output twice); insert an Identity layer");
+    impl->io.push_back(
+        {out->name, TensorIOMode::kOUTPUT, out->dtype, ir::to_dims(out->shape), out});
   }
 #ifdef KILN_HAVE_CUDA
   // CUDA engines: device state, filled (weights uploaded) on the first run.
@@ -43,7 +46,8 @@ const IOTensor& EngineImpl::io_tensor(const std::string& name) const {
   if (!t) {
     std::string names;
     for (const IOTensor& x : io) names += (names.empty() ? "" : ", ") + x.name;
-    fail(ErrorCode::kInvalidArgument, "the engine has no input or output named '", name, "' (it has: ", names, ")");
+    fail(ErrorCode::kInvalidArgument, "the engine has no input or output named '", name,
+         "' (it has: ", names, ")");
   }
   return *t;
 }
@@ -56,8 +60,9 @@ Engine::~Engine() = default;
 int Engine::num_io_tensors() const { return int(impl_->io.size()); }
 
 const std::string& Engine::io_tensor_name(int index) const {
-  KILN_CHECK(index >= 0 && index < num_io_tensors(), ErrorCode::kInvalidArgument, "I/O tensor index ", index,
-             " is out of range (the engine has ", num_io_tensors(), ")");
+  KILN_CHECK(index >= 0 && index < num_io_tensors(), ErrorCode::kInvalidArgument,
+             "I/O tensor index ", index, " is out of range (the engine has ", num_io_tensors(),
+             ")");
   return impl_->io[size_t(index)].name;
 }
 
@@ -66,7 +71,9 @@ TensorIOMode Engine::tensor_io_mode(const std::string& name) const {
   return t ? t->mode : TensorIOMode::kNONE;
 }
 
-DataType Engine::tensor_dtype(const std::string& name) const { return impl_->io_tensor(name).dtype; }
+DataType Engine::tensor_dtype(const std::string& name) const {
+  return impl_->io_tensor(name).dtype;
+}
 Dims Engine::tensor_shape(const std::string& name) const { return impl_->io_tensor(name).dims; }
 int Engine::num_optimization_profiles() const { return int(impl_->plan.profiles.size()); }
 
@@ -76,15 +83,21 @@ Dims Engine::profile_shape(const std::string& input, int profile, OptProfileSele
   const plan::ProfileData& p = impl_->plan.profiles[size_t(profile)];
   for (size_t i = 0; i < p.input_names.size(); ++i) {
     if (p.input_names[i] != input) continue;
-    return which == OptProfileSelector::kMIN ? p.min[i] : which == OptProfileSelector::kOPT ? p.opt[i] : p.max[i];
+    return which == OptProfileSelector::kMIN   ? p.min[i]
+           : which == OptProfileSelector::kOPT ? p.opt[i]
+                                               : p.max[i];
   }
   fail(ErrorCode::kInvalidArgument, "the engine has no input named '", input, "'");
 }
 
 int Engine::num_layers() const { return int(impl_->plan.graph->nodes().size()); }
-DeviceType Engine::device() const { return impl_->plan.target == "cpu" ? DeviceType::kCPU : DeviceType::kGPU; }
+DeviceType Engine::device() const {
+  return impl_->plan.target == "cpu" ? DeviceType::kCPU : DeviceType::kGPU;
+}
 uint64_t Engine::arena_bytes() const { return impl_->plan.memory.arena_bytes; }
-uint64_t Engine::total_activation_bytes() const { return impl_->plan.memory.total_activation_bytes; }
+uint64_t Engine::total_activation_bytes() const {
+  return impl_->plan.memory.total_activation_bytes;
+}
 
 uint64_t Engine::weight_bytes() const {
   uint64_t total = 0;
@@ -97,18 +110,18 @@ uint64_t Engine::weight_bytes() const {
 std::string Engine::describe() const {
   std::ostringstream out;
   const plan::PlanContents& p = impl_->plan;
-  out << "engine: target " << p.target << ", built by kiln " << (p.kiln_version.empty() ? version_string() : p.kiln_version)
-      << "\n";
+  out << "engine: target " << p.target << ", built by kiln "
+      << (p.kiln_version.empty() ? version_string() : p.kiln_version) << "\n";
   for (const detail::IOTensor& t : impl_->io) {
-    out << (t.mode == TensorIOMode::kINPUT ? "input  " : "output ") << t.name << ": " << to_string(t.dtype) << " ["
-        << to_string(t.dims) << "]\n";
+    out << (t.mode == TensorIOMode::kINPUT ? "input  " : "output ") << t.name << ": "
+        << to_string(t.dtype) << " [" << to_string(t.dims) << "]\n";
   }
   for (size_t i = 0; i < p.profiles.size(); ++i) {
     const plan::ProfileData& pr = p.profiles[i];
     for (size_t k = 0; k < pr.input_names.size(); ++k) {
       if (pr.min[k] == pr.max[k]) continue;
-      out << "profile " << i << " " << pr.input_names[k] << ": min " << to_string(pr.min[k]) << ", opt "
-          << to_string(pr.opt[k]) << ", max " << to_string(pr.max[k]) << "\n";
+      out << "profile " << i << " " << pr.input_names[k] << ": min " << to_string(pr.min[k])
+          << ", opt " << to_string(pr.opt[k]) << ", max " << to_string(pr.max[k]) << "\n";
     }
   }
   out << "layers: " << num_layers() << "\n";

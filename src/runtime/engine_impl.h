@@ -31,7 +31,7 @@ struct IOTensor {
 
 struct EngineImpl {
   plan::PlanContents plan;
-  std::vector<IOTensor> io;  // inputs first, then outputs
+  std::vector<IOTensor> io;                     // inputs first, then outputs
   std::shared_ptr<cuda::EngineResources> cuda;  // weights on the GPU (CUDA targets)
 
   static std::unique_ptr<Engine> create(plan::PlanContents plan);

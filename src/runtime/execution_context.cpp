@@ -20,8 +20,9 @@ const ops::ResolvedShapes& ContextImpl::resolve() {
     if (it != input_shapes.end()) {
       shapes[t.name] = it->second;
     } else {
-      KILN_CHECK(volume(t.dims) >= 0, ErrorCode::kInvalidArgument, "input '", t.name, "' has dynamic shape [",
-                 to_string(t.dims), "]: call set_input_shape for it first");
+      KILN_CHECK(volume(t.dims) >= 0, ErrorCode::kInvalidArgument, "input '", t.name,
+                 "' has dynamic shape [", to_string(t.dims),
+                 "]: call set_input_shape for it first");
       shapes[t.name] = t.dims;
     }
   }
@@ -63,7 +64,8 @@ ExclusiveUse::~ExclusiveUse() {
 
 }  // namespace detail
 
-ExecutionContext::ExecutionContext(std::unique_ptr<detail::ContextImpl> impl) : impl_(std::move(impl)) {}
+ExecutionContext::ExecutionContext(std::unique_ptr<detail::ContextImpl> impl)
+    : impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
 
 void ExecutionContext::set_input_shape(const std::string& name, const Dims& dims) {
@@ -71,15 +73,17 @@ void ExecutionContext::set_input_shape(const std::string& name, const Dims& dims
   const detail::IOTensor& t = impl_->engine->io_tensor(name);
   KILN_CHECK(t.mode == TensorIOMode::kINPUT, ErrorCode::kInvalidArgument, "'", name,
              "' is an output; only input shapes can be set");
-  KILN_CHECK(dims.size() == t.dims.size(), ErrorCode::kInvalidArgument, "input '", name, "' has rank ",
-             t.dims.size(), " [", to_string(t.dims), "], got shape ", to_string(dims));
+  KILN_CHECK(dims.size() == t.dims.size(), ErrorCode::kInvalidArgument, "input '", name,
+             "' has rank ", t.dims.size(), " [", to_string(t.dims), "], got shape ",
+             to_string(dims));
   const plan::ProfileData& p = impl_->engine->plan.profiles.at(0);
   for (size_t k = 0; k < p.input_names.size(); ++k) {
     if (p.input_names[k] != name) continue;
     for (size_t i = 0; i < dims.size(); ++i) {
       KILN_CHECK(dims[i] >= p.min[k][i] && dims[i] <= p.max[k][i], ErrorCode::kInvalidArgument,
-                 "shape ", to_string(dims), " for input '", name, "' is outside the engine's optimization profile (min ",
-                 to_string(p.min[k]), ", max ", to_string(p.max[k]), ")");
+                 "shape ", to_string(dims), " for input '", name,
+                 "' is outside the engine's optimization profile (min ", to_string(p.min[k]),
+                 ", max ", to_string(p.max[k]), ")");
     }
   }
   auto it = impl_->input_shapes.find(name);
@@ -119,7 +123,8 @@ void* ExecutionContext::tensor_address(const std::string& name) const {
 bool ExecutionContext::all_input_shapes_specified() const {
   detail::ExclusiveUse in_use(*impl_);
   for (const detail::IOTensor& t : impl_->engine->io) {
-    if (t.mode == TensorIOMode::kINPUT && volume(t.dims) < 0 && !impl_->input_shapes.count(t.name)) return false;
+    if (t.mode == TensorIOMode::kINPUT && volume(t.dims) < 0 && !impl_->input_shapes.count(t.name))
+      return false;
   }
   return true;
 }
@@ -137,26 +142,30 @@ void run_on_gpu(detail::ContextImpl& impl, void* stream) {
   for (const detail::IOTensor& t : impl.engine->io) {
     if (resolved.is_deferred(t.value)) {  // an output: its memory comes once its shape is known
       KILN_CHECK(impl.output_allocators.count(t.name), ErrorCode::kInvalidArgument, "output '",
-                 t.name, "' has a shape that depends on the input data: give it an OutputAllocator "
+                 t.name,
+                 "' has a shape that depends on the input data: give it an OutputAllocator "
                  "with set_output_allocator");
       continue;
     }
     auto it = impl.addresses.find(t.name);
     void* address = it == impl.addresses.end() ? nullptr : it->second;
-    KILN_CHECK(address != nullptr || volume(resolved.of(t.value).shape) == 0, ErrorCode::kInvalidArgument,
-               "no address set for ", t.mode == TensorIOMode::kINPUT ? "input" : "output", " '", t.name,
+    KILN_CHECK(address != nullptr || volume(resolved.of(t.value).shape) == 0,
+               ErrorCode::kInvalidArgument, "no address set for ",
+               t.mode == TensorIOMode::kINPUT ? "input" : "output", " '", t.name,
                "': call set_tensor_address with device memory");
     io[t.value] = address;
   }
   if (!impl.cuda) impl.cuda = cuda::create_context_resources();
   cuda::LayerTimeCallback on_layer_time;
   if (Profiler* profiler = impl.profiler) {
-    on_layer_time = [profiler](const ir::Node& node, float ms) { profiler->report_layer_time(node.name, ms); };
+    on_layer_time = [profiler](const ir::Node& node, float ms) {
+      profiler->report_layer_time(node.name, ms);
+    };
   }
   // Outputs whose shapes wait for data: device memory from the caller's allocator, as
   // TensorRT's IOutputAllocator (the executor copies the output there on the stream).
-  cuda::DeferredOutputCallback on_deferred_output = [&impl](const ir::Value& value, const Dims& shape,
-                                                            size_t bytes) -> void* {
+  cuda::DeferredOutputCallback on_deferred_output =
+      [&impl](const ir::Value& value, const Dims& shape, size_t bytes) -> void* {
     OutputAllocator* allocator = impl.output_allocators.at(value.name);
     auto current = impl.addresses.find(value.name);
     void* dst = allocator->reallocate_output(
@@ -168,8 +177,8 @@ void run_on_gpu(detail::ContextImpl& impl, void* stream) {
     allocator->notify_shape(value.name, shape);
     return dst;
   };
-  cuda::enqueue_graph(impl.engine->plan, *impl.engine->cuda, *impl.cuda, resolved, impl.resolve_generation,
-                      io, stream, on_layer_time, on_deferred_output);
+  cuda::enqueue_graph(impl.engine->plan, *impl.engine->cuda, *impl.cuda, resolved,
+                      impl.resolve_generation, io, stream, on_layer_time, on_deferred_output);
 #else
   fail(ErrorCode::kUnsupported, "this engine was built for target '", impl.engine->plan.target,
        "', but this kiln was built without CUDA");
@@ -192,21 +201,25 @@ void ExecutionContext::execute() {
   for (const detail::IOTensor& t : impl_->engine->io) {
     if (resolved.is_deferred(t.value)) {
       KILN_CHECK(impl_->output_allocators.count(t.name), ErrorCode::kInvalidArgument, "output '",
-                 t.name, "' has a shape that depends on the input data: give it an OutputAllocator "
+                 t.name,
+                 "' has a shape that depends on the input data: give it an OutputAllocator "
                  "with set_output_allocator");
       continue;
     }
     void* address = tensor_address(t.name);
     bool empty = volume(resolved.of(t.value).shape) == 0;
     KILN_CHECK(address != nullptr || empty, ErrorCode::kInvalidArgument, "no address set for ",
-               t.mode == TensorIOMode::kINPUT ? "input" : "output", " '", t.name, "': call set_tensor_address");
+               t.mode == TensorIOMode::kINPUT ? "input" : "output", " '", t.name,
+               "': call set_tensor_address");
     io[t.value] = address;
   }
   const plan::PlanContents& p = impl_->engine->plan;
   std::map<const ir::Value*, Tensor> deferred_outputs;
   cpu::LayerTimeCallback on_layer_time;
   if (Profiler* profiler = impl_->profiler) {
-    on_layer_time = [profiler](const ir::Node& node, float ms) { profiler->report_layer_time(node.name, ms); };
+    on_layer_time = [profiler](const ir::Node& node, float ms) {
+      profiler->report_layer_time(node.name, ms);
+    };
   }
   cpu::execute_graph(*p.graph, p.memory, resolved, impl_->arena(), size_t(p.memory.arena_bytes), io,
                      &deferred_outputs, on_layer_time);
@@ -214,8 +227,9 @@ void ExecutionContext::execute() {
     OutputAllocator* allocator = impl_->output_allocators.at(value->name);
     void* current = tensor_address(value->name);
     void* dst = allocator->reallocate_output(value->name, current, tensor.nbytes(), 256);
-    KILN_CHECK(dst != nullptr || tensor.nbytes() == 0, ErrorCode::kRuntime, "the OutputAllocator of '",
-               value->name, "' returned no memory for ", tensor.nbytes(), " bytes");
+    KILN_CHECK(dst != nullptr || tensor.nbytes() == 0, ErrorCode::kRuntime,
+               "the OutputAllocator of '", value->name, "' returned no memory for ",
+               tensor.nbytes(), " bytes");
     if (tensor.nbytes()) std::memcpy(dst, tensor.raw(), tensor.nbytes());
     impl_->addresses[value->name] = dst;
     impl_->data_dependent_shapes[value->name] = tensor.shape();

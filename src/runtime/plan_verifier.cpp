@@ -47,7 +47,9 @@ std::optional<uint64_t> tensor_bytes(const Dims& shape, DataType dtype) {
 }
 
 const char* point_name(OptProfileSelector which) {
-  return which == OptProfileSelector::kMIN ? "min" : which == OptProfileSelector::kOPT ? "opt" : "max";
+  return which == OptProfileSelector::kMIN   ? "min"
+         : which == OptProfileSelector::kOPT ? "opt"
+                                             : "max";
 }
 
 // How messages name a value: "value 'y' (output 0 of Relu 'r')".
@@ -55,7 +57,8 @@ std::string describe_value(const ir::Value& v) {
   std::string out = cat("value ", quoted(v.name));
   if (const ir::Node* p = v.producer) {
     for (size_t i = 0; i < p->outputs.size(); ++i) {
-      if (p->outputs[i] == &v) return cat(out, " (output ", i, " of ", p->op, " ", quoted(p->name), ")");
+      if (p->outputs[i] == &v)
+        return cat(out, " (output ", i, " of ", p->op, " ", quoted(p->name), ")");
     }
   }
   return out;
@@ -68,7 +71,8 @@ void check_ops(const ir::Graph& graph, const std::string& where) {
   for (const auto& node : graph.nodes()) {
     const ops::OpDef* def = ops::OpRegistry::instance().find(node->op);
     if (def == nullptr) {
-      invalid(where, " > node ", quoted(node->name), ": op ", quoted(node->op), " is not an op of this kiln");
+      invalid(where, " > node ", quoted(node->name), ": op ", quoted(node->op),
+              " is not an op of this kiln");
     }
     const int n_in = int(node->inputs.size());
     const int n_out = int(node->outputs.size());
@@ -90,7 +94,8 @@ void check_ops(const ir::Graph& graph, const std::string& where) {
         }
       }
       for (const ir::Graph* body : bodies) {
-        check_ops(*body, cat(where, " > ", node->describe(), " > attribute '", plan::printable(key), "'"));
+        check_ops(*body,
+                  cat(where, " > ", node->describe(), " > attribute '", plan::printable(key), "'"));
       }
     }
   }
@@ -104,8 +109,8 @@ void check_constants(const ir::Graph& graph) {
     const Tensor& t = *v->constant;
     if (!t.defined()) invalid("constant ", quoted(v->name), " has no tensor");
     if (v->dtype != t.dtype()) {
-      invalid("constant ", quoted(v->name), " is stored as ", to_string(v->dtype), " but its tensor is ",
-              to_string(t.dtype()));
+      invalid("constant ", quoted(v->name), " is stored as ", to_string(v->dtype),
+              " but its tensor is ", to_string(t.dtype()));
     }
     if (v->has_shape && ir::to_dims(v->shape) != t.shape()) {
       invalid("constant ", quoted(v->name), " is stored with shape [", ir::to_string(v->shape),
@@ -122,32 +127,33 @@ void check_profiles(const plan::PlanContents& plan) {
   for (size_t p = 0; p < plan.profiles.size(); ++p) {
     const plan::ProfileData& profile = plan.profiles[p];
     if (profile.input_names.size() != g.inputs().size()) {
-      invalid("profile ", p, " gives shapes for ", profile.input_names.size(), " inputs; the graph has ",
-              g.inputs().size());
+      invalid("profile ", p, " gives shapes for ", profile.input_names.size(),
+              " inputs; the graph has ", g.inputs().size());
     }
     for (size_t i = 0; i < g.inputs().size(); ++i) {
       const ir::Value& in = *g.inputs()[i];
       if (profile.input_names[i] != in.name) {
-        invalid("profile ", p, " input ", i, " is ", quoted(profile.input_names[i]), " but graph input ", i,
-                " is ", quoted(in.name));
+        invalid("profile ", p, " input ", i, " is ", quoted(profile.input_names[i]),
+                " but graph input ", i, " is ", quoted(in.name));
       }
       if (!in.has_shape) invalid("input ", quoted(in.name), " has no shape");
       const Dims declared = ir::to_dims(in.shape);
       for (const Dims* d : {&profile.min[i], &profile.opt[i], &profile.max[i]}) {
         if (d->size() != declared.size()) {
-          invalid("profile ", p, " input ", quoted(in.name), ": shape [", to_string(*d), "] has rank ",
-                  d->size(), ", the input has rank ", declared.size(), " [", ir::to_string(in.shape), "]");
+          invalid("profile ", p, " input ", quoted(in.name), ": shape [", to_string(*d),
+                  "] has rank ", d->size(), ", the input has rank ", declared.size(), " [",
+                  ir::to_string(in.shape), "]");
         }
         for (size_t k = 0; k < d->size(); ++k) {
           if (declared[k] >= 0 && (*d)[k] != declared[k]) {
-            invalid("profile ", p, " input ", quoted(in.name), ": shape [", to_string(*d), "] changes dim ",
-                    k, ", which the input fixes at ", declared[k]);
+            invalid("profile ", p, " input ", quoted(in.name), ": shape [", to_string(*d),
+                    "] changes dim ", k, ", which the input fixes at ", declared[k]);
           }
         }
       }
       if (!tensor_bytes(profile.max[i], in.dtype)) {
-        invalid("profile ", p, " input ", quoted(in.name), ": max shape [", to_string(profile.max[i]),
-                "] is larger than ", kMaxPlanTensorBytes, " bytes");
+        invalid("profile ", p, " input ", quoted(in.name), ": max shape [",
+                to_string(profile.max[i]), "] is larger than ", kMaxPlanTensorBytes, " bytes");
       }
     }
   }
@@ -157,14 +163,17 @@ struct Point {
   size_t profile;
   OptProfileSelector which;
   ops::ResolvedShapes shapes;
-  std::string describe() const { return cat("profile ", profile, " ", point_name(which), " shapes"); }
+  std::string describe() const {
+    return cat("profile ", profile, " ", point_name(which), " shapes");
+  }
 };
 
 std::vector<Point> resolve_points(const plan::PlanContents& plan) {
   std::vector<Point> points;
   for (size_t p = 0; p < plan.profiles.size(); ++p) {
     const plan::ProfileData& profile = plan.profiles[p];
-    for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
+    for (auto which :
+         {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
       std::map<std::string, Dims> shapes;
       for (size_t i = 0; i < profile.input_names.size(); ++i) {
         shapes[profile.input_names[i]] = which == OptProfileSelector::kMIN   ? profile.min[i]
@@ -198,8 +207,9 @@ void check_types_and_shapes(const ir::Graph& g, const std::vector<Point>& points
                   to_string(d.dtype), " (at ", point.describe(), ")");
         }
         if (!tensor_bytes(d.shape, d.dtype)) {
-          invalid(describe_value(*v), " would be larger than ", kMaxPlanTensorBytes, " bytes: ",
-                  to_string(d.dtype), " [", to_string(d.shape), "] at ", point.describe());
+          invalid(describe_value(*v), " would be larger than ", kMaxPlanTensorBytes,
+                  " bytes: ", to_string(d.dtype), " [", to_string(d.shape), "] at ",
+                  point.describe());
         }
         if (!v->has_shape) {
           invalid(describe_value(*v), " is stored without a shape, but inference gives [",
@@ -220,16 +230,18 @@ void check_types_and_shapes(const ir::Graph& g, const std::vector<Point>& points
         if (d.dtype && *d.dtype != v->dtype) {
           invalid(describe_value(*v), " is stored as ", to_string(v->dtype), " but ",
                   v->producer ? v->producer->describe() : std::string("inference"), " infers ",
-                  to_string(*d.dtype), " (its extents wait for the data at ", point.describe(), ")");
+                  to_string(*d.dtype), " (its extents wait for the data at ", point.describe(),
+                  ")");
         }
         // Where the rank is known, the builder stores that many dims, all -1 (extents known
         // only when the node runs); as it does, this looks at the first point that defers it.
         if (first_deferred && d.rank != ops::ResolvedShapes::kUnknownRank &&
             (!v->has_shape || v->shape.size() != d.rank ||
-             std::any_of(v->shape.begin(), v->shape.end(), [](const ir::Dim& dim) { return dim.is_static(); }))) {
+             std::any_of(v->shape.begin(), v->shape.end(),
+                         [](const ir::Dim& dim) { return dim.is_static(); }))) {
           invalid(describe_value(*v), " is stored with shape [", ir::to_string(v->shape), "] but ",
-                  v->producer ? v->producer->describe() : std::string("inference"),
-                  " infers rank ", d.rank, " with extents that wait for the data (at ", point.describe(), ")");
+                  v->producer ? v->producer->describe() : std::string("inference"), " infers rank ",
+                  d.rank, " with extents that wait for the data (at ", point.describe(), ")");
         }
         first_deferred = false;
       }
@@ -262,7 +274,9 @@ void check_memory(const plan::PlanContents& plan, const std::vector<Point>& poin
         if (point.shapes.is_deferred(out)) deferred = true;
         if (!point.shapes.values.count(out)) host_known = false;
         if (auto it = point.shapes.desc.find(out); it != point.shapes.desc.end()) {
-          bytes = std::max(bytes, tensor_bytes(it->second.shape, it->second.dtype).value_or(0));  // bounded above
+          bytes = std::max(
+              bytes,
+              tensor_bytes(it->second.shape, it->second.dtype).value_or(0));  // bounded above
         }
       }
       if (deferred || host_known) continue;
@@ -284,11 +298,12 @@ void check_memory(const plan::PlanContents& plan, const std::vector<Point>& poin
     const uint64_t need = it->second;
     const uint64_t reserved = (std::max<uint64_t>(need, 1) + kAlign - 1) / kAlign * kAlign;
     if (size < need || size > reserved) {
-      invalid("memory plan: entry ", quoted(name), " reserves ", size, " bytes; the value needs ", need,
-              " at the profiles' largest shapes (", reserved, " reserved with alignment)");
+      invalid("memory plan: entry ", quoted(name), " reserves ", size, " bytes; the value needs ",
+              need, " at the profiles' largest shapes (", reserved, " reserved with alignment)");
     }
     if (offset % kAlign != 0) {
-      invalid("memory plan: entry ", quoted(name), " offset ", offset, " is not a multiple of ", kAlign);
+      invalid("memory plan: entry ", quoted(name), " offset ", offset, " is not a multiple of ",
+              kAlign);
     }
     // The reader checked offset + size <= arena_bytes, so neither overflows.
     end = std::max(end, offset + size);
@@ -304,8 +319,8 @@ void check_memory(const plan::PlanContents& plan, const std::vector<Point>& poin
 }
 
 bool is_view_op(const std::string& op) {
-  static constexpr std::array<std::string_view, 5> kViews = {"Reshape", "Flatten", "Squeeze", "Unsqueeze",
-                                                             "Identity"};
+  static constexpr std::array<std::string_view, 5> kViews = {"Reshape", "Flatten", "Squeeze",
+                                                             "Unsqueeze", "Identity"};
   return std::find(kViews.begin(), kViews.end(), op) != kViews.end();
 }
 
@@ -322,8 +337,8 @@ void check_tactics(const plan::PlanContents& plan, const std::vector<Point>& poi
     const bool has_params = plan.tactic_params.count(node->name) != 0;
     if (!gpu) {
       if (tactic != "reference" && !cpu::CpuKernelRegistry::instance().find(node->op, tactic)) {
-        invalid("tactics: ", node->describe(), ": tactic ", quoted(tactic), " is not a CPU kernel of ",
-                node->op);
+        invalid("tactics: ", node->describe(), ": tactic ", quoted(tactic),
+                " is not a CPU kernel of ", node->op);
       }
       if (has_params) invalid("tactic parameters: ", node->describe(), ": CPU kernels take none");
       continue;
@@ -336,21 +351,26 @@ void check_tactics(const plan::PlanContents& plan, const std::vector<Point>& poi
       const ir::Value* in = node->inputs.empty() ? nullptr : node->inputs[0];
       const ir::Value* out = node->outputs.size() == 1 ? node->outputs[0] : nullptr;
       if (!is_view_op(node->op) || !in || !out) {
-        invalid("tactics: ", node->describe(), ": tactic 'view_alias' is only for a view op's one output");
+        invalid("tactics: ", node->describe(),
+                ": tactic 'view_alias' is only for a view op's one output");
       }
       for (const Point& point : points) {
         auto a = point.shapes.desc.find(in);
         auto b = point.shapes.desc.find(out);
         if (a == point.shapes.desc.end() || b == point.shapes.desc.end() ||
-            a->second.dtype != b->second.dtype || volume(a->second.shape) != volume(b->second.shape)) {
-          invalid("tactics: ", node->describe(), ": tactic 'view_alias' but its output is not its "
-                  "input's bytes at ", point.describe());
+            a->second.dtype != b->second.dtype ||
+            volume(a->second.shape) != volume(b->second.shape)) {
+          invalid("tactics: ", node->describe(),
+                  ": tactic 'view_alias' but its output is not its "
+                  "input's bytes at ",
+                  point.describe());
         }
       }
     }
   }
   for (const auto& [name, tactic] : plan.tactics) {
-    if (!node_names.count(name)) invalid("tactics: entry for ", quoted(name), ", which is no node of the graph");
+    if (!node_names.count(name))
+      invalid("tactics: entry for ", quoted(name), ", which is no node of the graph");
   }
 }
 

@@ -49,7 +49,8 @@ inline void run_once(Engine& engine) {
   }
   for (int i = 0; i < engine.num_io_tensors(); ++i) {
     const std::string& name = engine.io_tensor_name(i);
-    if (engine.tensor_io_mode(name) == TensorIOMode::kOUTPUT && context->has_data_dependent_shape(name)) {
+    if (engine.tensor_io_mode(name) == TensorIOMode::kOUTPUT &&
+        context->has_data_dependent_shape(name)) {
       allocators.push_back(std::make_unique<GrowingAllocator>());
       context->set_output_allocator(name, allocators.back().get());
       continue;
@@ -58,7 +59,8 @@ inline void run_once(Engine& engine) {
     const int64_t count = volume(dims);
     if (count < 0) return;
     uint64_t bytes = 0;
-    if (__builtin_mul_overflow(uint64_t(count), uint64_t(element_size(engine.tensor_dtype(name))), &bytes) ||
+    if (__builtin_mul_overflow(uint64_t(count), uint64_t(element_size(engine.tensor_dtype(name))),
+                               &bytes) ||
         (total += bytes) > kMaxRunBytes) {
       return;
     }

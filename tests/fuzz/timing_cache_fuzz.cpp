@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const std::vector<uint8_t> bytes = cache->serialize();
-  const std::vector<uint8_t> again = kiln::TimingCache::deserialize(bytes.data(), bytes.size())->serialize();
+  const std::vector<uint8_t> again =
+      kiln::TimingCache::deserialize(bytes.data(), bytes.size())->serialize();
   if (bytes != again) std::abort();  // a loaded cache must round-trip
   return 0;
 }

@@ -12,7 +12,8 @@ KILN_REGISTER_OP(ops::OpDef{
     .name = kCpuOnlyOp,
     .min_inputs = 1,
     .max_inputs = 1,
-    .infer = [](ops::InferContext& ctx) { ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(0)); },
+    .infer =
+        [](ops::InferContext& ctx) { ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(0)); },
     .compute =
         [](ops::ComputeContext& ctx) {
           const Tensor& in = ctx.input(0);

@@ -28,7 +28,8 @@ inline void check(cudaError_t status, const char* what) {
 class Runner {
  public:
   explicit Runner(const Engine& engine)
-      : engine_(engine), gpu_(engine.device() == DeviceType::kGPU),
+      : engine_(engine),
+        gpu_(engine.device() == DeviceType::kGPU),
         context_(engine.create_execution_context()) {
     if (gpu_) check(cudaStreamCreate(&stream_), "cudaStreamCreate");
   }
@@ -49,7 +50,7 @@ class Runner {
       context_->set_tensor_address(name, buffer_with(t));
     }
     std::vector<std::string> outputs;
-    std::vector<Tensor> known;  // outputs of known extents (their buffers)
+    std::vector<Tensor> known;    // outputs of known extents (their buffers)
     std::vector<void*> known_at;  // where the engine writes them
     for (int i = 0; i < engine_.num_io_tensors(); ++i) {
       const std::string& name = engine_.io_tensor_name(i);
@@ -128,7 +129,7 @@ struct Engines {
 using Profile = std::map<std::string, std::array<Dims, 3>>;
 
 inline Engines build_both(const std::function<void(NetworkDefinition&)>& define,
-                   const Profile& profile = {}) {
+                          const Profile& profile = {}) {
   StderrLogger logger(Logger::Severity::kError);
   Builder builder(logger);
   auto network = builder.create_network();

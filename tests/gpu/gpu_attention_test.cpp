@@ -133,8 +133,11 @@ TEST(GpuAttention, OnePassKernelOverManyKeyTiles) {
         tolerance_for(t));
     check_op(
         "Attention",
-        {in(random_tensor(t, {1, 2, 70, 128}, 8)), in(random_tensor(t, {1, 2, 70, 128}, 9)),
-         in(random_tensor(t, {1, 2, 70, 128}, 10)), {}, in(random_tensor(t, {1, 2, 190, 128}, 11)),
+        {in(random_tensor(t, {1, 2, 70, 128}, 8)),
+         in(random_tensor(t, {1, 2, 70, 128}, 9)),
+         in(random_tensor(t, {1, 2, 70, 128}, 10)),
+         {},
+         in(random_tensor(t, {1, 2, 190, 128}, 11)),
          in(random_tensor(t, {1, 2, 190, 128}, 12))},
         [](ILayer& l) {
           l.set_int("is_causal", 1);

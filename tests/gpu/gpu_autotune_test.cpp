@@ -40,7 +40,8 @@ struct TunedNet {
     ITensor* x = n.add_input("x", DataType::kFloat32, {2, 16, 16, 16});
     ITensor* h = x;
     for (int i = 0; i < 3; ++i) {
-      ILayer* conv = n.add_layer("Conv", {h, &gpu_test::constant(n, w[i]), &gpu_test::constant(n, b)});
+      ILayer* conv =
+          n.add_layer("Conv", {h, &gpu_test::constant(n, w[i]), &gpu_test::constant(n, b)});
       conv->set_ints("pads", {1, 1, 1, 1});
       h = n.add_activation(*conv->output(0), ActivationType::kRELU)->output(0);
     }
@@ -103,7 +104,8 @@ TEST(GpuAutotune, TimesOnceThenTakesTheCacheAndRunsTheStoredAlgorithms) {
   CapturingLogger second_log;
   Builder second_builder(second_log);
   BuilderConfig second_config = gpu_config();
-  second_config.set_timing_cache(second_config.create_timing_cache(cache_bytes.data(), cache_bytes.size()));
+  second_config.set_timing_cache(
+      second_config.create_timing_cache(cache_bytes.data(), cache_bytes.size()));
   std::unique_ptr<Engine> second = second_builder.build_engine(*network, second_config);
   EXPECT_EQ(timed_layers(second_log.text), 0) << second_log.text;
   EXPECT_EQ(second->describe(), described);
@@ -115,7 +117,8 @@ TEST(GpuAutotune, TimesOnceThenTakesTheCacheAndRunsTheStoredAlgorithms) {
   gpu_test::expect_outputs_match(gpu_test::run_on_gpu(*first, {x}), want, 1e-5, "tuned engine");
   gpu_test::expect_outputs_match(gpu_test::run_on_gpu(*second, {x}), want, 1e-5, "cached engine");
   const std::vector<uint8_t> plan_bytes = first->serialize();
-  std::unique_ptr<Engine> loaded = Runtime(first_log).deserialize_engine(plan_bytes.data(), plan_bytes.size());
+  std::unique_ptr<Engine> loaded =
+      Runtime(first_log).deserialize_engine(plan_bytes.data(), plan_bytes.size());
   EXPECT_EQ(loaded->describe(), described);
   gpu_test::expect_outputs_match(gpu_test::run_on_gpu(*loaded, {x}), want, 1e-5, "loaded engine");
 }
@@ -160,7 +163,8 @@ TEST(GpuAutotune, PlanParametersReachTheKernel) {
   ASSERT_TRUE(plan.tactic_params.count(matmul));
   const Tensor x = random_tensor(DataType::kFloat32, {2, 16, 16, 16}, 2);
   BuilderConfig cpu_config;
-  const std::vector<Tensor> want = gpu_test::run_on_cpu(*builder.build_engine(*network, cpu_config), {x});
+  const std::vector<Tensor> want =
+      gpu_test::run_on_cpu(*builder.build_engine(*network, cpu_config), {x});
 
   // Tuned for another product (m changed in the stored key): heuristics, same results.
   std::vector<uint8_t> other = plan.tactic_params[matmul];

@@ -120,8 +120,8 @@ TEST(GpuControlFlow, LoopCarriesSwappedValuesAndReadsTheIterationNumber) {
   m.input("n", {}, kInt64);
   m.input("a", {"3"});
   m.input("b", {"3"});
-  onnx::NodeProto* loop = m.node("Loop", {"n", "", "a", "b"}, {"a_final", "b_final", "products"},
-                                 "swap");
+  onnx::NodeProto* loop =
+      m.node("Loop", {"n", "", "a", "b"}, {"a_final", "b_final", "products"}, "swap");
   onnx::GraphProto* body = set_graph(loop, "body");
   ModelBuilder::input_to(body, "i", {}, kInt64);
   ModelBuilder::input_to(body, "c", {}, kBool);
@@ -250,7 +250,8 @@ TEST(GpuControlFlow, ControlFlowRunsCannotBeCapturedIntoACudaGraph) {
   // One ordinary run sets the addresses and allocators up; the captured one must refuse.
   gpu.run({boolean(true), floats({4}, {1, 2, 3, 4}), floats({}, {50})});
   cudaStream_t stream = gpu.stream();
-  gpu_test::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin capture");
+  gpu_test::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+                  "begin capture");
   std::string message;
   try {
     gpu.context().enqueue(stream);
@@ -285,8 +286,8 @@ TEST(GpuControlFlow, BodyNodeWithoutCudaKernelFailsTheBuild) {
     EXPECT_EQ(err.code(), ErrorCode::kUnsupported);
     message = err.what();
   }
-  EXPECT_TRUE(has(message, "'spin'") && has(message, "in its body") && has(message, "'host_only'") &&
-              has(message, gpu_test::kCpuOnlyOp))
+  EXPECT_TRUE(has(message, "'spin'") && has(message, "in its body") &&
+              has(message, "'host_only'") && has(message, gpu_test::kCpuOnlyOp))
       << message;
 }
 

@@ -279,32 +279,35 @@ TEST(GpuCudnnConv, DirectConvTransposeCoversWhatCudnnCannot) {
                  });
   EXPECT_TRUE(has(d, direct)) << d;
   // float64, 3-D, grouped, strided and padded.
-  d = check_conv("ConvTranspose", noise({2, 4, 3, 4, 2}, 7, DataType::kFloat64),
-                 noise({4, 3, 2, 3, 2}, 8, DataType::kFloat64), noise({6}, 9, DataType::kFloat64),
-                 [](ILayer& l) {
-                   l.set_int("group", 2);
-                   l.set_ints("strides", {2, 1, 2});
-                   l.set_ints("pads", {1, 0, 0, 0, 1, 1});
-                 },
-                 GpuOptions{1e-12});
+  d = check_conv(
+      "ConvTranspose", noise({2, 4, 3, 4, 2}, 7, DataType::kFloat64),
+      noise({4, 3, 2, 3, 2}, 8, DataType::kFloat64), noise({6}, 9, DataType::kFloat64),
+      [](ILayer& l) {
+        l.set_int("group", 2);
+        l.set_ints("strides", {2, 1, 2});
+        l.set_ints("pads", {1, 0, 0, 0, 1, 1});
+      },
+      GpuOptions{1e-12});
   EXPECT_TRUE(has(d, direct)) << d;
   // float16 without cuDNN (tactic sources), 1-D and 2-D.
   GpuOptions own{kFloat16Tolerance};
   own.tactic_sources = 1u << uint32_t(TacticSource::kCUBLAS_LT);
-  d = check_conv("ConvTranspose", noise({2, 3, 7}, 10, DataType::kFloat16),
-                 noise({3, 4, 3}, 11, DataType::kFloat16), std::nullopt,
-                 [](ILayer& l) { l.set_ints("strides", {2}); }, own);
+  d = check_conv(
+      "ConvTranspose", noise({2, 3, 7}, 10, DataType::kFloat16),
+      noise({3, 4, 3}, 11, DataType::kFloat16), std::nullopt,
+      [](ILayer& l) { l.set_ints("strides", {2}); }, own);
   EXPECT_TRUE(has(d, direct)) << d;
-  d = check_conv("ConvTranspose", noise({1, 4, 6, 5}, 12, DataType::kFloat16),
-                 noise({4, 2, 3, 3}, 13, DataType::kFloat16), noise({4}, 14, DataType::kFloat16),
-                 [](ILayer& l) {
-                   l.set_int("group", 2);
-                   l.set_ints("strides", {2, 2});
-                   l.set_ints("dilations", {1, 2});
-                   l.set_ints("pads", {1, 0, 0, 1});
-                   l.set_ints("output_padding", {1, 0});
-                 },
-                 own);
+  d = check_conv(
+      "ConvTranspose", noise({1, 4, 6, 5}, 12, DataType::kFloat16),
+      noise({4, 2, 3, 3}, 13, DataType::kFloat16), noise({4}, 14, DataType::kFloat16),
+      [](ILayer& l) {
+        l.set_int("group", 2);
+        l.set_ints("strides", {2, 2});
+        l.set_ints("dilations", {1, 2});
+        l.set_ints("pads", {1, 0, 0, 1});
+        l.set_ints("output_padding", {1, 0});
+      },
+      own);
   EXPECT_TRUE(has(d, direct)) << d;
 }
 

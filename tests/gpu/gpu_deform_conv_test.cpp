@@ -34,12 +34,14 @@ int64_t out_extent(int64_t size, int64_t k, int64_t stride, int64_t dilation, in
 TEST(GpuDeformConv, GeometriesAndTypes) {
   const std::vector<DeformCase> cases = {
       {1, 3, 7, 6, 4, 3, 3},
-      {2, 4, 9, 8, 6, 3, 2, 2, 2, {2, 1}, {1, 2}, {1, 0, 2, 1}},  // groups, strides, dilations, pads
-      {2, 6, 5, 5, 3, 2, 2, 3, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, false, true},  // no bias
-      {1, 4, 6, 7, 2, 3, 3, 1, 4, {1, 2}, {1, 1}, {1, 1, 1, 1}, true, false},  // no mask
+      {2, 4, 9, 8, 6, 3, 2, 2, 2, {2, 1}, {1, 2}, {1, 0, 2, 1}},  // groups, strides, dilations,
+                                                                  // pads
+      {2, 6, 5, 5, 3, 2, 2, 3, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, false, true},   // no bias
+      {1, 4, 6, 7, 2, 3, 3, 1, 4, {1, 2}, {1, 1}, {1, 1, 1, 1}, true, false},   // no mask
       {1, 2, 4, 4, 2, 1, 1, 1, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, false, false},  // 1x1 taps
   };
-  for (DataType t : {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16}) {
+  for (DataType t :
+       {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16}) {
     const double tolerance = t == DataType::kFloat32   ? 1e-5
                              : t == DataType::kFloat64 ? 1e-12
                              : t == DataType::kFloat16 ? 3e-3
@@ -47,24 +49,32 @@ TEST(GpuDeformConv, GeometriesAndTypes) {
     for (size_t k = 0; k < cases.size(); ++k) {
       const DeformCase& c = cases[k];
       SCOPED_TRACE(cat(to_string(t), " case ", k));
-      const int64_t oh = out_extent(c.height, c.kh, c.strides[0], c.dilations[0], c.pads[0] + c.pads[2]);
-      const int64_t ow = out_extent(c.width, c.kw, c.strides[1], c.dilations[1], c.pads[1] + c.pads[3]);
+      const int64_t oh =
+          out_extent(c.height, c.kh, c.strides[0], c.dilations[0], c.pads[0] + c.pads[2]);
+      const int64_t ow =
+          out_extent(c.width, c.kw, c.strides[1], c.dilations[1], c.pads[1] + c.pads[3]);
       const uint32_t seed = 10 * uint32_t(k);
       const int64_t taps = c.kh * c.kw;
       std::vector<std::optional<gpu_test::Operand>> operands = {
           in(random_tensor(t, {c.n, c.channels, c.height, c.width}, seed + 1)),
-          cst(random_tensor(t, {c.out_channels, c.channels / c.group, c.kh, c.kw}, seed + 2, -0.5, 0.5)),
+          cst(random_tensor(t, {c.out_channels, c.channels / c.group, c.kh, c.kw}, seed + 2, -0.5,
+                            0.5)),
           in(random_tensor(t, {c.n, c.offset_group * taps * 2, oh, ow}, seed + 3, -2.5, 2.5)),
           c.bias ? std::optional(cst(random_tensor(t, {c.out_channels}, seed + 4))) : std::nullopt,
       };
-      if (c.mask) operands.push_back(in(random_tensor(t, {c.n, c.offset_group * taps, oh, ow}, seed + 5, 0, 1)));
-      const std::string d = check_op("DeformConv", operands, [&](ILayer& l) {
-        l.set_int("group", c.group);
-        l.set_int("offset_group", c.offset_group);
-        l.set_ints("strides", c.strides);
-        l.set_ints("dilations", c.dilations);
-        l.set_ints("pads", c.pads);
-      }, GpuOptions{tolerance});
+      if (c.mask)
+        operands.push_back(
+            in(random_tensor(t, {c.n, c.offset_group * taps, oh, ow}, seed + 5, 0, 1)));
+      const std::string d = check_op(
+          "DeformConv", operands,
+          [&](ILayer& l) {
+            l.set_int("group", c.group);
+            l.set_int("offset_group", c.offset_group);
+            l.set_ints("strides", c.strides);
+            l.set_ints("dilations", c.dilations);
+            l.set_ints("pads", c.pads);
+          },
+          GpuOptions{tolerance});
       EXPECT_TRUE(has(d, "cuda_deform_conv")) << d;
     }
   }

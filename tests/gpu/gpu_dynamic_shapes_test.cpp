@@ -62,8 +62,8 @@ TEST(GpuDynamicShapes, SliceWithStartsGivenAsInput) {
   auto define = [](NetworkDefinition& n) {
     ITensor* x = n.add_input("x", DataType::kFloat32, {6, 8});
     ITensor* starts = n.add_input("starts", DataType::kInt64, {2});
-    ILayer* slice = n.add_layer("Slice", {x, starts, &constant(n, ints({5, 100})),
-                                          &constant(n, ints({0, 1}))});
+    ILayer* slice =
+        n.add_layer("Slice", {x, starts, &constant(n, ints({5, 100})), &constant(n, ints({0, 1}))});
     ILayer* twice = n.add_elementwise(*slice->output(0), constant(n, floats({1}, {2.0f})),
                                       ElementWiseOperation::kPROD);
     twice->output(0)->set_name("y");
@@ -96,7 +96,7 @@ TEST(GpuDynamicShapes, NonZeroThroughAnOutputAllocator) {
   Runner gpu(*e.gpu);
   const std::vector<Tensor> got = gpu.run({dense});
   EXPECT_EQ(gpu.allocator("indices")->shape, (Dims{2, 35}));
-  EXPECT_EQ(got[0].as_int64(34), 4);     // row of the last element
+  EXPECT_EQ(got[0].as_int64(34), 4);       // row of the last element
   EXPECT_EQ(got[0].as_int64(35 + 34), 6);  // its column
   gpu.run({zeros});
   EXPECT_EQ(gpu.context().tensor_shape("indices"), (Dims{2, 0}));
@@ -126,10 +126,11 @@ TEST(GpuDynamicShapes, CompressAlongAnAxisAndFlattened) {
       n.mark_output(*compress->output(0));
     };
     const Tensor x = random_tensor(DataType::kFloat32, {4, 5, 3}, 16);
-    expect_runs_match(define, {{x, bools({0, 1, 1, 0, 1})},
-                               {x, bools({1, 0, 0})},
-                               {x, bools({0, 0, 0, 0})},
-                               {x, bools({1, 1, 1, 1, 1})}},
+    expect_runs_match(define,
+                      {{x, bools({0, 1, 1, 0, 1})},
+                       {x, bools({1, 0, 0})},
+                       {x, bools({0, 0, 0, 0})},
+                       {x, bools({1, 1, 1, 1, 1})}},
                       {{"condition", {Dims{1}, Dims{4}, Dims{8}}}});
   }
 }

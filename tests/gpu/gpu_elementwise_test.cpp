@@ -26,16 +26,16 @@ using gpu_test::has;
 using gpu_test::in;
 using gpu_test::random_tensor;
 
-constexpr DataType kIntTypes[] = {DataType::kInt8,  DataType::kInt16,  DataType::kInt32,
-                                  DataType::kInt64, DataType::kUInt8,  DataType::kUInt16,
+constexpr DataType kIntTypes[] = {DataType::kInt8,   DataType::kInt16, DataType::kInt32,
+                                  DataType::kInt64,  DataType::kUInt8, DataType::kUInt16,
                                   DataType::kUInt32, DataType::kUInt64};
 constexpr DataType kFloatTypes[] = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
                                     DataType::kFloat64};
 
-constexpr DataType kNumericTypes[] = {
-    DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kFloat64,
-    DataType::kInt8,    DataType::kInt16,   DataType::kInt32,    DataType::kInt64,
-    DataType::kUInt8,   DataType::kUInt16,  DataType::kUInt32,   DataType::kUInt64};
+constexpr DataType kNumericTypes[] = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
+                                      DataType::kFloat64, DataType::kInt8,    DataType::kInt16,
+                                      DataType::kInt32,   DataType::kInt64,   DataType::kUInt8,
+                                      DataType::kUInt16,  DataType::kUInt32,  DataType::kUInt64};
 
 bool is_unsigned(DataType t) {
   return t == DataType::kUInt8 || t == DataType::kUInt16 || t == DataType::kUInt32 ||
@@ -121,19 +121,19 @@ TEST(GpuElementwise, IntegerArithmeticWraps) {
 // products and the generic strided path, for 1-, 2-, 4- and 8-byte elements and bool outputs.
 TEST(GpuElementwise, BroadcastPathsAndVectorTails) {
   const std::vector<std::pair<Dims, Dims>> shapes = {
-      {{37, 129}, {37, 129}},       // same shape, odd size: vectors and a scalar tail
-      {{33, 104}, {104}},           // trailing bias, a multiple of every vector width
-      {{5, 21}, {21}},              // trailing bias of odd length: element-wise block path
-      {{2, 16, 8, 8}, {16, 1, 1}},  // per-channel bias, H*W a multiple of the width: shared
-      {{2, 16, 7, 7}, {16, 1, 1}},  // per-channel bias, H*W = 49
-      {{37, 1}, {1, 64}},           // outer product
-      {{4, 1, 6}, {4, 5, 6}},       // broadcast in a middle dim: the 32-bit strided path
+      {{37, 129}, {37, 129}},          // same shape, odd size: vectors and a scalar tail
+      {{33, 104}, {104}},              // trailing bias, a multiple of every vector width
+      {{5, 21}, {21}},                 // trailing bias of odd length: element-wise block path
+      {{2, 16, 8, 8}, {16, 1, 1}},     // per-channel bias, H*W a multiple of the width: shared
+      {{2, 16, 7, 7}, {16, 1, 1}},     // per-channel bias, H*W = 49
+      {{37, 1}, {1, 64}},              // outer product
+      {{4, 1, 6}, {4, 5, 6}},          // broadcast in a middle dim: the 32-bit strided path
       {{2, 3, 5, 32}, {2, 1, 1, 32}},  // an attention mask: strided, vectorized, contiguous
       {{2, 3, 32, 5}, {2, 1, 32, 1}},  // strided, vectorized, one element per vector (splat)
-      {{3, 4, 5, 6}, {3, 1, 5, 1}},  // strided, vectors do not fit the innermost dim
-      {{}, {3, 17}},                // scalar first
-      {{3, 17}, {1}},               // scalar second
-      {{1}, {1}},                   // one element
+      {{3, 4, 5, 6}, {3, 1, 5, 1}},    // strided, vectors do not fit the innermost dim
+      {{}, {3, 17}},                   // scalar first
+      {{3, 17}, {1}},                  // scalar second
+      {{1}, {1}},                      // one element
   };
   for (DataType t : {DataType::kFloat32, DataType::kFloat16, DataType::kInt8, DataType::kFloat64,
                      DataType::kUInt16}) {
@@ -151,11 +151,15 @@ TEST(GpuElementwise, BroadcastPathsAndVectorTails) {
   // Where over broadcast operands (32-bit offsets): attention's Where(IsNaN(p), 0, p).
   const Tensor p = random_tensor(DataType::kFloat16, {2, 3, 16, 16}, 3);
   const Tensor mask = random_tensor(DataType::kInt32, {2, 1, 1, 16}, 4, 0, 1).cast(DataType::kBool);
-  check_op("Where", {in(mask), in(Tensor::from_vector<float>(DataType::kFloat32, {}, {0.0f}).cast(DataType::kFloat16)), in(p)},
+  check_op("Where",
+           {in(mask),
+            in(Tensor::from_vector<float>(DataType::kFloat32, {}, {0.0f}).cast(DataType::kFloat16)),
+            in(p)},
            {}, exact());
   // A large tensor with a 3072-wide bias, as in a transformer's MLP.
-  check_op("Add", {in(random_tensor(DataType::kFloat16, {16, 3072}, 1)),
-                   in(random_tensor(DataType::kFloat16, {3072}, 2))},
+  check_op("Add",
+           {in(random_tensor(DataType::kFloat16, {16, 3072}, 1)),
+            in(random_tensor(DataType::kFloat16, {3072}, 2))},
            {}, exact());
 }
 
@@ -258,15 +262,42 @@ struct UnaryCase {
 
 TEST(GpuElementwise, UnaryFloatMath) {
   const UnaryCase cases[] = {
-      {"Sigmoid", -6, 6}, {"Tanh", -3, 3},      {"Erf", -2, 2},      {"Exp", -3, 3},
-      {"Log", 0.1, 5},    {"Sqrt", 0, 9},       {"Reciprocal", 0.5, 3}, {"Floor", -9, 9},
-      {"Ceil", -9, 9},    {"Round", -9, 9},     {"Sin", -3, 3},      {"Cos", -3, 3},
-      {"Tan", -1.2, 1.2}, {"Asin", -0.95, 0.95}, {"Acos", -0.95, 0.95}, {"Atan", -5, 5},
-      {"Sinh", -3, 3},    {"Cosh", -3, 3},      {"Asinh", -5, 5},    {"Acosh", 1.05, 5},
-      {"Atanh", -0.9, 0.9}, {"Abs", -5, 5},     {"Neg", -5, 5},      {"Sign", -2, 2},
-      {"Relu", -5, 5},    {"Softplus", -5, 5},  {"Softsign", -5, 5}, {"Mish", -4, 4},
-      {"HardSwish", -4, 4}, {"Gelu", -4, 4},    {"Elu", -3, 3},      {"Selu", -3, 3},
-      {"Celu", -3, 3},    {"Swish", -6, 6},     {"HardSigmoid", -4, 4}, {"LeakyRelu", -3, 3},
+      {"Sigmoid", -6, 6},
+      {"Tanh", -3, 3},
+      {"Erf", -2, 2},
+      {"Exp", -3, 3},
+      {"Log", 0.1, 5},
+      {"Sqrt", 0, 9},
+      {"Reciprocal", 0.5, 3},
+      {"Floor", -9, 9},
+      {"Ceil", -9, 9},
+      {"Round", -9, 9},
+      {"Sin", -3, 3},
+      {"Cos", -3, 3},
+      {"Tan", -1.2, 1.2},
+      {"Asin", -0.95, 0.95},
+      {"Acos", -0.95, 0.95},
+      {"Atan", -5, 5},
+      {"Sinh", -3, 3},
+      {"Cosh", -3, 3},
+      {"Asinh", -5, 5},
+      {"Acosh", 1.05, 5},
+      {"Atanh", -0.9, 0.9},
+      {"Abs", -5, 5},
+      {"Neg", -5, 5},
+      {"Sign", -2, 2},
+      {"Relu", -5, 5},
+      {"Softplus", -5, 5},
+      {"Softsign", -5, 5},
+      {"Mish", -4, 4},
+      {"HardSwish", -4, 4},
+      {"Gelu", -4, 4},
+      {"Elu", -3, 3},
+      {"Selu", -3, 3},
+      {"Celu", -3, 3},
+      {"Swish", -6, 6},
+      {"HardSigmoid", -4, 4},
+      {"LeakyRelu", -3, 3},
       {"ThresholdedRelu", -3, 3},
   };
   for (DataType t : kFloatTypes) {
@@ -278,8 +309,9 @@ TEST(GpuElementwise, UnaryFloatMath) {
       const std::string d = check_op(c.op, {in(x)}, {}, math(t));
       EXPECT_TRUE(has(d, "cuda_unary")) << d;
     }
-    check_op("Gelu", {in(random_tensor(t, {3, 33}, 99, -4, 4))},
-             [](ILayer& l) { l.set_string("approximate", "tanh"); }, math(t));
+    check_op(
+        "Gelu", {in(random_tensor(t, {3, 33}, 99, -4, 4))},
+        [](ILayer& l) { l.set_string("approximate", "tanh"); }, math(t));
   }
   // Round halves to even; Sign of zeros.
   const Tensor halves = Tensor::from_vector<float>(
@@ -297,14 +329,20 @@ TEST(GpuElementwise, ActivationAttributes) {
     check_op("Elu", {in(x)}, float_attr("alpha", 0.5), math(t));
     check_op("LeakyRelu", {in(x)}, float_attr("alpha", 0.2), math(t));
     check_op("ThresholdedRelu", {in(x)}, float_attr("alpha", 0.3), math(t));
-    check_op("Selu", {in(x)}, [](ILayer& l) {
-      l.set_float("alpha", 1.5);
-      l.set_float("gamma", 1.1);
-    }, math(t));
-    check_op("HardSigmoid", {in(x)}, [](ILayer& l) {
-      l.set_float("alpha", 0.3);
-      l.set_float("beta", 0.4);
-    }, math(t));
+    check_op(
+        "Selu", {in(x)},
+        [](ILayer& l) {
+          l.set_float("alpha", 1.5);
+          l.set_float("gamma", 1.1);
+        },
+        math(t));
+    check_op(
+        "HardSigmoid", {in(x)},
+        [](ILayer& l) {
+          l.set_float("alpha", 0.3);
+          l.set_float("beta", 0.4);
+        },
+        math(t));
     // SwiGLU: Swish(a) * b over identical shapes.
     const Tensor gate = random_tensor(t, {5, 19}, 2, -4, 4);
     const std::string d = check_op("SwiGLU", {in(x), in(gate)}, {}, math(t));
@@ -363,8 +401,8 @@ TEST(GpuElementwise, FloatClassesOfFloat8AndFloat64) {
   const float inf = std::numeric_limits<float>::infinity();
   const Tensor x = Tensor::from_vector<float>(DataType::kFloat32, {7},
                                               {1.0f, std::nanf(""), inf, -inf, 0.0f, -2.5f, 1e6f});
-  for (DataType t : {DataType::kFloat64, DataType::kFloat8E4M3, DataType::kFloat8E5M2,
-                     DataType::kBFloat16}) {
+  for (DataType t :
+       {DataType::kFloat64, DataType::kFloat8E4M3, DataType::kFloat8E5M2, DataType::kBFloat16}) {
     SCOPED_TRACE(to_string(t));
     const Tensor v = x.cast(t);
     const std::string d = check_op("IsNaN", {in(v)});
@@ -377,11 +415,11 @@ TEST(GpuElementwise, FloatClassesOfFloat8AndFloat64) {
 // ---------------------------------------------------------------------------------------------
 // Cast, CastLike, BitCast
 
-constexpr DataType kAllTypes[] = {
-    DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kFloat64,
-    DataType::kFloat8E4M3, DataType::kFloat8E5M2, DataType::kBool, DataType::kInt8,
-    DataType::kUInt8, DataType::kInt16, DataType::kUInt16, DataType::kInt32,
-    DataType::kUInt32, DataType::kInt64, DataType::kUInt64};
+constexpr DataType kAllTypes[] = {DataType::kFloat32, DataType::kFloat16,    DataType::kBFloat16,
+                                  DataType::kFloat64, DataType::kFloat8E4M3, DataType::kFloat8E5M2,
+                                  DataType::kBool,    DataType::kInt8,       DataType::kUInt8,
+                                  DataType::kInt16,   DataType::kUInt16,     DataType::kInt32,
+                                  DataType::kUInt32,  DataType::kInt64,      DataType::kUInt64};
 
 TEST(GpuElementwise, CastBetweenEveryPairOfTypes) {
   for (DataType from : kAllTypes) {
@@ -408,8 +446,8 @@ TEST(GpuElementwise, CastBetweenEveryPairOfTypes) {
     check_op("Cast", {in(big.cast(DataType::kUInt64))}, int_attr("to", int64_t(to)), exact());
   }
   // Floats out of the integer ranges saturate at int64's, then wrap; NaN-free.
-  const Tensor huge = Tensor::from_vector<double>(DataType::kFloat64, {5},
-                                                  {1e19, -1e19, 2e19, 9.3e18, -3.5});
+  const Tensor huge =
+      Tensor::from_vector<double>(DataType::kFloat64, {5}, {1e19, -1e19, 2e19, 9.3e18, -3.5});
   for (DataType to : {DataType::kInt64, DataType::kUInt64, DataType::kInt32, DataType::kUInt16}) {
     check_op("Cast", {in(huge)}, int_attr("to", int64_t(to)), exact());
   }
@@ -420,9 +458,10 @@ TEST(GpuElementwise, CastBetweenEveryPairOfTypes) {
 TEST(GpuElementwise, CastToFloat8RoundsAndSaturatesAsTheCpu) {
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> edges = {
-      0.0f, -0.0f, 1.0f, 1.0625f, 1.1875f, 0.00390625f, 0.0009765625f, 0.001953125f, 0.0029296875f,
-      3e-5f, 1e-8f, 240.0f, 247.9f, 448.0f, 449.0f, 463.9f, 464.0f, 500.0f, 1e4f, 57344.0f,
-      60000.0f, 60416.0f, 61439.0f, 61440.0f, 1e6f, inf, -inf, -300.5f, -0.3f, 17.0f, 18.0f};
+      0.0f,          -0.0f,  1.0f,  1.0625f,  1.1875f,  0.00390625f, 0.0009765625f, 0.001953125f,
+      0.0029296875f, 3e-5f,  1e-8f, 240.0f,   247.9f,   448.0f,      449.0f,        463.9f,
+      464.0f,        500.0f, 1e4f,  57344.0f, 60000.0f, 60416.0f,    61439.0f,      61440.0f,
+      1e6f,          inf,    -inf,  -300.5f,  -0.3f,    17.0f,       18.0f};
   const Tensor x = Tensor::from_vector<float>(DataType::kFloat32, {int64_t(edges.size())}, edges);
   for (DataType from : {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64}) {
     for (DataType to : {DataType::kFloat8E4M3, DataType::kFloat8E5M2}) {

@@ -82,10 +82,13 @@ TEST(GpuFusion, WrittenOutGeluAfterAGemmFoldsIntoItsEpilogue) {
   const Tensor x = random_tensor(DataType::kFloat32, {2, 8, 32}, 1);
   const Tensor w = random_tensor(DataType::kFloat32, {32, 64}, 2, -0.3, 0.3);
   const Tensor c = random_tensor(DataType::kFloat32, {64}, 3);
-  auto scalar = [](NetworkDefinition& n, float v) -> ITensor& { return constant(n, gpu_test::scalar(v)); };
+  auto scalar = [](NetworkDefinition& n, float v) -> ITensor& {
+    return constant(n, gpu_test::scalar(v));
+  };
   auto define = [&](NetworkDefinition& n) {
     ITensor* v = n.add_layer("Reshape", {n.add_input("x", DataType::kFloat32, x.shape()),
-                                         &constant(n, gpu_test::ints({16, 32}))})->output(0);
+                                         &constant(n, gpu_test::ints({16, 32}))})
+                     ->output(0);
     v = n.add_layer("Gemm", {v, &constant(n, w), &constant(n, c)})->output(0);
     v = n.add_layer("Reshape", {v, &constant(n, gpu_test::ints({2, 8, 64}))})->output(0);
     ITensor* half = n.add_layer("Mul", {v, &scalar(n, 0.5f)})->output(0);
@@ -113,13 +116,17 @@ TEST(GpuFusion, ViewsShareTheirSourcesMemory) {
   const Tensor x = random_tensor(DataType::kFloat32, {2, 3, 4, 5}, 1);
   const std::string d = expect_gpu_matches_cpu(
       [&](NetworkDefinition& n) {
-        ITensor* v = n.add_layer("Relu", {n.add_input("x", DataType::kFloat32, x.shape())})->output(0);
-        ITensor* reshaped = n.add_layer("Reshape", {v, &constant(n, gpu_test::ints({6, 20}))})->output(0);
-        ITensor* unsq = n.add_layer("Unsqueeze", {reshaped, &constant(n, gpu_test::ints({0}))})->output(0);
+        ITensor* v =
+            n.add_layer("Relu", {n.add_input("x", DataType::kFloat32, x.shape())})->output(0);
+        ITensor* reshaped =
+            n.add_layer("Reshape", {v, &constant(n, gpu_test::ints({6, 20}))})->output(0);
+        ITensor* unsq =
+            n.add_layer("Unsqueeze", {reshaped, &constant(n, gpu_test::ints({0}))})->output(0);
         ILayer* flat = n.add_layer("Flatten", {unsq});
         flat->set_int("axis", 2);
         ITensor* neg = n.add_layer("Neg", {flat->output(0)})->output(0);
-        ITensor* back = n.add_layer("Reshape", {neg, &constant(n, gpu_test::ints({6, 20}))})->output(0);
+        ITensor* back =
+            n.add_layer("Reshape", {neg, &constant(n, gpu_test::ints({6, 20}))})->output(0);
         n.mark_output(*n.add_layer("Add", {back, reshaped})->output(0));
         n.mark_output(*n.add_layer("Reshape", {v, &constant(n, gpu_test::ints({-1}))})->output(0));
       },
@@ -201,7 +208,9 @@ TEST(GpuFusion, ChannelsLastStemWithPools) {
       {x}, fp16);
   // Both pools run channels-last: the engine has only x's and the output's Transposes.
   size_t transposes = 0;
-  for (size_t at = d.find("[Transpose]"); at != std::string::npos; at = d.find("[Transpose]", at + 1)) ++transposes;
+  for (size_t at = d.find("[Transpose]"); at != std::string::npos;
+       at = d.find("[Transpose]", at + 1))
+    ++transposes;
   EXPECT_EQ(transposes, 2u) << d;
 }
 

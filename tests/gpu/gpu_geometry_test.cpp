@@ -32,18 +32,21 @@ TEST(GpuGeometry, CenterCropPadCropsAndPads) {
     SCOPED_TRACE(to_string(t));
     const Tensor x = random_tensor(t, {3, 10, 7}, 1, 1, 100);
     auto check = [&](const std::vector<int64_t>& shape, std::vector<int64_t> axes) {
-      const std::string d = check_op("CenterCropPad", {in(x), cst(ints(shape))}, [=](ILayer& l) {
-        if (!axes.empty()) l.set_ints("axes", axes);
-      }, GpuOptions{1e-12});
+      const std::string d = check_op(
+          "CenterCropPad", {in(x), cst(ints(shape))},
+          [=](ILayer& l) {
+            if (!axes.empty()) l.set_ints("axes", axes);
+          },
+          GpuOptions{1e-12});
       EXPECT_TRUE(has(d, "cuda_center_crop_pad")) << d;
     };
-    check({2, 5, 4}, {});          // crop only: the strided copy
-    check({5, 14, 9}, {});         // pad only
-    check({2, 13, 3}, {});         // crop and pad
-    check({6, 3}, {1, 2});         // axes
-    check({8, 2}, {-1, -2});       // negative, unordered axes
-    check({3, 10, 7}, {});         // unchanged
-    check({0, 4, 4}, {});          // empty output
+    check({2, 5, 4}, {});     // crop only: the strided copy
+    check({5, 14, 9}, {});    // pad only
+    check({2, 13, 3}, {});    // crop and pad
+    check({6, 3}, {1, 2});    // axes
+    check({8, 2}, {-1, -2});  // negative, unordered axes
+    check({3, 10, 7}, {});    // unchanged
+    check({0, 4, 4}, {});     // empty output
   }
 }
 
@@ -56,9 +59,9 @@ TEST(GpuGeometry, AffineGrid2dAnd3d) {
     for (int64_t align : {0, 1}) {
       SCOPED_TRACE(cat(to_string(t), " align_corners ", align));
       auto attrs = [=](ILayer& l) { l.set_int("align_corners", align); };
-      std::string d = check_op("AffineGrid", {in(random_tensor(t, {2, 2, 3}, 2)),
-                                              cst(ints({2, 3, 5, 7}))},
-                               attrs, GpuOptions{tolerance});
+      std::string d =
+          check_op("AffineGrid", {in(random_tensor(t, {2, 2, 3}, 2)), cst(ints({2, 3, 5, 7}))},
+                   attrs, GpuOptions{tolerance});
       EXPECT_TRUE(has(d, "cuda_affine_grid")) << d;
       check_op("AffineGrid", {in(random_tensor(t, {3, 3, 4}, 3)), cst(ints({3, 1, 4, 1, 6}))},
                attrs, GpuOptions{tolerance});
@@ -91,27 +94,30 @@ int64_t positions(const Col2ImCase& c) {
 TEST(GpuGeometry, Col2ImGeometries) {
   const std::vector<Col2ImCase> cases = {
       {{5, 5}, {2, 2}, {}, {}, {}},
-      {{6, 7}, {3, 2}, {2, 1}, {}, {}},               // strides
-      {{7, 6}, {2, 3}, {}, {2, 2}, {}},               // dilations
-      {{5, 4}, {3, 3}, {1, 2}, {1, 1}, {1, 0, 2, 1}},  // pads
+      {{6, 7}, {3, 2}, {2, 1}, {}, {}},                                  // strides
+      {{7, 6}, {2, 3}, {}, {2, 2}, {}},                                  // dilations
+      {{5, 4}, {3, 3}, {1, 2}, {1, 1}, {1, 0, 2, 1}},                    // pads
       {{3, 4, 5}, {2, 2, 3}, {1, 2, 1}, {1, 1, 2}, {0, 1, 1, 1, 0, 1}},  // 3 spatial dims
-      {{9}, {4}, {3}, {2}, {2, 3}},                    // 1 spatial dim
+      {{9}, {4}, {3}, {2}, {2, 3}},                                      // 1 spatial dim
   };
-  for (DataType t : {DataType::kFloat32, DataType::kFloat16, DataType::kInt32, DataType::kFloat64}) {
+  for (DataType t :
+       {DataType::kFloat32, DataType::kFloat16, DataType::kInt32, DataType::kFloat64}) {
     const double tolerance = t == DataType::kFloat16 ? kHalfTolerance : 1e-6;
     for (size_t k = 0; k < cases.size(); ++k) {
       const Col2ImCase& c = cases[k];
       SCOPED_TRACE(cat(to_string(t), " case ", k));
       int64_t block_size = 1;
       for (int64_t b : c.block) block_size *= b;
-      const Tensor x = random_tensor(t, {2, c.channels * block_size, positions(c)}, 5 + uint32_t(k),
-                                     -20, 20);
-      const std::string d =
-          check_op("Col2Im", {in(x), cst(ints(c.image)), cst(ints(c.block))}, [&](ILayer& l) {
+      const Tensor x =
+          random_tensor(t, {2, c.channels * block_size, positions(c)}, 5 + uint32_t(k), -20, 20);
+      const std::string d = check_op(
+          "Col2Im", {in(x), cst(ints(c.image)), cst(ints(c.block))},
+          [&](ILayer& l) {
             if (!c.strides.empty()) l.set_ints("strides", c.strides);
             if (!c.dilations.empty()) l.set_ints("dilations", c.dilations);
             if (!c.pads.empty()) l.set_ints("pads", c.pads);
-          }, GpuOptions{tolerance});
+          },
+          GpuOptions{tolerance});
       EXPECT_TRUE(has(d, "cuda_col2im")) << d;
     }
   }

@@ -59,8 +59,8 @@ std::function<void(ILayer&)> topk_attrs(int64_t axis, int64_t largest) {
 void check_topk(const Tensor& x, int64_t k, int64_t axis, int64_t largest, double tol = 0) {
   SCOPED_TRACE(cat(to_string(x.dtype()), " ", to_string(x.shape()), " k=", k, " axis=", axis,
                    " largest=", largest));
-  const std::string d = check_op("TopK", {in(x), cst(ints({k}))}, topk_attrs(axis, largest),
-                                 GpuOptions{tol}, 2);
+  const std::string d =
+      check_op("TopK", {in(x), cst(ints({k}))}, topk_attrs(axis, largest), GpuOptions{tol}, 2);
   EXPECT_TRUE(has(d, "cuda_top_k")) << d;
 }
 
@@ -83,8 +83,8 @@ TEST(GpuMiscOps, TopKTiesKeepTheLowerIndex) {
     check_topk(tied(DataType::kFloat32, {3, 3000}, 6), 1500, -1, largest);
   }
   // -0.0 ties with +0.0; NaN is above every number.
-  Tensor z = floats({1, 6}, {0.0f, -0.0f, 1.0f, std::numeric_limits<float>::quiet_NaN(), -0.0f,
-                             -1.0f});
+  Tensor z =
+      floats({1, 6}, {0.0f, -0.0f, 1.0f, std::numeric_limits<float>::quiet_NaN(), -0.0f, -1.0f});
   check_topk(z, 6, -1, 1);
   check_topk(z, 6, -1, 0);
   check_topk(z, 3, -1, 1);
@@ -152,13 +152,15 @@ TEST(GpuMiscOps, RangeAllTypes) {
                     std::function<void(ILayer&)> attrs = {}) {
     check_dynamic("Range", {start, limit, delta}, attrs, 1, 1e-5);
   };
-  dynamic(scalar_of<float>(DataType::kFloat32, -3.5f), scalar_of<float>(DataType::kFloat32, 20000.0f),
+  dynamic(scalar_of<float>(DataType::kFloat32, -3.5f),
+          scalar_of<float>(DataType::kFloat32, 20000.0f),
           scalar_of<float>(DataType::kFloat32, 0.3f));
   // Constant operands: the extent is known at build time.
   check_op("Range", {cst(scalar_of<float>(DataType::kFloat32, 1.0f)),
                      cst(scalar_of<float>(DataType::kFloat32, 100001.0f)),
                      cst(scalar_of<float>(DataType::kFloat32, 1.0f))});
-  dynamic(scalar_of<double>(DataType::kFloat64, 0.1), scalar_of<double>(DataType::kFloat64, -7000.0),
+  dynamic(scalar_of<double>(DataType::kFloat64, 0.1),
+          scalar_of<double>(DataType::kFloat64, -7000.0),
           scalar_of<double>(DataType::kFloat64, -0.07));
   dynamic(scalar_of<int32_t>(DataType::kInt32, 5), scalar_of<int32_t>(DataType::kInt32, 400000),
           scalar_of<int32_t>(DataType::kInt32, 3));
@@ -251,8 +253,7 @@ std::vector<Tensor> run_with_allocators(const Engine& engine, const std::vector<
 }
 
 void check_dynamic(const std::string& op, const std::vector<std::optional<Tensor>>& inputs,
-                   const std::function<void(ILayer&)>& attrs, int outputs,
-                   double float_tolerance) {
+                   const std::function<void(ILayer&)>& attrs, int outputs, double float_tolerance) {
   SCOPED_TRACE(op);
   StderrLogger logger(Logger::Severity::kError);
   Builder builder(logger);
@@ -333,9 +334,11 @@ TEST(GpuMiscOps, NonMaxSuppressionThresholdsAndBoxFormats) {
     check_dynamic("NonMaxSuppression",
                   {boxes, scores, one_int(10), one_float(0.4f), one_float(0.3f)},
                   center_attr(center), 1);
-    check_dynamic("NonMaxSuppression", {boxes, scores, one_int(1000), one_float(0.0f), std::nullopt},
+    check_dynamic("NonMaxSuppression",
+                  {boxes, scores, one_int(1000), one_float(0.0f), std::nullopt},
                   center_attr(center), 1);
-    check_dynamic("NonMaxSuppression", {boxes, scores, one_int(5), one_float(0.9f), one_float(0.5f)},
+    check_dynamic("NonMaxSuppression",
+                  {boxes, scores, one_int(5), one_float(0.9f), one_float(0.5f)},
                   center_attr(center), 1);
   }
 }
@@ -434,13 +437,13 @@ TEST(GpuMiscOps, EinsumBatchedProducts) {
     return random_tensor(DataType::kFloat32, s, seed);
   };
   check_einsum("ij,jk->ik", {r({5, 7}, 1), r({7, 3}, 2)});
-  check_einsum("ij,jk", {r({5, 7}, 1), r({7, 3}, 2)});              // implicit output
+  check_einsum("ij,jk", {r({5, 7}, 1), r({7, 3}, 2)});               // implicit output
   check_einsum("bij,bkj->bik", {r({2, 5, 7}, 3), r({2, 4, 7}, 4)});  // transposed B
   check_einsum("bji,bjk->bik", {r({2, 7, 5}, 3), r({2, 7, 4}, 4)});  // transposed A
   check_einsum("bhqd,bhkd->bhqk", {r({2, 3, 5, 8}, 5), r({2, 3, 6, 8}, 6)});
   check_einsum("bqhd,bkhd->bhqk", {r({2, 5, 3, 8}, 7), r({2, 6, 3, 8}, 8)});  // permuted
-  check_einsum("ik,jk->ji", {r({4, 6}, 9), r({5, 6}, 10)});  // permuted output
-  check_einsum("i,j->ij", {r({4}, 11), r({5}, 12)});          // outer product
+  check_einsum("ik,jk->ji", {r({4, 6}, 9), r({5, 6}, 10)});                   // permuted output
+  check_einsum("i,j->ij", {r({4}, 11), r({5}, 12)});                          // outer product
   check_einsum("abc,cd->abd", {r({2, 3, 4}, 13), r({4, 5}, 14)});
   for (DataType t : {DataType::kFloat16, DataType::kBFloat16}) {
     check_einsum("bij,bjk->bik",
@@ -458,7 +461,7 @@ TEST(GpuMiscOps, EinsumTracesDiagonalsSumsAndEllipsis) {
   check_einsum("ij->ji", {r({3, 4}, 4)});
   check_einsum("iij->j", {r({4, 4, 3}, 5)});
   check_einsum("...ij,...jk->...ik", {r({2, 3, 4, 5}, 6), r({3, 5, 2}, 7)});  // batch broadcast
-  check_einsum("...ij,...jk", {r({1, 4, 5}, 8), r({3, 5, 2}, 9)});           // extent-1 batch
+  check_einsum("...ij,...jk", {r({1, 4, 5}, 8), r({3, 5, 2}, 9)});            // extent-1 batch
   check_einsum("b...i,b...i->b...", {r({2, 3, 4, 6}, 10), r({2, 1, 4, 6}, 11)});
   check_einsum("ij,jk,kl->il", {r({3, 4}, 12), r({4, 5}, 13), r({5, 2}, 14)});
   check_einsum("ij,ij->ij", {r({3, 4}, 15), r({1, 4}, 16)});  // Hadamard with broadcasting
@@ -488,7 +491,8 @@ TEST(GpuMiscOps, DetBatchedAndSingular) {
   std::memcpy(s.data<float>() + 5, s.data<float>(), 5 * sizeof(float));
   check_op("Det", {in(s)});
   // Too large for shared memory: the matrices live in scratch memory.
-  const std::string d = check_op("Det", {in(random_tensor(DataType::kFloat64, {2, 90, 90}, 8, -1, 1))});
+  const std::string d =
+      check_op("Det", {in(random_tensor(DataType::kFloat64, {2, 90, 90}, 8, -1, 1))});
   EXPECT_TRUE(has(d, "cuda_det")) << d;
   check_op("Det", {in(Tensor::zeros(DataType::kFloat32, {3, 0, 0}))});  // empty matrices: 1
 }
@@ -517,7 +521,8 @@ TEST(GpuMiscOps, TfIdfVectorizerModesAndSkips) {
     for (auto [lo, hi, skip] : std::vector<std::array<int64_t, 3>>{
              {1, 1, 0}, {1, 2, 0}, {2, 2, 3}, {1, 3, 2}, {3, 3, 1}}) {
       SCOPED_TRACE(cat(mode, " ", lo, "-", hi, " skip ", skip));
-      const std::string d = check_op("TfIdfVectorizer", {in(rows)}, tfidf_attrs(mode, lo, hi, skip));
+      const std::string d =
+          check_op("TfIdfVectorizer", {in(rows)}, tfidf_attrs(mode, lo, hi, skip));
       EXPECT_TRUE(has(d, "cuda_tfidf_vectorizer")) << d;
       check_op("TfIdfVectorizer", {in(line)}, tfidf_attrs(mode, lo, hi, skip));
     }

@@ -3,8 +3,8 @@
 // and a plan round trip. Tolerances (relative L2 against onnxruntime's float32 outputs):
 // float32 without TF32 1e-4, as the CPU backend; TF32 matrix products 5e-3; mixed precision
 // (FP16 and BF16 builder flags: matrix and convolution work in the low type with float32
-// accumulation) 2e-2 for FP16 (4e-2 for MobileNetV2) and 6e-2 for BF16, whose 8-bit mantissa loses about 2-3 digits
-// through a deep network.
+// accumulation) 2e-2 for FP16 (4e-2 for MobileNetV2) and 6e-2 for BF16, whose 8-bit mantissa loses
+// about 2-3 digits through a deep network.
 #include <filesystem>
 
 #include "gpu/gpu_test_util.h"
@@ -23,10 +23,14 @@ enum class Precision { kFP32, kTF32, kFP16, kBF16 };
 
 const char* label(Precision p) {
   switch (p) {
-    case Precision::kFP32: return "";
-    case Precision::kTF32: return " (TF32)";
-    case Precision::kFP16: return " (FP16)";
-    case Precision::kBF16: return " (BF16)";
+    case Precision::kFP32:
+      return "";
+    case Precision::kTF32:
+      return " (TF32)";
+    case Precision::kFP16:
+      return " (FP16)";
+    case Precision::kBF16:
+      return " (BF16)";
   }
   return "";
 }
@@ -37,7 +41,8 @@ void run_model(const std::string& name, Precision precision, double tolerance) {
 #endif
   const fs::path dir = models_dir() / name;
   if (!fs::exists(dir / "model.onnx")) {
-    GTEST_SKIP() << "model fixture " << dir << " missing: run python3 tests/models/generate_models.py "
+    GTEST_SKIP() << "model fixture " << dir
+                 << " missing: run python3 tests/models/generate_models.py "
                  << models_dir().string() << " (or set KILN_MODELS_DIR)";
   }
   StderrLogger logger(Logger::Severity::kError);
@@ -68,14 +73,15 @@ void run_model(const std::string& name, Precision precision, double tolerance) {
       ASSERT_EQ(got[o].dtype(), sets[s].outputs[o].dtype()) << name << " output " << o;
       const double err = gpu_test::relative_l2(got[o], sets[s].outputs[o]);
       EXPECT_LT(err, tolerance) << name << " output " << o << " data set " << s;
-      std::printf("[ gpu model ] %s%s data set %zu output %zu: relative L2 error %.3g\n", name.c_str(),
-                  label(precision), s, o, err);
+      std::printf("[ gpu model ] %s%s data set %zu output %zu: relative L2 error %.3g\n",
+                  name.c_str(), label(precision), s, o, err);
     }
   }
   // Latency, for the record (not a check): the last data set, steady state.
   const Dims first_shape = sets.back().inputs.at(0).shape();
   std::printf("[ gpu model ] %s%s input %s: %.3f ms per run\n", name.c_str(), label(precision),
-              to_string(first_shape).c_str(), gpu_test::time_on_gpu(*engine, sets.back().inputs, 10));
+              to_string(first_shape).c_str(),
+              gpu_test::time_on_gpu(*engine, sets.back().inputs, 10));
 }
 
 TEST(GpuModels, MlpDynamic) { run_model("mlp_dynamic", Precision::kFP32, 1e-4); }

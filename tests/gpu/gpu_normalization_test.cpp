@@ -279,7 +279,8 @@ TEST(GpuNormalization, ChannelsLastPools) {
     check_op("MaxPool", {in(h.cast(DataType::kBFloat16))},
              nhwc(window({2, 3}, {1, 2}, {0, 1, 1, 0}, {2, 1}, true)), GpuOptions{3e-2});
     check_op("AveragePool", {in(h)}, nhwc(window({3, 3}, {2, 2}, {1, 1, 1, 1}, {}, true), 1), half);
-    check_op("AveragePool", {in(h)}, nhwc(window({2, 2}, {2, 2}, {0, 0, 1, 1}, {}, false), 0), half);
+    check_op("AveragePool", {in(h)}, nhwc(window({2, 2}, {2, 2}, {0, 0, 1, 1}, {}, false), 0),
+             half);
   }
   const Tensor f = random_tensor(DataType::kFloat32, {3, 7, 9, 12}, 2);
   check_op("MaxPool", {in(f)}, nhwc(window({3, 3}, {2, 2}, {1, 1, 1, 1}, {}, false)));

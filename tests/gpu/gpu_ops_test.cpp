@@ -4,8 +4,8 @@
 // precision; integer and bool results exactly. Where there is no GPU, each test still builds
 // its GPU engine (checking the tactic choice) and then skips.
 #include <cmath>
-#include <limits>
 #include <cstdint>
+#include <limits>
 #include <optional>
 
 #include "gpu/gpu_test_util.h"
@@ -44,8 +44,8 @@ TEST(GpuOps, BinaryArithmeticWithBroadcasting) {
 TEST(GpuOps, BinaryFloat16AndBfloat16) {
   for (DataType t : {DataType::kFloat16, DataType::kBFloat16}) {
     for (const char* op : {"Add", "Mul", "Div", "Max"}) {
-      check_op(op, {in(random_tensor(t, {4, 5, 6}, 1)), in(random_tensor(t, {6}, 2, 0.5, 2.0))},
-               {}, GpuOptions{2e-3});
+      check_op(op, {in(random_tensor(t, {4, 5, 6}, 1)), in(random_tensor(t, {6}, 2, 0.5, 2.0))}, {},
+               GpuOptions{2e-3});
     }
   }
 }
@@ -61,7 +61,8 @@ TEST(GpuOps, BinaryIntegersWrapAndTruncate) {
     }
   }
   // int32 overflow wraps as on the CPU.
-  const Tensor big = Tensor::from_vector<int32_t>(DataType::kInt32, {3}, {2147483647, -2147483647 - 1, 7});
+  const Tensor big =
+      Tensor::from_vector<int32_t>(DataType::kInt32, {3}, {2147483647, -2147483647 - 1, 7});
   check_op("Add", {in(big), in(big)});
   check_op("Mul", {in(big), in(big)});
 }
@@ -101,8 +102,9 @@ TEST(GpuOps, WhereWithBroadcasting) {
 TEST(GpuOps, UnaryMath) {
   const Tensor x = random_tensor(DataType::kFloat32, {5, 33}, 1, -3.0, 3.0);
   const Tensor positive = random_tensor(DataType::kFloat32, {5, 33}, 2, 0.1, 4.0);
-  for (const char* op : {"Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Neg", "Abs", "Sign", "Floor",
-                         "Ceil", "Round", "Sin", "Cos", "Softplus", "Softsign", "HardSwish", "Mish"}) {
+  for (const char* op :
+       {"Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Neg", "Abs", "Sign", "Floor", "Ceil", "Round",
+        "Sin", "Cos", "Softplus", "Softsign", "HardSwish", "Mish"}) {
     const std::string d = check_op(op, {in(x)});
     EXPECT_TRUE(has(d, "cuda_unary")) << d;
   }
@@ -156,7 +158,8 @@ TEST(GpuOps, Cast) {
   check_op("Cast", {in(small.cast(DataType::kFloat32))}, to(DataType::kBool));  // zeros too
   check_op("Cast", {in(small)}, to(DataType::kFloat32));
   check_op("Cast", {in(small)}, to(DataType::kInt32));
-  check_op("Cast", {in(random_tensor(DataType::kInt64, {9}, 3, -100000, 100000))}, to(DataType::kInt32));
+  check_op("Cast", {in(random_tensor(DataType::kInt64, {9}, 3, -100000, 100000))},
+           to(DataType::kInt32));
   check_op("Cast", {in(random_tensor(DataType::kBool, {9}, 4))}, to(DataType::kFloat32));
   check_op("Cast", {in(x.cast(DataType::kFloat16))}, to(DataType::kFloat32));
   check_op("Cast", {in(x.cast(DataType::kBFloat16))}, to(DataType::kFloat16));
@@ -173,7 +176,8 @@ TEST(GpuOps, SoftmaxAndLogSoftmax) {
     check_op(op, {in(random_tensor(DataType::kFloat32, {3, 1000}, 2, -5.0, 5.0))});
     check_op(op, {in(random_tensor(DataType::kFloat32, {2, 5, 7}, 3, -5.0, 5.0))}, axis(1));
     check_op(op, {in(random_tensor(DataType::kFloat32, {6, 4}, 4, -5.0, 5.0))}, axis(0));
-    check_op(op, {in(random_tensor(DataType::kFloat16, {4, 300}, 5, -5.0, 5.0))}, {}, GpuOptions{3e-3});
+    check_op(op, {in(random_tensor(DataType::kFloat16, {4, 300}, 5, -5.0, 5.0))}, {},
+             GpuOptions{3e-3});
   }
 }
 
@@ -187,37 +191,40 @@ TEST(GpuOps, Float64SoftmaxMatMulAndGemm) {
     check_op(op, {in(x)}, axis(1), GpuOptions{1e-13});
   }
   const Tensor a = random_tensor(DataType::kFloat64, {2, 3, 6, 9}, 9);
-  std::string d = check_op("MatMul", {in(a), in(random_tensor(DataType::kFloat64, {2, 1, 9, 4}, 10))},
-                           {}, GpuOptions{1e-13});
+  std::string d =
+      check_op("MatMul", {in(a), in(random_tensor(DataType::kFloat64, {2, 1, 9, 4}, 10))}, {},
+               GpuOptions{1e-13});
   EXPECT_TRUE(has(d, "cublaslt_matmul")) << d;
   check_op("MatMul", {in(a), cst(random_tensor(DataType::kFloat64, {9, 5}, 11))}, {},
            GpuOptions{1e-13});
   // Gemm's bias goes through the copy into Y (no cuBLASLt epilogue for double).
-  d = check_op("Gemm",
-               {in(random_tensor(DataType::kFloat64, {5, 7}, 12)),
-                cst(random_tensor(DataType::kFloat64, {7, 4}, 13)),
-                cst(random_tensor(DataType::kFloat64, {4}, 14))},
-               [](ILayer& l) { l.set_float("alpha", 0.5); }, GpuOptions{1e-13});
+  d = check_op(
+      "Gemm",
+      {in(random_tensor(DataType::kFloat64, {5, 7}, 12)),
+       cst(random_tensor(DataType::kFloat64, {7, 4}, 13)),
+       cst(random_tensor(DataType::kFloat64, {4}, 14))},
+      [](ILayer& l) { l.set_float("alpha", 0.5); }, GpuOptions{1e-13});
   EXPECT_TRUE(has(d, "cublaslt_gemm")) << d;
 }
 
 TEST(GpuOps, LayerNormalization) {
   const Tensor x = random_tensor(DataType::kFloat32, {3, 5, 16}, 1);
-  const std::string d = check_op("LayerNormalization",
-                                 {in(x), cst(random_tensor(DataType::kFloat32, {16}, 2)),
-                                  cst(random_tensor(DataType::kFloat32, {16}, 3))});
+  const std::string d =
+      check_op("LayerNormalization", {in(x), cst(random_tensor(DataType::kFloat32, {16}, 2)),
+                                      cst(random_tensor(DataType::kFloat32, {16}, 3))});
   EXPECT_TRUE(has(d, "cuda_layer_norm")) << d;
   check_op("LayerNormalization", {in(x), cst(random_tensor(DataType::kFloat32, {5, 16}, 4))},
            [](ILayer& l) {
              l.set_int("axis", 1);
              l.set_float("epsilon", 1e-3);
            });
-  check_op("LayerNormalization",
-           {in(random_tensor(DataType::kFloat32, {2, 700}, 5)),
-            in(random_tensor(DataType::kFloat32, {700}, 6)), in(random_tensor(DataType::kFloat32, {700}, 7))});
+  check_op("LayerNormalization", {in(random_tensor(DataType::kFloat32, {2, 700}, 5)),
+                                  in(random_tensor(DataType::kFloat32, {700}, 6)),
+                                  in(random_tensor(DataType::kFloat32, {700}, 7))});
   const Tensor h = random_tensor(DataType::kFloat16, {4, 64}, 8);
   check_op("LayerNormalization",
-           {in(h), cst(random_tensor(DataType::kFloat16, {64}, 9)), cst(random_tensor(DataType::kFloat16, {64}, 10))},
+           {in(h), cst(random_tensor(DataType::kFloat16, {64}, 9)),
+            cst(random_tensor(DataType::kFloat16, {64}, 10))},
            {}, GpuOptions{3e-3});
 }
 
@@ -232,8 +239,8 @@ TEST(GpuOps, BatchNormalization) {
       [](ILayer& l) { l.set_float("epsilon", 1e-3); });
   EXPECT_TRUE(has(d, "cuda_batch_norm")) << d;
   check_op("BatchNormalization",
-           {in(random_tensor(DataType::kFloat32, {4, 3}, 6)), param(2, 0.5, 2.0), param(3, -1.0, 1.0),
-            param(4, -1.0, 1.0), param(5, 0.1, 2.0)});
+           {in(random_tensor(DataType::kFloat32, {4, 3}, 6)), param(2, 0.5, 2.0),
+            param(3, -1.0, 1.0), param(4, -1.0, 1.0), param(5, 0.1, 2.0)});
 }
 
 TEST(GpuOps, Reductions) {
@@ -277,7 +284,9 @@ TEST(GpuOps, Float64ReductionsKeepDoublePrecision) {
 TEST(GpuOps, TransposeAnyElementSize) {
   for (DataType t : {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kBool}) {
     const Tensor x = random_tensor(t, {2, 3, 4, 5}, 1, -50, 50);
-    const std::string d = check_op("Transpose", {in(x)}, [](ILayer& l) { l.set_ints("perm", {0, 2, 1, 3}); });
+    const std::string d = check_op("Transpose", {in(x)}, [](ILayer& l) {
+      l.set_ints("perm", {0, 2, 1, 3});
+    });
     EXPECT_TRUE(has(d, "cuda_strided_copy")) << d;
     check_op("Transpose", {in(x)});  // dims reversed
   }
@@ -291,11 +300,14 @@ TEST(GpuOps, ConcatSliceSplit) {
   check_op("Concat", {in(a), in(a)}, [](ILayer& l) { l.set_int("axis", -1); });
   check_op("Concat", {in(a), in(a)}, [](ILayer& l) { l.set_int("axis", 0); });
   const Tensor x = random_tensor(DataType::kFloat32, {6, 7, 8}, 4);
-  check_op("Slice", {in(x), cst(ints({1, -2})), cst(ints({5, 1})), cst(ints({0, 2})), cst(ints({2, -3}))});
-  check_op("Slice", {in(x), cst(ints({0})), cst(ints({INT64_MAX})), cst(ints({1})), cst(ints({3}))});
+  check_op("Slice",
+           {in(x), cst(ints({1, -2})), cst(ints({5, 1})), cst(ints({0, 2})), cst(ints({2, -3}))});
+  check_op("Slice",
+           {in(x), cst(ints({0})), cst(ints({INT64_MAX})), cst(ints({1})), cst(ints({3}))});
   check_op("Slice", {in(x), cst(ints({-1})), cst(ints({-100})), cst(ints({0})), cst(ints({-1}))});
   check_op("Slice", {in(x.cast(DataType::kInt64)), cst(ints({2})), cst(ints({4})), cst(ints({2}))});
-  check_op("Split", {in(x), cst(ints({2, 1, 5}))}, [](ILayer& l) { l.set_int("axis", 2); }, {}, 3);
+  check_op(
+      "Split", {in(x), cst(ints({2, 1, 5}))}, [](ILayer& l) { l.set_int("axis", 2); }, {}, 3);
 }
 
 TEST(GpuOps, Gather) {
@@ -306,7 +318,8 @@ TEST(GpuOps, Gather) {
   check_op("Gather", {in(table), cst(idx)});
   const Tensor idx32 = Tensor::from_vector<int32_t>(DataType::kInt32, {4}, {4, 0, -2, 3});
   check_op("Gather", {in(table), in(idx32)}, [](ILayer& l) { l.set_int("axis", 1); });
-  check_op("Gather", {in(random_tensor(DataType::kFloat16, {3, 4, 5}, 2)), in(idx32.cast(DataType::kInt64))},
+  check_op("Gather",
+           {in(random_tensor(DataType::kFloat16, {3, 4, 5}, 2)), in(idx32.cast(DataType::kInt64))},
            [](ILayer& l) { l.set_int("axis", -1); });
 }
 
@@ -324,7 +337,8 @@ TEST(GpuOps, IsNaNAndIsInf) {
 TEST(GpuOps, GatherND) {
   const Tensor data = random_tensor(DataType::kFloat32, {2, 3, 4}, 1);
   // Pairs of (i, j) picking rows of 4; one negative index.
-  const Tensor pairs = Tensor::from_vector<int64_t>(DataType::kInt64, {2, 2, 2}, {0, 1, 1, 2, -1, 0, 0, 0});
+  const Tensor pairs =
+      Tensor::from_vector<int64_t>(DataType::kInt64, {2, 2, 2}, {0, 1, 1, 2, -1, 0, 0, 0});
   const std::string d = check_op("GatherND", {in(data), in(pairs)});
   EXPECT_TRUE(has(d, "cuda_gather_nd")) << d;
   // batch_dims = 1: one index per batch entry picks a row of that entry.
@@ -401,8 +415,8 @@ TEST(GpuOps, MatMulFloat32Exact) {
     Dims a, b;
   };
   for (const Case& c : std::vector<Case>{{{7, 13}, {13, 5}},
-                                         {{3, 7, 13}, {3, 13, 5}},    // batched
-                                         {{3, 7, 13}, {13, 5}},       // folded into rows
+                                         {{3, 7, 13}, {3, 13, 5}},      // batched
+                                         {{3, 7, 13}, {13, 5}},         // folded into rows
                                          {{2, 1, 4, 6}, {1, 3, 6, 5}},  // broadcast batches
                                          {{6}, {6, 5}},
                                          {{3, 4, 6}, {6}},
@@ -430,20 +444,21 @@ TEST(GpuOps, MatMulTf32AndHalfPrecision) {
 TEST(GpuOps, Gemm) {
   const Tensor at = random_tensor(DataType::kFloat32, {7, 5}, 1);  // A^T: A is [5, 7]
   const Tensor bt = random_tensor(DataType::kFloat32, {4, 7}, 2);  // B^T: B is [7, 4]
-  const std::string d = check_op("Gemm", {in(at), cst(bt), cst(random_tensor(DataType::kFloat32, {4}, 3))},
-                                 [](ILayer& l) {
-                                   l.set_int("transA", 1);
-                                   l.set_int("transB", 1);
-                                   l.set_float("alpha", 0.5);
-                                   l.set_float("beta", 2.0);
-                                 });
+  const std::string d = check_op(
+      "Gemm", {in(at), cst(bt), cst(random_tensor(DataType::kFloat32, {4}, 3))}, [](ILayer& l) {
+        l.set_int("transA", 1);
+        l.set_int("transB", 1);
+        l.set_float("alpha", 0.5);
+        l.set_float("beta", 2.0);
+      });
   EXPECT_TRUE(has(d, "cublaslt_gemm")) << d;
   const Tensor a = random_tensor(DataType::kFloat32, {5, 7}, 4);
   check_op("Gemm", {in(a), in(random_tensor(DataType::kFloat32, {7, 4}, 5))});
   check_op("Gemm", {in(a), in(random_tensor(DataType::kFloat32, {7, 4}, 5)),
                     in(random_tensor(DataType::kFloat32, {5, 1}, 6))});
-  check_op("Gemm", {in(a), in(random_tensor(DataType::kFloat32, {7, 4}, 5)),
-                    in(random_tensor(DataType::kFloat32, {5, 4}, 7))},
+  check_op("Gemm",
+           {in(a), in(random_tensor(DataType::kFloat32, {7, 4}, 5)),
+            in(random_tensor(DataType::kFloat32, {5, 4}, 7))},
            [](ILayer& l) { l.set_float("beta", 0.0); });
 }
 
@@ -461,40 +476,55 @@ GpuOptions own_kernels(double tolerance = 1e-5) {
 TEST(GpuOps, ConvImplicitGemm) {
   const Tensor x = random_tensor(DataType::kFloat32, {2, 8, 9, 9}, 1);
   const std::string d = check_op(
-      "Conv", {in(x), cst(random_tensor(DataType::kFloat32, {32, 8, 3, 3}, 2)),
-               cst(random_tensor(DataType::kFloat32, {32}, 3))},
-      [](ILayer& l) { l.set_ints("pads", {1, 1, 1, 1}); }, own_kernels());
+      "Conv",
+      {in(x), cst(random_tensor(DataType::kFloat32, {32, 8, 3, 3}, 2)),
+       cst(random_tensor(DataType::kFloat32, {32}, 3))},
+      [](ILayer& l) {
+        l.set_ints("pads", {1, 1, 1, 1});
+      },
+      own_kernels());
   EXPECT_TRUE(has(d, "cuda_conv_implicit_gemm")) << d;
   // Strided, dilated, grouped, asymmetric padding, no bias.
-  check_op("Conv", {in(random_tensor(DataType::kFloat32, {1, 4, 11, 10}, 4)),
-                    cst(random_tensor(DataType::kFloat32, {32, 2, 3, 3}, 5))},
-           [](ILayer& l) {
-             l.set_int("group", 2);
-             l.set_ints("strides", {2, 2});
-             l.set_ints("dilations", {2, 1});
-             l.set_ints("pads", {1, 0, 2, 1});
-           },
-           own_kernels());
+  check_op(
+      "Conv",
+      {in(random_tensor(DataType::kFloat32, {1, 4, 11, 10}, 4)),
+       cst(random_tensor(DataType::kFloat32, {32, 2, 3, 3}, 5))},
+      [](ILayer& l) {
+        l.set_int("group", 2);
+        l.set_ints("strides", {2, 2});
+        l.set_ints("dilations", {2, 1});
+        l.set_ints("pads", {1, 0, 2, 1});
+      },
+      own_kernels());
   // 1-D with automatic padding; 1x1 with many channels.
-  check_op("Conv", {in(random_tensor(DataType::kFloat32, {2, 4, 20}, 6)),
-                    cst(random_tensor(DataType::kFloat32, {16, 4, 5}, 7))},
-           [](ILayer& l) {
-             l.set_string("auto_pad", "SAME_UPPER");
-             l.set_ints("strides", {2});
-           },
-           own_kernels());
-  check_op("Conv", {in(random_tensor(DataType::kFloat32, {1, 96, 7, 7}, 8)),
-                    cst(random_tensor(DataType::kFloat32, {80, 96, 1, 1}, 9))},
+  check_op(
+      "Conv",
+      {in(random_tensor(DataType::kFloat32, {2, 4, 20}, 6)),
+       cst(random_tensor(DataType::kFloat32, {16, 4, 5}, 7))},
+      [](ILayer& l) {
+        l.set_string("auto_pad", "SAME_UPPER");
+        l.set_ints("strides", {2});
+      },
+      own_kernels());
+  check_op("Conv",
+           {in(random_tensor(DataType::kFloat32, {1, 96, 7, 7}, 8)),
+            cst(random_tensor(DataType::kFloat32, {80, 96, 1, 1}, 9))},
            {}, own_kernels());
-  check_op("Conv", {in(x.cast(DataType::kFloat16)), cst(random_tensor(DataType::kFloat16, {32, 8, 3, 3}, 2))},
-           [](ILayer& l) { l.set_ints("pads", {1, 1, 1, 1}); }, own_kernels(3e-3));
+  check_op(
+      "Conv",
+      {in(x.cast(DataType::kFloat16)), cst(random_tensor(DataType::kFloat16, {32, 8, 3, 3}, 2))},
+      [](ILayer& l) {
+        l.set_ints("pads", {1, 1, 1, 1});
+      },
+      own_kernels(3e-3));
 }
 
 TEST(GpuOps, ConvDirectForDepthwise) {
   const std::string d = check_op(
-      "Conv", {in(random_tensor(DataType::kFloat32, {2, 6, 8, 8}, 1)),
-               cst(random_tensor(DataType::kFloat32, {6, 1, 3, 3}, 2)),
-               cst(random_tensor(DataType::kFloat32, {6}, 3))},
+      "Conv",
+      {in(random_tensor(DataType::kFloat32, {2, 6, 8, 8}, 1)),
+       cst(random_tensor(DataType::kFloat32, {6, 1, 3, 3}, 2)),
+       cst(random_tensor(DataType::kFloat32, {6}, 3))},
       [](ILayer& l) {
         l.set_int("group", 6);
         l.set_ints("pads", {1, 1, 1, 1});

@@ -27,10 +27,14 @@ using Operands = std::vector<std::optional<Operand>>;
 // The unsigned integer type of `t`'s width (float outputs are compared through it).
 DataType bits_type(DataType t) {
   switch (element_size(t)) {
-    case 1: return DataType::kUInt8;
-    case 2: return DataType::kUInt16;
-    case 4: return DataType::kUInt32;
-    default: return DataType::kUInt64;
+    case 1:
+      return DataType::kUInt8;
+    case 2:
+      return DataType::kUInt16;
+    case 4:
+      return DataType::kUInt32;
+    default:
+      return DataType::kUInt64;
   }
 }
 
@@ -110,8 +114,8 @@ TEST(GpuQuantization, QuantizePerTensorEveryIntegerTypeWithTies) {
     EXPECT_TRUE(has(d, "cuda_quantize_linear")) << d;
     // A scale of shape [1] as a network input, and values large enough for int16 to saturate.
     check_exact("QuantizeLinear",
-                {in(random_tensor(DataType::kFloat32, {64}, 2, -1e6, 1e6)),
-                 in(floats({1}, {3.0f})), in(random_tensor(t, {1}, 3, 0, 5))},
+                {in(random_tensor(DataType::kFloat32, {64}, 2, -1e6, 1e6)), in(floats({1}, {3.0f})),
+                 in(random_tensor(t, {1}, 3, 0, 5))},
                 {t});
   }
   // No zero point: uint8, or output_dtype.
@@ -124,7 +128,8 @@ TEST(GpuQuantization, QuantizeHalfPrecisionsAndInt32) {
   for (DataType t : {DataType::kFloat16, DataType::kBFloat16}) {
     const Tensor x = ties_and_randoms(515, 0.125f, 4).cast(t);
     const Tensor scale = floats({}, {0.125f}).cast(t);
-    check_exact("QuantizeLinear", {in(x), cst(scale), cst(random_tensor(DataType::kInt8, {}, 5, -4, 4))},
+    check_exact("QuantizeLinear",
+                {in(x), cst(scale), cst(random_tensor(DataType::kInt8, {}, 5, -4, 4))},
                 {DataType::kInt8});
     // Odd scales, where dividing in the half type rounds differently from float32.
     check_exact("QuantizeLinear",
@@ -133,13 +138,13 @@ TEST(GpuQuantization, QuantizeHalfPrecisionsAndInt32) {
   }
   // float32 x and scale divided in float16 / bfloat16 (the precision attribute).
   for (DataType p : {DataType::kFloat16, DataType::kBFloat16}) {
-    check_exact("QuantizeLinear",
-                {in(random_tensor(DataType::kFloat32, {200}, 7, -20, 20)),
-                 cst(floats({}, {0.0371f}))},
-                {DataType::kInt8}, [p](ILayer& l) {
-                  l.set_int("precision", int64_t(p));
-                  l.set_int("output_dtype", int64_t(DataType::kInt8));
-                });
+    check_exact(
+        "QuantizeLinear",
+        {in(random_tensor(DataType::kFloat32, {200}, 7, -20, 20)), cst(floats({}, {0.0371f}))},
+        {DataType::kInt8}, [p](ILayer& l) {
+          l.set_int("precision", int64_t(p));
+          l.set_int("output_dtype", int64_t(DataType::kInt8));
+        });
   }
   // int32 x and scale: the quotient in double.
   check_exact("QuantizeLinear",
@@ -163,11 +168,11 @@ TEST(GpuQuantization, QuantizePerAxisAndBlockedLayouts) {
                             AxisCase{{6, 5, 4}, 0}, AxisCase{{3, 4, 7}, -1}}) {
     const int64_t axis = c.axis < 0 ? c.axis + int64_t(c.x.size()) : c.axis;
     const Dims p = {c.x[size_t(axis)]};
-    const std::string d = check_exact(
-        "QuantizeLinear",
-        {in(random_tensor(DataType::kFloat32, c.x, 10, -40, 40)), cst(scales(p, 11)),
-         cst(random_tensor(DataType::kUInt8, p, 12, 100, 150))},
-        {DataType::kUInt8}, [&](ILayer& l) { l.set_int("axis", c.axis); });
+    const std::string d =
+        check_exact("QuantizeLinear",
+                    {in(random_tensor(DataType::kFloat32, c.x, 10, -40, 40)), cst(scales(p, 11)),
+                     cst(random_tensor(DataType::kUInt8, p, 12, 100, 150))},
+                    {DataType::kUInt8}, [&](ILayer& l) { l.set_int("axis", c.axis); });
     EXPECT_TRUE(has(d, "cuda_quantize_linear")) << d;
   }
   // Blocked: along the last axis with whole vectors in a block, along axis 0 (contiguous
@@ -176,8 +181,9 @@ TEST(GpuQuantization, QuantizePerAxisAndBlockedLayouts) {
     Dims x, scale;
     int64_t axis, block;
   };
-  for (const BlockCase& c : {BlockCase{{4, 64}, {4, 2}, 1, 32}, BlockCase{{64, 16}, {4, 16}, 0, 16},
-                             BlockCase{{3, 10}, {3, 3}, 1, 4}, BlockCase{{2, 9, 3}, {2, 5, 3}, 1, 2}}) {
+  for (const BlockCase& c :
+       {BlockCase{{4, 64}, {4, 2}, 1, 32}, BlockCase{{64, 16}, {4, 16}, 0, 16},
+        BlockCase{{3, 10}, {3, 3}, 1, 4}, BlockCase{{2, 9, 3}, {2, 5, 3}, 1, 2}}) {
     check_exact("QuantizeLinear",
                 {in(random_tensor(DataType::kFloat32, c.x, 13, -40, 40)), cst(scales(c.scale, 14)),
                  cst(random_tensor(DataType::kInt8, c.scale, 15, -20, 20))},
@@ -197,9 +203,8 @@ TEST(GpuQuantization, QuantizeFloat8SaturateAndNot) {
   const Tensor x = floats({int64_t(v.size())}, v);
   for (DataType t : {DataType::kFloat8E4M3, DataType::kFloat8E5M2}) {
     for (int64_t saturate : {1, 0}) {
-      check_exact("QuantizeLinear",
-                  {in(x), cst(gpu_test::scalar(0.5f)), cst(Tensor::zeros(t, {}))}, {t},
-                  [saturate](ILayer& l) { l.set_int("saturate", saturate); });
+      check_exact("QuantizeLinear", {in(x), cst(gpu_test::scalar(0.5f)), cst(Tensor::zeros(t, {}))},
+                  {t}, [saturate](ILayer& l) { l.set_int("saturate", saturate); });
     }
     // Per-axis float8 with a zero point of 1.
     check_exact("QuantizeLinear",
@@ -219,8 +224,9 @@ TEST(GpuQuantization, SubByteAndFnuzTypesBothWays) {
     float zero_point;
     double lo, hi;
   };
-  for (const Narrow& n : {Narrow{DataType::kInt4, -1.0f, -8, 7}, Narrow{DataType::kUInt4, 3.0f, 0, 15},
-                          Narrow{DataType::kInt2, -1.0f, -2, 1}, Narrow{DataType::kUInt2, 1.0f, 0, 3}}) {
+  for (const Narrow& n :
+       {Narrow{DataType::kInt4, -1.0f, -8, 7}, Narrow{DataType::kUInt4, 3.0f, 0, 15},
+        Narrow{DataType::kInt2, -1.0f, -2, 1}, Narrow{DataType::kUInt2, 1.0f, 0, 3}}) {
     SCOPED_TRACE(to_string(n.t));
     const Tensor zero = floats({}, {n.zero_point}).cast(n.t);
     const std::string d =
@@ -235,7 +241,8 @@ TEST(GpuQuantization, SubByteAndFnuzTypesBothWays) {
     const std::string dd = check_exact(
         "DequantizeLinear", {in(q), cst(gpu_test::scalar(0.37f)), cst(zero)}, {DataType::kFloat32});
     EXPECT_TRUE(has(dd, "cuda_dequantize_linear")) << dd;
-    check_exact("DequantizeLinear", {in(q), cst(random_tensor(DataType::kFloat32, {24}, 44, 0.1, 2.0))},
+    check_exact("DequantizeLinear",
+                {in(q), cst(random_tensor(DataType::kFloat32, {24}, 44, 0.1, 2.0))},
                 {DataType::kFloat32}, [](ILayer& l) { l.set_int("axis", 1); });
   }
   std::vector<float> wide;
@@ -295,11 +302,11 @@ TEST(GpuQuantization, DequantizeEveryTypeAndLayout) {
   }
   // float16 / bfloat16 scales (the output's type), and output_dtype.
   for (DataType s : {DataType::kFloat16, DataType::kBFloat16}) {
-    check_exact("DequantizeLinear",
-                {in(random_tensor(DataType::kUInt8, {1000}, 28, 0, 255)),
-                 cst(floats({}, {0.0173f}).cast(s)),
-                 cst(random_tensor(DataType::kUInt8, {}, 29, 0, 255))},
-                {s});
+    check_exact(
+        "DequantizeLinear",
+        {in(random_tensor(DataType::kUInt8, {1000}, 28, 0, 255)),
+         cst(floats({}, {0.0173f}).cast(s)), cst(random_tensor(DataType::kUInt8, {}, 29, 0, 255))},
+        {s});
     check_exact("DequantizeLinear",
                 {in(random_tensor(DataType::kInt8, {5, 64}, 30, -128, 127)),
                  cst(random_tensor(DataType::kFloat32, {5, 4}, 31, 0.01, 1.0))},
@@ -322,14 +329,13 @@ TEST(GpuQuantization, DequantizeEveryTypeAndLayout) {
 TEST(GpuQuantization, DynamicQuantizeLinear) {
   const std::vector<DataType> outs = {DataType::kUInt8, DataType::kFloat32, DataType::kUInt8};
   const std::string d = check_exact(
-      "DynamicQuantizeLinear", {in(random_tensor(DataType::kFloat32, {7, 1000}, 40, -3, 5))},
-      outs);
+      "DynamicQuantizeLinear", {in(random_tensor(DataType::kFloat32, {7, 1000}, 40, -3, 5))}, outs);
   EXPECT_TRUE(has(d, "cuda_dynamic_quantize_linear")) << d;
   // All positive (the range is extended to 0), all negative, a single element, all equal.
-  check_exact("DynamicQuantizeLinear",
-              {in(random_tensor(DataType::kFloat32, {3, 4}, 41, 1, 9))}, outs);
-  check_exact("DynamicQuantizeLinear",
-              {in(random_tensor(DataType::kFloat32, {513}, 42, -9, -1))}, outs);
+  check_exact("DynamicQuantizeLinear", {in(random_tensor(DataType::kFloat32, {3, 4}, 41, 1, 9))},
+              outs);
+  check_exact("DynamicQuantizeLinear", {in(random_tensor(DataType::kFloat32, {513}, 42, -9, -1))},
+              outs);
   check_exact("DynamicQuantizeLinear", {in(floats({1}, {2.5f}))}, outs);
   check_exact("DynamicQuantizeLinear", {in(floats({4}, {0.0f, 0.0f, 0.0f, 0.0f}))}, outs);
 }
@@ -366,26 +372,27 @@ TEST(GpuQuantization, MatMulIntegerCublasLtAndTiled) {
               {in(int8s(DataType::kUInt8, {33, 20}, 60)), in(int8s(DataType::kInt8, {20, 17}, 61)),
                cst(int8s(DataType::kUInt8, {33}, 62)), cst(int8s(DataType::kInt8, {17}, 63))},
               i32);
-  const std::string odd = check_exact(
-      "MatMulInteger",
-      {in(int8s(DataType::kInt8, {5, 31}, 64)), in(int8s(DataType::kInt8, {31, 8}, 65)),
-       cst(int8s(DataType::kInt8, {}, 66)), cst(int8s(DataType::kInt8, {}, 67))},
-      i32);
+  const std::string odd =
+      check_exact("MatMulInteger",
+                  {in(int8s(DataType::kInt8, {5, 31}, 64)), in(int8s(DataType::kInt8, {31, 8}, 65)),
+                   cst(int8s(DataType::kInt8, {}, 66)), cst(int8s(DataType::kInt8, {}, 67))},
+                  i32);
   EXPECT_TRUE(has(odd, "cuda_matmul_integer_tiled")) << odd;
-  check_exact("MatMulInteger",
-              {in(int8s(DataType::kUInt8, {2, 1, 5, 8}, 68)),
-               in(int8s(DataType::kUInt8, {3, 8, 7}, 69)), cst(int8s(DataType::kUInt8, {}, 70)),
-               cst(int8s(DataType::kUInt8, {3, 1, 7}, 71))},
-              i32);
+  check_exact(
+      "MatMulInteger",
+      {in(int8s(DataType::kUInt8, {2, 1, 5, 8}, 68)), in(int8s(DataType::kUInt8, {3, 8, 7}, 69)),
+       cst(int8s(DataType::kUInt8, {}, 70)), cst(int8s(DataType::kUInt8, {3, 1, 7}, 71))},
+      i32);
   check_exact("MatMulInteger",
               {in(int8s(DataType::kInt8, {19}, 72)), in(int8s(DataType::kUInt8, {19}, 73))}, i32);
   check_exact("MatMulInteger",
               {in(int8s(DataType::kInt8, {19}, 74)), in(int8s(DataType::kUInt8, {4, 19, 6}, 75))},
               i32);
   // A long K (beyond one tile many times over), large enough for int32 sums to need care.
-  check_exact("MatMulInteger",
-              {in(int8s(DataType::kUInt8, {3, 4096}, 76)), in(int8s(DataType::kUInt8, {4096, 5}, 77))},
-              i32);
+  check_exact(
+      "MatMulInteger",
+      {in(int8s(DataType::kUInt8, {3, 4096}, 76)), in(int8s(DataType::kUInt8, {4096, 5}, 77))},
+      i32);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,8 +478,8 @@ const std::vector<ConvCase>& conv_cases() {
   static const std::vector<ConvCase> cases = {
       {{2, 3, 9, 11}, {8, 3, 3, 3}, {}, {}, {1, 1, 1, 1}},
       {{1, 4, 10, 9}, {6, 2, 3, 2}, {2, 1}, {1, 2}, {1, 0, 2, 1}, 2},
-      {{1, 6, 7, 7}, {6, 1, 3, 3}, {1, 1}, {}, {}, 6, "SAME_UPPER"},  // depthwise
-      {{2, 5, 13}, {4, 5, 4}, {3}, {2}, {2, 1}},                      // 1-D
+      {{1, 6, 7, 7}, {6, 1, 3, 3}, {1, 1}, {}, {}, 6, "SAME_UPPER"},          // depthwise
+      {{2, 5, 13}, {4, 5, 4}, {3}, {2}, {2, 1}},                              // 1-D
       {{1, 2, 5, 6, 4}, {3, 2, 2, 3, 2}, {1, 2, 1}, {}, {1, 0, 1, 0, 1, 1}},  // 3-D
       {{1, 70, 6, 6}, {65, 70, 1, 1}, {}, {}, {}},  // more channels than one tile
   };
@@ -484,17 +491,18 @@ TEST(GpuQuantization, ConvIntegerGeometries) {
   for (const ConvCase& c : conv_cases()) {
     for (DataType t : {DataType::kUInt8, DataType::kInt8}) {
       const int64_t channels = c.w[0];
-      const std::string d = check_exact(
-          "ConvInteger",
-          {in(int8s(t, c.x, seed++)), in(int8s(DataType::kInt8, c.w, seed++)),
-           cst(int8s(t, {}, seed++)), cst(int8s(DataType::kInt8, {channels}, seed++))},
-          {DataType::kInt32}, conv_attrs(c));
+      const std::string d =
+          check_exact("ConvInteger",
+                      {in(int8s(t, c.x, seed++)), in(int8s(DataType::kInt8, c.w, seed++)),
+                       cst(int8s(t, {}, seed++)), cst(int8s(DataType::kInt8, {channels}, seed++))},
+                      {DataType::kInt32}, conv_attrs(c));
       EXPECT_TRUE(has(d, "cuda_conv_integer_implicit_gemm")) << d;
     }
   }
   // No zero points; a per-tensor w zero point of shape [1].
   const ConvCase& c = conv_cases()[0];
-  check_exact("ConvInteger", {in(int8s(DataType::kUInt8, c.x, 150)), in(int8s(DataType::kUInt8, c.w, 151))},
+  check_exact("ConvInteger",
+              {in(int8s(DataType::kUInt8, c.x, 150)), in(int8s(DataType::kUInt8, c.w, 151))},
               {DataType::kInt32}, conv_attrs(c));
   check_exact("ConvInteger",
               {in(int8s(DataType::kUInt8, c.x, 152)), in(int8s(DataType::kUInt8, c.w, 153)),
@@ -507,16 +515,15 @@ TEST(GpuQuantization, QLinearConvPerChannelWithBias) {
   for (const ConvCase& c : conv_cases()) {
     for (DataType t : {DataType::kUInt8, DataType::kInt8}) {
       const int64_t channels = c.w[0];
-      const Operands ops = {
-          in(int8s(t, c.x, seed++)),
-          cst(gpu_test::scalar(0.02f)),
-          cst(int8s(t, {}, seed++)),
-          in(int8s(DataType::kInt8, c.w, seed++)),
-          cst(random_tensor(DataType::kFloat32, {channels}, seed++, 0.001, 0.01)),
-          cst(Tensor::zeros(DataType::kInt8, {channels})),
-          cst(gpu_test::scalar(0.05f)),
-          cst(int8s(t, {}, seed++)),
-          cst(random_tensor(DataType::kInt32, {channels}, seed++, -5000, 5000))};
+      const Operands ops = {in(int8s(t, c.x, seed++)),
+                            cst(gpu_test::scalar(0.02f)),
+                            cst(int8s(t, {}, seed++)),
+                            in(int8s(DataType::kInt8, c.w, seed++)),
+                            cst(random_tensor(DataType::kFloat32, {channels}, seed++, 0.001, 0.01)),
+                            cst(Tensor::zeros(DataType::kInt8, {channels})),
+                            cst(gpu_test::scalar(0.05f)),
+                            cst(int8s(t, {}, seed++)),
+                            cst(random_tensor(DataType::kInt32, {channels}, seed++, -5000, 5000))};
       const std::string d = check_exact("QLinearConv", ops, {t}, conv_attrs(c));
       EXPECT_TRUE(has(d, "cuda_qlinear_conv_implicit_gemm")) << d;
     }

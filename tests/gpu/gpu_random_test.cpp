@@ -22,17 +22,20 @@ constexpr double kExact = 0.0;
 constexpr double kTranscendental = 1e-12;  // relative L2, float64 outputs
 
 TEST(GpuRandom, UniformEveryFloatTypeWithAndWithoutSeed) {
-  for (DataType t : {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16,
-                     DataType::kBFloat16}) {
+  for (DataType t :
+       {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16}) {
     SCOPED_TRACE(to_string(t));
     for (bool seeded : {true, false}) {
-      const std::string d = check_op("RandomUniform", {}, [=](ILayer& l) {
-        l.set_ints("shape", {3, 1000, 23});  // 69000 elements, odd extents
-        l.set_int("dtype", int64_t(t));
-        l.set_float("low", -2.5);
-        l.set_float("high", 4.0);
-        if (seeded) l.set_float("seed", 17.0);
-      }, GpuOptions{kExact});
+      const std::string d = check_op(
+          "RandomUniform", {},
+          [=](ILayer& l) {
+            l.set_ints("shape", {3, 1000, 23});  // 69000 elements, odd extents
+            l.set_int("dtype", int64_t(t));
+            l.set_float("low", -2.5);
+            l.set_float("high", 4.0);
+            if (seeded) l.set_float("seed", 17.0);
+          },
+          GpuOptions{kExact});
       EXPECT_TRUE(has(d, "cuda_random_uniform")) << d;
     }
   }
@@ -42,13 +45,16 @@ TEST(GpuRandom, NormalOddAndEvenCounts) {
   for (DataType t : {DataType::kFloat64, DataType::kFloat32, DataType::kFloat16}) {
     SCOPED_TRACE(to_string(t));
     for (int64_t n : {70001, 70002}) {  // the last pair incomplete, or not
-      const std::string d = check_op("RandomNormal", {}, [=](ILayer& l) {
-        l.set_ints("shape", {n});
-        l.set_int("dtype", int64_t(t));
-        l.set_float("mean", 1.5);
-        l.set_float("scale", 0.25);
-        l.set_float("seed", 3.0);
-      }, GpuOptions{t == DataType::kFloat64 ? kTranscendental : 1e-6});
+      const std::string d = check_op(
+          "RandomNormal", {},
+          [=](ILayer& l) {
+            l.set_ints("shape", {n});
+            l.set_int("dtype", int64_t(t));
+            l.set_float("mean", 1.5);
+            l.set_float("scale", 0.25);
+            l.set_float("seed", 3.0);
+          },
+          GpuOptions{t == DataType::kFloat64 ? kTranscendental : 1e-6});
       EXPECT_TRUE(has(d, "cuda_random_normal")) << d;
     }
   }
@@ -58,27 +64,30 @@ TEST(GpuRandom, LikeFormsTakeTheInputsShape) {
   const Tensor x = random_tensor(DataType::kFloat16, {5, 33}, 1);
   std::string d = check_op("RandomUniformLike", {in(x)}, {}, GpuOptions{kExact});
   EXPECT_TRUE(has(d, "cuda_random_uniform")) << d;
-  d = check_op("RandomNormalLike", {in(x)}, [](ILayer& l) {
-    l.set_int("dtype", int64_t(DataType::kFloat32));
-  }, GpuOptions{1e-6});
+  d = check_op(
+      "RandomNormalLike", {in(x)},
+      [](ILayer& l) { l.set_int("dtype", int64_t(DataType::kFloat32)); }, GpuOptions{1e-6});
   EXPECT_TRUE(has(d, "cuda_random_normal")) << d;
 }
 
 TEST(GpuRandom, BernoulliEveryOutputType) {
   const Tensor p = random_tensor(DataType::kFloat32, {64, 65}, 2, 0.0, 1.0);
-  for (DataType t : {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16,
-                     DataType::kBool, DataType::kInt8, DataType::kInt32, DataType::kInt64,
-                     DataType::kUInt16}) {
+  for (DataType t : {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBool,
+                     DataType::kInt8, DataType::kInt32, DataType::kInt64, DataType::kUInt16}) {
     SCOPED_TRACE(to_string(t));
-    const std::string d = check_op("Bernoulli", {in(p)}, [=](ILayer& l) {
-      l.set_int("dtype", int64_t(t));
-      l.set_float("seed", 5.0);
-    }, GpuOptions{kExact});
+    const std::string d = check_op(
+        "Bernoulli", {in(p)},
+        [=](ILayer& l) {
+          l.set_int("dtype", int64_t(t));
+          l.set_float("seed", 5.0);
+        },
+        GpuOptions{kExact});
     EXPECT_TRUE(has(d, "cuda_bernoulli")) << d;
   }
   // float64 probabilities, the output in the input's type.
-  const std::string d = check_op("Bernoulli", {in(random_tensor(DataType::kFloat64, {999}, 3, 0.0, 1.0))},
-                                 {}, GpuOptions{kExact});
+  const std::string d =
+      check_op("Bernoulli", {in(random_tensor(DataType::kFloat64, {999}, 3, 0.0, 1.0))}, {},
+               GpuOptions{kExact});
   EXPECT_TRUE(has(d, "cuda_bernoulli")) << d;
 }
 

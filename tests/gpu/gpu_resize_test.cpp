@@ -51,8 +51,12 @@ std::string check_resize(const Tensor& x, const ResizeOperands& o,
   return d;
 }
 
-ResizeOperands scales(const std::vector<float>& v) { return {std::nullopt, floats(v), std::nullopt}; }
-ResizeOperands sizes(const std::vector<int64_t>& v) { return {std::nullopt, std::nullopt, ints(v)}; }
+ResizeOperands scales(const std::vector<float>& v) {
+  return {std::nullopt, floats(v), std::nullopt};
+}
+ResizeOperands sizes(const std::vector<int64_t>& v) {
+  return {std::nullopt, std::nullopt, ints(v)};
+}
 
 std::function<void(ILayer&)> attrs(const std::string& mode, const std::string& coordinates,
                                    const std::function<void(ILayer&)>& more = {}) {
@@ -82,9 +86,9 @@ TEST(GpuResize, NearestEveryRoundingAndCoordinateMode) {
       }
     }
     // The opset-11 mode old models keep.
-    check_resize(x, scales({1, 1, 1.5f, 0.5f}), attrs("nearest", "tf_half_pixel_for_nn", [=](ILayer& l) {
-                   l.set_string("nearest_mode", rounding);
-                 }));
+    check_resize(x, scales({1, 1, 1.5f, 0.5f}),
+                 attrs("nearest", "tf_half_pixel_for_nn",
+                       [=](ILayer& l) { l.set_string("nearest_mode", rounding); }));
   }
 }
 
@@ -116,9 +120,8 @@ TEST(GpuResize, CubicCoefficientAndExcludeOutside) {
     }
   }
   // exclude_outside with linear too
-  check_resize(x, scales({1, 1, 0.7f, 1.6f}), attrs("linear", "asymmetric", [](ILayer& l) {
-                 l.set_int("exclude_outside", 1);
-               }));
+  check_resize(x, scales({1, 1, 0.7f, 1.6f}),
+               attrs("linear", "asymmetric", [](ILayer& l) { l.set_int("exclude_outside", 1); }));
 }
 
 TEST(GpuResize, Antialias) {
@@ -129,9 +132,8 @@ TEST(GpuResize, Antialias) {
       for (const auto& s : std::vector<std::vector<float>>{
                {1, 1, 0.6f, 0.35f}, {1, 1, 0.5f, 0.5f}, {1, 1, 0.25f, 1.5f}, {1, 1, 2, 2}}) {
         SCOPED_TRACE(cat(mode, " ", coordinates, " ", s[2], "x", s[3]));
-        check_resize(x, scales(s), attrs(mode, coordinates, [](ILayer& l) {
-                       l.set_int("antialias", 1);
-                     }));
+        check_resize(x, scales(s),
+                     attrs(mode, coordinates, [](ILayer& l) { l.set_int("antialias", 1); }));
       }
     }
     check_resize(x, sizes({2, 2, 5, 3}), attrs(mode, "half_pixel", [](ILayer& l) {
@@ -157,7 +159,9 @@ TEST(GpuResize, TfCropAndResizeWithExtrapolation) {
   }
   // roi over the resized axes only
   check_resize(x, {floats({0.1f, 0.25f, 0.9f, 0.75f}), std::nullopt, ints({3, 5})},
-               attrs("linear", "tf_crop_and_resize", [](ILayer& l) { l.set_ints("axes", {2, 3}); }));
+               attrs("linear", "tf_crop_and_resize", [](ILayer& l) {
+                 l.set_ints("axes", {2, 3});
+               }));
 }
 
 TEST(GpuResize, AxesAndAspectRatioPolicy) {
@@ -192,8 +196,8 @@ TEST(GpuResize, OneToFiveDimensions) {
                  attrs(mode, "half_pixel"));
     check_resize(random_tensor(DataType::kFloat32, {2, 5, 6}, 8), scales({1, 0.7f, 2.2f}),
                  attrs(mode, "align_corners"));
-    check_resize(random_tensor(DataType::kFloat32, {1, 2, 3, 4, 5}, 9), scales({1, 1, 2, 1.5f, 0.8f}),
-                 attrs(mode, "pytorch_half_pixel"));
+    check_resize(random_tensor(DataType::kFloat32, {1, 2, 3, 4, 5}, 9),
+                 scales({1, 1, 2, 1.5f, 0.8f}), attrs(mode, "pytorch_half_pixel"));
     check_resize(random_tensor(DataType::kFloat32, {1, 2, 4, 5, 6}, 10), sizes({1, 2, 2, 10, 3}),
                  attrs(mode, "half_pixel", [](ILayer& l) { l.set_int("antialias", 1); }));
   }
@@ -230,8 +234,9 @@ TEST(GpuResize, Linear2xFastPath) {
   const std::vector<std::string> modes = {"half_pixel", "pytorch_half_pixel",
                                           "half_pixel_symmetric", "asymmetric", "align_corners"};
   for (DataType t : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}) {
-    const double tolerance =
-        t == DataType::kFloat32 ? 1e-5 : (t == DataType::kFloat16 ? kHalfTolerance : kBfloatTolerance);
+    const double tolerance = t == DataType::kFloat32
+                                 ? 1e-5
+                                 : (t == DataType::kFloat16 ? kHalfTolerance : kBfloatTolerance);
     for (const std::string& coordinates : modes) {
       SCOPED_TRACE(cat(to_string(t), " ", coordinates));
       const Tensor x = random_tensor(t, {2, 4, 8, 16}, 15);
@@ -259,13 +264,14 @@ TEST(GpuResize, Float16AndBfloat16GeneralPath) {
     for (const char* mode : {"nearest", "linear", "cubic"}) {
       SCOPED_TRACE(cat(to_string(t), " ", mode));
       check_resize(x, scales({1, 1, 1.7f, 0.6f}), attrs(mode, "half_pixel"), tolerance);
-      check_resize(x, sizes({2, 3, 4, 3}), attrs(mode, "align_corners", [](ILayer& l) {
-                     l.set_int("antialias", 1);
-                   }), tolerance);
-      check_resize(x, {floats({0, 0, -0.2f, 0.1f, 1, 1, 1.1f, 0.9f}), std::nullopt, ints({2, 3, 5, 6})},
-                   attrs(mode, "tf_crop_and_resize",
-                         [](ILayer& l) { l.set_float("extrapolation_value", -1.5); }),
+      check_resize(x, sizes({2, 3, 4, 3}),
+                   attrs(mode, "align_corners", [](ILayer& l) { l.set_int("antialias", 1); }),
                    tolerance);
+      check_resize(
+          x, {floats({0, 0, -0.2f, 0.1f, 1, 1, 1.1f, 0.9f}), std::nullopt, ints({2, 3, 5, 6})},
+          attrs(mode, "tf_crop_and_resize",
+                [](ILayer& l) { l.set_float("extrapolation_value", -1.5); }),
+          tolerance);
     }
   }
 }
@@ -276,7 +282,8 @@ TEST(GpuResize, IntegerNearestWithExtrapolation) {
     SCOPED_TRACE(to_string(t));
     const Tensor x = random_tensor(t, {2, 3, 6, 5}, 21, 0, 100);
     check_resize(x, scales({1, 1, 0.7f, 1.9f}), attrs("nearest", "half_pixel"));
-    check_resize(x, {floats({0, 0, -0.25f, 0.2f, 1, 1, 1.0f, 1.3f}), std::nullopt, ints({2, 3, 5, 6})},
+    check_resize(x,
+                 {floats({0, 0, -0.25f, 0.2f, 1, 1, 1.0f, 1.3f}), std::nullopt, ints({2, 3, 5, 6})},
                  attrs("nearest", "tf_crop_and_resize",
                        [](ILayer& l) { l.set_float("extrapolation_value", 3); }));
   }
@@ -285,9 +292,10 @@ TEST(GpuResize, IntegerNearestWithExtrapolation) {
 TEST(GpuResize, MixedPrecisionMovesResizeToFloat16) {
   const Tensor x = random_tensor(DataType::kFloat32, {2, 8, 8, 16}, 22);
   for (const char* mode : {"nearest", "linear"}) {
-    const std::string d = check_op("Resize", {in(x), std::nullopt, cst(floats({1, 1, 2, 2}))},
-                                   [=](ILayer& l) { l.set_string("mode", mode); },
-                                   GpuOptions{kHalfTolerance, false, kAllTacticSources, true});
+    const std::string d = check_op(
+        "Resize", {in(x), std::nullopt, cst(floats({1, 1, 2, 2}))},
+        [=](ILayer& l) { l.set_string("mode", mode); },
+        GpuOptions{kHalfTolerance, false, kAllTacticSources, true});
     EXPECT_TRUE(has(d, "cuda_resize")) << d;
   }
 }

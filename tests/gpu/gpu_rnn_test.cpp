@@ -47,11 +47,15 @@ int64_t gates(const std::string& op) { return op == "RNN" ? 1 : (op == "GRU" ? 3
 std::string check_cell(const CellCase& c, GpuOptions options = {}) {
   const int64_t dirs = c.direction == "bidirectional" ? 2 : 1;
   const int64_t g = gates(c.op);
-  const Dims x_shape = c.layout == 1 ? Dims{c.batch, c.seq, c.input} : Dims{c.seq, c.batch, c.input};
-  const Dims state_shape = c.layout == 1 ? Dims{c.batch, dirs, c.hidden} : Dims{dirs, c.batch, c.hidden};
+  const Dims x_shape =
+      c.layout == 1 ? Dims{c.batch, c.seq, c.input} : Dims{c.seq, c.batch, c.input};
+  const Dims state_shape =
+      c.layout == 1 ? Dims{c.batch, dirs, c.hidden} : Dims{dirs, c.batch, c.hidden};
   uint32_t seed = c.seed * 100;
   // Weights small enough that the recurrence neither saturates nor blows up.
-  auto weights = [&](const Dims& shape) { return random_tensor(c.dtype, shape, seed++, -0.6, 0.6); };
+  auto weights = [&](const Dims& shape) {
+    return random_tensor(c.dtype, shape, seed++, -0.6, 0.6);
+  };
   std::vector<std::optional<Operand>> operands;
   operands.push_back(in(random_tensor(c.dtype, x_shape, seed++, -1.5, 1.5)));
   operands.push_back(in(weights({dirs, g * c.hidden, c.input})));
@@ -62,12 +66,14 @@ std::string check_cell(const CellCase& c, GpuOptions options = {}) {
     operands.push_back(std::nullopt);
   } else if (c.lengths_int64) {
     const std::vector<int64_t> wide(c.lengths.begin(), c.lengths.end());
-    operands.push_back(in(Tensor::from_vector<int64_t>(DataType::kInt64, {int64_t(wide.size())}, wide)));
+    operands.push_back(
+        in(Tensor::from_vector<int64_t>(DataType::kInt64, {int64_t(wide.size())}, wide)));
   } else {
-    operands.push_back(in(Tensor::from_vector<int32_t>(DataType::kInt32, {int64_t(c.lengths.size())},
-                                                       c.lengths)));
+    operands.push_back(
+        in(Tensor::from_vector<int32_t>(DataType::kInt32, {int64_t(c.lengths.size())}, c.lengths)));
   }
-  operands.push_back(c.initial_state ? std::optional<Operand>(in(weights(state_shape))) : std::nullopt);
+  operands.push_back(c.initial_state ? std::optional<Operand>(in(weights(state_shape)))
+                                     : std::nullopt);
   if (c.op == "LSTM") {
     operands.push_back(c.initial_state ? std::optional<Operand>(in(weights(state_shape)))
                                        : std::nullopt);
@@ -177,10 +183,9 @@ TEST(GpuRnn, ClipBoundsTheGateInputs) {
 // Every activation of the reference, with its alpha/beta where it takes them, in each slot of
 // each cell (the list is rotated so that each activation meets each position).
 TEST(GpuRnn, EveryActivationInEverySlot) {
-  const std::vector<std::string> names = {"Relu",        "Tanh",       "Sigmoid",
-                                          "Affine",      "LeakyRelu",  "ThresholdedRelu",
-                                          "ScaledTanh",  "HardSigmoid", "Elu",
-                                          "Softsign",    "Softplus"};
+  const std::vector<std::string> names = {
+      "Relu",       "Tanh",        "Sigmoid", "Affine",   "LeakyRelu", "ThresholdedRelu",
+      "ScaledTanh", "HardSigmoid", "Elu",     "Softsign", "Softplus"};
   const size_t n = names.size();
   for (const char* op : {"RNN", "GRU", "LSTM"}) {
     const size_t per_direction = size_t(gates(op) == 1 ? 1 : (gates(op) == 3 ? 2 : 3));

@@ -15,7 +15,9 @@ namespace {
 
 using gpu_test::random_tensor;
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 // x[batch, 16] -> MatMul W -> Add b -> Relu -> Softmax = "y"; and "z" = x + Expand(1.5, Shape(x)),
 // whose second operand is computed on the host from the input shape (a shape-time value the
@@ -29,16 +31,19 @@ struct DynamicNet {
   DynamicNet() {
     NetworkDefinition& n = *network;
     ITensor* x = n.add_input("x", DataType::kFloat32, {-1, K});
-    ILayer* mm = n.add_matrix_multiply(*x, MatrixOperation::kNONE, gpu_test::constant(n, w), MatrixOperation::kNONE);
-    ILayer* add = n.add_elementwise(*mm->output(0), gpu_test::constant(n, b), ElementWiseOperation::kSUM);
+    ILayer* mm = n.add_matrix_multiply(*x, MatrixOperation::kNONE, gpu_test::constant(n, w),
+                                       MatrixOperation::kNONE);
+    ILayer* add =
+        n.add_elementwise(*mm->output(0), gpu_test::constant(n, b), ElementWiseOperation::kSUM);
     ILayer* relu = n.add_activation(*add->output(0), ActivationType::kRELU);
     ILayer* sm = n.add_softmax(*relu->output(0), -1);
     sm->output(0)->set_name("y");
     n.mark_output(*sm->output(0));
     ILayer* shape = n.add_shape(*x);
     ILayer* fill = n.add_layer(
-        "Expand", {&gpu_test::constant(n, Tensor::from_vector<float>(DataType::kFloat32, {1, 1}, {1.5f})),
-                   shape->output(0)});
+        "Expand",
+        {&gpu_test::constant(n, Tensor::from_vector<float>(DataType::kFloat32, {1, 1}, {1.5f})),
+         shape->output(0)});
     ILayer* z = n.add_elementwise(*x, *fill->output(0), ElementWiseOperation::kSUM);
     z->output(0)->set_name("z");
     n.mark_output(*z->output(0));
@@ -130,7 +135,8 @@ TEST(GpuBuild, UnsupportedDtypeFailsTheBuild) {
     FAIL() << "expected kiln::Error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
-    EXPECT_TRUE(has(e.what(), "no kernel for op MatMul with inputs int64[3x3], int64[3x3]")) << e.what();
+    EXPECT_TRUE(has(e.what(), "no kernel for op MatMul with inputs int64[3x3], int64[3x3]"))
+        << e.what();
   }
 }
 
@@ -287,14 +293,17 @@ TEST(GpuRuntime, TwoContextsOfOneDeserializedEngine) {
   DynamicNet net;
   Builder builder(logger);
   auto cpu = builder.build_engine(*net.network, net.config(DeviceType::kCPU));
-  const std::vector<uint8_t> plan = builder.build_serialized_network(*net.network, net.config(DeviceType::kGPU));
+  const std::vector<uint8_t> plan =
+      builder.build_serialized_network(*net.network, net.config(DeviceType::kGPU));
   KILN_SKIP_WITHOUT_GPU();
   auto gpu = Runtime(logger).deserialize_engine(plan.data(), plan.size());
   const Tensor a = random_tensor(DataType::kFloat32, {2, DynamicNet::K}, 5);
   const Tensor b = random_tensor(DataType::kFloat32, {7, DynamicNet::K}, 6);
   // run_on_gpu makes a context per call; both share the engine's uploaded weights.
-  gpu_test::expect_outputs_match(gpu_test::run_on_gpu(*gpu, {a}), gpu_test::run_on_cpu(*cpu, {a}), 1e-5, "a");
-  gpu_test::expect_outputs_match(gpu_test::run_on_gpu(*gpu, {b}), gpu_test::run_on_cpu(*cpu, {b}), 1e-5, "b");
+  gpu_test::expect_outputs_match(gpu_test::run_on_gpu(*gpu, {a}), gpu_test::run_on_cpu(*cpu, {a}),
+                                 1e-5, "a");
+  gpu_test::expect_outputs_match(gpu_test::run_on_gpu(*gpu, {b}), gpu_test::run_on_cpu(*cpu, {b}),
+                                 1e-5, "b");
 }
 
 TEST(GpuRuntime, MissingDeviceAddressIsAClearError) {

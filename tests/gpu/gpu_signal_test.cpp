@@ -103,11 +103,13 @@ TEST(GpuSignal, StftWindowsLengthsAndSides) {
   const Tensor complex = random_tensor(DataType::kFloat32, {1, 40, 2}, 22);
   check_op("STFT", {in(complex), cst(ints({4})), std::nullopt, cst(ints({10}))},
            [](ILayer& l) { l.set_int("onesided", 0); });
-  check_op("STFT", {in(random_tensor(DataType::kFloat64, {2, 30, 1}, 23)), cst(ints({3})),
-                    in(random_tensor(DataType::kFloat64, {12}, 24))},
+  check_op("STFT",
+           {in(random_tensor(DataType::kFloat64, {2, 30, 1}, 23)), cst(ints({3})),
+            in(random_tensor(DataType::kFloat64, {12}, 24))},
            {}, GpuOptions{1e-13});
-  check_op("STFT", {in(random_tensor(DataType::kFloat16, {2, 30, 1}, 25)), cst(ints({3})),
-                    in(random_tensor(DataType::kFloat16, {12}, 26))},
+  check_op("STFT",
+           {in(random_tensor(DataType::kFloat16, {2, 30, 1}, 25)), cst(ints({3})),
+            in(random_tensor(DataType::kFloat16, {12}, 26))},
            {}, GpuOptions{2e-3});
 }
 
@@ -120,8 +122,9 @@ TEST(GpuSignal, MelWeightMatrix) {
     int64_t mels, dft_length, sample_rate;
     float lower, upper;
   };
-  for (const MelCase& m : {MelCase{8, 64, 8000, 0.0f, 4000.0f}, MelCase{20, 512, 16000, 80.0f, 7600.0f},
-                           MelCase{3, 16, 100, 10.0f, 40.0f}, MelCase{5, 9, 1000, 0.0f, 0.0f}}) {
+  for (const MelCase& m :
+       {MelCase{8, 64, 8000, 0.0f, 4000.0f}, MelCase{20, 512, 16000, 80.0f, 7600.0f},
+        MelCase{3, 16, 100, 10.0f, 40.0f}, MelCase{5, 9, 1000, 0.0f, 0.0f}}) {
     // The extents come from constants; the other operands are network inputs, so the kernel
     // runs (resolved as the engine runs, with them copied to the host).
     check_op("MelWeightMatrix",
@@ -129,11 +132,12 @@ TEST(GpuSignal, MelWeightMatrix) {
               in(gpu_test::scalar(m.lower)), in(gpu_test::scalar(m.upper))});
   }
   for (DataType t : {DataType::kFloat64, DataType::kFloat16, DataType::kInt32}) {
-    check_op("MelWeightMatrix",
-             {cst(ints({10})), cst(ints({128})), in(ints({22050})), in(gpu_test::scalar(20.0f)),
-              in(gpu_test::scalar(8000.0f))},
-             [=](ILayer& l) { l.set_int("output_datatype", int64_t(t)); },
-             GpuOptions{t == DataType::kFloat16 ? 2e-3 : 1e-12});
+    check_op(
+        "MelWeightMatrix",
+        {cst(ints({10})), cst(ints({128})), in(ints({22050})), in(gpu_test::scalar(20.0f)),
+         in(gpu_test::scalar(8000.0f))},
+        [=](ILayer& l) { l.set_int("output_datatype", int64_t(t)); },
+        GpuOptions{t == DataType::kFloat16 ? 2e-3 : 1e-12});
   }
 }
 

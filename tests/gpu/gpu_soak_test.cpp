@@ -38,25 +38,29 @@ TEST(GpuSoak, EnginesSharedByThreadsMatchASingleThreadedRun) {
                      ILayer* sm = n.add_softmax(*relu->output(0), -1);
                      n.mark_output(*sm->output(0));
                    }),
-                   {random_tensor(DataType::kFloat32, {32, 64}, 3)}, {}});
+                   {random_tensor(DataType::kFloat32, {32, 64}, 3)},
+                   {}});
   // cuDNN convolution, pooling.
   cases.push_back({build_gpu([&](NetworkDefinition& n) {
                      ITensor* x = n.add_input("x", DataType::kFloat32, {4, 8, 20, 20});
-                     ILayer* conv = n.add_convolution(*x, 16, {3, 3},
-                                                      Weights{DataType::kFloat32, kernel.raw(), kernel.numel()});
+                     ILayer* conv = n.add_convolution(
+                         *x, 16, {3, 3}, Weights{DataType::kFloat32, kernel.raw(), kernel.numel()});
                      ILayer* pool = n.add_pooling(*conv->output(0), PoolingType::kMAX, {2, 2});
                      n.mark_output(*pool->output(0));
                    }),
-                   {random_tensor(DataType::kFloat32, {4, 8, 20, 20}, 4)}, {}});
+                   {random_tensor(DataType::kFloat32, {4, 8, 20, 20}, 4)},
+                   {}});
   // Data movement and reductions.
   cases.push_back({build_gpu([&](NetworkDefinition& n) {
                      ITensor* x = n.add_input("x", DataType::kFloat32, {6, 50, 40});
                      ILayer* t = n.add_transpose(*x, {0, 2, 1});
                      ILayer* r = n.add_reduce(*t->output(0), ReduceOperation::kSUM, {2}, true);
-                     ILayer* d = n.add_elementwise(*t->output(0), *r->output(0), ElementWiseOperation::kDIV);
+                     ILayer* d = n.add_elementwise(*t->output(0), *r->output(0),
+                                                   ElementWiseOperation::kDIV);
                      n.mark_output(*d->output(0));
                    }),
-                   {random_tensor(DataType::kFloat32, {6, 50, 40}, 5, 0.5, 2.0)}, {}});
+                   {random_tensor(DataType::kFloat32, {6, 50, 40}, 5, 0.5, 2.0)},
+                   {}});
   for (SoakCase& c : cases) c.want = run_on_gpu(*c.engine, c.inputs);
 
   constexpr int kThreads = 6, kRounds = 30;

@@ -127,7 +127,8 @@ std::vector<Tensor> run_on_gpu(const Engine& engine, const std::vector<Tensor>& 
   }
   cudaStreamDestroy(stream);
   for (size_t o = 0; o < outputs.size(); ++o) {
-    check(cudaMemcpy(outputs[o].raw(), output_buffers[o], outputs[o].nbytes(), cudaMemcpyDeviceToHost),
+    check(cudaMemcpy(outputs[o].raw(), output_buffers[o], outputs[o].nbytes(),
+                     cudaMemcpyDeviceToHost),
           "download");
   }
   return outputs;
@@ -289,7 +290,8 @@ Tensor ints(const std::vector<int64_t>& v) {
 Tensor scalar(float v) { return Tensor::from_vector<float>(DataType::kFloat32, {}, {v}); }
 
 std::string check_op(const std::string& op, const std::vector<std::optional<Operand>>& operands,
-                     const std::function<void(ILayer&)>& attrs, GpuOptions options, int num_outputs) {
+                     const std::function<void(ILayer&)>& attrs, GpuOptions options,
+                     int num_outputs) {
   std::vector<Tensor> inputs;
   for (const auto& o : operands) {
     if (o && !o->constant) inputs.push_back(o->value);
@@ -316,7 +318,8 @@ std::string check_op(const std::string& op, const std::vector<std::optional<Oper
 }
 
 #ifdef KILN_HAVE_CUDA
-void* GrowingAllocator::reallocate_output(const std::string&, void* current, uint64_t size, uint64_t) {
+void* GrowingAllocator::reallocate_output(const std::string&, void* current, uint64_t size,
+                                          uint64_t) {
   ++reallocations;
   EXPECT_EQ(current, data_) << "the context should pass back what it was given last";
   requested_ = size;

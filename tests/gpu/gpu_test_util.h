@@ -17,11 +17,11 @@ namespace kiln::gpu_test {
 // Empty when a CUDA GPU can be used here, else the reason why not.
 std::string no_gpu_reason();
 
-#define KILN_SKIP_WITHOUT_GPU()                                                  \
-  do {                                                                           \
-    if (std::string why = ::kiln::gpu_test::no_gpu_reason(); !why.empty()) {    \
-      GTEST_SKIP() << "no CUDA GPU: " << why;                                    \
-    }                                                                            \
+#define KILN_SKIP_WITHOUT_GPU()                                              \
+  do {                                                                       \
+    if (std::string why = ::kiln::gpu_test::no_gpu_reason(); !why.empty()) { \
+      GTEST_SKIP() << "no CUDA GPU: " << why;                                \
+    }                                                                        \
   } while (0)
 
 // Uniform values in [lo, hi) of any float dtype (drawn in float32, then rounded), or integers
@@ -47,10 +47,10 @@ void expect_outputs_match(const std::vector<Tensor>& got, const std::vector<Tens
                           double tolerance, const std::string& what);
 
 struct GpuOptions {
-  double tolerance = 1e-5;  // relative L2 against the CPU backend
-  bool tf32 = false;        // BuilderFlag::kTF32 for the GPU engine
+  double tolerance = 1e-5;                      // relative L2 against the CPU backend
+  bool tf32 = false;                            // BuilderFlag::kTF32 for the GPU engine
   uint32_t tactic_sources = kAllTacticSources;  // e.g. without cuDNN, to test kiln's own kernels
-  bool fp16 = false;        // BuilderFlag::kFP16 (mixed precision) for the GPU engine
+  bool fp16 = false;  // BuilderFlag::kFP16 (mixed precision) for the GPU engine
   // Autotuning (timing candidates at build time). Off by default, so that each test checks
   // the kernel of highest priority whatever the timings say (builder optimization level 0).
   bool autotune = false;
@@ -75,7 +75,7 @@ struct Operand {
 inline Operand in(Tensor t) { return {std::move(t), false}; }
 inline Operand cst(Tensor t) { return {std::move(t), true}; }
 Tensor ints(const std::vector<int64_t>& v);  // int64 [n]
-Tensor scalar(float v);                       // float32 []
+Tensor scalar(float v);                      // float32 []
 
 // expect_gpu_matches_cpu on one `op` node over the operands (nullopt: an omitted optional
 // input), attributes set by `attrs`, every output marked. Returns the GPU engine's description.

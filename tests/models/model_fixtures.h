@@ -33,10 +33,12 @@ inline std::vector<DataSet> load_data_sets(const std::filesystem::path& dir) {
     if (!fs::exists(set_dir)) break;
     DataSet d;
     for (int i = 0; fs::exists(set_dir / ("input_" + std::to_string(i) + ".pb")); ++i) {
-      d.inputs.push_back(onnx_import::read_tensor_pb_file(set_dir / ("input_" + std::to_string(i) + ".pb")));
+      d.inputs.push_back(
+          onnx_import::read_tensor_pb_file(set_dir / ("input_" + std::to_string(i) + ".pb")));
     }
     for (int i = 0; fs::exists(set_dir / ("output_" + std::to_string(i) + ".pb")); ++i) {
-      d.outputs.push_back(onnx_import::read_tensor_pb_file(set_dir / ("output_" + std::to_string(i) + ".pb")));
+      d.outputs.push_back(
+          onnx_import::read_tensor_pb_file(set_dir / ("output_" + std::to_string(i) + ".pb")));
     }
     sets.push_back(std::move(d));
   }

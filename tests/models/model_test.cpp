@@ -35,7 +35,8 @@ double relative_l2(const Tensor& got, const Tensor& want) {
 void run_model(const std::string& name) {
   fs::path dir = models_dir() / name;
   if (!fs::exists(dir / "model.onnx")) {
-    GTEST_SKIP() << "model fixture " << dir << " missing: run python3 tests/models/generate_models.py "
+    GTEST_SKIP() << "model fixture " << dir
+                 << " missing: run python3 tests/models/generate_models.py "
                  << models_dir().string();
   }
   StderrLogger logger(Logger::Severity::kError);
@@ -67,14 +68,16 @@ void run_model(const std::string& name) {
     }
     auto start = std::chrono::steady_clock::now();
     ctx->execute();
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     ASSERT_EQ(got.size(), d.outputs.size());
     for (size_t o = 0; o < got.size(); ++o) {
-      ASSERT_EQ(got[o].shape(), d.outputs[o].shape()) << name << " output " << o << " data set " << s;
+      ASSERT_EQ(got[o].shape(), d.outputs[o].shape())
+          << name << " output " << o << " data set " << s;
       double err = relative_l2(got[o], d.outputs[o]);
       EXPECT_LT(err, 1e-4) << name << " output " << o << " data set " << s;
-      std::printf("[ model ] %s data set %zu output %zu: relative L2 error %.3g, %.1f ms\n", name.c_str(), s, o,
-                  err, ms);
+      std::printf("[ model ] %s data set %zu output %zu: relative L2 error %.3g, %.1f ms\n",
+                  name.c_str(), s, o, err, ms);
     }
   }
 }

@@ -99,23 +99,26 @@ TEST(OnnxSchema, TableIsSortedAndCoversEveryOpsetOfTheNewestOps) {
 
 TEST(AttributeSchema, MisspelledAttributeIsRefusedWithASuggestion) {
   const std::string msg = import_error(conv_model(13, "Pads"));
-  EXPECT_TRUE(contains(msg, "ONNX node 'conv1' (Conv): attribute 'Pads' is not declared by Conv "
-                            "at opset 13 (did you mean 'pads'?); Conv has auto_pad, dilations, "
-                            "group, kernel_shape, pads, strides"))
+  EXPECT_TRUE(contains(msg,
+                       "ONNX node 'conv1' (Conv): attribute 'Pads' is not declared by Conv "
+                       "at opset 13 (did you mean 'pads'?); Conv has auto_pad, dilations, "
+                       "group, kernel_shape, pads, strides"))
       << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
 
   ModelBuilder typo = conv_model(13);
   set_ints(typo.graph->mutable_node(0), "kernal_shape", {3, 3});
-  EXPECT_TRUE(contains(import_error(typo), "'kernal_shape' is not declared by Conv at opset 13 "
-                                           "(did you mean 'kernel_shape'?)"));
+  EXPECT_TRUE(contains(import_error(typo),
+                       "'kernal_shape' is not declared by Conv at opset 13 "
+                       "(did you mean 'kernel_shape'?)"));
 
   // Nothing near: no suggestion, just the list.
   ModelBuilder far = conv_model(13);
   set_int(far.graph->mutable_node(0), "padding_mode", 0);
   const std::string far_msg = import_error(far);
-  EXPECT_TRUE(contains(far_msg, "attribute 'padding_mode' is not declared by Conv at opset 13; "
-                                "Conv has auto_pad"))
+  EXPECT_TRUE(contains(far_msg,
+                       "attribute 'padding_mode' is not declared by Conv at opset 13; "
+                       "Conv has auto_pad"))
       << far_msg;
   EXPECT_FALSE(contains(far_msg, "did you mean")) << far_msg;
 
@@ -124,8 +127,9 @@ TEST(AttributeSchema, MisspelledAttributeIsRefusedWithASuggestion) {
   relu.input("x", {"2"});
   set_float(relu.node("Relu", {"x"}, {"y"}, "r"), "alpha", 0.5f);
   relu.output("y");
-  EXPECT_TRUE(contains(import_error(relu), "ONNX node 'r' (Relu): attribute 'alpha' is not "
-                                           "declared by Relu at opset 13; Relu has no attributes"));
+  EXPECT_TRUE(contains(import_error(relu),
+                       "ONNX node 'r' (Relu): attribute 'alpha' is not "
+                       "declared by Relu at opset 13; Relu has no attributes"));
 }
 
 TEST(AttributeSchema, NodeAndAttributeNamesAreEscaped) {
@@ -144,15 +148,17 @@ TEST(AttributeSchema, AttributeOfTheWrongTypeIsRefused) {
   m.initializer("w", Tensor::zeros(DataType::kFloat32, {4, 2, 3, 3}));
   set_int(m.node("Conv", {"x", "w"}, {"y"}, "conv1"), "pads", 1);
   m.output("y");
-  EXPECT_TRUE(contains(import_error(m), "ONNX node 'conv1' (Conv): attribute 'pads' is INT, but "
-                                        "Conv declares it INTS at opset 13"));
+  EXPECT_TRUE(contains(import_error(m),
+                       "ONNX node 'conv1' (Conv): attribute 'pads' is INT, but "
+                       "Conv declares it INTS at opset 13"));
 
   ModelBuilder leaky(13);
   leaky.input("x", {"2"});
   set_int(leaky.node("LeakyRelu", {"x"}, {"y"}, "lr"), "alpha", 1);
   leaky.output("y");
-  EXPECT_TRUE(contains(import_error(leaky), "attribute 'alpha' is INT, but LeakyRelu declares it "
-                                            "FLOAT at opset 13"));
+  EXPECT_TRUE(contains(import_error(leaky),
+                       "attribute 'alpha' is INT, but LeakyRelu declares it "
+                       "FLOAT at opset 13"));
 
   // Cast-1 named the type as a string; Cast-6 on takes the TensorProto number.
   ModelBuilder cast(13);
@@ -179,8 +185,9 @@ TEST(AttributeSchema, UntypedAttributesAreTypedByTheirValue) {
   empty_list.graph->mutable_node(0)->add_attribute()->set_name("strides");
   EXPECT_NO_THROW(empty_list.import());
   alpha->clear_f();
-  EXPECT_TRUE(contains(import_error(m), "attribute 'alpha' is UNDEFINED (it has no value), but "
-                                        "LeakyRelu declares it FLOAT"));
+  EXPECT_TRUE(contains(import_error(m),
+                       "attribute 'alpha' is UNDEFINED (it has no value), but "
+                       "LeakyRelu declares it FLOAT"));
 }
 
 // ----- required attributes
@@ -190,8 +197,9 @@ TEST(AttributeSchema, MissingRequiredAttributeIsRefused) {
   m.input("x", {"2"});
   m.node("Cast", {"x"}, {"y"}, "c");
   m.output("y");
-  EXPECT_TRUE(contains(import_error(m), "ONNX node 'c' (Cast): it has no 'to' attribute, which "
-                                        "Cast requires at opset 13 (INT)"));
+  EXPECT_TRUE(contains(import_error(m),
+                       "ONNX node 'c' (Cast): it has no 'to' attribute, which "
+                       "Cast requires at opset 13 (INT)"));
 }
 
 // ----- opsets
@@ -202,9 +210,9 @@ TEST(AttributeSchema, AttributeOfAnOlderOpsetIsValidOnlyThere) {
     ModelBuilder m(opset);
     m.input("x", {"2", "3"});
     if (opset >= 5) m.initializer("s", Tensor::from_vector<int64_t>(DataType::kInt64, {1}, {6}));
-    auto* node = m.node("Reshape", opset >= 5 ? std::vector<std::string>{"x", "s"}
-                                              : std::vector<std::string>{"x"},
-                        {"y"}, "r");
+    auto* node = m.node(
+        "Reshape", opset >= 5 ? std::vector<std::string>{"x", "s"} : std::vector<std::string>{"x"},
+        {"y"}, "r");
     set_ints(node, "shape", {6});
     m.output("y");
     return m;
@@ -214,11 +222,13 @@ TEST(AttributeSchema, AttributeOfAnOlderOpsetIsValidOnlyThere) {
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(constant_ints(r->inputs.at(1)), std::vector<int64_t>{6});
 
-  EXPECT_TRUE(contains(import_error(reshape(13)), "ONNX node 'r' (Reshape): attribute 'shape' is "
-                                                  "not declared by Reshape at opset 13; Reshape "
-                                                  "has no attributes"));
-  EXPECT_TRUE(contains(import_error(reshape(14)), "attribute 'shape' is not declared by Reshape "
-                                                  "at opset 14; Reshape has allowzero"));
+  EXPECT_TRUE(contains(import_error(reshape(13)),
+                       "ONNX node 'r' (Reshape): attribute 'shape' is "
+                       "not declared by Reshape at opset 13; Reshape "
+                       "has no attributes"));
+  EXPECT_TRUE(contains(import_error(reshape(14)),
+                       "attribute 'shape' is not declared by Reshape "
+                       "at opset 14; Reshape has allowzero"));
 
   // The legacy memory hint `consumed_inputs` of opsets < 6 is declared there only.
   auto relu = [](int64_t opset) {
@@ -229,8 +239,9 @@ TEST(AttributeSchema, AttributeOfAnOlderOpsetIsValidOnlyThere) {
     return m;
   };
   EXPECT_NO_THROW(relu(5).import());
-  EXPECT_TRUE(contains(import_error(relu(6)), "attribute 'consumed_inputs' is not declared by "
-                                              "Relu at opset 6"));
+  EXPECT_TRUE(contains(import_error(relu(6)),
+                       "attribute 'consumed_inputs' is not declared by "
+                       "Relu at opset 6"));
 }
 
 TEST(AttributeSchema, OpOlderThanItsFirstVersionIsCheckedAgainstThatVersion) {
@@ -238,8 +249,9 @@ TEST(AttributeSchema, OpOlderThanItsFirstVersionIsCheckedAgainstThatVersion) {
   m.input("x", {"2"});
   set_string(m.node("Gelu", {"x"}, {"y"}, "g"), "aproximate", "tanh");
   m.output("y");
-  EXPECT_TRUE(contains(import_error(m), "attribute 'aproximate' is not declared by Gelu in its "
-                                        "oldest version (opset 20) (did you mean 'approximate'?)"));
+  EXPECT_TRUE(contains(import_error(m),
+                       "attribute 'aproximate' is not declared by Gelu in its "
+                       "oldest version (opset 20) (did you mean 'approximate'?)"));
 }
 
 // ----- what is accepted
@@ -268,9 +280,10 @@ TEST(AttributeSchema, UndeclaredAttributeOfAnOpenSchemaIsAWarning) {
   m.output("y");
   RecordingLogger logger;
   EXPECT_NO_THROW(m.import(logger));
-  EXPECT_TRUE(contains(logger.all(), "ONNX node 'ln' (LayerNormalization): attribute 'epsilom' "
-                                     "is not declared by LayerNormalization at opset 17 (did you "
-                                     "mean 'epsilon'?)"))
+  EXPECT_TRUE(contains(logger.all(),
+                       "ONNX node 'ln' (LayerNormalization): attribute 'epsilom' "
+                       "is not declared by LayerNormalization at opset 17 (did you "
+                       "mean 'epsilon'?)"))
       << logger.all();
 }
 
@@ -283,8 +296,9 @@ TEST(AttributeSchema, FunctionAttributeReferenceIsUnsupported) {
   attr->set_ref_attr_name("slope");
   m.output("y");
   const std::string msg = import_error(m, ErrorCode::kUnsupported);
-  EXPECT_TRUE(contains(msg, "node 'lr' (op LeakyRelu, domain ai.onnx, opset 13): attribute 'alpha' "
-                            "refers to a function attribute ('slope')"))
+  EXPECT_TRUE(contains(msg,
+                       "node 'lr' (op LeakyRelu, domain ai.onnx, opset 13): attribute 'alpha' "
+                       "refers to a function attribute ('slope')"))
       << msg;
 }
 
@@ -304,8 +318,9 @@ TEST(AttributeSchema, SubgraphNodesAreCheckedToo) {
   ModelBuilder::output_to(else_g, "b");
   m.output("out");
   const std::string msg = import_error(m);
-  EXPECT_TRUE(contains(msg, "ONNX node 'choose/then_branch/t' (Transpose): attribute 'perms' is "
-                            "not declared by Transpose at opset 17 (did you mean 'perm'?)"))
+  EXPECT_TRUE(contains(msg,
+                       "ONNX node 'choose/then_branch/t' (Transpose): attribute 'perms' is "
+                       "not declared by Transpose at opset 17 (did you mean 'perm'?)"))
       << msg;
 
   // Fixed, it imports.

@@ -58,12 +58,12 @@ TEST(ImportHardening, ExternalDataThroughASymlinkedFolderLeavingTheModelFolderIs
 TEST(ImportHardening, ExternalDataThroughSymlinksWithinTheModelFolderIsRead) {
   TempDir dir;
   dir.write("weights/real.bin", kTwoFloats);
-  fs::create_symlink("weights/real.bin", dir.file("link.bin"));  // relative link
+  fs::create_symlink("weights/real.bin", dir.file("link.bin"));          // relative link
   fs::create_directory_symlink(dir.file("weights"), dir.file("alias"));  // absolute link
   for (const std::string location : {"link.bin", "alias/real.bin", "alias/../link.bin"}) {
     dir.write("model.onnx", model_with_external_weights(location).bytes());
-    auto g = onnx_import::import_onnx_file(dir.file("model.onnx"), null_logger(),
-                                           any_op_is_defined());
+    auto g =
+        onnx_import::import_onnx_file(dir.file("model.onnx"), null_logger(), any_op_is_defined());
     EXPECT_EQ(constant_doubles(g->find_value("w")), (std::vector<double>{3.0, -1.0})) << location;
   }
 
@@ -144,7 +144,9 @@ ModelBuilder relu_declared(int32_t elem_type, const DimSpec& dims,
 
 TEST(ImportHardening, DeclaredOutputTypeContradictingInferenceIsAnError) {
   const std::string msg = error_message(
-      [&] { relu_declared(TensorProto::INT64, {"batch", "3"}).import(null_logger(), {}); },
+      [&] {
+        relu_declared(TensorProto::INT64, {"batch", "3"}).import(null_logger(), {});
+      },
       ErrorCode::kInvalidModel);
   EXPECT_TRUE(contains(msg, "graph output 'y'")) << msg;
   EXPECT_TRUE(contains(msg, "declared with element type INT64")) << msg;
@@ -159,8 +161,8 @@ TEST(ImportHardening, DeclaredOutputTypeContradictingInferenceIsAnError) {
   auto* vi = m.graph->add_value_info();
   vi->set_name("h");
   ModelBuilder::set_type(vi, TensorProto::FLOAT16, nullptr);
-  const std::string vi_msg = error_message([&] { m.import(null_logger(), {}); },
-                                           ErrorCode::kInvalidModel);
+  const std::string vi_msg =
+      error_message([&] { m.import(null_logger(), {}); }, ErrorCode::kInvalidModel);
   EXPECT_TRUE(contains(vi_msg, "value_info 'h'")) << vi_msg;
   EXPECT_TRUE(contains(vi_msg, "FLOAT16")) << vi_msg;
 
@@ -171,8 +173,8 @@ TEST(ImportHardening, DeclaredOutputTypeContradictingInferenceIsAnError) {
   auto* idx = nz.graph->add_output();
   idx->set_name("idx");
   ModelBuilder::set_type(idx, TensorProto::INT32, nullptr);
-  const std::string nz_msg = error_message([&] { nz.import(null_logger(), {}); },
-                                           ErrorCode::kInvalidModel);
+  const std::string nz_msg =
+      error_message([&] { nz.import(null_logger(), {}); }, ErrorCode::kInvalidModel);
   EXPECT_TRUE(contains(nz_msg, "graph output 'idx'")) << nz_msg;
   EXPECT_TRUE(contains(nz_msg, "INT32")) << nz_msg;
   EXPECT_TRUE(contains(nz_msg, "INT64")) << nz_msg;
@@ -180,7 +182,9 @@ TEST(ImportHardening, DeclaredOutputTypeContradictingInferenceIsAnError) {
 
 TEST(ImportHardening, DeclaredShapeContradictingInferenceIsAnError) {
   std::string msg = error_message(
-      [&] { relu_declared(TensorProto::FLOAT, {"batch", "4"}).import(null_logger(), {}); },
+      [&] {
+        relu_declared(TensorProto::FLOAT, {"batch", "4"}).import(null_logger(), {});
+      },
       ErrorCode::kInvalidModel);
   EXPECT_TRUE(contains(msg, "graph output 'y'")) << msg;
   EXPECT_TRUE(contains(msg, "[batch, 4]")) << msg;
@@ -193,7 +197,9 @@ TEST(ImportHardening, DeclaredShapeContradictingInferenceIsAnError) {
   EXPECT_TRUE(contains(msg, "rank 2")) << msg;
 
   msg = error_message(
-      [&] { relu_declared(TensorProto::FLOAT, {"2", "3"}, {"5", "3"}).import(null_logger(), {}); },
+      [&] {
+        relu_declared(TensorProto::FLOAT, {"2", "3"}, {"5", "3"}).import(null_logger(), {});
+      },
       ErrorCode::kInvalidModel);
   EXPECT_TRUE(contains(msg, "dim 0 is 5, not 2")) << msg;
 }
@@ -203,9 +209,9 @@ TEST(ImportHardening, DeclaredShapesThatDoNotContradictAreAccepted) {
   // a dynamic input is not a definite conflict; an empty shape is read as unknown (exporters
   // write it); a type kiln lacks or UNDEFINED is not compared.
   const std::vector<std::pair<int32_t, DimSpec>> fine = {
-      {TensorProto::FLOAT, {"batch", "3"}}, {TensorProto::FLOAT, {"N", "3"}},
-      {TensorProto::FLOAT, {"?", "?"}},     {TensorProto::FLOAT, {"0", "3"}},
-      {TensorProto::FLOAT, {"7", "3"}},     {TensorProto::FLOAT, {}},
+      {TensorProto::FLOAT, {"batch", "3"}},     {TensorProto::FLOAT, {"N", "3"}},
+      {TensorProto::FLOAT, {"?", "?"}},         {TensorProto::FLOAT, {"0", "3"}},
+      {TensorProto::FLOAT, {"7", "3"}},         {TensorProto::FLOAT, {}},
       {TensorProto::UNDEFINED, {"batch", "3"}},
   };
   for (const auto& [type, dims] : fine) {
@@ -257,8 +263,8 @@ TEST(ImportHardening, IrVersionZeroOrNewerThanKnownIsAnError) {
   m.node("Relu", {"x"}, {"y"});
   m.output("y");
   m.model.set_ir_version(0);
-  EXPECT_TRUE(contains(error_message([&] { m.import(); }, ErrorCode::kInvalidModel),
-                       "ir_version 0"));
+  EXPECT_TRUE(
+      contains(error_message([&] { m.import(); }, ErrorCode::kInvalidModel), "ir_version 0"));
   m.model.set_ir_version(int64_t(onnx::Version::IR_VERSION) + 1);
   const std::string msg = error_message([&] { m.import(); }, ErrorCode::kUnsupported);
   EXPECT_TRUE(contains(msg, cat("IR version ", int(onnx::Version::IR_VERSION) + 1))) << msg;
@@ -289,10 +295,9 @@ TEST(ImportHardening, NamesInMessagesAreEscapedAndShortened) {
   u.input("x", {"2"});
   u.node("No\nSuch\x1b]0;title\x07Op", {"x"}, {"y"}, "line1\nline2");
   u.output("y");
-  const std::string report = error_message([&] { u.import(null_logger(), {}); },
-                                           ErrorCode::kUnsupported);
-  EXPECT_TRUE(contains(report, "node 'line1\\nline2' (op No\\nSuch\\x1B]0;title\\x07Op"))
-      << report;
+  const std::string report =
+      error_message([&] { u.import(null_logger(), {}); }, ErrorCode::kUnsupported);
+  EXPECT_TRUE(contains(report, "node 'line1\\nline2' (op No\\nSuch\\x1B]0;title\\x07Op")) << report;
   EXPECT_EQ(report.find('\x1b'), std::string::npos) << report;
 }
 

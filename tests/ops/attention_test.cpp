@@ -86,8 +86,8 @@ TEST(Attention, FourDimensionalMatchesFloat64Loop) {
     return Tensor::from_vector<double>(DataType::kFloat64, std::move(shape),
                                        std::vector<double>(x.begin(), x.end()));
   };
-  auto out64 = run_op("Attention", {as_f64({1, 2, 3, 4}, q), as_f64({1, 2, 5, 4}, k),
-                                    as_f64({1, 2, 5, 3}, v)});
+  auto out64 = run_op("Attention",
+                      {as_f64({1, 2, 3, 4}, q), as_f64({1, 2, 5, 4}, k), as_f64({1, 2, 5, 3}, v)});
   ASSERT_EQ(out64[0].dtype(), DataType::kFloat64);
   expect_near_all(out64[0], reference_attention(q, k, v, 2, 3, 5, 4, 3), 1e-14);
 }
@@ -109,15 +109,15 @@ TEST(Attention, ThreeDimensionalGqaCausalWithPastAndBoolMask) {
                      {"qk_matmul_output_mode", int64_t(2)}},
                     4);
   ASSERT_EQ(out[0].shape(), (Dims{1, 2, 4}));
-  expect_near_all(out[0], {-0.41248176, 0.25, -0.41248176, 0.25, -0.25, 0.3941822, -0.25,
-                           0.38601986},
-                  1e-6);
+  expect_near_all(
+      out[0], {-0.41248176, 0.25, -0.41248176, 0.25, -0.25, 0.3941822, -0.25, 0.38601986}, 1e-6);
   // present = past ++ new, as (batch, kv_heads, total_kv, head_size).
   expect_near_all(out[1], {-0.25, 0, -0.75, 0.5, 0, -0.5}, 0);
   expect_near_all(out[2], {-0.25, 0.25, -0.5, 0.25, -0.25, 0.5}, 0);
   ASSERT_EQ(out[3].shape(), (Dims{1, 2, 2, 3}));
-  expect_near_all(out[3], {0.22097087, 0.8396893, -kInf, -0.044194177, -kInf, 0.26516506,
-                           0.08838835, 0.7071068, -kInf, -0.1767767, -kInf, 0},
+  expect_near_all(out[3],
+                  {0.22097087, 0.8396893, -kInf, -0.044194177, -kInf, 0.26516506, 0.08838835,
+                   0.7071068, -kInf, -0.1767767, -kInf, 0},
                   1e-6);
 }
 
@@ -135,15 +135,36 @@ TEST(Attention, ShortFloatMaskNonpadWindowAndSoftcap) {
                      {"qk_matmul_output_mode", int64_t(1)},
                      {"scale", 0.5}},
                     4);
-  expect_near_all(out[0], {-0.24717185, 0.116041906, -0.10095386, 0.29507348, -0.20492649,
-                           0.319706, 0.25, -0.25, 0.5, -0.2802693, 0.4697307, -0.03026929,
-                           -0.32741857, 0.42258143, -0.07741857, -0.28521, 0.46479, -0.03521},
+  expect_near_all(out[0],
+                  {-0.24717185, 0.116041906, -0.10095386, 0.29507348, -0.20492649, 0.319706, 0.25,
+                   -0.25, 0.5, -0.2802693, 0.4697307, -0.03026929, -0.32741857, 0.42258143,
+                   -0.07741857, -0.28521, 0.46479, -0.03521},
                   1e-6);
-  expect_near_all(out[3], {0.494514108, -0.123855308, -0.370686412, -0.0312319174, 0.437087178,
-                           -0.29558894, -0.0312319156, -0.370686412, -0.268768013, 0.183688983,
-                           0, 0.241134524, 0.241134554, -0.241134554, 0.123855308, -0.346587837,
-                           -0.241134554, 0.457222939, -0.212751061, 0.476361692, -0.0623557195,
-                           -0.370686412, 0.123855315, -0.212751061},
+  expect_near_all(out[3],
+                  {0.494514108,
+                   -0.123855308,
+                   -0.370686412,
+                   -0.0312319174,
+                   0.437087178,
+                   -0.29558894,
+                   -0.0312319156,
+                   -0.370686412,
+                   -0.268768013,
+                   0.183688983,
+                   0,
+                   0.241134524,
+                   0.241134554,
+                   -0.241134554,
+                   0.123855308,
+                   -0.346587837,
+                   -0.241134554,
+                   0.457222939,
+                   -0.212751061,
+                   0.476361692,
+                   -0.0623557195,
+                   -0.370686412,
+                   0.123855315,
+                   -0.212751061},
                   1e-6);
 }
 
@@ -168,9 +189,9 @@ TEST(Attention, Float16StorageAndIsCausal) {
     for (float x : values) bits.push_back(float_to_fp16(x));
     return Tensor::from_vector<uint16_t>(DataType::kFloat16, std::move(shape), bits);
   };
-  auto out = run_op("Attention", {half({1, 1, 2, 2}, {1, 0, 0, 1}),
-                                  half({1, 1, 2, 2}, {1, 0, 0, 1}),
-                                  half({1, 1, 2, 2}, {2, -2, 4, 6})},
+  auto out = run_op("Attention",
+                    {half({1, 1, 2, 2}, {1, 0, 0, 1}), half({1, 1, 2, 2}, {1, 0, 0, 1}),
+                     half({1, 1, 2, 2}, {2, -2, 4, 6})},
                     {{"is_causal", int64_t(1)}});
   ASSERT_EQ(out[0].dtype(), DataType::kFloat16);
   const double p1 = 1.0 / (1.0 + std::exp(1.0 / std::sqrt(2.0)));  // weight of key 0
@@ -182,9 +203,9 @@ TEST(Attention, RejectsBadShapesAndAttributes) {
   // 3-D inputs without head counts.
   EXPECT_THROW(run_op("Attention", {q3, q3, q3}), Error);
   // Query heads not a multiple of key/value heads.
-  EXPECT_THROW(run_op("Attention", {f32({1, 3, 2, 2}, pattern(12, 7, 11)),
-                                    f32({1, 2, 2, 2}, pattern(8, 5, 7)),
-                                    f32({1, 2, 2, 2}, pattern(8, 3, 5))}),
+  EXPECT_THROW(run_op("Attention",
+                      {f32({1, 3, 2, 2}, pattern(12, 7, 11)), f32({1, 2, 2, 2}, pattern(8, 5, 7)),
+                       f32({1, 2, 2, 2}, pattern(8, 3, 5))}),
                Error);
   const Tensor x = f32({1, 1, 2, 2}, {1, 2, 3, 4});
   // A mask that does not broadcast over the query length, and one longer than the keys.

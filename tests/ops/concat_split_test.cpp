@@ -39,8 +39,8 @@ TEST(Concat, MiddleAxisMatchesElementLoop) {
 }
 
 TEST(Concat, ShapeVectorsOfInt64) {
-  auto out = run_op("Concat", {i64({2}, {4, 5}), i64({1}, {-1}), i64({0}, {})},
-                    {{"axis", int64_t{0}}});
+  auto out =
+      run_op("Concat", {i64({2}, {4, 5}), i64({1}, {-1}), i64({0}, {})}, {{"axis", int64_t{0}}});
   EXPECT_EQ(out[0].to_int64_vector(), (std::vector<int64_t>{4, 5, -1}));
 }
 
@@ -103,11 +103,9 @@ TEST(Split, RejectsInconsistentSizes) {
   EXPECT_THROW(run_op("Split", {x, i64({2}, {2, 3})},
                       {{"axis", int64_t{1}}, {"num_outputs", int64_t{2}}}, 2),
                Error);
-  EXPECT_THROW(run_op("Split", {x}, {{"axis", int64_t{1}}, {"num_outputs", int64_t{3}}}, 2),
-               Error);
+  EXPECT_THROW(run_op("Split", {x}, {{"axis", int64_t{1}}, {"num_outputs", int64_t{3}}}, 2), Error);
   // 5 into 4 parts of ceil(5/4) = 2 leaves nothing (-1) for the last one.
-  EXPECT_THROW(run_op("Split", {x}, {{"axis", int64_t{1}}, {"num_outputs", int64_t{4}}}, 4),
-               Error);
+  EXPECT_THROW(run_op("Split", {x}, {{"axis", int64_t{1}}, {"num_outputs", int64_t{4}}}, 4), Error);
   EXPECT_THROW(run_op("Split", {x}, {{"axis", int64_t{2}}}, 2), Error);
 }
 

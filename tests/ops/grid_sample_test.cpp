@@ -30,8 +30,8 @@ Tensor arange_image() {
 
 // Six (x, y) positions: inside, near and beyond the borders.
 Tensor sample_grid() {
-  return f32({1, 2, 3, 2}, {-1.2f, -0.9f, 0.1f, 0.35f, 0.95f, 1.3f, -0.5f, 0.6f, 1.0f, -1.0f,
-                            -2.1f, 0.2f});
+  return f32({1, 2, 3, 2},
+             {-1.2f, -0.9f, 0.1f, 0.35f, 0.95f, 1.3f, -0.5f, 0.6f, 1.0f, -1.0f, -2.1f, 0.2f});
 }
 
 Tensor grid_sample(const Tensor& x, const Tensor& grid, const std::string& mode,
@@ -55,16 +55,15 @@ TEST(GridSample, LinearAtPixelCentersReadsPixels) {
 TEST(GridSample, LinearMatchesOnnxReferenceForEveryPadding) {
   const Tensor x = arange_image();
   const Tensor grid = sample_grid();
-  expect_near_all(grid_sample(x, grid, "linear", "zeros", 0),
-                  {0, 7.8, 0.3300012, 8.1, 0.75, 0}, 1e-5);
+  expect_near_all(grid_sample(x, grid, "linear", "zeros", 0), {0, 7.8, 0.3300012, 8.1, 0.75, 0},
+                  1e-5);
   expect_near_all(grid_sample(x, grid, "linear", "zeros", 1),
                   {0.28000003, 7.05, 7.6475005, 7.1499996, 3, 0}, 1e-5);
-  expect_near_all(grid_sample(x, grid, "linear", "border", 0),
-                  {0, 7.8, 11, 8.1, 3, 5.2000003}, 1e-5);
+  expect_near_all(grid_sample(x, grid, "linear", "border", 0), {0, 7.8, 11, 8.1, 3, 5.2000003},
+                  1e-5);
   expect_near_all(grid_sample(x, grid, "linear", "border", 1),
                   {0.4000001, 7.05, 10.925, 7.1499996, 3, 4.8}, 1e-5);
-  expect_near_all(grid_sample(x, grid, "linear", "reflection", 0),
-                  {0, 7.8, 11, 8.1, 3, 6.9}, 1e-5);
+  expect_near_all(grid_sample(x, grid, "linear", "reflection", 0), {0, 7.8, 11, 8.1, 3, 6.9}, 1e-5);
   expect_near_all(grid_sample(x, grid, "linear", "reflection", 1),
                   {0.70000017, 7.05, 9.725, 7.1499996, 3, 6.45}, 1e-5);
 }
@@ -87,8 +86,8 @@ TEST(GridSample, NearestGathersIntegersExactly) {
   // int64 values beyond float precision survive nearest sampling untouched.
   const int64_t big = (int64_t(1) << 53) + 1;
   const Tensor x = i64({1, 1, 1, 2}, {big, -big});
-  const Tensor y = grid_sample(x, f32({1, 1, 3, 2}, {-0.5f, 0, 0.5f, 0, 3, 0}), "nearest",
-                               "zeros", 0);
+  const Tensor y =
+      grid_sample(x, f32({1, 1, 3, 2}, {-0.5f, 0, 0.5f, 0, 3, 0}), "nearest", "zeros", 0);
   ASSERT_EQ(y.dtype(), DataType::kInt64);
   EXPECT_EQ(y.data<int64_t>()[0], big);
   EXPECT_EQ(y.data<int64_t>()[1], -big);
@@ -128,10 +127,10 @@ TEST(AffineGrid, TwoDimensionalMatchesHandComputation) {
   const Tensor theta = f32({1, 2, 3}, {0.5f, -0.25f, 0.1f, 0.2f, 1.5f, -0.3f});
   const std::vector<double> t = {0.5, -0.25, 0.1, 0.2, 1.5, -0.3};
   for (int64_t align : {0, 1}) {
-    const std::vector<double> xs = align ? std::vector<double>{-1, 0, 1}
-                                         : std::vector<double>{-2.0 / 3, 0, 2.0 / 3};
-    const std::vector<double> ys = align ? std::vector<double>{-1, 1}
-                                         : std::vector<double>{-0.5, 0.5};
+    const std::vector<double> xs =
+        align ? std::vector<double>{-1, 0, 1} : std::vector<double>{-2.0 / 3, 0, 2.0 / 3};
+    const std::vector<double> ys =
+        align ? std::vector<double>{-1, 1} : std::vector<double>{-0.5, 0.5};
     std::vector<double> expected;
     for (double y : ys) {
       for (double x : xs) {
@@ -139,8 +138,7 @@ TEST(AffineGrid, TwoDimensionalMatchesHandComputation) {
         expected.push_back(t[3] * x + t[4] * y + t[5]);
       }
     }
-    auto out = run_op("AffineGrid", {theta, i64({4}, {1, 2, 2, 3})},
-                      {{"align_corners", align}});
+    auto out = run_op("AffineGrid", {theta, i64({4}, {1, 2, 2, 3})}, {{"align_corners", align}});
     ASSERT_EQ(out[0].shape(), (Dims{1, 2, 3, 2}));
     expect_near_all(out[0], expected, 1e-6);
   }

@@ -47,8 +47,8 @@ TEST(NegativeLogLikelihoodLoss, SpecExamples) {
 TEST(NegativeLogLikelihoodLoss, IgnoreIndexLeavesSamplesOutOfTheMean) {
   // The mean divides by the number (or the total weight) of the samples not ignored.
   Tensor target = Tensor::from_vector<int32_t>(DataType::kInt32, {2, 2}, {2, 1, 0, 2});
-  auto mean = run_op("NegativeLogLikelihoodLoss", {spec_input(), target},
-                     {{"ignore_index", int64_t(2)}});
+  auto mean =
+      run_op("NegativeLogLikelihoodLoss", {spec_input(), target}, {{"ignore_index", int64_t(2)}});
   // Class 2 ignored: samples (0, 1) and (1, 0) remain, with losses -2 and -0.
   expect_near_all(mean[0], {-2.0 / 2.0}, 1e-6);
   auto weighted = run_op("NegativeLogLikelihoodLoss", {spec_input(), target, spec_weight()},
@@ -65,8 +65,8 @@ TEST(NegativeLogLikelihoodLoss, IgnoreIndexLeavesSamplesOutOfTheMean) {
 
 TEST(NegativeLogLikelihoodLoss, Float64AndNoSpatialDims) {
   // [N, C] input: loss[n] = -input[n][target[n]].
-  Tensor input = Tensor::from_vector<double>(DataType::kFloat64, {3, 2}, {-0.1, -2.5, -1.25,
-                                                                          -0.5, -3.0, -0.75});
+  Tensor input = Tensor::from_vector<double>(DataType::kFloat64, {3, 2},
+                                             {-0.1, -2.5, -1.25, -0.5, -3.0, -0.75});
   auto out = run_op("NegativeLogLikelihoodLoss", {input, i64({3}, {1, 0, 1})},
                     {{"reduction", std::string("sum")}});
   ASSERT_EQ(out[0].dtype(), DataType::kFloat64);
@@ -89,8 +89,8 @@ TEST(NegativeLogLikelihoodLoss, RejectsBadShapesTypesAndReduction) {
 
 TEST(SoftmaxCrossEntropyLoss, MeanAndLogProb) {
   // onnx.reference: scores [[1,2,3],[0,0,4]], labels [2,0] -> 2.2217913 and log_prob below.
-  auto out = run_op("SoftmaxCrossEntropyLoss", {f32({2, 3}, {1, 2, 3, 0, 0, 4}), i64({2}, {2, 0})},
-                    {}, 2);
+  auto out =
+      run_op("SoftmaxCrossEntropyLoss", {f32({2, 3}, {1, 2, 3, 0, 0, 4}), i64({2}, {2, 0})}, {}, 2);
   ASSERT_EQ(out[0].shape(), Dims{});
   expect_near_all(out[0], {2.2217913}, 1e-6);
   ASSERT_EQ(out[1].shape(), (Dims{2, 3}));
@@ -115,10 +115,10 @@ TEST(SoftmaxCrossEntropyLoss, Float16StorageAndLargeScores) {
   // Scores 1000 apart from 0 must not overflow: log_softmax([1000, 0]) = [0, -1000].
   std::vector<uint16_t> bits;
   for (float v : {1000.0f, 0.0f}) bits.push_back(float_to_fp16(v));
-  auto out = run_op("SoftmaxCrossEntropyLoss",
-                    {Tensor::from_vector<uint16_t>(DataType::kFloat16, {1, 2}, bits),
-                     i64({1}, {1})},
-                    {{"reduction", std::string("sum")}});
+  auto out =
+      run_op("SoftmaxCrossEntropyLoss",
+             {Tensor::from_vector<uint16_t>(DataType::kFloat16, {1, 2}, bits), i64({1}, {1})},
+             {{"reduction", std::string("sum")}});
   ASSERT_EQ(out[0].dtype(), DataType::kFloat16);
   expect_near_all(out[0], {1000}, 0);
 }

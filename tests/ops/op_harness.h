@@ -18,9 +18,8 @@ inline std::vector<Tensor> run_op(const std::string& op, const std::vector<Tenso
   ir::Graph graph;
   std::vector<ir::Value*> in_values;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    in_values.push_back(inputs[i].defined()
-                            ? graph.add_constant("in" + std::to_string(i), inputs[i])
-                            : nullptr);
+    in_values.push_back(
+        inputs[i].defined() ? graph.add_constant("in" + std::to_string(i), inputs[i]) : nullptr);
   }
   std::vector<std::string> out_names;
   for (int i = 0; i < num_outputs; ++i) out_names.push_back("out" + std::to_string(i));

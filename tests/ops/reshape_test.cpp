@@ -65,11 +65,11 @@ TEST(Reshape, MovesBytesOfAnyType) {
 
 TEST(Reshape, RejectsBadShapes) {
   Tensor x = f32({2, 3, 4}, iota_values(24));
-  EXPECT_THROW(run_op("Reshape", {x, i64({2}, {-1, -1})}), Error);       // two -1
-  EXPECT_THROW(run_op("Reshape", {x, i64({2}, {5, -1})}), Error);        // 24 % 5 != 0
-  EXPECT_THROW(run_op("Reshape", {x, i64({2}, {5, 5})}), Error);         // 25 != 24
-  EXPECT_THROW(run_op("Reshape", {x, i64({2}, {-2, 12})}), Error);       // negative extent
-  EXPECT_THROW(run_op("Reshape", {x, i64({4}, {1, 1, 1, 0})}), Error);   // 0 beyond input rank
+  EXPECT_THROW(run_op("Reshape", {x, i64({2}, {-1, -1})}), Error);      // two -1
+  EXPECT_THROW(run_op("Reshape", {x, i64({2}, {5, -1})}), Error);       // 24 % 5 != 0
+  EXPECT_THROW(run_op("Reshape", {x, i64({2}, {5, 5})}), Error);        // 25 != 24
+  EXPECT_THROW(run_op("Reshape", {x, i64({2}, {-2, 12})}), Error);      // negative extent
+  EXPECT_THROW(run_op("Reshape", {x, i64({4}, {1, 1, 1, 0})}), Error);  // 0 beyond input rank
   EXPECT_THROW(run_op("Reshape", {Tensor::zeros(DataType::kFloat32, {0, 3}), i64({2}, {0, -1})},
                       {{"allowzero", int64_t{1}}}),
                Error);  // allowzero forbids 0 together with -1
@@ -120,7 +120,7 @@ TEST(Unsqueeze, InsertsUnitDimsAtOutputPositions) {
   EXPECT_EQ(run_op("Unsqueeze", {f32({}, {2}), i64({1}, {0})})[0].shape(), (Dims{1}));
   EXPECT_THROW(run_op("Unsqueeze", {x, i64({2}, {1, 1})}), Error);
   EXPECT_THROW(run_op("Unsqueeze", {x, i64({1}, {3})}), Error);  // output rank is 3
-  EXPECT_THROW(run_op("Unsqueeze", {x}), Error);                  // axes are required
+  EXPECT_THROW(run_op("Unsqueeze", {x}), Error);                 // axes are required
 }
 
 }  // namespace

@@ -66,9 +66,9 @@ TEST(RMSNormalization, ScaleVaryingAcrossRowsAndFloat64) {
   const std::vector<float> x = ramp(24, 0.45f);
   const std::vector<float> scale = {1, 2, 3, 4, -1, -0.5f, 0.25f, 2};
   std::vector<double> xd(x.begin(), x.end());
-  auto out = run_op("RMSNormalization",
-                    {Tensor::from_vector<double>(DataType::kFloat64, {2, 3, 4}, xd),
-                     f32({2, 1, 4}, scale)});
+  auto out = run_op(
+      "RMSNormalization",
+      {Tensor::from_vector<double>(DataType::kFloat64, {2, 3, 4}, xd), f32({2, 1, 4}, scale)});
   ASSERT_EQ(out[0].dtype(), DataType::kFloat64);
   for (int64_t outer = 0; outer < 2; ++outer) {
     const std::vector<float> x_part(x.begin() + outer * 12, x.begin() + (outer + 1) * 12);
@@ -107,19 +107,19 @@ TEST(RotaryEmbedding, HalvesAndInterleavedWithPositionIds) {
   const Tensor positions = i64({1, 2}, {2, 1});
   auto halves = run_op("RotaryEmbedding", {rotary_input(), cos_cache(), sin_cache(), positions});
   ASSERT_EQ(halves[0].shape(), (Dims{1, 1, 2, 4}));
-  expect_near_all(halves[0],
-                  {0.41614681482315063, -0.6254283785820007, -0.9092974066734314,
-                   0.3299081325531006, -0.0812685489654541, -1.2932240962982178,
-                   2.234590530395508, 2.612962245941162},
-                  1e-6);
-  auto interleaved = run_op("RotaryEmbedding",
-                            {rotary_input(), cos_cache(), sin_cache(), positions},
-                            {{"interleaved", int64_t(1)}});
-  expect_near_all(interleaved[0],
-                  {0.870795488357544, -0.7012239694595337, -0.14776010811328888,
-                   0.47766825556755066, 0.15844422578811646, 1.7957993745803833,
-                   -1.0230729579925537, 3.0336976051330566},
-                  1e-6);
+  expect_near_all(
+      halves[0],
+      {0.41614681482315063, -0.6254283785820007, -0.9092974066734314, 0.3299081325531006,
+       -0.0812685489654541, -1.2932240962982178, 2.234590530395508, 2.612962245941162},
+      1e-6);
+  auto interleaved =
+      run_op("RotaryEmbedding", {rotary_input(), cos_cache(), sin_cache(), positions},
+             {{"interleaved", int64_t(1)}});
+  expect_near_all(
+      interleaved[0],
+      {0.870795488357544, -0.7012239694595337, -0.14776010811328888, 0.47766825556755066,
+       0.15844422578811646, 1.7957993745803833, -1.0230729579925537, 3.0336976051330566},
+      1e-6);
 }
 
 TEST(RotaryEmbedding, ThreeDInputPartialRotationWithoutPositionIds) {
@@ -143,13 +143,13 @@ TEST(RotaryEmbedding, RejectsBadShapesAndPositions) {
                                           sin_cache(), positions}),
                Error);
   // Cache width must be rotary_dim / 2 (= 2 here, not 1).
-  EXPECT_THROW(run_op("RotaryEmbedding", {rotary_input(), f32({3, 1}, {1, 1, 1}),
-                                          f32({3, 1}, {0, 0, 0}), positions}),
+  EXPECT_THROW(run_op("RotaryEmbedding",
+                      {rotary_input(), f32({3, 1}, {1, 1, 1}), f32({3, 1}, {0, 0, 0}), positions}),
                Error);
   // A position outside the caches' 3 rows.
-  EXPECT_THROW(run_op("RotaryEmbedding",
-                      {rotary_input(), cos_cache(), sin_cache(), i64({1, 2}, {0, 3})}),
-               Error);
+  EXPECT_THROW(
+      run_op("RotaryEmbedding", {rotary_input(), cos_cache(), sin_cache(), i64({1, 2}, {0, 3})}),
+      Error);
   // Odd rotary dimension.
   EXPECT_THROW(run_op("RotaryEmbedding", {rotary_input(), cos_cache(), sin_cache(), positions},
                       {{"rotary_embedding_dim", int64_t(3)}}),

@@ -34,12 +34,11 @@ TEST(Shape, StartEndClampAsSpecified) {
   EXPECT_EQ(run_op("Shape", {x})[0].to_int64_vector(), (V{2, 3, 4}));
   EXPECT_EQ(run_op("Shape", {x}, {{"start", int64_t{-1}}})[0].to_int64_vector(), (V{4}));
   EXPECT_EQ(run_op("Shape", {x}, {{"end", int64_t{-1}}})[0].to_int64_vector(), (V{2, 3}));
-  EXPECT_EQ(run_op("Shape", {x}, {{"start", int64_t{1}}, {"end", int64_t{2}}})[0]
-                .to_int64_vector(),
+  EXPECT_EQ(run_op("Shape", {x}, {{"start", int64_t{1}}, {"end", int64_t{2}}})[0].to_int64_vector(),
             (V{3}));
-  EXPECT_EQ(run_op("Shape", {x}, {{"start", int64_t{-10}}, {"end", int64_t{10}}})[0]
-                .to_int64_vector(),
-            (V{2, 3, 4}));
+  EXPECT_EQ(
+      run_op("Shape", {x}, {{"start", int64_t{-10}}, {"end", int64_t{10}}})[0].to_int64_vector(),
+      (V{2, 3, 4}));
   auto empty = run_op("Shape", {x}, {{"start", int64_t{2}}, {"end", int64_t{1}}});
   EXPECT_EQ(empty[0].shape(), (Dims{0}));
   EXPECT_EQ(run_op("Shape", {f32({}, {1})})[0].shape(), (Dims{0}));
@@ -61,10 +60,12 @@ TEST(Shape, ValuesKnownAtShapeTimeDriveReshape) {
                              {ir::Dim::named("batch"), ir::Dim::fixed(3), ir::Dim::fixed(4)});
   ir::Value* shape = g.add_node("Shape", "shape", {x}, {"s"})->outputs[0];
   ir::Value* size = g.add_node("Size", "size", {x}, {"n"})->outputs[0];
-  ir::Value* batch = g.add_node("Gather", "gather", {shape, g.add_constant("i", i64({1}, {0}))},
-                                {"b"})->outputs[0];
+  ir::Value* batch =
+      g.add_node("Gather", "gather", {shape, g.add_constant("i", i64({1}, {0}))}, {"b"})
+          ->outputs[0];
   ir::Value* target = g.add_node("Concat", "concat", {batch, g.add_constant("m", i64({1}, {-1}))},
-                                 {"t"}, {{"axis", int64_t{0}}})->outputs[0];
+                                 {"t"}, {{"axis", int64_t{0}}})
+                          ->outputs[0];
   ir::Value* y = g.add_node("Reshape", "reshape", {x, target}, {"y"})->outputs[0];
   g.mark_output(y);
   ops::ResolvedShapes r = ops::resolve_shapes(g, {{"x", {5, 3, 4}}});
@@ -137,29 +138,37 @@ TEST(ShapeOperands, RefuseFloatsAndAbsurdRanks) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message([&] { run_op("Expand", {f32({1}, {1}), f32({1}, {nan})}); })
-                .find("Expand 'node': its shape (input 1) must be an int64 or int32 tensor, got float32"),
+  EXPECT_NE(
+      message([&] {
+        run_op("Expand", {f32({1}, {1}), f32({1}, {nan})});
+      }).find("Expand 'node': its shape (input 1) must be an int64 or int32 tensor, got float32"),
+      std::string::npos);
+  EXPECT_NE(message([&] {
+              run_op("ConstantOfShape", {f32({2}, {2, 3})});
+            }).find("must be an int64 or int32 tensor"),
             std::string::npos);
-  EXPECT_NE(message([&] { run_op("ConstantOfShape", {f32({2}, {2, 3})}); })
-                .find("must be an int64 or int32 tensor"),
+  EXPECT_NE(message([&] {
+              run_op("Reshape", {f32({1}, {1}), f32({1}, {1})});
+            }).find("must be an int64 or int32 tensor"),
             std::string::npos);
-  EXPECT_NE(message([&] { run_op("Reshape", {f32({1}, {1}), f32({1}, {1})}); })
-                .find("must be an int64 or int32 tensor"),
-            std::string::npos);
-  EXPECT_NE(message([&] { run_op("Slice", {f32({4}, {1, 2, 3, 4}), f32({1}, {0}), i64({1}, {2})}); })
-                .find("its starts (input 1) must be an int64 or int32 tensor"),
+  EXPECT_NE(message([&] {
+              run_op("Slice", {f32({4}, {1, 2, 3, 4}), f32({1}, {0}), i64({1}, {2})});
+            }).find("its starts (input 1) must be an int64 or int32 tensor"),
             std::string::npos);
   const std::vector<int64_t> ones(100000, 1);
-  EXPECT_NE(message([&] { run_op("ConstantOfShape", {i64({100000}, ones)}); })
-                .find("has 100000 entries, more than kiln's limit of 64 dimensions"),
+  EXPECT_NE(message([&] {
+              run_op("ConstantOfShape", {i64({100000}, ones)});
+            }).find("has 100000 entries, more than kiln's limit of 64 dimensions"),
             std::string::npos);
-  EXPECT_NE(message([&] { run_op("Unsqueeze", {f32({1}, {1}), i64({64}, std::vector<int64_t>(64, 0))}); })
-                .find("repeat an axis"),
+  EXPECT_NE(message([&] {
+              run_op("Unsqueeze", {f32({1}, {1}), i64({64}, std::vector<int64_t>(64, 0))});
+            }).find("repeat an axis"),
             std::string::npos);
   std::vector<int64_t> axes(64);
   for (size_t i = 0; i < axes.size(); ++i) axes[i] = int64_t(i);
-  EXPECT_NE(message([&] { run_op("Unsqueeze", {f32({1}, {1}), i64({64}, axes)}); })
-                .find("would have rank 65, more than kiln's limit of 64 dimensions"),
+  EXPECT_NE(message([&] {
+              run_op("Unsqueeze", {f32({1}, {1}), i64({64}, axes)});
+            }).find("would have rank 65, more than kiln's limit of 64 dimensions"),
             std::string::npos);
   // at the limit it still works
   axes.pop_back();
@@ -237,15 +246,15 @@ TEST(Pad, ReflectBeyondExtentRepeatsReflection) {
                     {{"mode", std::string("reflect")}});
   ASSERT_EQ(out[0].shape(), (Dims{5, 10}));
   EXPECT_EQ(as_floats(out[0]),
-            (std::vector<float>{4, 5, 6, 5, 4, 5, 6, 5, 4, 5, 1, 2, 3, 2, 1, 2, 3, 2, 1, 2,
-                                4, 5, 6, 5, 4, 5, 6, 5, 4, 5, 1, 2, 3, 2, 1, 2, 3, 2, 1, 2,
-                                4, 5, 6, 5, 4, 5, 6, 5, 4, 5}));
+            (std::vector<float>{4, 5, 6, 5, 4, 5, 6, 5, 4, 5, 1, 2, 3, 2, 1, 2, 3,
+                                2, 1, 2, 4, 5, 6, 5, 4, 5, 6, 5, 4, 5, 1, 2, 3, 2,
+                                1, 2, 3, 2, 1, 2, 4, 5, 6, 5, 4, 5, 6, 5, 4, 5}));
 }
 
 TEST(Pad, Wrap) {
   // np.pad(x, ((2, 1), (1, 4)), mode='wrap')
-  auto out = run_op("Pad", {counting({2, 3}, 1), i64({4}, {2, 1, 1, 4})},
-                    {{"mode", std::string("wrap")}});
+  auto out =
+      run_op("Pad", {counting({2, 3}, 1), i64({4}, {2, 1, 1, 4})}, {{"mode", std::string("wrap")}});
   ASSERT_EQ(out[0].shape(), (Dims{5, 8}));
   EXPECT_EQ(as_floats(out[0]),
             (std::vector<float>{3, 1, 2, 3, 1, 2, 3, 1, 6, 4, 5, 6, 4, 5, 6, 4, 3, 1, 2, 3,
@@ -254,8 +263,8 @@ TEST(Pad, Wrap) {
 
 TEST(Pad, Edge) {
   // np.pad(x, ((0, 1), (2, 1)), mode='edge')
-  auto out = run_op("Pad", {counting({2, 3}, 1), i64({4}, {0, 2, 1, 1})},
-                    {{"mode", std::string("edge")}});
+  auto out =
+      run_op("Pad", {counting({2, 3}, 1), i64({4}, {0, 2, 1, 1})}, {{"mode", std::string("edge")}});
   EXPECT_EQ(as_floats(out[0]),
             (std::vector<float>{1, 1, 1, 2, 3, 3, 4, 4, 4, 5, 6, 6, 4, 4, 4, 5, 6, 6}));
 }
@@ -280,7 +289,7 @@ TEST(Pad, AxesInputAndDefaultZero) {
 
 TEST(Pad, RejectsBadPads) {
   Tensor x = counting({2, 3}, 1);
-  EXPECT_THROW(run_op("Pad", {x, i64({2}, {1, 1})}), Error);  // 2 axes need 4 pads
+  EXPECT_THROW(run_op("Pad", {x, i64({2}, {1, 1})}), Error);         // 2 axes need 4 pads
   EXPECT_THROW(run_op("Pad", {x, i64({4}, {0, -4, 0, 0})}), Error);  // crops past the extent
   EXPECT_THROW(run_op("Pad", {x, i64({4}, {0, 0, 0, 0})}, {{"mode", std::string("mirror")}}),
                Error);
@@ -296,7 +305,8 @@ TEST(EyeLike, DiagonalsAndDtype) {
   auto out = run_op("EyeLike", {counting({3, 4})}, {{"k", int64_t{1}}});
   EXPECT_EQ(as_floats(out[0]), (std::vector<float>{0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}));
   // the IR's dtype attribute holds a kiln::DataType (the importer translates ONNX's numbers)
-  out = run_op("EyeLike", {counting({3, 2})}, {{"k", int64_t{-2}}, {"dtype", int64_t(DataType::kInt64)}});
+  out = run_op("EyeLike", {counting({3, 2})},
+               {{"k", int64_t{-2}}, {"dtype", int64_t(DataType::kInt64)}});
   EXPECT_EQ(out[0].dtype(), DataType::kInt64);
   EXPECT_EQ(out[0].to_int64_vector(), (std::vector<int64_t>{0, 0, 0, 0, 1, 0}));
   out = run_op("EyeLike", {Tensor::zeros(DataType::kBFloat16, {2, 2})});
@@ -341,9 +351,9 @@ TEST(OneHot, MiddleAxisFloatIndicesInt64Values) {
                     {{"axis", int64_t{1}}});
   ASSERT_EQ(out[0].shape(), (Dims{2, 3, 2}));
   EXPECT_EQ(out[0].to_int64_vector(), (std::vector<int64_t>{1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0}));
-  EXPECT_THROW(run_op("OneHot", {f32({2}, {0, 1}), i64({}, {3}), i64({2}, {0, 1})},
-                      {{"axis", int64_t{2}}}),
-               Error);
+  EXPECT_THROW(
+      run_op("OneHot", {f32({2}, {0, 1}), i64({}, {3}), i64({2}, {0, 1})}, {{"axis", int64_t{2}}}),
+      Error);
   EXPECT_THROW(run_op("OneHot", {f32({2}, {0, 1}), i64({}, {3}), i64({3}, {0, 1, 2})}), Error);
 }
 

@@ -36,8 +36,8 @@ constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
 
 TEST(Slice, PositiveStepsWithAxesAndClamping) {
   // d[0:2, :, 1:]  (ends 1000 and INT64_MAX clamp to the extent)
-  auto out = run_op("Slice", {counting({3, 4, 5}), i64({2}, {0, 1}), i64({2}, {2, kMax}),
-                              i64({2}, {0, -1})});
+  auto out = run_op(
+      "Slice", {counting({3, 4, 5}), i64({2}, {0, 1}), i64({2}, {2, kMax}), i64({2}, {0, -1})});
   ASSERT_EQ(out[0].shape(), (Dims{2, 4, 4}));
   EXPECT_EQ(as_floats(out[0]),
             (std::vector<float>{1,  2,  3,  4,  6,  7,  8,  9,  11, 12, 13, 14, 16, 17, 18, 19,
@@ -46,8 +46,8 @@ TEST(Slice, PositiveStepsWithAxesAndClamping) {
 
 TEST(Slice, NegativeStepFromEnd) {
   // d[:, 3::-2, :]  as starts [-1], ends [INT64_MIN], axes [1], steps [-2]
-  auto out = run_op("Slice", {counting({3, 4, 5}), i64({1}, {-1}), i64({1}, {kMin}),
-                              i64({1}, {1}), i64({1}, {-2})});
+  auto out = run_op("Slice", {counting({3, 4, 5}), i64({1}, {-1}), i64({1}, {kMin}), i64({1}, {1}),
+                              i64({1}, {-2})});
   ASSERT_EQ(out[0].shape(), (Dims{3, 2, 5}));
   EXPECT_EQ(as_floats(out[0]),
             (std::vector<float>{15, 16, 17, 18, 19, 5,  6,  7,  8,  9,  35, 36, 37, 38, 39,
@@ -59,14 +59,14 @@ TEST(Slice, MixedStepsInt32Inputs) {
   auto out = run_op("Slice", {counting({3, 4, 5}), i32({3}, {-1, 1, 0}), i32({3}, {-4, 3, 5}),
                               i32({3}, {0, 1, 2}), i32({3}, {-1, 1, 2})});
   ASSERT_EQ(out[0].shape(), (Dims{3, 2, 3}));
-  EXPECT_EQ(as_floats(out[0]), (std::vector<float>{45, 47, 49, 50, 52, 54, 25, 27, 29, 30, 32,
-                                                   34, 5, 7, 9, 10, 12, 14}));
+  EXPECT_EQ(as_floats(out[0]), (std::vector<float>{45, 47, 49, 50, 52, 54, 25, 27, 29, 30, 32, 34,
+                                                   5, 7, 9, 10, 12, 14}));
 }
 
 TEST(Slice, NegativeStepEndClampsBeforeFirst) {
   // d[:, :, 4:-6:-2]: end -6 + 5 = -1 clamps to -1, i.e. through index 0
-  auto out = run_op("Slice", {counting({3, 4, 5}), i64({1}, {4}), i64({1}, {-6}), i64({1}, {2}),
-                              i64({1}, {-2})});
+  auto out = run_op(
+      "Slice", {counting({3, 4, 5}), i64({1}, {4}), i64({1}, {-6}), i64({1}, {2}), i64({1}, {-2})});
   ASSERT_EQ(out[0].shape(), (Dims{3, 4, 3}));
   EXPECT_EQ(as_floats(out[0]).front(), 4.0f);
   EXPECT_EQ(std::vector<float>(out[0].data<float>(), out[0].data<float>() + 6),
@@ -77,11 +77,13 @@ TEST(Slice, NegativeStepEndClampsBeforeFirst) {
 TEST(Slice, EmptyResults) {
   // start past end with positive step, start before end with negative step, zero-extent input
   EXPECT_EQ(run_op("Slice", {counting({5}), i64({1}, {3}), i64({1}, {1})})[0].shape(), (Dims{0}));
-  EXPECT_EQ(run_op("Slice", {counting({5}), i64({1}, {1}), i64({1}, {3}), i64({1}, {0}),
-                             i64({1}, {-1})})[0].shape(),
+  EXPECT_EQ(run_op("Slice",
+                   {counting({5}), i64({1}, {1}), i64({1}, {3}), i64({1}, {0}), i64({1}, {-1})})[0]
+                .shape(),
             (Dims{0}));
   EXPECT_EQ(run_op("Slice", {Tensor::zeros(DataType::kFloat32, {0, 2}), i64({1}, {-1}),
-                             i64({1}, {kMin}), i64({1}, {0}), i64({1}, {-1})})[0].shape(),
+                             i64({1}, {kMin}), i64({1}, {0}), i64({1}, {-1})})[0]
+                .shape(),
             (Dims{0, 2}));
 }
 
@@ -102,7 +104,7 @@ TEST(Slice, RejectsBadInputs) {
   EXPECT_THROW(run_op("Slice", {x, i64({2}, {0, 0}), i64({2}, {1, 1}), i64({2}, {1, -1})}),
                Error);  // axis 1 twice
   EXPECT_THROW(run_op("Slice", {x, i64({1}, {0}), i64({1}, {1}), i64({1}, {0}), i64({1}, {0})}),
-               Error);  // step 0
+               Error);                                                      // step 0
   EXPECT_THROW(run_op("Slice", {x, f32({1}, {0}), f32({1}, {1})}), Error);  // float starts
 }
 
@@ -154,7 +156,7 @@ TEST(GatherElements, SpecExamples) {
 TEST(GatherElements, RejectsBadIndices) {
   Tensor data = f32({2, 2}, {1, 2, 3, 4});
   EXPECT_THROW(run_op("GatherElements", {data, i64({1, 1}, {2})}), Error);
-  EXPECT_THROW(run_op("GatherElements", {data, i64({2}, {0, 1})}), Error);  // rank
+  EXPECT_THROW(run_op("GatherElements", {data, i64({2}, {0, 1})}), Error);        // rank
   EXPECT_THROW(run_op("GatherElements", {data, i64({1, 3}, {0, 0, 0})}), Error);  // dim 1 > 2
 }
 
@@ -189,7 +191,7 @@ TEST(GatherND, RejectsBadShapes) {
   Tensor g = counting({2, 3, 4});
   EXPECT_THROW(run_op("GatherND", {g, i64({1, 4}, {0, 0, 0, 0})}), Error);  // k > rank
   EXPECT_THROW(run_op("GatherND", {g, i64({3, 1}, {0, 0, 0})}, {{"batch_dims", int64_t{1}}}),
-               Error);  // batch dim 3 vs 2
+               Error);                                             // batch dim 3 vs 2
   EXPECT_THROW(run_op("GatherND", {g, i64({1, 1}, {2})}), Error);  // index out of range
 }
 
@@ -232,9 +234,10 @@ TEST(ScatterElements, IntAndBoolAndFloat16) {
   EXPECT_EQ(out[0].to_int64_vector(), (std::vector<int64_t>{-4, 2, 3, 34}));
 
   Tensor flags = Tensor::from_vector<uint8_t>(DataType::kBool, {3}, {0, 1, 0});
-  out = run_op("ScatterElements",
-               {flags, i64({2}, {0, 1}), Tensor::from_vector<uint8_t>(DataType::kBool, {2}, {1, 0})},
-               {{"reduction", std::string("mul")}});  // "and" on booleans
+  out =
+      run_op("ScatterElements",
+             {flags, i64({2}, {0, 1}), Tensor::from_vector<uint8_t>(DataType::kBool, {2}, {1, 0})},
+             {{"reduction", std::string("mul")}});  // "and" on booleans
   EXPECT_EQ(out[0].to_int64_vector(), (std::vector<int64_t>{0, 0, 0}));
 
   std::vector<uint16_t> h = {float_to_fp16(1.5f), float_to_fp16(2.0f)};
@@ -253,8 +256,8 @@ TEST(ScatterElements, RejectsBadInputs) {
   EXPECT_THROW(run_op("ScatterElements", {scatter_data(), scatter_indices(), f32({3}, {1, 2, 3})},
                       {{"axis", int64_t{1}}}),
                Error);  // updates shape != indices shape
-  EXPECT_THROW(run_op("ScatterElements",
-                      {scatter_data(), i64({1, 1}, {4}), f32({1, 1}, {0})}, {{"axis", int64_t{1}}}),
+  EXPECT_THROW(run_op("ScatterElements", {scatter_data(), i64({1, 1}, {4}), f32({1, 1}, {0})},
+                      {{"axis", int64_t{1}}}),
                Error);  // index out of range
 }
 

@@ -62,9 +62,9 @@ TEST(Transpose, EveryPermutationOfRank4EveryElementSize) {
   const Dims shape = {2, 3, 1, 5};
   std::vector<int64_t> perm = {0, 1, 2, 3};
   uint32_t seed = 1;
-  for (DataType dtype : {DataType::kUInt8, DataType::kBool, DataType::kFloat16,
-                         DataType::kBFloat16, DataType::kFloat32, DataType::kInt32,
-                         DataType::kFloat64, DataType::kInt64, DataType::kFloat8E4M3}) {
+  for (DataType dtype : {DataType::kUInt8, DataType::kBool, DataType::kFloat16, DataType::kBFloat16,
+                         DataType::kFloat32, DataType::kInt32, DataType::kFloat64, DataType::kInt64,
+                         DataType::kFloat8E4M3}) {
     Tensor in = random_tensor(dtype, shape, seed++);
     do {
       SCOPED_TRACE(::testing::Message() << to_string(dtype) << " perm " << to_string(perm));
@@ -93,8 +93,8 @@ TEST(Transpose, Rank6WithUnitDimsAndLargeTiles) {
   };
   uint32_t seed = 100;
   for (const Case& c : cases) {
-    for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt64,
-                           DataType::kInt8}) {
+    for (DataType dtype :
+         {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kInt8}) {
       SCOPED_TRACE(::testing::Message() << to_string(dtype) << " shape " << to_string(c.shape)
                                         << " perm " << to_string(c.perm));
       Tensor in = random_tensor(dtype, c.shape, seed++);
@@ -107,8 +107,8 @@ TEST(Transpose, Rank6WithUnitDimsAndLargeTiles) {
 TEST(Transpose, BertAttentionShapes) {
   // [batch, seq, heads, head_dim] -> heads first, and K^T, as an attention block does them.
   Tensor x = random_tensor(DataType::kFloat32, {2, 128, 12, 64}, 7);
-  for (const std::vector<int64_t>& perm : std::vector<std::vector<int64_t>>{
-           {0, 2, 1, 3}, {0, 2, 3, 1}, {0, 1, 3, 2}}) {
+  for (const std::vector<int64_t>& perm :
+       std::vector<std::vector<int64_t>>{{0, 2, 1, 3}, {0, 2, 3, 1}, {0, 1, 3, 2}}) {
     SCOPED_TRACE(::testing::Message() << "perm " << to_string(perm));
     const auto start = std::chrono::steady_clock::now();
     auto out = run_op("Transpose", {x}, {{"perm", perm}});

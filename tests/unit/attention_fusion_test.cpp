@@ -179,12 +179,12 @@ TEST(AttentionFusion, FusesWithoutMaskOrScale) {
   EXPECT_DOUBLE_EQ(attention->attr_float("scale"), 1.0);  // explicit: the default is 1/sqrt(8)
   // As built by hand: Attention(q, k, v) {scale=1} -> "y".
   ir::Graph expected;
-  ir::Node* fused = expected.add_node(
-      "Attention", "attention",
-      {expected.add_input("q", DataType::kFloat32, shape_of({1, 3, 4, 8})),
-       expected.add_input("k", DataType::kFloat32, shape_of({1, 3, 6, 8})),
-       expected.add_input("v", DataType::kFloat32, shape_of({1, 3, 6, 5}))},
-      {"y"}, {{"scale", 1.0}});
+  ir::Node* fused =
+      expected.add_node("Attention", "attention",
+                        {expected.add_input("q", DataType::kFloat32, shape_of({1, 3, 4, 8})),
+                         expected.add_input("k", DataType::kFloat32, shape_of({1, 3, 6, 8})),
+                         expected.add_input("v", DataType::kFloat32, shape_of({1, 3, 6, 5}))},
+                        {"y"}, {{"scale", 1.0}});
   expected.mark_output(fused->outputs[0]);
   EXPECT_EQ(structure(g), structure(expected));
   t.expect_same_values(kSameValues);
@@ -268,7 +268,8 @@ struct MaskedChain {
 };
 
 TEST(AttentionFusion, RecognizesAConstantTriangularMaskAsCausal) {
-  for (float masked : {-std::numeric_limits<float>::max(), -std::numeric_limits<float>::infinity()}) {
+  for (float masked :
+       {-std::numeric_limits<float>::max(), -std::numeric_limits<float>::infinity()}) {
     SCOPED_TRACE(masked);
     MaskedChain c(triangle(kS, kS, masked), false);
     PassTester t(c.g, inputs_for(c.g));

@@ -2,6 +2,8 @@
 // and tensors above KILN_MAX_TENSOR_BYTES, are kiln::Errors naming the tensor, never a crash or
 // an empty tensor, from the helper through shape resolution, the builder, the executor and the
 // ONNX importer.
+#include "core/checked_size.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/checked_size.h"
 #include "core/tensor.h"
 #include "kiln/kiln.h"
 #include "onnx/onnx.pb.h"
@@ -98,8 +99,9 @@ TEST(CheckedSize, LimitFromEnvironmentAndSetter) {
   EXPECT_EQ(max_tensor_bytes(), 1000u);
   check_tensor_size(DataType::kFloat32, {250}, "tensor 'a'");
   std::string msg = error_of([] { check_tensor_size(DataType::kFloat32, {251}, "tensor 'a'"); });
-  EXPECT_EQ(msg, "tensor 'a' of shape 251 float32 needs 1004 bytes, more than the limit of 1000 "
-                 "bytes (KILN_MAX_TENSOR_BYTES)");
+  EXPECT_EQ(msg,
+            "tensor 'a' of shape 251 float32 needs 1004 bytes, more than the limit of 1000 "
+            "bytes (KILN_MAX_TENSOR_BYTES)");
   setenv("KILN_MAX_TENSOR_BYTES", "2000", 1);  // the environment wins over the setter
   EXPECT_EQ(max_tensor_bytes(), 2000u);
   check_tensor_size(DataType::kFloat32, {500}, "tensor 'a'");
@@ -113,14 +115,20 @@ TEST(CheckedSize, LimitFromEnvironmentAndSetter) {
 TEST(CheckedSize, ExactBytesEvenWhenTheyWrap) {
   LimitGuard guard;
   set_max_tensor_bytes(size_t(24) << 30);
-  std::string msg =
-      error_of([] { check_tensor_size(DataType::kFloat32, {k2p62}, describe_tensor("y", "Expand_0", "Expand")); });
-  EXPECT_EQ(msg, "tensor 'y' (output of node 'Expand_0', op Expand) of shape 4611686018427387904 "
-                 "float32 needs 18446744073709551616 bytes, more than the limit of 25769803776 "
-                 "bytes (KILN_MAX_TENSOR_BYTES)");
-  msg = error_of([] { check_tensor_size(DataType::kFloat32, {k2p32, k2p32, k2p32}, "tensor 'x'"); });
+  std::string msg = error_of([] {
+    check_tensor_size(DataType::kFloat32, {k2p62}, describe_tensor("y", "Expand_0", "Expand"));
+  });
+  EXPECT_EQ(msg,
+            "tensor 'y' (output of node 'Expand_0', op Expand) of shape 4611686018427387904 "
+            "float32 needs 18446744073709551616 bytes, more than the limit of 25769803776 "
+            "bytes (KILN_MAX_TENSOR_BYTES)");
+  msg = error_of([] {
+    check_tensor_size(DataType::kFloat32, {k2p32, k2p32, k2p32}, "tensor 'x'");
+  });
   EXPECT_TRUE(contains(msg, "needs 316912650057057350374175801344 bytes")) << msg;  // 2^98
-  msg = error_of([] { check_tensor_size(DataType::kFloat32, {k2p62, k2p62, k2p62}, "tensor 'x'"); });
+  msg = error_of([] {
+    check_tensor_size(DataType::kFloat32, {k2p62, k2p62, k2p62}, "tensor 'x'");
+  });
   EXPECT_TRUE(contains(msg, "needs about 3.9")) << msg;  // beyond 128 bits: approximate
 }
 
@@ -153,8 +161,8 @@ std::unique_ptr<Engine> build(NetworkDefinition& net, const BuilderConfig& confi
 }
 
 ILayer* int64_constant(NetworkDefinition& net, const std::vector<int64_t>& values) {
-  return net.add_constant({int64_t(values.size())}, Weights{DataType::kInt64, values.data(),
-                                                            int64_t(values.size())});
+  return net.add_constant({int64_t(values.size())},
+                          Weights{DataType::kInt64, values.data(), int64_t(values.size())});
 }
 
 void mark_reduce_max(NetworkDefinition& net, ITensor& x) {
@@ -168,8 +176,10 @@ TEST(CheckedSize, StaticInputDimOf2p62) {
   ITensor* x = net.add_input("x", DataType::kFloat32, {k2p62});
   mark_reduce_max(net, *x);
   const std::string msg = error_of([&] { build(net); });
-  EXPECT_TRUE(contains(msg, "input 'x' of shape 4611686018427387904 float32 needs "
-                            "18446744073709551616 bytes")) << msg;
+  EXPECT_TRUE(contains(msg,
+                       "input 'x' of shape 4611686018427387904 float32 needs "
+                       "18446744073709551616 bytes"))
+      << msg;
   EXPECT_TRUE(contains(msg, "KILN_MAX_TENSOR_BYTES")) << msg;
 }
 
@@ -216,8 +226,10 @@ TEST(CheckedSize, ConstantOfShapeFromAConstant) {
   cos->output(0)->set_name("big");
   mark_reduce_max(net, *cos->output(0));
   const std::string msg = error_of([&] { build(net); });
-  EXPECT_TRUE(contains(msg, "tensor 'big' (output of node 'fill', op ConstantOfShape) of shape "
-                            "4611686018427387904x4611686018427387904 float32")) << msg;
+  EXPECT_TRUE(contains(msg,
+                       "tensor 'big' (output of node 'fill', op ConstantOfShape) of shape "
+                       "4611686018427387904x4611686018427387904 float32"))
+      << msg;
 }
 
 TEST(CheckedSize, ConstantOfShapeFromARuntimeShape) {
@@ -252,9 +264,11 @@ TEST(CheckedSize, ExpandTo2p62ThenReduceMax) {
   expand->output(0)->set_name("y");
   mark_reduce_max(net, *expand->output(0));
   const std::string msg = error_of([&] { build(net); });
-  EXPECT_TRUE(contains(msg, "tensor 'y' (output of node 'Expand_0', op Expand) of shape "
-                            "4611686018427387904 float32 needs 18446744073709551616 bytes, more "
-                            "than the limit of ")) << msg;
+  EXPECT_TRUE(contains(msg,
+                       "tensor 'y' (output of node 'Expand_0', op Expand) of shape "
+                       "4611686018427387904 float32 needs 18446744073709551616 bytes, more "
+                       "than the limit of "))
+      << msg;
 }
 
 TEST(CheckedSize, ExpandToARuntimeShapeThenReduceMax) {
@@ -291,8 +305,9 @@ TEST(CheckedSize, LimitBelowAnActivationNamesIt) {
   mark_reduce_max(net, *expand->output(0));
   setenv("KILN_MAX_TENSOR_BYTES", "3999", 1);
   const std::string msg = error_of([&] { build(net); });
-  EXPECT_EQ(msg, "tensor 'y' (output of node 'Expand_0', op Expand) of shape 1000 float32 needs "
-                 "4000 bytes, more than the limit of 3999 bytes (KILN_MAX_TENSOR_BYTES)");
+  EXPECT_EQ(msg,
+            "tensor 'y' (output of node 'Expand_0', op Expand) of shape 1000 float32 needs "
+            "4000 bytes, more than the limit of 3999 bytes (KILN_MAX_TENSOR_BYTES)");
   setenv("KILN_MAX_TENSOR_BYTES", "4000", 1);
   EXPECT_NE(build(net), nullptr);
 }

@@ -93,7 +93,8 @@ TEST(DataDependentShapes, TypesAreKnownBeforeTheExtents) {
   // tensors and the engine's outputs carry the real types (not a float32 placeholder), so a
   // caller sizes and reads the output right; so do ops after it, and a NonZero's consumers.
   StderrLogger logger(Logger::Severity::kError);
-  for (DataType dtype : {DataType::kInt16, DataType::kInt64, DataType::kFloat64, DataType::kFloat16}) {
+  for (DataType dtype :
+       {DataType::kInt16, DataType::kInt64, DataType::kFloat64, DataType::kFloat16}) {
     SCOPED_TRACE(to_string(dtype));
     NetworkDefinition net;
     ITensor* start = net.add_input("start", dtype, {});
@@ -101,7 +102,8 @@ TEST(DataDependentShapes, TypesAreKnownBeforeTheExtents) {
     ITensor* delta = net.add_input("delta", dtype, {});
     ILayer* range = net.add_layer("Range", {start, limit, delta});
     range->output(0)->set_name("range");
-    ILayer* twice = net.add_elementwise(*range->output(0), *range->output(0), ElementWiseOperation::kSUM);
+    ILayer* twice =
+        net.add_elementwise(*range->output(0), *range->output(0), ElementWiseOperation::kSUM);
     twice->output(0)->set_name("twice");
     ILayer* nz = net.add_layer("NonZero", {range->output(0)});
     ILayer* count = net.add_layer("Shape", {nz->output(0)});

@@ -19,7 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::pair<std::string, std::vector<uint8_t>>> regression_inputs(const std::string& target) {
+std::vector<std::pair<std::string, std::vector<uint8_t>>> regression_inputs(
+    const std::string& target) {
   std::vector<std::pair<std::string, std::vector<uint8_t>>> inputs;
   const fs::path dir = fs::path(KILN_SOURCE_DIR) / "tests" / "fuzz" / "regressions" / target;
   if (!fs::is_directory(dir)) return inputs;
@@ -39,7 +40,8 @@ TEST(FuzzRegressions, PlanReaderInputsFailCleanlyOrRun) {
       std::memcpy(bytes.data() + plan::format::kChecksumOffset, &crc, sizeof crc);
     }
     try {
-      std::unique_ptr<Engine> engine = Runtime(null_logger()).deserialize_engine(bytes.data(), bytes.size());
+      std::unique_ptr<Engine> engine =
+          Runtime(null_logger()).deserialize_engine(bytes.data(), bytes.size());
       fuzz::run_once(*engine);
     } catch (const Error&) {
     }
@@ -52,7 +54,8 @@ TEST(FuzzRegressions, OnnxImportInputsFailCleanlyOrRun) {
     try {
       Builder builder(null_logger());
       auto network = builder.create_network();
-      OnnxParser(*network, null_logger()).parse(bytes.data(), bytes.size(), "/nonexistent-kiln-fuzz-dir");
+      OnnxParser(*network, null_logger())
+          .parse(bytes.data(), bytes.size(), "/nonexistent-kiln-fuzz-dir");
       auto config = builder.create_config();
       config->set_device(DeviceType::kCPU);
       config->set_builder_optimization_level(0);

@@ -2,11 +2,12 @@
 // out, in their different groupings, become one Gelu node (the graph compared with one built by
 // hand) computing the same values (pass_tester.h evaluates the graph before and after with the
 // reference computes); near misses stay as they are.
+#include "passes/gelu_recognition.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "passes/gelu_recognition.h"
 #include "unit/pass_tester.h"
 
 namespace kiln::passes {
@@ -21,16 +22,28 @@ std::unique_ptr<ir::Graph> tanh_form(Half half, bool pow, bool reshaped, float c
   auto g = std::make_unique<ir::Graph>();
   ir::Value* x = g->add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(6)});
   if (reshaped) {
-    x = g->add_node("Reshape", "view", {x, g->add_constant("shape", Tensor::from_vector<int64_t>(DataType::kInt64, {3}, {1, 2, 6}))},
-                    {"viewed"})->outputs[0];
+    x = g->add_node("Reshape", "view",
+                    {x, g->add_constant("shape", Tensor::from_vector<int64_t>(DataType::kInt64, {3},
+                                                                              {1, 2, 6}))},
+                    {"viewed"})
+            ->outputs[0];
   }
-  ir::Value* cube = pow ? g->add_node("Pow", "pow", {x, g->add_constant("three", scalar(3))}, {"cube"})->outputs[0]
-                        : g->add_node("Mul", "cube", {x, g->add_node("Mul", "square", {x, x}, {"sq"})->outputs[0]}, {"cube"})->outputs[0];
-  ir::Value* c1 = g->add_node("Mul", "c1", {g->add_constant("k1", scalar(cubic)), cube}, {"c1_out"})->outputs[0];
+  ir::Value* cube =
+      pow ? g->add_node("Pow", "pow", {x, g->add_constant("three", scalar(3))}, {"cube"})
+                ->outputs[0]
+          : g->add_node("Mul", "cube",
+                        {x, g->add_node("Mul", "square", {x, x}, {"sq"})->outputs[0]}, {"cube"})
+                ->outputs[0];
+  ir::Value* c1 = g->add_node("Mul", "c1", {g->add_constant("k1", scalar(cubic)), cube}, {"c1_out"})
+                      ->outputs[0];
   ir::Value* sum = g->add_node("Add", "sum", {c1, x}, {"sum_out"})->outputs[0];
-  ir::Value* arg = g->add_node("Mul", "scale", {sum, g->add_constant("k2", scalar(0.7978846f))}, {"arg"})->outputs[0];
+  ir::Value* arg =
+      g->add_node("Mul", "scale", {sum, g->add_constant("k2", scalar(0.7978846f))}, {"arg"})
+          ->outputs[0];
   ir::Value* t = g->add_node("Tanh", "tanh", {arg}, {"t"})->outputs[0];
-  ir::Value* bracket = g->add_node("Add", "plus_one", {g->add_constant("one", scalar(1)), t}, {"bracket"})->outputs[0];
+  ir::Value* bracket =
+      g->add_node("Add", "plus_one", {g->add_constant("one", scalar(1)), t}, {"bracket"})
+          ->outputs[0];
   ir::Value* y = nullptr;
   ir::Value* half_c = g->add_constant("half", scalar(0.5f));
   switch (half) {
@@ -54,7 +67,8 @@ std::unique_ptr<ir::Graph> tanh_form(Half half, bool pow, bool reshaped, float c
   return g;
 }
 
-const Tensor kX = f32({2, 6}, {-3.0f, -1.5f, -0.5f, -0.01f, 0.0f, 0.2f, 0.7f, 1.0f, 1.9f, 2.5f, 4.0f, -6.0f});
+const Tensor kX =
+    f32({2, 6}, {-3.0f, -1.5f, -0.5f, -0.01f, 0.0f, 0.2f, 0.7f, 1.0f, 1.9f, 2.5f, 4.0f, -6.0f});
 constexpr Tolerance kSameValues{.abs = 2e-6};
 
 size_t recognize(ir::Graph& g) { return recognize_gelu(g); }
@@ -67,7 +81,8 @@ std::unique_ptr<ir::Graph> expected_gelu(const std::string& approximate, bool re
   if (!approximate.empty()) attrs["approximate"] = approximate;
   ir::Value* y = g->add_node("Gelu", "gelu", {x}, {reshaped ? "gelu_out" : "y"}, attrs)->outputs[0];
   if (reshaped) {
-    ir::Value* shape = g->add_constant("shape", Tensor::from_vector<int64_t>(DataType::kInt64, {3}, {1, 2, 6}));
+    ir::Value* shape =
+        g->add_constant("shape", Tensor::from_vector<int64_t>(DataType::kInt64, {3}, {1, 2, 6}));
     y = g->add_node("Reshape", "view", {y, shape}, {"y"})->outputs[0];
   }
   g->mark_output(y);
@@ -104,12 +119,17 @@ TEST(GeluRecognition, ErfForm) {
   for (bool divide : {true, false}) {
     auto g = std::make_unique<ir::Graph>();
     ir::Value* x = g->add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(6)});
-    ir::Value* arg = divide ? g->add_node("Div", "d", {x, g->add_constant("r2", scalar(1.4142135f))}, {"a"})->outputs[0]
-                            : g->add_node("Mul", "d", {g->add_constant("ir2", scalar(0.70710678f)), x}, {"a"})->outputs[0];
+    ir::Value* arg =
+        divide ? g->add_node("Div", "d", {x, g->add_constant("r2", scalar(1.4142135f))}, {"a"})
+                     ->outputs[0]
+               : g->add_node("Mul", "d", {g->add_constant("ir2", scalar(0.70710678f)), x}, {"a"})
+                     ->outputs[0];
     ir::Value* e = g->add_node("Erf", "erf", {arg}, {"e"})->outputs[0];
-    ir::Value* b = g->add_node("Add", "p1", {e, g->add_constant("one", scalar(1))}, {"b"})->outputs[0];
+    ir::Value* b =
+        g->add_node("Add", "p1", {e, g->add_constant("one", scalar(1))}, {"b"})->outputs[0];
     ir::Value* xb = g->add_node("Mul", "xb", {x, b}, {"xb_out"})->outputs[0];
-    g->mark_output(g->add_node("Mul", "last", {xb, g->add_constant("half", scalar(0.5f))}, {"y"})->outputs[0]);
+    g->mark_output(
+        g->add_node("Mul", "last", {xb, g->add_constant("half", scalar(0.5f))}, {"y"})->outputs[0]);
     PassTester t(*g, {{"x", kX}});
     EXPECT_EQ(t.run(recognize), 1u);
     EXPECT_EQ(ops_of(*g), (std::vector<std::string>{"Gelu"}));

@@ -1,6 +1,7 @@
+#include "ir/graph.h"
+
 #include <gtest/gtest.h>
 
-#include "ir/graph.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
 

@@ -2,11 +2,12 @@
 // FusedMatMul, which stay, and that the fused graph computes what the original did (both
 // evaluated on the host by the reference computes; FusedMatMul's reference is its
 // decomposition, so the check below also compares it with a plain float64 loop).
+#include "passes/matmul_epilogue_fusion.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "passes/matmul_epilogue_fusion.h"
 #include "unit/pass_tester.h"
 
 namespace kiln::passes {
@@ -14,15 +15,19 @@ namespace {
 
 using namespace pass_testing;
 
-Tensor random_f32(Dims shape, uint32_t seed) { return random_tensor(DataType::kFloat32, shape, seed); }
+Tensor random_f32(Dims shape, uint32_t seed) {
+  return random_tensor(DataType::kFloat32, shape, seed);
+}
 
 // x [2,3,4] -> MatMul(w [4,5]) -> Add(bias [1,5]) -> Add(r) -> Relu -> "y"
 struct Chain {
   ir::Graph g;
   Tensor w = random_f32({4, 5}, 1), bias = random_f32({1, 5}, 2);
   explicit Chain(const std::string& activation = "Relu", bool residual = true) {
-    ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
-    ir::Value* r = g.add_input("r", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(5)});
+    ir::Value* x = g.add_input("x", DataType::kFloat32,
+                               {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+    ir::Value* r = g.add_input("r", DataType::kFloat32,
+                               {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(5)});
     ir::Value* v = g.add_node("MatMul", "mm", {x, g.add_constant("w", w)}, {"mm_out"})->outputs[0];
     v = g.add_node("Add", "add_bias", {g.add_constant("bias", bias), v}, {"biased"})->outputs[0];
     if (residual) v = g.add_node("Add", "add_r", {v, r}, {"summed"})->outputs[0];
@@ -42,7 +47,9 @@ size_t fuse(ir::Graph& g, bool gelu_as_tanh = false) {
 }
 
 // A tester of `g` at the inputs x and r; run(fuse) applies the pass.
-PassTester tester(ir::Graph& g, const Tensor& x, const Tensor& r) { return PassTester(g, {{"x", x}, {"r", r}}); }
+PassTester tester(ir::Graph& g, const Tensor& x, const Tensor& r) {
+  return PassTester(g, {{"x", x}, {"r", r}});
+}
 
 TEST(MatMulEpilogueFusion, FoldsBiasResidualAndReluKeepingTheOutputName) {
   Chain c;
@@ -91,13 +98,17 @@ TEST(MatMulEpilogueFusion, PlainGemmFoldsLikeMatMul) {
   auto build = [](bool transposed) {
     auto g = std::make_unique<ir::Graph>();
     // Transposed, x is A^T: [4, 6].
-    ir::Value* x = g->add_input("x", DataType::kFloat32,
-                                {ir::Dim::fixed(transposed ? 4 : 6), ir::Dim::fixed(transposed ? 6 : 4)});
-    ir::Node* gemm = g->add_node("Gemm", "gemm", {x, g->add_constant("w", random_f32({4, 5}, 7)),
-                                                 g->add_constant("c", random_f32({5}, 8))}, {"p"});
+    ir::Value* x =
+        g->add_input("x", DataType::kFloat32,
+                     {ir::Dim::fixed(transposed ? 4 : 6), ir::Dim::fixed(transposed ? 6 : 4)});
+    ir::Node* gemm = g->add_node(
+        "Gemm", "gemm",
+        {x, g->add_constant("w", random_f32({4, 5}, 7)), g->add_constant("c", random_f32({5}, 8))},
+        {"p"});
     if (transposed) gemm->attrs["transA"] = int64_t(1);
     g->mark_output(g->add_node("Gelu", "act", {gemm->outputs[0]}, {"y"},
-                               {{"approximate", std::string("tanh")}})->outputs[0]);
+                               {{"approximate", std::string("tanh")}})
+                       ->outputs[0]);
     return g;
   };
   auto plain = build(false);
@@ -120,12 +131,17 @@ TEST(MatMulEpilogueFusion, ConsecutiveProductsBothFold) {
   // x -> MatMul -> Add(b1) -> Relu -> MatMul -> Add(b2) -> "y": the second product reads the
   // first fusion's output.
   ir::Graph g;
-  ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
-  ir::Value* r = g.add_input("r", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(5)});
-  ir::Value* v = g.add_node("MatMul", "mm1", {x, g.add_constant("w1", random_f32({4, 5}, 1))}, {"h"})->outputs[0];
+  ir::Value* x = g.add_input("x", DataType::kFloat32,
+                             {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+  ir::Value* r = g.add_input("r", DataType::kFloat32,
+                             {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(5)});
+  ir::Value* v =
+      g.add_node("MatMul", "mm1", {x, g.add_constant("w1", random_f32({4, 5}, 1))}, {"h"})
+          ->outputs[0];
   v = g.add_node("Add", "add1", {v, g.add_constant("b1", random_f32({5}, 2))}, {"hb"})->outputs[0];
   v = g.add_node("Relu", "relu", {v}, {"ha"})->outputs[0];
-  v = g.add_node("MatMul", "mm2", {v, g.add_constant("w2", random_f32({5, 5}, 3))}, {"o"})->outputs[0];
+  v = g.add_node("MatMul", "mm2", {v, g.add_constant("w2", random_f32({5, 5}, 3))}, {"o"})
+          ->outputs[0];
   v = g.add_node("Add", "add2", {v, g.add_constant("b2", random_f32({5}, 4))}, {"ob"})->outputs[0];
   g.mark_output(g.add_node("Add", "add_r", {v, r}, {"y"})->outputs[0]);
   PassTester t = tester(g, random_f32({2, 3, 4}, 5), random_f32({2, 3, 5}, 6));
@@ -143,17 +159,22 @@ TEST(MatMulEpilogueFusion, LeavesChainsThatAreNotEpilogues) {
   }
   {  // weights that are an input, not a constant
     ir::Graph g;
-    ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+    ir::Value* x = g.add_input("x", DataType::kFloat32,
+                               {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
     ir::Value* w = g.add_input("r", DataType::kFloat32, {ir::Dim::fixed(4), ir::Dim::fixed(5)});
     ir::Value* mm = g.add_node("MatMul", "mm", {x, w}, {"mm_out"})->outputs[0];
     g.mark_output(g.add_node("Relu", "act", {mm}, {"y"})->outputs[0]);
-    std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(g, {{"x", {2, 3, 4}}, {"r", {4, 5}}})};
+    std::vector<ops::ResolvedShapes> points{
+        ops::resolve_shapes(g, {{"x", {2, 3, 4}}, {"r", {4, 5}}})};
     EXPECT_EQ(fuse_matmul_epilogues(g, points, true), 0u);
   }
   {  // a bias of the wrong length broadcasts over rows, not columns
     ir::Graph g;
-    ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
-    ir::Value* mm = g.add_node("MatMul", "mm", {x, g.add_constant("w", random_f32({4, 5}, 1))}, {"mm_out"})->outputs[0];
+    ir::Value* x = g.add_input("x", DataType::kFloat32,
+                               {ir::Dim::fixed(2), ir::Dim::fixed(3), ir::Dim::fixed(4)});
+    ir::Value* mm =
+        g.add_node("MatMul", "mm", {x, g.add_constant("w", random_f32({4, 5}, 1))}, {"mm_out"})
+            ->outputs[0];
     ir::Value* col = g.add_constant("col", random_f32({3, 1}, 2));
     g.mark_output(g.add_node("Add", "add", {mm, col}, {"y"})->outputs[0]);
     std::vector<ops::ResolvedShapes> points{ops::resolve_shapes(g, {{"x", {2, 3, 4}}})};

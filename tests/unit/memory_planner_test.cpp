@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "builder/memory_planner.h"
+
+#include <gtest/gtest.h>
 
 namespace kiln::builder {
 namespace {
@@ -30,7 +30,8 @@ TEST(MemoryPlanner, LiveValuesNeverOverlap) {
   auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
   for (int i = 0; i < 200; ++i) {
     int64_t first = next() % 100;
-    reqs.push_back({"v" + std::to_string(i), 1 + next() % 5000, first, first + int64_t(next() % 20)});
+    reqs.push_back(
+        {"v" + std::to_string(i), 1 + next() % 5000, first, first + int64_t(next() % 20)});
   }
   plan::MemoryPlanData p = plan_memory(reqs);
   uint64_t peak_live = 0;
@@ -44,11 +45,12 @@ TEST(MemoryPlanner, LiveValuesNeverOverlap) {
   for (size_t i = 0; i < reqs.size(); ++i) {
     EXPECT_EQ(p.offsets.at(reqs[i].name) % kArenaAlignment, 0u);
     for (size_t j = i + 1; j < reqs.size(); ++j) {
-      bool live_together = reqs[i].first_use <= reqs[j].last_use && reqs[j].first_use <= reqs[i].last_use;
+      bool live_together =
+          reqs[i].first_use <= reqs[j].last_use && reqs[j].first_use <= reqs[i].last_use;
       if (live_together) EXPECT_FALSE(overlaps(p, reqs[i].name, reqs[j].name)) << i << " " << j;
     }
   }
-  EXPECT_GE(p.arena_bytes, peak_live);               // can't beat the peak
+  EXPECT_GE(p.arena_bytes, peak_live);                 // can't beat the peak
   EXPECT_LT(p.arena_bytes, p.total_activation_bytes);  // but reuses a lot
 }
 

@@ -1,12 +1,13 @@
 // The mixed precision pass (passes/mixed_precision.h) on a small graph: which nodes move to
 // FP16/BF16, where casts go, what stays float32, and that the outputs keep their names and
 // types and agree with the float32 graph (evaluated on the host by the reference computes).
+#include "passes/mixed_precision.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/half.h"
-#include "passes/mixed_precision.h"
 #include "unit/pass_tester.h"
 
 namespace kiln::passes {
@@ -25,15 +26,18 @@ struct Fixture {
   ir::Graph g;
   Fixture() {
     ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2), ir::Dim::fixed(3)});
-    ir::Value* w = g.add_constant("w", f32({3, 4}, {0.5f, -1, 2, 0.25f, 1, 1, -0.5f, 3, -2, 0.75f, 1.5f, -1}));
+    ir::Value* w =
+        g.add_constant("w", f32({3, 4}, {0.5f, -1, 2, 0.25f, 1, 1, -0.5f, 3, -2, 0.75f, 1.5f, -1}));
     ir::Value* b = g.add_constant("b", f32({4}, {0.1f, -0.2f, 0.3f, -0.4f}));
-    ir::Value* eps = g.add_constant("eps", f32({}, {1e-12f}));                // flushes to 0 in FP16
+    ir::Value* eps = g.add_constant("eps", f32({}, {1e-12f}));  // flushes to 0 in FP16
     ir::Node* mm = g.add_node("MatMul", "mm", {x, w}, {"mm_out"});
     ir::Node* add = g.add_node("Add", "add_b", {mm->outputs[0], b}, {"biased"});
     ir::Node* relu = g.add_node("Relu", "relu", {add->outputs[0]}, {"act"});
-    ir::Node* sm = g.add_node("Softmax", "softmax", {relu->outputs[0]}, {"probs"}, {{"axis", int64_t(-1)}});
+    ir::Node* sm =
+        g.add_node("Softmax", "softmax", {relu->outputs[0]}, {"probs"}, {{"axis", int64_t(-1)}});
     ir::Node* add_eps = g.add_node("Add", "add_eps", {relu->outputs[0], eps}, {"act_eps"});
-    ir::Node* sum = g.add_node("ReduceSum", "sum", {add_eps->outputs[0]}, {"total"}, {{"keepdims", int64_t(0)}});
+    ir::Node* sum = g.add_node("ReduceSum", "sum", {add_eps->outputs[0]}, {"total"},
+                               {{"keepdims", int64_t(0)}});
     g.mark_output(sm->outputs[0]);
     g.mark_output(sum->outputs[0]);
   }
@@ -44,7 +48,8 @@ size_t run_pass(ir::Graph& g, DataType low, std::vector<std::string>* asked = nu
   MixedPrecisionOptions options;
   options.low = low;
   options.resolved = &r;
-  options.backend_supports = [&](const ir::Node& node, const std::vector<DataType>&, const std::vector<DataType>&) {
+  options.backend_supports = [&](const ir::Node& node, const std::vector<DataType>&,
+                                 const std::vector<DataType>&) {
     if (asked) asked->push_back(node.name);
     return node.op != "Relu" || low == DataType::kFloat16;  // a backend without a BF16 Relu
   };
@@ -57,7 +62,8 @@ TEST(MixedPrecision, MovesAllowedWorkToFp16AndKeepsInterfaceTypes) {
   Fixture f;
   PassTester t(f.g, {{"x", f32({2, 3}, {1, -2, 0.5f, 3, 0.25f, -1})}});
   std::vector<std::string> asked;
-  EXPECT_EQ(t.run([&](ir::Graph& g) { return run_pass(g, DataType::kFloat16, &asked); }), 4u);  // mm, add_b, relu, softmax
+  EXPECT_EQ(t.run([&](ir::Graph& g) { return run_pass(g, DataType::kFloat16, &asked); }),
+            4u);  // mm, add_b, relu, softmax
   // ReduceSum is not on the allow-list: never offered to the backend.
   EXPECT_EQ(std::count(asked.begin(), asked.end(), "sum"), 0);
 
@@ -91,7 +97,8 @@ TEST(MixedPrecision, MovesAllowedWorkToFp16AndKeepsInterfaceTypes) {
 TEST(MixedPrecision, LargeConstantsSaturateInsteadOfBecomingInfinite) {
   ir::Graph g;
   ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2)});
-  ir::Value* mask = g.add_constant("mask", f32({2}, {0, -3.0e38f}));  // an attention mask's "minus infinity"
+  ir::Value* mask =
+      g.add_constant("mask", f32({2}, {0, -3.0e38f}));  // an attention mask's "minus infinity"
   ir::Node* add = g.add_node("Add", "add", {x, mask}, {"y"});
   g.mark_output(add->outputs[0]);
   EXPECT_EQ(run_pass(g, DataType::kFloat16), 1u);
@@ -166,9 +173,8 @@ TEST(MixedPrecision, RejectsOtherLowTypes) {
   MixedPrecisionOptions options;
   options.low = DataType::kInt8;
   options.resolved = &r;
-  options.backend_supports = [](const ir::Node&, const std::vector<DataType>&, const std::vector<DataType>&) {
-    return true;
-  };
+  options.backend_supports = [](const ir::Node&, const std::vector<DataType>&,
+                                const std::vector<DataType>&) { return true; };
   EXPECT_THROW(apply_mixed_precision(f.g, options), Error);
 }
 

@@ -11,7 +11,8 @@ namespace kiln {
 namespace {
 
 // Builds a static-shape network with one input "x" and runs it on `x`, returning output 0.
-std::vector<float> run_network(NetworkDefinition& net, const std::vector<float>& x, Dims* out_dims = nullptr) {
+std::vector<float> run_network(NetworkDefinition& net, const std::vector<float>& x,
+                               Dims* out_dims = nullptr) {
   StderrLogger logger(Logger::Severity::kError);
   auto engine = Builder(logger).build_engine(net, BuilderConfig{});
   auto ctx = engine->create_execution_context();
@@ -48,7 +49,8 @@ TEST(NetworkLayers, PoolingAndDeconvolution) {
   ILayer* pool = net.add_pooling(*x, PoolingType::kMAX, {2, 2});
   pool->set_stride({2, 2});
   std::vector<float> k{1, 1, 1, 1};
-  ILayer* deconv = net.add_deconvolution(*pool->output(0), 1, {2, 2}, Weights{DataType::kFloat32, k.data(), 4});
+  ILayer* deconv =
+      net.add_deconvolution(*pool->output(0), 1, {2, 2}, Weights{DataType::kFloat32, k.data(), 4});
   deconv->set_stride({2, 2});
   net.mark_output(*deconv->output(0));
   std::vector<float> xs(16);
@@ -63,8 +65,8 @@ TEST(NetworkLayers, PoolingAndDeconvolution) {
 TEST(NetworkLayers, SliceConcatReduce) {
   NetworkDefinition net;
   ITensor* x = net.add_input("x", DataType::kFloat32, {2, 3});
-  ILayer* tail = net.add_slice(*x, {0, 1}, {2, 2}, {1, 1});             // columns 1..2
-  ILayer* rev = net.add_slice(*x, {1, 2}, {2, 3}, {-1, -1});            // rows and columns reversed
+  ILayer* tail = net.add_slice(*x, {0, 1}, {2, 2}, {1, 1});   // columns 1..2
+  ILayer* rev = net.add_slice(*x, {1, 2}, {2, 3}, {-1, -1});  // rows and columns reversed
   ILayer* cat = net.add_concatenation({tail->output(0), rev->output(0)}, 1);  // [2, 5]
   ILayer* sum = net.add_reduce(*cat->output(0), ReduceOperation::kSUM, {1}, false);
   net.mark_output(*sum->output(0));
@@ -79,7 +81,8 @@ TEST(NetworkLayers, LayerNormalization) {
   std::vector<float> g{1, 1, 2, 2}, b{0, 0, 0, 1};
   ILayer* gl = net.add_constant({4}, Weights{DataType::kFloat32, g.data(), 4});
   ILayer* bl = net.add_constant({4}, Weights{DataType::kFloat32, b.data(), 4});
-  ILayer* ln = net.add_normalization(*x, *gl->output(0), *bl->output(0), NormalizationType::kLAYER, -1, 0.0f);
+  ILayer* ln = net.add_normalization(*x, *gl->output(0), *bl->output(0), NormalizationType::kLAYER,
+                                     -1, 0.0f);
   net.mark_output(*ln->output(0));
   // x = 1,2,3,4: mean 2.5, variance 1.25
   double s = 1 / std::sqrt(1.25);
@@ -91,12 +94,13 @@ TEST(NetworkLayers, LayerNormalization) {
 TEST(NetworkLayers, ResizeCastSelect) {
   NetworkDefinition net;
   ITensor* x = net.add_input("x", DataType::kFloat32, {1, 1, 1, 2});
-  ILayer* up = net.add_resize(*x, ResizeMode::kNEAREST, {1, 1, 2, 2});   // [1,1,2,4]
+  ILayer* up = net.add_resize(*x, ResizeMode::kNEAREST, {1, 1, 2, 2});  // [1,1,2,4]
   ILayer* as_int = net.add_cast(*up->output(0), DataType::kInt32);
   ILayer* back = net.add_cast(*as_int->output(0), DataType::kFloat32);  // truncates toward 0
   float zero = 0;
   ILayer* z = net.add_constant({1}, Weights{DataType::kFloat32, &zero, 1});
-  ILayer* positive = net.add_elementwise(*back->output(0), *z->output(0), ElementWiseOperation::kGREATER);
+  ILayer* positive =
+      net.add_elementwise(*back->output(0), *z->output(0), ElementWiseOperation::kGREATER);
   ILayer* neg = net.add_unary(*back->output(0), UnaryOperation::kNEG);
   ILayer* abs = net.add_select(*positive->output(0), *back->output(0), *neg->output(0));
   net.mark_output(*abs->output(0));
@@ -119,7 +123,8 @@ TEST(NetworkLayers, TensorDimsBeforeBuild) {
   NetworkDefinition net;
   ITensor* x = net.add_input("x", DataType::kFloat32, {-1, 3, 8, 8});
   std::vector<float> w(4 * 3 * 3 * 3, 0.1f);
-  ILayer* conv = net.add_convolution(*x, 4, {3, 3}, Weights{DataType::kFloat32, w.data(), int64_t(w.size())});
+  ILayer* conv =
+      net.add_convolution(*x, 4, {3, 3}, Weights{DataType::kFloat32, w.data(), int64_t(w.size())});
   EXPECT_EQ(conv->output(0)->dims(), (Dims{-1, 4, 6, 6}));
   EXPECT_EQ(conv->type(), "Conv");
 }

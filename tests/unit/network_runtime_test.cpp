@@ -23,7 +23,8 @@ std::vector<float> random_values(size_t n, uint32_t seed) {
 
 // y = softmax(relu(x @ W + b)) along the last axis, in float64.
 std::vector<double> mlp_reference(const std::vector<float>& x, const std::vector<float>& w,
-                                  const std::vector<float>& b, int64_t batch, int64_t k, int64_t n) {
+                                  const std::vector<float>& b, int64_t batch, int64_t k,
+                                  int64_t n) {
   std::vector<double> y(size_t(batch * n));
   for (int64_t r = 0; r < batch; ++r) {
     double mx = -INFINITY;
@@ -34,7 +35,8 @@ std::vector<double> mlp_reference(const std::vector<float>& x, const std::vector
       mx = std::max(mx, y[size_t(r * n + j)]);
     }
     double sum = 0;
-    for (int64_t j = 0; j < n; ++j) sum += (y[size_t(r * n + j)] = std::exp(y[size_t(r * n + j)] - mx));
+    for (int64_t j = 0; j < n; ++j)
+      sum += (y[size_t(r * n + j)] = std::exp(y[size_t(r * n + j)] - mx));
     for (int64_t j = 0; j < n; ++j) y[size_t(r * n + j)] /= sum;
   }
   return y;
@@ -49,8 +51,10 @@ struct Mlp {
     ITensor* x = network->add_input("x", DataType::kFloat32, {-1, K});
     ILayer* wl = network->add_constant({K, N}, Weights{DataType::kFloat32, w.data(), K * N});
     ILayer* bl = network->add_constant({1, N}, Weights{DataType::kFloat32, b.data(), N});
-    ILayer* mm = network->add_matrix_multiply(*x, MatrixOperation::kNONE, *wl->output(0), MatrixOperation::kNONE);
-    ILayer* add = network->add_elementwise(*mm->output(0), *bl->output(0), ElementWiseOperation::kSUM);
+    ILayer* mm = network->add_matrix_multiply(*x, MatrixOperation::kNONE, *wl->output(0),
+                                              MatrixOperation::kNONE);
+    ILayer* add =
+        network->add_elementwise(*mm->output(0), *bl->output(0), ElementWiseOperation::kSUM);
     ILayer* relu = network->add_activation(*add->output(0), ActivationType::kRELU);
     ILayer* sm = network->add_softmax(*relu->output(0), -1);
     sm->output(0)->set_name("y");
@@ -238,7 +242,7 @@ TEST(NetworkRuntime, ClearErrors) {
   }
   auto engine = builder.build_engine(*mlp.network, mlp.config(1, 2, 4));
   auto ctx = engine->create_execution_context();
-  EXPECT_THROW(ctx->set_input_shape("x", {5, Mlp::K}), Error);   // above the profile's max
+  EXPECT_THROW(ctx->set_input_shape("x", {5, Mlp::K}), Error);     // above the profile's max
   EXPECT_THROW(ctx->set_input_shape("x", {2, Mlp::K, 1}), Error);  // wrong rank
   EXPECT_THROW(ctx->set_input_shape("nope", {2, Mlp::K}), Error);
   EXPECT_THROW(ctx->set_tensor_address("nope", nullptr), Error);

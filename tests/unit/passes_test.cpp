@@ -39,7 +39,8 @@ TEST(ConstantFolding, FoldsWeightTransposeAndKeepsDataPath) {
   EXPECT_EQ(folded->constant->to_double_vector(), (std::vector<double>{1, 3, 5, 2, 4, 6}));
   EXPECT_EQ(g.find_value("w"), nullptr);  // the original weight is dead and removed
   ir::Graph expected;
-  ir::Value* ex = expected.add_input("x", DataType::kFloat32, {ir::Dim::fixed(1), ir::Dim::fixed(2)});
+  ir::Value* ex =
+      expected.add_input("x", DataType::kFloat32, {ir::Dim::fixed(1), ir::Dim::fixed(2)});
   ir::Value* wt = expected.add_constant("w_t", f32({2, 3}, {1, 3, 5, 2, 4, 6}));
   expected.mark_output(expected.add_node("MatMul", "mm", {ex, wt}, {"y"})->outputs[0]);
   EXPECT_EQ(structure(g), structure(expected));
@@ -58,7 +59,9 @@ TEST(IdentityElimination, RemovesIdentityAndInferenceDropout) {
   t.run([](ir::Graph& graph) { run_alone(graph, make_identity_elimination()); });
 
   // Expected: y = Neg(Relu(x))
-  EXPECT_EQ(ir::print(g), "input x: float32[3]\n%r = Relu(x)  # relu\n%y = Neg(r)  # neg\noutput y: float32[?]\n");
+  EXPECT_EQ(
+      ir::print(g),
+      "input x: float32[3]\n%r = Relu(x)  # relu\n%y = Neg(r)  # neg\noutput y: float32[?]\n");
   t.expect_same_values();
 }
 
@@ -78,7 +81,8 @@ TEST(IdentityElimination, KeepsTrainingDropoutWithNonzeroRatio) {
   ir::Graph g;
   ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::fixed(2)});
   ir::Value* ratio = g.add_constant("ratio", f32({}, {0.5f}));
-  ir::Value* train = g.add_constant("train", Tensor::from_vector<uint8_t>(DataType::kBool, {}, {1}));
+  ir::Value* train =
+      g.add_constant("train", Tensor::from_vector<uint8_t>(DataType::kBool, {}, {1}));
   ir::Node* drop = g.add_node("Dropout", "drop", {x, ratio, train}, {"y"});
   g.mark_output(drop->outputs[0]);
   run_alone(g, make_identity_elimination());
@@ -92,16 +96,19 @@ TEST(PassTester, StructureComparesWhatAGraphComputesNotItsNames) {
     auto g = std::make_unique<ir::Graph>();
     ir::Value* x = g->add_input("x", DataType::kFloat32, {ir::Dim::fixed(2)});
     ir::Value* k = g->add_constant(inner + "_k", f32({}, {c}));
-    ir::Value* m = g->add_node("Mul", inner + "_mul", swapped ? std::vector<ir::Value*>{k, x} : std::vector<ir::Value*>{x, k},
-                               {inner})->outputs[0];
+    ir::Value* m =
+        g->add_node("Mul", inner + "_mul",
+                    swapped ? std::vector<ir::Value*>{k, x} : std::vector<ir::Value*>{x, k},
+                    {inner})
+            ->outputs[0];
     g->mark_output(g->add_node("Softmax", inner + "_sm", {m}, {"y"}, {{"axis", axis}})->outputs[0]);
     return g;
   };
   const std::string reference = structure(*build("a", 2, 0, false));
   EXPECT_EQ(structure(*build("b", 2, 0, false)), reference);
-  EXPECT_NE(structure(*build("a", 3, 0, false)), reference);  // another constant
+  EXPECT_NE(structure(*build("a", 3, 0, false)), reference);   // another constant
   EXPECT_NE(structure(*build("a", 2, -1, false)), reference);  // another attribute
-  EXPECT_NE(structure(*build("a", 2, 0, true)), reference);  // operands swapped
+  EXPECT_NE(structure(*build("a", 2, 0, true)), reference);    // operands swapped
   // Values: the same graph agrees with itself exactly, a changed constant does not.
   auto g = build("a", 2, 0, false);
   PassTester t(*g, {{"x", f32({2}, {1, -1})}});

@@ -11,8 +11,8 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <memory>
 #include <random>
@@ -146,7 +146,8 @@ const std::vector<EngineCase>& engine_cases() {
 class GuardedBuffer {
  public:
   static constexpr uint8_t kPattern = 0xA5;
-  explicit GuardedBuffer(size_t bytes) : bytes_(bytes), storage_(new uint8_t[bytes + guard(bytes)]) {
+  explicit GuardedBuffer(size_t bytes)
+      : bytes_(bytes), storage_(new uint8_t[bytes + guard(bytes)]) {
     std::memset(storage_.get() + bytes_, kPattern, guard(bytes_));
   }
   uint8_t* data() { return storage_.get(); }
@@ -191,11 +192,20 @@ void fill(GuardedBuffer& buffer, DataType dtype) {
   std::memset(p, 0, buffer.bytes());
   for (size_t i = 0; i < n; ++i) {
     switch (dtype) {
-      case DataType::kFloat32: reinterpret_cast<float*>(p)[i] = (float(i % 5) - 2.0f) * 0.75f; break;
-      case DataType::kBool: p[i] = uint8_t((i + 1) % 2); break;
-      case DataType::kInt32: reinterpret_cast<int32_t*>(p)[i] = int32_t(i % 3); break;
-      case DataType::kInt64: reinterpret_cast<int64_t*>(p)[i] = int64_t(i % 3); break;
-      default: break;
+      case DataType::kFloat32:
+        reinterpret_cast<float*>(p)[i] = (float(i % 5) - 2.0f) * 0.75f;
+        break;
+      case DataType::kBool:
+        p[i] = uint8_t((i + 1) % 2);
+        break;
+      case DataType::kInt32:
+        reinterpret_cast<int32_t*>(p)[i] = int32_t(i % 3);
+        break;
+      case DataType::kInt64:
+        reinterpret_cast<int64_t*>(p)[i] = int64_t(i % 3);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -237,9 +247,9 @@ RunResult load_and_run(const std::vector<uint8_t>& bytes) {
       for (int64_t d : shape) {
         if (d < 0 || (d > 0 && size > (uint64_t(1) << 28) / uint64_t(d))) {
           result.failed = true;
-          result.message = cat("the engine reports ", input ? "input" : "output", " '", name, "' as ",
-                               to_string(engine->tensor_dtype(name)), " [", to_string(shape),
-                               "], which cannot be allocated");
+          result.message = cat("the engine reports ", input ? "input" : "output", " '", name,
+                               "' as ", to_string(engine->tensor_dtype(name)), " [",
+                               to_string(shape), "], which cannot be allocated");
           return result;
         }
         size *= uint64_t(d);
@@ -265,7 +275,8 @@ RunResult load_and_run(const std::vector<uint8_t>& bytes) {
   for (const auto& b : allocator.buffers) {
     if (!b->intact()) {
       result.failed = true;
-      result.message = cat("the run wrote past the end of a ", b->bytes(), "-byte output allocation");
+      result.message =
+          cat("the run wrote past the end of a ", b->bytes(), "-byte output allocation");
     }
   }
   return result;
@@ -307,7 +318,8 @@ std::vector<Field> fields_of(const std::vector<uint8_t>& bytes) {
     throw;
   }
   plan::field_reads = nullptr;
-  for (plan::FieldRead& r : reads) fields.push_back({r.offset, r.width, r.size, std::move(r.where)});
+  for (plan::FieldRead& r : reads)
+    fields.push_back({r.offset, r.width, r.size, std::move(r.where)});
   return fields;
 }
 
@@ -327,10 +339,12 @@ T get(const std::vector<uint8_t>& bytes, size_t at) {
 std::vector<uint64_t> values_for(const Field& f, uint64_t current, std::mt19937_64& rng) {
   std::vector<uint64_t> v;
   if (f.width == 1) {
-    for (int i = 0; i <= kDataTypeCount; ++i) v.push_back(uint64_t(i));  // every DataType, and one past
+    for (int i = 0; i <= kDataTypeCount; ++i)
+      v.push_back(uint64_t(i));  // every DataType, and one past
     v.insert(v.end(), {0x7F, 0x80, 0xFF, current ^ 1});
   } else if (f.width == 4) {
-    v = {0, 1, current - 1, current + 1, current * 2, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, rng() & 0xFFFFFFFF};
+    v = {0,          1,          current - 1, current + 1,       current * 2,
+         0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,  rng() & 0xFFFFFFFF};
   } else {
     v = {0,
          1,
@@ -373,7 +387,9 @@ std::vector<Mutant> mutants_of(const std::vector<uint8_t>& original) {
     for (uint64_t value : values_for(f, current, rng)) {
       std::vector<uint8_t> bytes = original;
       std::memcpy(bytes.data() + f.offset, &value, f.width);  // little-endian: the low bytes
-      add(std::move(bytes), cat(current, " -> ", f.width == 8 ? value : value & ((uint64_t(1) << (8 * f.width)) - 1)));
+      add(std::move(bytes),
+          cat(current, " -> ",
+              f.width == 8 ? value : value & ((uint64_t(1) << (8 * f.width)) - 1)));
     }
   }
   // Whole-field replacements of the header's target.
@@ -411,10 +427,14 @@ TEST(PlanMutation, EveryFieldAtBoundaryValuesFailsCleanlyOrRuns) {
       }
       // Errors at run time are for what only a run can know; the file's own fields are the
       // loader's to refuse. A kInvalidPlan error at run time means the loader let one through.
-      if (r.outcome == Outcome::kRunError && r.message.find("plan is invalid") != std::string::npos) {
-        ADD_FAILURE() << c.name << ": " << m.what << ": loaded, then failed at run time: " << r.message;
+      if (r.outcome == Outcome::kRunError &&
+          r.message.find("plan is invalid") != std::string::npos) {
+        ADD_FAILURE() << c.name << ": " << m.what
+                      << ": loaded, then failed at run time: " << r.message;
       }
-      (r.outcome == Outcome::kLoadError ? load_errors : r.outcome == Outcome::kRunError ? run_errors : ran)++;
+      (r.outcome == Outcome::kLoadError  ? load_errors
+       : r.outcome == Outcome::kRunError ? run_errors
+                                         : ran)++;
       if (verbose && r.outcome != Outcome::kLoadError) {
         std::cout << "  " << (r.outcome == Outcome::kRan ? "ran: " : "run error: ") << m.what << " "
                   << r.message << "\n";
@@ -430,12 +450,14 @@ TEST(PlanMutation, EveryFieldAtBoundaryValuesFailsCleanlyOrRuns) {
 // ---------------------------------------------------------------------------------------------
 // The cases the fuzzer found.
 
-std::string expect_load_error(const plan::PlanContents& plan, const std::vector<std::string>& mentions) {
+std::string expect_load_error(const plan::PlanContents& plan,
+                              const std::vector<std::string>& mentions) {
   const std::vector<uint8_t> bytes = plan::serialize_plan(plan);  // checksum computed afresh
   RunResult r = load_and_run(bytes);
   EXPECT_FALSE(r.failed) << r.message;
   EXPECT_EQ(r.outcome, Outcome::kLoadError) << r.message;
-  for (const std::string& m : mentions) EXPECT_NE(r.message.find(m), std::string::npos) << r.message;
+  for (const std::string& m : mentions)
+    EXPECT_NE(r.message.find(m), std::string::npos) << r.message;
   return r.message;
 }
 
@@ -466,16 +488,20 @@ TEST(PlanMutationRegression, OutputDtypeChangedInPlaceInTheFile) {
   const std::vector<uint8_t> original = plan::serialize_plan(conv_relu_plan());
   size_t patched = 0;
   for (const Field& f : fields_of(original)) {
-    if (f.width != 1 || f.where.find("'y'") == std::string::npos || f.where.find("tensor") != std::string::npos) continue;
+    if (f.width != 1 || f.where.find("'y'") == std::string::npos ||
+        f.where.find("tensor") != std::string::npos)
+      continue;
     if (original[f.offset] != uint8_t(DataType::kFloat32)) continue;  // the dtype (flags are 1)
-    for (DataType dtype : {DataType::kBool, DataType::kFloat16, DataType::kUInt8, DataType::kInt4}) {
+    for (DataType dtype :
+         {DataType::kBool, DataType::kFloat16, DataType::kUInt8, DataType::kInt4}) {
       std::vector<uint8_t> bytes = original;
       bytes[f.offset] = uint8_t(dtype);
       fix_checksum(bytes);
       RunResult r = load_and_run(bytes);
       EXPECT_FALSE(r.failed) << r.message;
       EXPECT_EQ(r.outcome, Outcome::kLoadError) << r.message;
-      EXPECT_NE(r.message.find("stored as " + std::string(to_string(dtype))), std::string::npos) << r.message;
+      EXPECT_NE(r.message.find("stored as " + std::string(to_string(dtype))), std::string::npos)
+          << r.message;
       ++patched;
     }
   }
@@ -492,7 +518,8 @@ TEST(PlanMutationRegression, DataDependentOutputDtype) {
 
 TEST(PlanMutationRegression, HugeArenaBytes) {
   // Was: loaded, then "cannot create std::vector larger than max_size()" on the first run.
-  for (uint64_t arena : {uint64_t(1) << 63, ~uint64_t(0), (uint64_t(1) << 63) - 1, uint64_t(1) << 62}) {
+  for (uint64_t arena :
+       {uint64_t(1) << 63, ~uint64_t(0), (uint64_t(1) << 63) - 1, uint64_t(1) << 62}) {
     SCOPED_TRACE(arena);
     plan::PlanContents plan = conv_relu_plan();
     plan.memory.arena_bytes = arena;
@@ -520,7 +547,8 @@ TEST(PlanMutationRegression, MemoryBlocksMustHoldTheirValues) {
 TEST(PlanMutationRegression, StoredShapesMustBeInferred) {
   plan::PlanContents plan = conv_relu_plan();
   value_named(plan, "y")->shape = ir::from_dims({1, 3, 5, 6});
-  expect_load_error(plan, {"'y'", "Relu 'relu'", "stored with shape [1x3x5x6]", "infers [1x3x5x5]"});
+  expect_load_error(plan,
+                    {"'y'", "Relu 'relu'", "stored with shape [1x3x5x6]", "infers [1x3x5x5]"});
 }
 
 TEST(PlanMutationRegression, OpsAndTacticsMustExist) {
@@ -555,7 +583,11 @@ TEST(PlanMutationRegression, GpuEnginesLoadAndTheirTacticsAreChecked) {
     ir::Value* x = g.add_input("x", DataType::kFloat32, ir::from_dims({2, 4}));
     ir::Value* w = g.add_constant("w", f32({4, 3}, ramp(12, 0.5f)));
     ir::Node* mm = g.add_node("MatMul", "mm", {x, w}, {"m"});
-    ir::Node* shape = g.add_node("Reshape", "flat", {mm->outputs[0], g.add_constant("s", Tensor::from_vector<int64_t>(DataType::kInt64, {1}, {6}))}, {"f"});
+    ir::Node* shape =
+        g.add_node("Reshape", "flat",
+                   {mm->outputs[0],
+                    g.add_constant("s", Tensor::from_vector<int64_t>(DataType::kInt64, {1}, {6}))},
+                   {"f"});
     ir::Node* relu = g.add_node("Relu", "relu", {shape->outputs[0]}, {"y"});
     g.mark_output(relu->outputs[0]);
     BuilderConfig config;

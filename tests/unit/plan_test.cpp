@@ -1,10 +1,11 @@
 // Engine plan format: round trips, determinism, version checks, and a loader that survives
 // truncated, corrupted and hand-crafted hostile files (plan_format.md describes the bytes).
+#include "plan/plan.h"
+
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <bit>
@@ -20,7 +21,6 @@
 #include "kiln/version.h"
 #include "plan/byte_io.h"
 #include "plan/checksum.h"
-#include "plan/plan.h"
 #include "plan/plan_format.h"
 
 namespace kiln::plan {
@@ -50,14 +50,20 @@ void expect_same_attribute(const ir::Attribute& a, const ir::Attribute& b,
                            const std::string& where) {
   ASSERT_EQ(a.index(), b.index()) << where;
   switch (a.index()) {
-    case 0: EXPECT_EQ(std::get<int64_t>(a), std::get<int64_t>(b)) << where; break;
+    case 0:
+      EXPECT_EQ(std::get<int64_t>(a), std::get<int64_t>(b)) << where;
+      break;
     case 1:  // bit patterns, so that NaN and -0.0 count
       EXPECT_EQ(std::bit_cast<uint64_t>(std::get<double>(a)),
                 std::bit_cast<uint64_t>(std::get<double>(b)))
           << where;
       break;
-    case 2: EXPECT_EQ(std::get<std::string>(a), std::get<std::string>(b)) << where; break;
-    case 3: expect_same_tensor(std::get<Tensor>(a), std::get<Tensor>(b), where); break;
+    case 2:
+      EXPECT_EQ(std::get<std::string>(a), std::get<std::string>(b)) << where;
+      break;
+    case 3:
+      expect_same_tensor(std::get<Tensor>(a), std::get<Tensor>(b), where);
+      break;
     case 4: {
       const auto& ga = std::get<std::shared_ptr<ir::Graph>>(a);
       const auto& gb = std::get<std::shared_ptr<ir::Graph>>(b);
@@ -98,7 +104,8 @@ void expect_same_attribute(const ir::Attribute& a, const ir::Attribute& b,
       }
       break;
     }
-    default: FAIL() << "unknown attribute kind at " << where;
+    default:
+      FAIL() << "unknown attribute kind at " << where;
   }
 }
 
@@ -172,8 +179,8 @@ std::shared_ptr<ir::Graph> make_body(const std::string& name, float scale) {
   auto body = std::make_shared<ir::Graph>();
   body->name = name;
   ir::Value* i = body->add_input("iter", DataType::kInt64, {});
-  ir::Value* outer = body->add_value("sum", DataType::kFloat32,
-                                     {ir::Dim::named("batch"), ir::Dim::fixed(4)});
+  ir::Value* outer =
+      body->add_value("sum", DataType::kFloat32, {ir::Dim::named("batch"), ir::Dim::fixed(4)});
   ir::Value* k = body->add_constant(name + "_scale", f32({1}, {scale}));
   ir::Node* mul = body->add_node("Mul", name + "_mul", {outer, k}, {name + "_out"});
   ir::Value* out = mul->outputs[0];
@@ -193,8 +200,7 @@ PlanContents make_plan() {
   plan.graph = std::make_unique<ir::Graph>();
   ir::Graph& g = *plan.graph;
   g.name = "main";
-  ir::Value* x = g.add_input("x", DataType::kFloat32,
-                             {ir::Dim::named("batch"), ir::Dim::fixed(4)});
+  ir::Value* x = g.add_input("x", DataType::kFloat32, {ir::Dim::named("batch"), ir::Dim::fixed(4)});
   ir::Value* ids = g.add_input("ids", DataType::kInt32, {ir::Dim{}, ir::Dim::named("seq")});
   // Constants of several dtypes, including a scalar and an empty tensor.
   ir::Value* w = g.add_constant("w", f32({4}, {1.5f, -2.0f, 3.25f, 0.0f}));
@@ -231,11 +237,11 @@ PlanContents make_plan() {
   attrs["no_ints"] = std::vector<int64_t>{};
   attrs["floats"] = std::vector<double>{1.0, -2.5, INFINITY};
   attrs["strings"] = std::vector<std::string>{"a", "", "ccc"};
-  attrs["tensors"] = std::vector<Tensor>{
-      f32({2}, {9.0f, 8.0f}), Tensor(),
-      Tensor::from_vector<uint64_t>(DataType::kUInt64, {1}, {UINT64_MAX})};
+  attrs["tensors"] =
+      std::vector<Tensor>{f32({2}, {9.0f, 8.0f}), Tensor(),
+                          Tensor::from_vector<uint64_t>(DataType::kUInt64, {1}, {UINT64_MAX})};
   attrs["graphs"] = std::vector<std::shared_ptr<ir::Graph>>{make_body("g0", 3.0f), nullptr,
-                                                             make_body("g1", 4.0f)};
+                                                            make_body("g1", 4.0f)};
   ir::Node* custom = g.add_node("Loop", "loop0", {drop->outputs[0], ids}, {"loop_out"}, attrs);
   g.mark_output(custom->outputs[0]);
   g.mark_output(drop->outputs[0]);
@@ -384,8 +390,7 @@ TEST(Plan, RoundTripKeepsEverything) {
   EXPECT_EQ(loop.attr_string("a_string").size(), 11u);
   const ir::Graph& body = loop.attr_graph("body");
   EXPECT_EQ(body.find_value("body_scale")->constant->data<float>()[0], 2.0f);
-  EXPECT_EQ(body.nodes().back()->attr_graph("then_branch").outputs()[0]->constant->as_int64(0),
-            7);
+  EXPECT_EQ(body.nodes().back()->attr_graph("then_branch").outputs()[0]->constant->as_int64(0), 7);
 }
 
 TEST(Plan, EmptyGraphRoundTrips) {
@@ -454,9 +459,9 @@ TEST(Plan, WriterRejectsWhatTheReaderWouldReject) {
 
   PlanContents long_target = make_small_plan();
   long_target.target = std::string(80, 'x');
-  EXPECT_NE(error_of([&] { serialize_plan(long_target); }, ErrorCode::kInvalidArgument)
-                .find("target"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { serialize_plan(long_target); }, ErrorCode::kInvalidArgument).find("target"),
+      std::string::npos);
 
   PlanContents bad_profile = make_small_plan();
   bad_profile.profiles[0].max[0] = {2, 2};  // opt 4 > max 2
@@ -471,9 +476,9 @@ TEST(Plan, WriterRejectsWhatTheReaderWouldReject) {
   ir::Graph other;
   ir::Value* stranger = other.add_input("stranger", DataType::kFloat32, {});
   foreign.graph->add_node("Neg", "neg", {stranger}, {"z"});
-  EXPECT_NE(error_of([&] { serialize_plan(foreign); }, ErrorCode::kInvalidArgument)
-                .find("another graph"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { serialize_plan(foreign); }, ErrorCode::kInvalidArgument).find("another graph"),
+      std::string::npos);
 
   // Nodes out of topological order.
   PlanContents unsorted = make_small_plan();
@@ -494,9 +499,9 @@ TEST(Plan, WriterRejectsTooDeepSubgraphs) {
     g = outer;
   }
   plan.graph->add_node("If", "deep", {}, {}, {{"then_branch", g}});
-  EXPECT_NE(error_of([&] { serialize_plan(plan); }, ErrorCode::kInvalidArgument)
-                .find("deeper than"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { serialize_plan(plan); }, ErrorCode::kInvalidArgument).find("deeper than"),
+      std::string::npos);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,9 +511,8 @@ TEST(Plan, VersionMismatchNamesBothVersions) {
   PlanContents plan = make_small_plan();
   const std::vector<uint8_t> old = format::serialize_plan_as(plan, "0.0.9", format::kFormatVersion);
   EXPECT_EQ(load_error(old, ErrorCode::kVersionMismatch),
-            cat("plan was built by kiln 0.0.9 (format ", format::kFormatVersion,
-                "); this is kiln ", version_string(), " (format ", format::kFormatVersion,
-                "): rebuild the engine"));
+            cat("plan was built by kiln 0.0.9 (format ", format::kFormatVersion, "); this is kiln ",
+                version_string(), " (format ", format::kFormatVersion, "): rebuild the engine"));
   const std::vector<uint8_t> other_format =
       format::serialize_plan_as(plan, version_string(), format::kFormatVersion + 1);
   EXPECT_NE(load_error(other_format, ErrorCode::kVersionMismatch)
@@ -603,8 +607,7 @@ TEST(Plan, HostileBodiesWithValidChecksumNeverCrash) {
         ++loaded;
       } catch (const Error& e) {
         EXPECT_EQ(e.code(), ErrorCode::kInvalidPlan) << e.what();
-        EXPECT_NE(std::string(e.what()).find("plan is invalid at "), std::string::npos)
-            << e.what();
+        EXPECT_NE(std::string(e.what()).find("plan is invalid at "), std::string::npos) << e.what();
         ++rejected;
       }
     }
@@ -621,8 +624,13 @@ struct ValueSpec {
   ValueSpec(std::string name, uint8_t dtype = 0, uint8_t flags = format::kValueHasShape,
             std::vector<int64_t> dims = {}, std::vector<int64_t> tensor_dims = {},
             uint64_t offset = 0, uint64_t size = 0)
-      : name(std::move(name)), dtype(dtype), flags(flags), dims(std::move(dims)),
-        tensor_dims(std::move(tensor_dims)), offset(offset), size(size) {}
+      : name(std::move(name)),
+        dtype(dtype),
+        flags(flags),
+        dims(std::move(dims)),
+        tensor_dims(std::move(tensor_dims)),
+        offset(offset),
+        size(size) {}
   std::string name;
   uint8_t dtype;
   uint8_t flags;
@@ -665,11 +673,12 @@ std::vector<uint8_t> craft(const std::function<void(ByteWriter&)>& graph,
   };
   section(format::SectionId::kGraph, graph);
   section(format::SectionId::kProfiles, [](ByteWriter& s) { s.u32(0); });
-  section(format::SectionId::kMemory, memory ? memory : [](ByteWriter& s) {
-    s.u64(0);
-    s.u64(0);
-    s.u32(0);
-  });
+  section(
+      format::SectionId::kMemory, memory ? memory : [](ByteWriter& s) {
+        s.u64(0);
+        s.u64(0);
+        s.u32(0);
+      });
   section(format::SectionId::kTactics, [](ByteWriter& s) { s.u32(0); });
   section(format::SectionId::kTacticParams, [](ByteWriter& s) { s.u32(0); });
   format::HeaderFields header;
@@ -775,9 +784,8 @@ TEST(PlanHostile, TensorSizeMustMatchShapeAndAlignment) {
 
 TEST(PlanHostile, UnknownDataTypeAndFlags) {
   auto with = [](ValueSpec spec) {
-    return craft([=](ByteWriter& w) {
-      write_graph(w, 0, {spec}, {}, [](ByteWriter& n) { n.u32(0); });
-    });
+    return craft(
+        [=](ByteWriter& w) { write_graph(w, 0, {spec}, {}, [](ByteWriter& n) { n.u32(0); }); });
   };
   EXPECT_NE(load_error(with({"v", 200})).find("unknown data type 200"), std::string::npos);
   EXPECT_NE(load_error(with({"v", 0, 0x10})).find("unknown value flags 16"), std::string::npos);
@@ -835,9 +843,8 @@ TEST(PlanHostile, HugeCountsFailBeforeAllocating) {
   const auto name = craft([](ByteWriter& w) { w.u32(0x7FFFFFFFu); });  // graph name length
   EXPECT_NE(load_error(name).find("graph name of 2147483647 bytes runs past the end"),
             std::string::npos);
-  const auto inputs = craft([](ByteWriter& w) {
-    write_graph(w, 3, {{"x"}}, {}, [](ByteWriter& n) { n.u32(0); });
-  });
+  const auto inputs =
+      craft([](ByteWriter& w) { write_graph(w, 3, {{"x"}}, {}, [](ByteWriter& n) { n.u32(0); }); });
   EXPECT_NE(load_error(inputs).find("3 graph inputs but only 1 values"), std::string::npos);
 }
 
@@ -851,11 +858,9 @@ TEST(PlanHostile, NodeStructureRules) {
     });
   });
   EXPECT_NE(load_error(twice).find("value 1 is produced twice"), std::string::npos);
-  const auto input_out = craft([](ByteWriter& w) {
-    write_graph(w, 1, {{"x"}}, {}, one_node("Neg", {}, {0}));
-  });
-  EXPECT_NE(load_error(input_out).find("a graph input cannot be a node output"),
-            std::string::npos);
+  const auto input_out =
+      craft([](ByteWriter& w) { write_graph(w, 1, {{"x"}}, {}, one_node("Neg", {}, {0})); });
+  EXPECT_NE(load_error(input_out).find("a graph input cannot be a node output"), std::string::npos);
   const auto unsorted = craft([](ByteWriter& w) {
     write_graph(w, 1, {{"x"}, {"y"}, {"z"}}, {2}, [](ByteWriter& n) {
       n.u32(2);
@@ -863,8 +868,7 @@ TEST(PlanHostile, NodeStructureRules) {
       write_node(n, "Abs", {0}, {1});
     });
   });
-  EXPECT_NE(load_error(unsorted).find("used before the node that produces it"),
-            std::string::npos);
+  EXPECT_NE(load_error(unsorted).find("used before the node that produces it"), std::string::npos);
   // The sentinel is fine for node inputs but not for graph outputs.
   const auto sentinel_output = craft([](ByteWriter& w) {
     write_graph(w, 0, {{"x"}}, {format::kNoValue}, [](ByteWriter& n) { n.u32(0); });

@@ -52,8 +52,9 @@ SoakEngine conv_engine(Builder& builder) {
   SoakEngine e{nullptr, {3, 12, 12}, 6, random_floats(8 * 3 * 3 * 3 + 8, 11)};
   NetworkDefinition network;
   ITensor* x = network.add_input("x", DataType::kFloat32, {-1, 3, 12, 12});
-  ILayer* conv = network.add_convolution(*x, 8, {3, 3}, Weights{DataType::kFloat32, e.storage.data(), 8 * 27},
-                                         Weights{DataType::kFloat32, e.storage.data() + 8 * 27, 8});
+  ILayer* conv =
+      network.add_convolution(*x, 8, {3, 3}, Weights{DataType::kFloat32, e.storage.data(), 8 * 27},
+                              Weights{DataType::kFloat32, e.storage.data() + 8 * 27, 8});
   ILayer* relu = network.add_activation(*conv->output(0), ActivationType::kRELU);
   ILayer* pool = network.add_pooling(*relu->output(0), PoolingType::kMAX, {2, 2});
   pool->output(0)->set_name("y");
@@ -67,13 +68,17 @@ SoakEngine mlp_engine(Builder& builder) {
   SoakEngine e{nullptr, {16}, 8, random_floats(16 * 24 + 24, 12)};
   NetworkDefinition network;
   ITensor* x = network.add_input("x", DataType::kFloat32, {-1, 16});
-  ILayer* w = network.add_constant({16, 24}, Weights{DataType::kFloat32, e.storage.data(), 16 * 24});
-  ILayer* b = network.add_constant({1, 24}, Weights{DataType::kFloat32, e.storage.data() + 16 * 24, 24});
-  ILayer* mm = network.add_matrix_multiply(*x, MatrixOperation::kNONE, *w->output(0), MatrixOperation::kNONE);
+  ILayer* w =
+      network.add_constant({16, 24}, Weights{DataType::kFloat32, e.storage.data(), 16 * 24});
+  ILayer* b =
+      network.add_constant({1, 24}, Weights{DataType::kFloat32, e.storage.data() + 16 * 24, 24});
+  ILayer* mm = network.add_matrix_multiply(*x, MatrixOperation::kNONE, *w->output(0),
+                                           MatrixOperation::kNONE);
   ILayer* add = network.add_elementwise(*mm->output(0), *b->output(0), ElementWiseOperation::kSUM);
   ILayer* sm = network.add_softmax(*add->output(0), -1);
   ILayer* sum = network.add_reduce(*sm->output(0), ReduceOperation::kSUM, {1}, true);
-  ILayer* out = network.add_elementwise(*sm->output(0), *sum->output(0), ElementWiseOperation::kDIV);
+  ILayer* out =
+      network.add_elementwise(*sm->output(0), *sum->output(0), ElementWiseOperation::kDIV);
   out->output(0)->set_name("y");
   network.mark_output(*out->output(0));
   e.engine = builder.build_engine(network, batch_profile(e.sample_dims, e.max_batch));

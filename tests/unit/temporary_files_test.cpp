@@ -1,5 +1,7 @@
 // Files written all or nothing (core/temporary_files.h): the temporary file is renamed into
 // place or removed, and a process stopped by a signal removes the ones it had open.
+#include "core/temporary_files.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/temporary_files.h"
 #include "kiln/error.h"
 
 namespace kiln {

@@ -1,10 +1,11 @@
+#include "core/tensor.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "core/half.h"
-#include "core/tensor.h"
 
 namespace kiln {
 namespace {
@@ -44,8 +45,8 @@ TEST(Tensor, CastFloatToIntTruncatesTowardZero) {
 
 TEST(Tensor, AsInt64OfFloatTruncatesAndRefusesNonIntegers) {
   const float inf = std::numeric_limits<float>::infinity();
-  Tensor t = Tensor::from_vector<float>(DataType::kFloat32, {5},
-                                        {2.9f, -2.9f, std::nanf(""), inf, 1e19f});
+  Tensor t =
+      Tensor::from_vector<float>(DataType::kFloat32, {5}, {2.9f, -2.9f, std::nanf(""), inf, 1e19f});
   EXPECT_EQ(t.as_int64(0), 2);
   EXPECT_EQ(t.as_int64(1), -2);
   for (int64_t i : {2, 3, 4}) EXPECT_THROW(t.as_int64(i), Error) << i;

@@ -1,6 +1,8 @@
 // TimingCache (include/kiln/timing_cache.h): serialization round trip, corrupt and foreign
 // bytes, combine, BuilderConfig's create/set/get; and the plan's per-node tactic parameters
 // (plan_format.md, section 5) through a serialization round trip. No GPU needed.
+#include "kiln/timing_cache.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -10,7 +12,6 @@
 #include "ir/graph.h"
 #include "kiln/builder.h"
 #include "kiln/error.h"
-#include "kiln/timing_cache.h"
 #include "kiln/version.h"
 #include "plan/byte_io.h"
 #include "plan/checksum.h"
@@ -26,7 +27,8 @@ TimingCache::Entry entry(const std::string& kernel, std::vector<uint8_t> params,
 
 TimingCache sample_cache() {
   TimingCache cache;
-  cache.insert("H100 sm_90|Conv|in:float32[1x64x56x56]", entry("cudnn_conv", {1, 2, 0, 255}, 0.125));
+  cache.insert("H100 sm_90|Conv|in:float32[1x64x56x56]",
+               entry("cudnn_conv", {1, 2, 0, 255}, 0.125));
   cache.insert("H100 sm_90|MatMul|in:float32[8x512]", entry("cublaslt_matmul", {}, 0.0078125));
   // Any bytes in keys and parameters, NUL included.
   cache.insert(std::string("key\0with nul", 12), entry("k", std::vector<uint8_t>(300, 0), -0.0));
@@ -44,7 +46,8 @@ Error error_of(const std::vector<uint8_t>& bytes) {
 }
 
 // A cache's bytes as the format describes them (timing_cache.cpp), with any header fields.
-std::vector<uint8_t> crafted(uint32_t format, const std::string& kiln_version, bool fix_crc = true) {
+std::vector<uint8_t> crafted(uint32_t format, const std::string& kiln_version,
+                             bool fix_crc = true) {
   plan::ByteWriter w;
   w.raw("KILNTCCH", 8);
   w.u32(format);
@@ -223,7 +226,8 @@ TEST(PlanTacticParams, ParametersForAnUnknownNodeAreRefused) {
     ADD_FAILURE() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("'ghost', which has no tactic"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'ghost', which has no tactic"), std::string::npos)
+        << e.what();
   }
 }
 

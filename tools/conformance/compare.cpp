@@ -92,8 +92,8 @@ std::string compare_output(const Tensor& got, const Tensor& want, double rtol, d
   out << what << ": " << mismatches << " of " << want.numel() - skipped << " values differ";
   if (skipped) out << " (" << skipped << " more are undefined by the spec and not compared)";
   if (floating) out << " beyond rtol " << rtol << " atol " << atol;
-  out << "; first at " << index_string(want.shape(), first) << ": got "
-      << value_string(got, first) << ", expected " << value_string(want, first);
+  out << "; first at " << index_string(want.shape(), first) << ": got " << value_string(got, first)
+      << ", expected " << value_string(want, first);
   if (floating && max_abs_diff > 0) out << " (max abs diff " << max_abs_diff << ")";
   return out.str();
 }

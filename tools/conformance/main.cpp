@@ -172,9 +172,12 @@ Options parse_args(int argc, char** argv) {
 // Child -> parent protocol over a pipe: "stage <name>\n" lines as the case progresses, then
 // one "result <json>\n" line.
 json result_to_json(const CaseResult& r) {
-  return {{"outcome", r.outcome == Outcome::kPass ? "pass"
-                      : r.outcome == Outcome::kSkip ? "skip" : "fail"},
-          {"reason", r.reason}, {"auto_category", r.auto_category}, {"note", r.note}};
+  return {{"outcome", r.outcome == Outcome::kPass   ? "pass"
+                      : r.outcome == Outcome::kSkip ? "skip"
+                                                    : "fail"},
+          {"reason", r.reason},
+          {"auto_category", r.auto_category},
+          {"note", r.note}};
 }
 
 void write_all(int fd, const std::string& text) {
@@ -254,8 +257,9 @@ CaseResult finish(const TestCase& test_case, const Running& r, int status, doubl
   }
   if (reported && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     std::string outcome = (*reported)["outcome"];
-    result.outcome = outcome == "pass" ? Outcome::kPass
-                     : outcome == "skip" ? Outcome::kSkip : Outcome::kFail;
+    result.outcome = outcome == "pass"   ? Outcome::kPass
+                     : outcome == "skip" ? Outcome::kSkip
+                                         : Outcome::kFail;
     result.reason = (*reported)["reason"];
     result.auto_category = (*reported)["auto_category"];
     result.note = (*reported)["note"];
@@ -283,8 +287,8 @@ std::vector<CaseResult> run_all(const std::vector<TestCase>& cases, const Option
   std::vector<CaseResult> results(cases.size());
   std::vector<Running> running;
   size_t next = 0, done = 0;
-  auto timeout = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(options.timeout_s));
+  auto timeout =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.timeout_s));
   auto report_progress = [&](size_t index) {
     ++done;
     const CaseResult& r = results[index];
@@ -341,8 +345,7 @@ std::vector<CaseResult> run_all(const std::vector<TestCase>& cases, const Option
         while ((n = read(r.fd, buffer, sizeof buffer)) > 0) r.output.append(buffer, size_t(n));
         close(r.fd);
         results[r.index] = finish(cases[r.index], r, status, options.timeout_s);
-        results[r.index].seconds =
-            std::chrono::duration<double>(Clock::now() - r.start).count();
+        results[r.index].seconds = std::chrono::duration<double>(Clock::now() - r.start).count();
         report_progress(r.index);
         running.erase(running.begin() + long(k));
         continue;
@@ -483,8 +486,9 @@ int run(int argc, char** argv) {
     bool as_expected = verdict != Verdict::kUnexpectedFail && verdict != Verdict::kNowPasses;
     json entry = {{"test", c.name},
                   {"suite", c.suite},
-                  {"result", r.outcome == Outcome::kPass ? "pass"
-                             : r.outcome == Outcome::kSkip ? "skip" : "fail"},
+                  {"result", r.outcome == Outcome::kPass   ? "pass"
+                             : r.outcome == Outcome::kSkip ? "skip"
+                                                           : "fail"},
                   {"reason", r.reason},
                   {"expected", as_expected},
                   {"seconds", std::round(r.seconds * 1000) / 1000}};
@@ -521,16 +525,17 @@ int run(int argc, char** argv) {
   }
 
   auto tally_json = [](const Tally& t) {
-    return json{{"passed", t.passed},   {"expected_fail", t.expected_fail},
-                {"failed", t.failed},   {"skipped", t.skipped},
-                {"total", t.total()},   {"expected_fail_by_category", t.by_category}};
+    return json{{"passed", t.passed}, {"expected_fail", t.expected_fail},
+                {"failed", t.failed}, {"skipped", t.skipped},
+                {"total", t.total()}, {"expected_fail_by_category", t.by_category}};
   };
   json suites = json::object();
   for (const auto& [name, t] : by_suite) {
     suites[name] = tally_json(t);
-    std::printf("suite %-24s %5d passed, %5d expected failures, %4d failed, %3d skipped "
-                "(%d tests)\n",
-                name.c_str(), t.passed, t.expected_fail, t.failed, t.skipped, t.total());
+    std::printf(
+        "suite %-24s %5d passed, %5d expected failures, %4d failed, %3d skipped "
+        "(%d tests)\n",
+        name.c_str(), t.passed, t.expected_fail, t.failed, t.skipped, t.total());
   }
   if (!options.report_path.empty()) {
     json report = {{"kiln_version", version_string()},

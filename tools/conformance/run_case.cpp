@@ -13,11 +13,11 @@
 #endif
 
 #include "compare.h"
-#include "unspecified.h"
 #include "core/error.h"
 #include "kiln/kiln.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/tensor_proto.h"
+#include "unspecified.h"
 
 namespace kiln::conformance {
 
@@ -57,7 +57,8 @@ class IoBuffers {
   void* input(const Tensor& t) {
     void* p = place(t);
 #ifdef KILN_HAVE_CUDA
-    if (on_gpu_ && t.nbytes()) check(cudaMemcpy(p, t.raw(), t.nbytes(), cudaMemcpyHostToDevice), "copying an input");
+    if (on_gpu_ && t.nbytes())
+      check(cudaMemcpy(p, t.raw(), t.nbytes(), cudaMemcpyHostToDevice), "copying an input");
 #endif
     return p;
   }
@@ -70,7 +71,8 @@ class IoBuffers {
   void copy_back() {
 #ifdef KILN_HAVE_CUDA
     for (auto& [t, p] : outputs_) {
-      if (t->nbytes()) check(cudaMemcpy(t->raw(), p, t->nbytes(), cudaMemcpyDeviceToHost), "copying an output");
+      if (t->nbytes())
+        check(cudaMemcpy(t->raw(), p, t->nbytes(), cudaMemcpyDeviceToHost), "copying an output");
     }
 #endif
   }
@@ -219,8 +221,8 @@ class EngineHolder {
         continue;
       }
       const Dims& dims = shapes.at(input.name());
-      for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT,
-                         OptProfileSelector::kMAX}) {
+      for (auto which :
+           {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
         profile.set_dimensions(input.name(), which, dims);
       }
       any_dynamic = true;
@@ -312,8 +314,8 @@ void run_data_set(EngineHolder& holder, const NetworkDefinition& network, DataSe
         }
       }
     }
-    std::string diff = compare_output(got[size_t(o)], want->tensor, test_case.rtol,
-                                      test_case.atol, what, undefined);
+    std::string diff = compare_output(got[size_t(o)], want->tensor, test_case.rtol, test_case.atol,
+                                      what, undefined);
     if (!diff.empty()) differences += (differences.empty() ? "" : "; ") + diff;
   }
   if (!differences.empty()) throw Mismatch{set.label + ": " + differences};

@@ -100,9 +100,9 @@ std::vector<TestCase> discover_suite(const Suite& suite) {
         std::string url = data && data->contains("url") && (*data)["url"].is_string()
                               ? (*data)["url"].get<std::string>()
                               : std::string();
-        test_case.skip_reason =
-            url.empty() ? "no model.onnx in the test folder"
-                        : "needs a download: the folder holds only a pointer to " + url;
+        test_case.skip_reason = url.empty()
+                                    ? "no model.onnx in the test folder"
+                                    : "needs a download: the folder holds only a pointer to " + url;
       }
       cases.push_back(std::move(test_case));
     }

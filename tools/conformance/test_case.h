@@ -41,8 +41,8 @@ std::vector<TestCase> discover_suite(const Suite& suite);
 
 // Failure categories of the expectations file.
 inline const std::vector<std::string>& categories() {
-  static const std::vector<std::string> all = {
-      "training-only", "sequence-map-optional-string", "not-implemented", "numerics", "other"};
+  static const std::vector<std::string> all = {"training-only", "sequence-map-optional-string",
+                                               "not-implemented", "numerics", "other"};
   return all;
 }
 bool is_category(const std::string& name);

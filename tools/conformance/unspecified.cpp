@@ -11,20 +11,57 @@ namespace {
 // The range of an integer type, as doubles.
 bool integer_range(DataType type, double& lo, double& hi) {
   switch (type) {
-    case DataType::kInt2: lo = -2; hi = 1; return true;
-    case DataType::kUInt2: lo = 0; hi = 3; return true;
-    case DataType::kInt4: lo = -8; hi = 7; return true;
-    case DataType::kUInt4: lo = 0; hi = 15; return true;
-    case DataType::kInt8: lo = -128; hi = 127; return true;
-    case DataType::kUInt8: lo = 0; hi = 255; return true;
-    case DataType::kInt16: lo = -32768; hi = 32767; return true;
-    case DataType::kUInt16: lo = 0; hi = 65535; return true;
-    case DataType::kInt32: lo = -2147483648.0; hi = 2147483647.0; return true;
-    case DataType::kUInt32: lo = 0; hi = 4294967295.0; return true;
+    case DataType::kInt2:
+      lo = -2;
+      hi = 1;
+      return true;
+    case DataType::kUInt2:
+      lo = 0;
+      hi = 3;
+      return true;
+    case DataType::kInt4:
+      lo = -8;
+      hi = 7;
+      return true;
+    case DataType::kUInt4:
+      lo = 0;
+      hi = 15;
+      return true;
+    case DataType::kInt8:
+      lo = -128;
+      hi = 127;
+      return true;
+    case DataType::kUInt8:
+      lo = 0;
+      hi = 255;
+      return true;
+    case DataType::kInt16:
+      lo = -32768;
+      hi = 32767;
+      return true;
+    case DataType::kUInt16:
+      lo = 0;
+      hi = 65535;
+      return true;
+    case DataType::kInt32:
+      lo = -2147483648.0;
+      hi = 2147483647.0;
+      return true;
+    case DataType::kUInt32:
+      lo = 0;
+      hi = 4294967295.0;
+      return true;
     // 2^63 and 2^64 are out of range: the largest doubles below them are the upper bounds.
-    case DataType::kInt64: lo = -0x1p63; hi = std::nextafter(0x1p63, 0.0); return true;
-    case DataType::kUInt64: lo = 0; hi = std::nextafter(0x1p64, 0.0); return true;
-    default: return false;
+    case DataType::kInt64:
+      lo = -0x1p63;
+      hi = std::nextafter(0x1p63, 0.0);
+      return true;
+    case DataType::kUInt64:
+      lo = 0;
+      hi = std::nextafter(0x1p64, 0.0);
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -12,8 +12,8 @@
 #include "exec_runner.h"
 #include "exec_timing.h"
 #include "model.h"
-#include "timing_cache_file.h"
 #include "npy.h"
+#include "timing_cache_file.h"
 #include "values.h"
 
 namespace kiln::cli {

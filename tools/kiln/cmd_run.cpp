@@ -294,8 +294,8 @@ int run_run(const ParsedArgs& args) {
       std::vector<float> values(count);
       for (size_t i = 0; i < count; ++i)
         values[i] = float(element_as_double(dtype, buffer.data(), i));
-      const std::string path = output_files->add(name, DataType::kFloat32, dims, values.data(),
-                                                 count * sizeof(float));
+      const std::string path =
+          output_files->add(name, DataType::kFloat32, dims, values.data(), count * sizeof(float));
       std::printf("  writing %s (%s saved as float32)\n", path.c_str(), to_string(dtype));
     } else {
       const std::string path = output_files->add(name, dtype, dims, buffer.data(), buffer.size());

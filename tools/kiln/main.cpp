@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "commands.h"
-#include "kiln/kiln.h"
 #include "core/temporary_files.h"
+#include "kiln/kiln.h"
 #include "model.h"
 
 namespace kiln::cli {

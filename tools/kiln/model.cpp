@@ -320,8 +320,8 @@ std::string describe_device(const Engine& engine) {
 std::string describe_gpu(const GpuInfo& gpu) {
   if (!gpu.available) return "none (" + gpu.why_not + ")";
   return gpu.name + " (sm_" + std::to_string(gpu.compute_major) +
-         std::to_string(gpu.compute_minor) + ", " + std::to_string(gpu.multiprocessors) +
-         " SMs, " + format_bytes(gpu.memory_bytes) + ")";
+         std::to_string(gpu.compute_minor) + ", " + std::to_string(gpu.multiprocessors) + " SMs, " +
+         format_bytes(gpu.memory_bytes) + ")";
 }
 
 std::string describe_precision(const BuilderConfig& config) {

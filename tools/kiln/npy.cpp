@@ -280,8 +280,8 @@ std::vector<uint8_t> encode_npy(DataType dtype, const Dims& shape, const void* d
     }
   }
   // Overflow-checked: a shape whose element count wraps must not pass as an empty array.
-  const size_t expected = checked_bytes(dtype, checked_numel(shape, "writing a .npy array"),
-                                        "writing a .npy array");
+  const size_t expected =
+      checked_bytes(dtype, checked_numel(shape, "writing a .npy array"), "writing a .npy array");
   if (expected != nbytes) {
     throw Error(ErrorCode::kInternal, "encode_npy: " + std::to_string(nbytes) +
                                           " bytes do not match shape " + to_string(shape));

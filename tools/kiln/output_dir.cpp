@@ -79,14 +79,14 @@ OutputDirectory::OutputDirectory(const std::string& dir) : dir_(dir) {
   } else {
     const fs::path parent = fs::absolute(dir, ec).parent_path();
     fs::create_directories(parent, ec);
-    KILN_CHECK(!ec, ErrorCode::kIO, "--output-dir: cannot create '", parent.string(), "': ",
-               ec.message());
+    KILN_CHECK(!ec, ErrorCode::kIO, "--output-dir: cannot create '", parent.string(),
+               "': ", ec.message());
   }
   // Staged inside DIR when it has files (a rename into it is then within one file system),
   // else beside it, to be renamed to DIR as a whole.
-  const std::string staging = dir_existed_
-                                  ? (fs::path(dir) / fs::path(temporary_name_for(".outputs")).filename()).string()
-                                  : temporary_name_for(fs::path(dir).lexically_normal().string());
+  const std::string staging =
+      dir_existed_ ? (fs::path(dir) / fs::path(temporary_name_for(".outputs")).filename()).string()
+                   : temporary_name_for(fs::path(dir).lexically_normal().string());
   staging_ = std::make_unique<TemporaryPath>(staging);
   if (::mkdir(staging.c_str(), 0755) != 0) {
     const int err = errno;
@@ -109,8 +109,8 @@ std::string OutputDirectory::add(const std::string& name, DataType dtype, const 
 void OutputDirectory::commit() {
   SignalsHeld held;
   auto io_error = [](const std::string& from, const std::string& to) {
-    fail(ErrorCode::kIO, "--output-dir: cannot move '", from, "' to '", to, "': ",
-         std::strerror(errno));
+    fail(ErrorCode::kIO, "--output-dir: cannot move '", from, "' to '", to,
+         "': ", std::strerror(errno));
   };
   if (!dir_existed_ && (!fs::exists(dir_) || is_empty_directory(dir_))) {
     if (::rename(staging_->path().c_str(), dir_.c_str()) != 0) io_error(staging_->path(), dir_);
@@ -122,8 +122,9 @@ void OutputDirectory::commit() {
   for (const Staged& s : staged_) {
     std::error_code ec;
     const fs::path to = fs::path(dir_) / s.file;
-    KILN_CHECK(!fs::is_directory(fs::symlink_status(to, ec)), ErrorCode::kIO, "--output-dir: cannot write '",
-               to.string(), "': a directory has that name; no output was written");
+    KILN_CHECK(!fs::is_directory(fs::symlink_status(to, ec)), ErrorCode::kIO,
+               "--output-dir: cannot write '", to.string(),
+               "': a directory has that name; no output was written");
   }
   for (Staged& s : staged_) {
     const std::string to = (fs::path(dir_) / s.file).string();

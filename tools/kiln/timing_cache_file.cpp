@@ -24,7 +24,8 @@ std::shared_ptr<TimingCache> attach_timing_cache(BuilderConfig& config, const st
   } else {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      throw Error(ErrorCode::kIO, "cannot read timing cache '" + path + "': " + std::strerror(errno));
+      throw Error(ErrorCode::kIO,
+                  "cannot read timing cache '" + path + "': " + std::strerror(errno));
     }
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     try {

@@ -1,6 +1,6 @@
-#include <chrono>
 #include "backends/cpu/cpu_executor.h"
 
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
 
@@ -84,7 +84,9 @@ void execute_graph(const ir::Graph& graph, const plan::MemoryPlanData& memory,
       std::chrono::steady_clock::time_point started;
       ~ReportTime() {
         if (callback) {
-          callback(node, std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - started).count());
+          callback(node, std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() -
+                                                                  started)
+                             .count());
         }
       }
     } report{on_layer_time, node, started};

@@ -39,6 +39,6 @@ struct CpuKernelRegistration {
 
 }  // namespace kiln::cpu
 
-#define KILN_REGISTER_CPU_KERNEL(...)                                                     \
-  static const ::kiln::cpu::CpuKernelRegistration KILN_OP_CONCAT(kiln_cpu_kernel_,       \
+#define KILN_REGISTER_CPU_KERNEL(...)                                              \
+  static const ::kiln::cpu::CpuKernelRegistration KILN_OP_CONCAT(kiln_cpu_kernel_, \
                                                                  __COUNTER__)(__VA_ARGS__)

@@ -26,8 +26,8 @@ __device__ double base_coordinate(int64_t k, int64_t d, bool align_corners) {
 }
 
 template <typename T>
-__global__ void affine_grid_kernel(const T* __restrict__ theta, T* __restrict__ grid,
-                                   int64_t total, AffineArgs a) {
+__global__ void affine_grid_kernel(const T* __restrict__ theta, T* __restrict__ grid, int64_t total,
+                                   AffineArgs a) {
   KILN_GRID_STRIDE_LOOP(i, total) {
     const int64_t n = i / a.points;
     int64_t rest = i % a.points;
@@ -77,8 +77,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       if (total == 0) return;
       auto launch = [&](auto tag) {
         using T = typename decltype(tag)::type;
-        affine_grid_kernel<T><<<grid_for(total), kBlock, 0, rc.stream>>>(
-            theta.as<T>(), grid.as<T>(), total, a);
+        affine_grid_kernel<T>
+            <<<grid_for(total), kBlock, 0, rc.stream>>>(theta.as<T>(), grid.as<T>(), total, a);
       };
       if (theta.dtype == DataType::kFloat64) {
         launch(Tag<double>{});

@@ -597,8 +597,8 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
 // Issues the loads of rows [first, first + valid) of `src` (channels [0, cols), cols a multiple
 // of 8) into a tile of kRows x kDim (rows kDim + 8 apart); the rest of the tile is zero.
 template <typename T, int kDim, int kRows>
-__device__ __forceinline__ void async_tile(uint16_t* tile, const Rows<T>& src, int first,
-                                           int valid, int cols) {
+__device__ __forceinline__ void async_tile(uint16_t* tile, const Rows<T>& src, int first, int valid,
+                                           int cols) {
   constexpr int kChunks = kDim / 8;
   static_assert(kRows * kChunks % kFlashThreads == 0, "tile chunks must divide among threads");
 #pragma unroll
@@ -757,9 +757,8 @@ __global__ void __launch_bounds__(kFlashThreads, kDim > 64 ? 2 : 4)
     }
 
     // Softmax inputs, rounded as the reference rounds them; keys past key_end are -inf.
-    const bool elementwise =
-        p.mask_kind != MaskKind::kNone || windowed ||
-        (p.causal && int64_t(j0) + kN - 1 > ctx.offset + i0 + warp * 16);
+    const bool elementwise = p.mask_kind != MaskKind::kNone || windowed ||
+                             (p.causal && int64_t(j0) + kN - 1 > ctx.offset + i0 + warp * 16);
     const bool ragged = j0 + kN > key_end;
 #pragma unroll
     for (int nt = 0; nt < kN / 8; ++nt) {
@@ -1208,9 +1207,9 @@ void launch_flash(const AttentionParams& p, cudaStream_t stream) {
   constexpr int kSmemBytes = (kFlashBlockM + 2 * kFlashBlockN) * (kDim + 8) * sizeof(uint16_t);
   // Head size 128 needs more than the default 48 KiB of dynamic shared memory (a failure here
   // shows at the launch check).
-  static const cudaError_t configured = cudaFuncSetAttribute(
-      attention_flash_kernel<T, kDim, kRound>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-      kSmemBytes);
+  static const cudaError_t configured =
+      cudaFuncSetAttribute(attention_flash_kernel<T, kDim, kRound>,
+                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
   (void)configured;
   const dim3 grid(unsigned((p.q_seq + kFlashBlockM - 1) / kFlashBlockM), unsigned(p.q_heads),
                   unsigned(p.batch));
@@ -1220,9 +1219,9 @@ void launch_flash(const AttentionParams& p, cudaStream_t stream) {
 // Whether the one-pass kernel runs the node: FP16/BF16 with 16-byte aligned rows, head sizes
 // padding to 64 or 128, and the softmax in T or float32.
 bool flash_eligible(const AttentionParams& p, DataType dtype, int dim, bool y_vectorized) {
-  return (dtype == DataType::kFloat16 || dtype == DataType::kBFloat16) && (dim == 64 || dim == 128) &&
-         p.q_vectorized && p.k_vectorized && p.v_vectorized && y_vectorized &&
-         (p.softmax_round == p.t1_round || p.softmax_round == Rounding::kNone);
+  return (dtype == DataType::kFloat16 || dtype == DataType::kBFloat16) &&
+         (dim == 64 || dim == 128) && p.q_vectorized && p.k_vectorized && p.v_vectorized &&
+         y_vectorized && (p.softmax_round == p.t1_round || p.softmax_round == Rounding::kNone);
 }
 
 template <int kDim>
@@ -1240,9 +1239,11 @@ void launch_attention(const ir::Node& node, DataType dtype, const AttentionParam
       using T = typename decltype(tag)::type;
       if constexpr (!std::is_same_v<T, float>) {
         if (dim == 64) {
-          return round ? launch_flash<T, 64, true>(p, stream) : launch_flash<T, 64, false>(p, stream);
+          return round ? launch_flash<T, 64, true>(p, stream)
+                       : launch_flash<T, 64, false>(p, stream);
         }
-        return round ? launch_flash<T, 128, true>(p, stream) : launch_flash<T, 128, false>(p, stream);
+        return round ? launch_flash<T, 128, true>(p, stream)
+                     : launch_flash<T, 128, false>(p, stream);
       }
     });
     return;

@@ -73,8 +73,7 @@ uint64_t fnv1a(const void* data, size_t size, uint64_t h = 1469598103934665603ul
 }
 
 std::string describe_tensor(const Tensor& t) {
-  return cat(to_string(t.dtype()), "[", to_string(t.shape()), "]#",
-             fnv1a(t.raw(), t.nbytes()));
+  return cat(to_string(t.dtype()), "[", to_string(t.shape()), "]#", fnv1a(t.raw(), t.nbytes()));
 }
 
 std::string describe_attribute(const ir::Attribute& a) {
@@ -123,7 +122,8 @@ std::string layer_signature(const NodeQuery& q, const std::vector<const CudaKern
       continue;
     }
     s += cat(to_string(t.dtype), "[", to_string(t.shape), "]");
-    if (t.host_value && read_on_host(i)) s += cat("=", fnv1a(t.host_value->raw(), t.host_value->nbytes()));
+    if (t.host_value && read_on_host(i))
+      s += cat("=", fnv1a(t.host_value->raw(), t.host_value->nbytes()));
     s += ",";
   }
   s += "|out:";
@@ -151,7 +151,8 @@ class DeviceMemory {
   }
   void* allocate(size_t bytes, const ir::Node& node) {
     void* p = nullptr;
-    check_cuda(cudaMalloc(&p, std::max<size_t>(bytes, 256)), node, "allocating a buffer for autotuning");
+    check_cuda(cudaMalloc(&p, std::max<size_t>(bytes, 256)), node,
+               "allocating a buffer for autotuning");
     blocks_.push_back(p);
     return p;
   }
@@ -167,9 +168,12 @@ class Tuner {
     const auto fail_setup = [](const char* what) {
       fail(ErrorCode::kRuntime, "autotuning: ", what);
     };
-    if (cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking) != cudaSuccess) fail_setup("creating a stream");
-    if (cublasLtCreate(&cublaslt_) != CUBLAS_STATUS_SUCCESS) fail_setup("creating a cuBLASLt handle");
-    if (cudaMalloc(&workspace_, kWorkspaceBytes) != cudaSuccess) fail_setup("allocating the workspace");
+    if (cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking) != cudaSuccess)
+      fail_setup("creating a stream");
+    if (cublasLtCreate(&cublaslt_) != CUBLAS_STATUS_SUCCESS)
+      fail_setup("creating a cuBLASLt handle");
+    if (cudaMalloc(&workspace_, kWorkspaceBytes) != cudaSuccess)
+      fail_setup("allocating the workspace");
     if (cudaEventCreate(&before_) != cudaSuccess || cudaEventCreate(&after_) != cudaSuccess) {
       fail_setup("creating events");
     }
@@ -193,7 +197,8 @@ class Tuner {
   };
 
   // Times every candidate (and every algorithm each proposes); nullopt when none ran.
-  std::optional<Measured> time_node(const NodeQuery& q, const std::vector<const CudaKernel*>& candidates) {
+  std::optional<Measured> time_node(const NodeQuery& q,
+                                    const std::vector<const CudaKernel*>& candidates) {
     const ir::Node& node = *q.node;
     DeviceMemory memory;
     std::vector<DeviceTensor> inputs, outputs;
@@ -208,7 +213,7 @@ class Tuner {
       t.host_value = info.host_value;
       if (info.present) {
         t.data = memory.allocate(t.nbytes(), node);
-        const Tensor* known = info.host_value ? info.host_value
+        const Tensor* known = info.host_value                 ? info.host_value
                               : value && value->is_constant() ? &*value->constant
                                                               : nullptr;
         if (known && known->dtype() == t.dtype && known->nbytes() == t.nbytes()) {
@@ -218,7 +223,8 @@ class Tuner {
           seed = seed * 1664525u + 1013904223u;
           dispatch_float(node, t.dtype, [&](auto tag) {
             using T = typename decltype(tag)::type;
-            fill_pseudo_random_kernel<T><<<grid_for(t.numel()), kBlock, 0, stream_>>>(t.as<T>(), t.numel(), seed);
+            fill_pseudo_random_kernel<T>
+                <<<grid_for(t.numel()), kBlock, 0, stream_>>>(t.as<T>(), t.numel(), seed);
           });
         }
       }
@@ -240,7 +246,8 @@ class Tuner {
     // heuristics and listing proposals), planning the proposals ahead, and their timed runs.
     double probe_ms = 0, planning_ms = 0, timing_ms = 0;
     auto since = [](std::chrono::steady_clock::time_point t) {
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t)
+          .count();
     };
     for (const CudaKernel* kernel : candidates) {
       auto make_rc = [&](std::shared_ptr<void>& state) {
@@ -282,7 +289,8 @@ class Tuner {
       std::vector<std::string> planning_failures(proposals.size());
       const bool ahead = kernel->plans_ahead && proposals.size() > 1;
       phase = std::chrono::steady_clock::now();
-      if (ahead) plan_in_parallel(node, *kernel, proposals, make_rc, states, handles, planning_failures);
+      if (ahead)
+        plan_in_parallel(node, *kernel, proposals, make_rc, states, handles, planning_failures);
       planning_ms += since(phase);
       phase = std::chrono::steady_clock::now();
       for (size_t k = 0; k < proposals.size(); ++k) {
@@ -303,13 +311,14 @@ class Tuner {
       }
       timing_ms += since(phase);
     }
-    logger_.log(Logger::Severity::kVerbose,
-                cat("autotune: ", node.describe(), " at ", describe_shapes(q), ":", report,
-                    best ? cat("\n  chosen: ", describe_choice(node, best->kernel->name, best->params),
-                               ", ", best->milliseconds, " ms")
-                         : std::string("\n  no candidate ran; keeping the default kernel"),
-                    cat("\n  tuning took ", int64_t(probe_ms), " ms probing, ", int64_t(planning_ms),
-                        " ms planning ahead, ", int64_t(timing_ms), " ms timing")));
+    logger_.log(
+        Logger::Severity::kVerbose,
+        cat("autotune: ", node.describe(), " at ", describe_shapes(q), ":", report,
+            best ? cat("\n  chosen: ", describe_choice(node, best->kernel->name, best->params),
+                       ", ", best->milliseconds, " ms")
+                 : std::string("\n  no candidate ran; keeping the default kernel"),
+            cat("\n  tuning took ", int64_t(probe_ms), " ms probing, ", int64_t(planning_ms),
+                " ms planning ahead, ", int64_t(timing_ms), " ms timing")));
     return best;
   }
 
@@ -329,8 +338,8 @@ class Tuner {
   // A proposal that cannot be planned gets its error text in `failures`.
   template <typename MakeRc>
   void plan_in_parallel(const ir::Node& node, const CudaKernel& kernel,
-                        const std::vector<std::vector<uint8_t>>& proposals,
-                        const MakeRc& make_rc, std::vector<std::shared_ptr<void>>& states,
+                        const std::vector<std::vector<uint8_t>>& proposals, const MakeRc& make_rc,
+                        std::vector<std::shared_ptr<void>>& states,
                         std::vector<std::shared_ptr<void>>& handles,
                         std::vector<std::string>& failures) {
     int device = 0;
@@ -412,22 +421,24 @@ double budget_seconds() {
 
 }  // namespace
 
-AutotuneStats autotune_tactics(const ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
-                               size_t opt, uint32_t builder_flags, uint32_t tactic_sources,
-                               TimingCache* cache, Logger& logger,
-                               std::map<std::string, std::string>& tactics,
+AutotuneStats autotune_tactics(const ir::Graph& graph,
+                               const std::vector<ops::ResolvedShapes>& points, size_t opt,
+                               uint32_t builder_flags, uint32_t tactic_sources, TimingCache* cache,
+                               Logger& logger, std::map<std::string, std::string>& tactics,
                                std::map<std::string, std::vector<uint8_t>>& params) {
   AutotuneStats stats;
   const auto start = std::chrono::steady_clock::now();
   if (const char* env = std::getenv("KILN_AUTOTUNE"); env && std::string(env) == "0") {
-    logger.log(Logger::Severity::kVerbose, "autotune: off (KILN_AUTOTUNE=0): kernels chosen by "
+    logger.log(Logger::Severity::kVerbose,
+               "autotune: off (KILN_AUTOTUNE=0): kernels chosen by "
                "priority, cuBLASLt/cuDNN algorithms by heuristics at the first run");
     return stats;
   }
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     cudaGetLastError();
-    logger.log(Logger::Severity::kVerbose, "autotune: no CUDA GPU visible at build time: kernels "
+    logger.log(Logger::Severity::kVerbose,
+               "autotune: no CUDA GPU visible at build time: kernels "
                "chosen by priority without timing, cuBLASLt/cuDNN algorithms by heuristics at the "
                "first run");
     return stats;
@@ -448,9 +459,10 @@ AutotuneStats autotune_tactics(const ir::Graph& graph, const std::vector<ops::Re
     const NodeQuery q = make_query(node, at, builder_flags, tactic_sources);
     std::vector<const CudaKernel*> candidates;
     for (const CudaKernel* k : CudaKernelRegistry::instance().candidates(q)) {
-      const bool host_known = std::all_of(k->host_inputs.begin(), k->host_inputs.end(), [&](size_t i) {
-        return i >= q.inputs.size() || !q.inputs[i].present || q.inputs[i].host_value;
-      });
+      const bool host_known =
+          std::all_of(k->host_inputs.begin(), k->host_inputs.end(), [&](size_t i) {
+            return i >= q.inputs.size() || !q.inputs[i].present || q.inputs[i].host_value;
+          });
       if (host_known) candidates.push_back(k);
     }
     if (candidates.empty() || (candidates.size() == 1 && !candidates[0]->tunable)) continue;
@@ -464,12 +476,15 @@ AutotuneStats autotune_tactics(const ir::Graph& graph, const std::vector<ops::Re
       if (known) {
         ++stats.cache_hits;
         tactic->second = hit->kernel;
-        if (hit->params.empty()) params.erase(node.name);
-        else params[node.name] = hit->params;
+        if (hit->params.empty())
+          params.erase(node.name);
+        else
+          params[node.name] = hit->params;
         in_build.insert(key, *hit);
         logger.log(Logger::Severity::kVerbose,
-                   cat("autotune: ", node.describe(), ": from the timing cache: ",
-                       describe_choice(node, hit->kernel, hit->params), ", ", hit->milliseconds, " ms"));
+                   cat("autotune: ", node.describe(),
+                       ": from the timing cache: ", describe_choice(node, hit->kernel, hit->params),
+                       ", ", hit->milliseconds, " ms"));
         continue;
       }
     }
@@ -479,7 +494,8 @@ AutotuneStats autotune_tactics(const ir::Graph& graph, const std::vector<ops::Re
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > budget) {
       over_budget = true;
       logger.log(Logger::Severity::kWarning,
-                 cat("autotune: the timing budget of ", budget, " s (KILN_AUTOTUNE_BUDGET_S) is "
+                 cat("autotune: the timing budget of ", budget,
+                     " s (KILN_AUTOTUNE_BUDGET_S) is "
                      "spent: the remaining layers keep their default kernels"));
       continue;
     }
@@ -504,8 +520,10 @@ AutotuneStats autotune_tactics(const ir::Graph& graph, const std::vector<ops::Re
     if (!best) continue;
     ++stats.timed;
     tactic->second = best->kernel->name;
-    if (best->params.empty()) params.erase(node.name);
-    else params[node.name] = best->params;
+    if (best->params.empty())
+      params.erase(node.name);
+    else
+      params[node.name] = best->params;
     TimingCache::Entry entry{best->kernel->name, best->params, best->milliseconds};
     in_build.insert(key, entry);
     if (cache) cache->insert(key, entry);
@@ -513,12 +531,13 @@ AutotuneStats autotune_tactics(const ir::Graph& graph, const std::vector<ops::Re
   tuner.reset();
   stats.milliseconds =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  logger.log(Logger::Severity::kInfo,
-             cat("autotune: timed ", stats.timed, " layers, ", stats.cache_hits,
-                 " from the timing cache or an identical layer", untimed_integer
-                     ? cat(", ", untimed_integer, " not timed (integer inputs or too large)")
-                     : std::string(),
-                 ", ", stats.milliseconds, " ms (", environment, ")"));
+  logger.log(
+      Logger::Severity::kInfo,
+      cat("autotune: timed ", stats.timed, " layers, ", stats.cache_hits,
+          " from the timing cache or an identical layer",
+          untimed_integer ? cat(", ", untimed_integer, " not timed (integer inputs or too large)")
+                          : std::string(),
+          ", ", stats.milliseconds, " ms (", environment, ")"));
   return stats;
 }
 

@@ -20,9 +20,15 @@ namespace {
 
 __device__ inline void store_wide(void* p, int64_t i, DataType t, const Wide& w, bool saturate) {
   switch (t) {
-    case DataType::kFloat32: static_cast<float*>(p)[i] = w.to_float(); return;
-    case DataType::kFloat64: static_cast<double*>(p)[i] = w.to_double(); return;
-    case DataType::kFloat16: static_cast<half*>(p)[i] = __float2half_rn(w.to_float()); return;
+    case DataType::kFloat32:
+      static_cast<float*>(p)[i] = w.to_float();
+      return;
+    case DataType::kFloat64:
+      static_cast<double*>(p)[i] = w.to_double();
+      return;
+    case DataType::kFloat16:
+      static_cast<half*>(p)[i] = __float2half_rn(w.to_float());
+      return;
     case DataType::kBFloat16:
       static_cast<bfloat16*>(p)[i] = __float2bfloat16_rn(w.to_float());
       return;
@@ -32,15 +38,33 @@ __device__ inline void store_wide(void* p, int64_t i, DataType t, const Wide& w,
     case DataType::kFloat8E5M2:
       static_cast<uint8_t*>(p)[i] = encode_e5m2(w.to_float(), saturate);
       return;
-    case DataType::kBool: static_cast<uint8_t*>(p)[i] = w.nonzero(); return;
-    case DataType::kInt8: static_cast<int8_t*>(p)[i] = w.to_integer<int8_t>(); return;
-    case DataType::kInt16: static_cast<int16_t*>(p)[i] = w.to_integer<int16_t>(); return;
-    case DataType::kInt32: static_cast<int32_t*>(p)[i] = w.to_integer<int32_t>(); return;
-    case DataType::kInt64: static_cast<int64_t*>(p)[i] = w.to_integer<int64_t>(); return;
-    case DataType::kUInt8: static_cast<uint8_t*>(p)[i] = w.to_integer<uint8_t>(); return;
-    case DataType::kUInt16: static_cast<uint16_t*>(p)[i] = w.to_integer<uint16_t>(); return;
-    case DataType::kUInt32: static_cast<uint32_t*>(p)[i] = w.to_integer<uint32_t>(); return;
-    case DataType::kUInt64: static_cast<uint64_t*>(p)[i] = w.to_integer<uint64_t>(); return;
+    case DataType::kBool:
+      static_cast<uint8_t*>(p)[i] = w.nonzero();
+      return;
+    case DataType::kInt8:
+      static_cast<int8_t*>(p)[i] = w.to_integer<int8_t>();
+      return;
+    case DataType::kInt16:
+      static_cast<int16_t*>(p)[i] = w.to_integer<int16_t>();
+      return;
+    case DataType::kInt32:
+      static_cast<int32_t*>(p)[i] = w.to_integer<int32_t>();
+      return;
+    case DataType::kInt64:
+      static_cast<int64_t*>(p)[i] = w.to_integer<int64_t>();
+      return;
+    case DataType::kUInt8:
+      static_cast<uint8_t*>(p)[i] = w.to_integer<uint8_t>();
+      return;
+    case DataType::kUInt16:
+      static_cast<uint16_t*>(p)[i] = w.to_integer<uint16_t>();
+      return;
+    case DataType::kUInt32:
+      static_cast<uint32_t*>(p)[i] = w.to_integer<uint32_t>();
+      return;
+    case DataType::kUInt64:
+      static_cast<uint64_t*>(p)[i] = w.to_integer<uint64_t>();
+      return;
   }
 }
 
@@ -55,15 +79,24 @@ __global__ void cast_kernel(const void* __restrict__ in, void* __restrict__ out,
 __device__ inline Wide load_narrow_or_wide(const void* p, int64_t i, DataType t) {
   const uint8_t code = static_cast<const uint8_t*>(p)[i];
   switch (t) {
-    case DataType::kInt4: return wide_signed(int4_value(code));
-    case DataType::kUInt4: return wide_signed(uint4_value(code));
-    case DataType::kInt2: return wide_signed(int2_value(code));
-    case DataType::kUInt2: return wide_signed(uint2_value(code));
-    case DataType::kFloat4E2M1: return wide_float(fp4e2m1_to_float(code));
-    case DataType::kFloat8E4M3FNUZ: return wide_float(fp8e4m3fnuz_to_float(code));
-    case DataType::kFloat8E5M2FNUZ: return wide_float(fp8e5m2fnuz_to_float(code));
-    case DataType::kFloat8E8M0: return wide_float(fp8e8m0_to_float(code));
-    default: return load_wide(p, i, t);
+    case DataType::kInt4:
+      return wide_signed(int4_value(code));
+    case DataType::kUInt4:
+      return wide_signed(uint4_value(code));
+    case DataType::kInt2:
+      return wide_signed(int2_value(code));
+    case DataType::kUInt2:
+      return wide_signed(uint2_value(code));
+    case DataType::kFloat4E2M1:
+      return wide_float(fp4e2m1_to_float(code));
+    case DataType::kFloat8E4M3FNUZ:
+      return wide_float(fp8e4m3fnuz_to_float(code));
+    case DataType::kFloat8E5M2FNUZ:
+      return wide_float(fp8e5m2fnuz_to_float(code));
+    case DataType::kFloat8E8M0:
+      return wide_float(fp8e8m0_to_float(code));
+    default:
+      return load_wide(p, i, t);
   }
 }
 
@@ -71,15 +104,32 @@ __device__ inline void store_narrow_or_wide(void* p, int64_t i, DataType t, cons
                                             bool saturate, E8M0Rounding rounding) {
   uint8_t* out = static_cast<uint8_t*>(p);
   switch (t) {
-    case DataType::kInt4: out[i] = int4_code(w.to_integer<int64_t>()); return;
-    case DataType::kUInt4: out[i] = uint4_code(w.to_integer<int64_t>()); return;
-    case DataType::kInt2: out[i] = int2_code(w.to_integer<int64_t>()); return;
-    case DataType::kUInt2: out[i] = uint2_code(w.to_integer<int64_t>()); return;
-    case DataType::kFloat4E2M1: out[i] = float_to_fp4e2m1(w.to_double()); return;
-    case DataType::kFloat8E4M3FNUZ: out[i] = float_to_fp8e4m3fnuz(w.to_double(), saturate); return;
-    case DataType::kFloat8E5M2FNUZ: out[i] = float_to_fp8e5m2fnuz(w.to_double(), saturate); return;
-    case DataType::kFloat8E8M0: out[i] = float_to_fp8e8m0(w.to_float(), saturate, rounding); return;
-    default: store_wide(p, i, t, w, saturate);
+    case DataType::kInt4:
+      out[i] = int4_code(w.to_integer<int64_t>());
+      return;
+    case DataType::kUInt4:
+      out[i] = uint4_code(w.to_integer<int64_t>());
+      return;
+    case DataType::kInt2:
+      out[i] = int2_code(w.to_integer<int64_t>());
+      return;
+    case DataType::kUInt2:
+      out[i] = uint2_code(w.to_integer<int64_t>());
+      return;
+    case DataType::kFloat4E2M1:
+      out[i] = float_to_fp4e2m1(w.to_double());
+      return;
+    case DataType::kFloat8E4M3FNUZ:
+      out[i] = float_to_fp8e4m3fnuz(w.to_double(), saturate);
+      return;
+    case DataType::kFloat8E5M2FNUZ:
+      out[i] = float_to_fp8e5m2fnuz(w.to_double(), saturate);
+      return;
+    case DataType::kFloat8E8M0:
+      out[i] = float_to_fp8e8m0(w.to_float(), saturate, rounding);
+      return;
+    default:
+      store_wide(p, i, t, w, saturate);
   }
 }
 
@@ -101,10 +151,17 @@ struct Convert {
 template <typename Fn>
 bool dispatch_float16_or_32(DataType t, Fn&& fn) {
   switch (t) {
-    case DataType::kFloat32: fn(Tag<float>{}); return true;
-    case DataType::kFloat16: fn(Tag<half>{}); return true;
-    case DataType::kBFloat16: fn(Tag<bfloat16>{}); return true;
-    default: return false;
+    case DataType::kFloat32:
+      fn(Tag<float>{});
+      return true;
+    case DataType::kFloat16:
+      fn(Tag<half>{});
+      return true;
+    case DataType::kBFloat16:
+      fn(Tag<bfloat16>{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -147,7 +204,9 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{"CastLike", "cuda_cast", {}, cast_supported
 
 // BitCast: the bytes reinterpreted (inference has checked that the widths match).
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "BitCast", "cuda_bitcast", {},
+    "BitCast",
+    "cuda_bitcast",
+    {},
     [](const NodeQuery& q) {
       return q.has_output(0) && element_size(q.input(0).dtype) == element_size(q.outputs[0].dtype);
     },

@@ -68,8 +68,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       if (a.rank == 0) return;  // a scalar cannot pad
       dispatch_bits(rc.node, bytes, [&](auto tag) {
         using B = typename decltype(tag)::type;
-        crop_pad_kernel<B><<<grid_for(total), kBlock, 0, rc.stream>>>(x.as<B>(), y.as<B>(), total,
-                                                                       a);
+        crop_pad_kernel<B>
+            <<<grid_for(total), kBlock, 0, rc.stream>>>(x.as<B>(), y.as<B>(), total, a);
       });
     }});
 

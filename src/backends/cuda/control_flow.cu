@@ -123,8 +123,7 @@ void check_same_step(const ir::Node& node, const char* what, size_t k, const ops
 
 void run_if(const ir::Node& node, ValueScope& s) {
   const size_t captured = ops::captured_count(node);
-  const bool take_then =
-      ops::scalar_truth(s.fetch(node.inputs.at(0), node), node, "the condition");
+  const bool take_then = ops::scalar_truth(s.fetch(node.inputs.at(0), node), node, "the condition");
   const char* which = take_then ? "then_branch" : "else_branch";
   const ir::Graph& g = node.attr_graph(which);
   KILN_CHECK(g.inputs().size() == captured && node.inputs.size() == captured + 1,
@@ -144,8 +143,8 @@ void run_loop(const ir::Node& node, ValueScope& s) {
   const ops::LoopLayout l = ops::loop_layout(node, body);
   const int64_t max_trips = node.has_input(0) ? s.fetch(node.inputs[0], node).as_int64(0)
                                               : std::numeric_limits<int64_t>::max();
-  bool cond = !node.has_input(1) ||
-              ops::scalar_truth(s.fetch(node.inputs[1], node), node, "the condition");
+  bool cond =
+      !node.has_input(1) || ops::scalar_truth(s.fetch(node.inputs[1], node), node, "the condition");
   const bool stays_true = ops::condition_stays_true(body);
   KILN_CHECK(node.has_input(0) || !cond || !stays_true, ErrorCode::kInvalidModel, node.describe(),
              ": has no trip count and its body's condition output stays true, so it would "
@@ -211,9 +210,9 @@ void run_loop(const ir::Node& node, ValueScope& s) {
     const ops::TensorDesc whole{step[k].dtype, ops::insert_dim(step[k].shape, 0, iteration)};
     void* dst = s.place_result(node, i, whole);
     if (bytes_of(whole)) {
-      check_cuda(cudaMemcpyAsync(dst, stacked[k], bytes_of(whole), cudaMemcpyDeviceToDevice,
-                                 s.stream()),
-                 node, cat("copying scan output ", k).c_str());
+      check_cuda(
+          cudaMemcpyAsync(dst, stacked[k], bytes_of(whole), cudaMemcpyDeviceToDevice, s.stream()),
+          node, cat("copying scan output ", k).c_str());
     }
   }
 }
@@ -288,8 +287,8 @@ void run_scan(const ir::Node& node, ValueScope& s) {
         check_same_step(node, "scan output", k, step[k], d, t);
         if (!stacked[k]) continue;
         const int64_t index = l.output_directions[k] ? length - 1 - t : t;
-        const auto [outer, inner] = around_axis(ops::insert_dim(d.shape, axis, length), axis,
-                                                element_size(d.dtype));
+        const auto [outer, inner] =
+            around_axis(ops::insert_dim(d.shape, axis, length), axis, element_size(d.dtype));
         if (outer * inner == 0) continue;
         check_cuda(cudaMemcpy2DAsync(stacked[k] + size_t(index) * inner, size_t(length) * inner,
                                      s.device_data(from), inner, inner, outer,
@@ -306,9 +305,9 @@ void run_scan(const ir::Node& node, ValueScope& s) {
     if (!node.outputs[i]) continue;
     // Zero steps: the build's extents when it resolved them, else an empty tensor.
     const ops::TensorDesc* resolved = s.resolved_desc(node.outputs[i]);
-    s.place_result(node, i,
-                   resolved ? *resolved
-                            : ops::TensorDesc{body.outputs()[l.states + k]->dtype, Dims{0}});
+    s.place_result(
+        node, i,
+        resolved ? *resolved : ops::TensorDesc{body.outputs()[l.states + k]->dtype, Dims{0}});
   }
 }
 

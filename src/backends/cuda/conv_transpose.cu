@@ -117,8 +117,8 @@ void run(RunContext& rc) {
              to_string(x.dtype));
 }
 
-KILN_REGISTER_CUDA_KERNEL(
-    CudaKernel{"ConvTranspose", "cuda_conv_transpose_direct", {}, supported, run});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "ConvTranspose", "cuda_conv_transpose_direct", {}, supported, run});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -60,15 +60,15 @@ bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
 // Without a GPU it changes nothing and logs that once (verbose). Total timing stops after a
 // time budget (KILN_AUTOTUNE_BUDGET_S, default 300 s); KILN_AUTOTUNE=0 turns it off.
 struct AutotuneStats {
-  bool ran = false;      // a GPU was present and tuning was enabled
-  size_t timed = 0;      // layers timed
-  size_t cache_hits = 0; // layers taken from the timing cache (or an identical layer)
+  bool ran = false;       // a GPU was present and tuning was enabled
+  size_t timed = 0;       // layers timed
+  size_t cache_hits = 0;  // layers taken from the timing cache (or an identical layer)
   double milliseconds = 0;
 };
-AutotuneStats autotune_tactics(const ir::Graph& graph, const std::vector<ops::ResolvedShapes>& points,
-                               size_t opt, uint32_t builder_flags, uint32_t tactic_sources,
-                               TimingCache* cache, Logger& logger,
-                               std::map<std::string, std::string>& tactics,
+AutotuneStats autotune_tactics(const ir::Graph& graph,
+                               const std::vector<ops::ResolvedShapes>& points, size_t opt,
+                               uint32_t builder_flags, uint32_t tactic_sources, TimingCache* cache,
+                               Logger& logger, std::map<std::string, std::string>& tactics,
                                std::map<std::string, std::vector<uint8_t>>& params);
 
 // Text for a kernel's algorithm parameters (inspect): "" when there are none or the kernel does
@@ -101,10 +101,10 @@ std::shared_ptr<ContextResources> create_context_resources();
 using LayerTimeCallback = std::function<void(const ir::Node& node, float milliseconds)>;
 using DeferredOutputCallback =
     std::function<void*(const ir::Value& output, const Dims& shape, size_t bytes)>;
-void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, ContextResources& context,
-                   const ops::ResolvedShapes& resolved, uint64_t resolved_generation,
-                   const std::map<const ir::Value*, void*>& io, void* stream,
-                   const LayerTimeCallback& on_layer_time = nullptr,
+void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine,
+                   ContextResources& context, const ops::ResolvedShapes& resolved,
+                   uint64_t resolved_generation, const std::map<const ir::Value*, void*>& io,
+                   void* stream, const LayerTimeCallback& on_layer_time = nullptr,
                    const DeferredOutputCallback& on_deferred_output = nullptr);
 
 // Waits for `stream`; a failure of any kernel run on it becomes kiln::Error(kRuntime).

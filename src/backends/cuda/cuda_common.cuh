@@ -150,8 +150,8 @@ inline unsigned grid_for(int64_t n) {
   return unsigned(blocks < 65536 * 8 ? (blocks < 1 ? 1 : blocks) : 65536 * 8);
 }
 
-#define KILN_GRID_STRIDE_LOOP(i, n)                                                          \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);                  \
+#define KILN_GRID_STRIDE_LOOP(i, n)                                         \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += int64_t(blockDim.x) * gridDim.x)
 
 // Combines one value per thread of the block with `op` (associative); every thread gets the
@@ -183,10 +183,14 @@ bool is_float16_or_32(DataType t);  // float32, float16, bfloat16
 template <typename Fn>
 void dispatch_float(const ir::Node& node, DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: return fn(Tag<float>{});
-    case DataType::kFloat16: return fn(Tag<half>{});
-    case DataType::kBFloat16: return fn(Tag<bfloat16>{});
-    default: break;
+    case DataType::kFloat32:
+      return fn(Tag<float>{});
+    case DataType::kFloat16:
+      return fn(Tag<half>{});
+    case DataType::kBFloat16:
+      return fn(Tag<bfloat16>{});
+    default:
+      break;
   }
   fail(ErrorCode::kInternal, node.describe(), ": CUDA kernel launched for unsupported dtype ",
        to_string(dtype));
@@ -196,11 +200,20 @@ void dispatch_float(const ir::Node& node, DataType dtype, Fn&& fn) {
 template <typename Fn>
 bool dispatch_float_or_double(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: fn(Tag<float>{}); return true;
-    case DataType::kFloat16: fn(Tag<half>{}); return true;
-    case DataType::kBFloat16: fn(Tag<bfloat16>{}); return true;
-    case DataType::kFloat64: fn(Tag<double>{}); return true;
-    default: return false;
+    case DataType::kFloat32:
+      fn(Tag<float>{});
+      return true;
+    case DataType::kFloat16:
+      fn(Tag<half>{});
+      return true;
+    case DataType::kBFloat16:
+      fn(Tag<bfloat16>{});
+      return true;
+    case DataType::kFloat64:
+      fn(Tag<double>{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -209,11 +222,16 @@ bool dispatch_float_or_double(DataType dtype, Fn&& fn) {
 template <typename Fn>
 void dispatch_bits(const ir::Node& node, size_t bytes, Fn&& fn) {
   switch (bytes) {
-    case 1: return fn(Tag<uint8_t>{});
-    case 2: return fn(Tag<uint16_t>{});
-    case 4: return fn(Tag<uint32_t>{});
-    case 8: return fn(Tag<uint64_t>{});
-    default: break;
+    case 1:
+      return fn(Tag<uint8_t>{});
+    case 2:
+      return fn(Tag<uint16_t>{});
+    case 4:
+      return fn(Tag<uint32_t>{});
+    case 8:
+      return fn(Tag<uint64_t>{});
+    default:
+      break;
   }
   fail(ErrorCode::kInternal, node.describe(), ": no CUDA copy for elements of ", bytes, " bytes");
 }

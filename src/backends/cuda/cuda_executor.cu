@@ -65,13 +65,15 @@ std::vector<const CudaKernel*> CudaKernelRegistry::candidates(const NodeQuery& q
     if (k.source != 0 && (query.tactic_sources & k.source) == 0) continue;
     if (k.supports(query)) found.push_back(&k);
   }
-  std::stable_sort(found.begin(), found.end(),
-                   [](const CudaKernel* a, const CudaKernel* b) { return a->priority > b->priority; });
+  std::stable_sort(found.begin(), found.end(), [](const CudaKernel* a, const CudaKernel* b) {
+    return a->priority > b->priority;
+  });
   return found;
 }
 
 bool CudaKernelRegistry::has_op(const std::string& op) const {
-  return std::any_of(kernels_.begin(), kernels_.end(), [&](const CudaKernel& k) { return k.op == op; });
+  return std::any_of(kernels_.begin(), kernels_.end(),
+                     [&](const CudaKernel& k) { return k.op == op; });
 }
 
 bool computed_from_extents(const std::string& op) { return op == "Shape" || op == "Size"; }
@@ -188,7 +190,8 @@ bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
   }
   NodeQuery q = make_query(node, r, builder_flags, tactic_sources);
   for (size_t i = 0; i < q.inputs.size() && i < inputs.size(); ++i) q.inputs[i].dtype = inputs[i];
-  for (size_t i = 0; i < q.outputs.size() && i < outputs.size(); ++i) q.outputs[i].dtype = outputs[i];
+  for (size_t i = 0; i < q.outputs.size() && i < outputs.size(); ++i)
+    q.outputs[i].dtype = outputs[i];
   return CudaKernelRegistry::instance().select(q) != nullptr;
 }
 
@@ -213,7 +216,8 @@ std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedS
     // Shapes that wait for data: the kernel is chosen when the node runs, for the shapes
     // then known; the build only checks that the op can run on the GPU at all.
     KILN_CHECK(CudaKernelRegistry::instance().has_op(node.op) || computed_from_extents(node.op),
-               ErrorCode::kUnsupported, node.describe(), ": the CUDA backend has no kernel for op ", node.op,
+               ErrorCode::kUnsupported, node.describe(), ": the CUDA backend has no kernel for op ",
+               node.op,
                " (and no fallback to the CPU); build for DeviceType::kCPU, or change the model");
     return kRuntimeSelectTactic;
   }
@@ -222,7 +226,8 @@ std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedS
   const CudaKernel* k = CudaKernelRegistry::instance().select(q);
   KILN_CHECK(k != nullptr, ErrorCode::kUnsupported, node.describe(),
              ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
-             describe_inputs(q), " (and no fallback to the CPU); build for DeviceType::kCPU, or "
+             describe_inputs(q),
+             " (and no fallback to the CPU); build for DeviceType::kCPU, or "
              "change the model");
   // Shape operands are read on the host. One computed at run time is copied there when the
   // node runs, which makes the run wait for the GPU: the kernel is then chosen at that point.
@@ -327,9 +332,10 @@ void require_device() {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0) {
-    fail(ErrorCode::kRuntime, "cannot run a CUDA engine: no CUDA GPU is available (",
-         status == cudaSuccess ? std::string("no devices") : std::string(cudaGetErrorString(status)),
-         ")");
+    fail(
+        ErrorCode::kRuntime, "cannot run a CUDA engine: no CUDA GPU is available (",
+        status == cudaSuccess ? std::string("no devices") : std::string(cudaGetErrorString(status)),
+        ")");
   }
 }
 
@@ -361,7 +367,8 @@ void upload_weights(const plan::PlanContents& plan, EngineResources& engine) {
     }
     if (total == 0) return;
     void* weights = nullptr;
-    check_status(cudaMalloc(&weights, total), cat("allocating ", total, " bytes of weights on the GPU"));
+    check_status(cudaMalloc(&weights, total),
+                 cat("allocating ", total, " bytes of weights on the GPU"));
     for (const auto& [value, offset] : placed) {
       void* dst = static_cast<std::byte*>(weights) + offset;
       cudaError_t status = cudaMemcpy(dst, value->constant->raw(), value->constant->nbytes(),
@@ -384,11 +391,13 @@ void upload_weights(const plan::PlanContents& plan, EngineResources& engine) {
 void initialize_context(const plan::PlanContents& plan, ContextResources& ctx) {
   if (ctx.initialized) return;
   if (plan.memory.arena_bytes > 0) {
-    check_status(cudaMalloc(&ctx.arena, plan.memory.arena_bytes),
-                 cat("allocating the ", plan.memory.arena_bytes, "-byte activation arena on the GPU"));
+    check_status(
+        cudaMalloc(&ctx.arena, plan.memory.arena_bytes),
+        cat("allocating the ", plan.memory.arena_bytes, "-byte activation arena on the GPU"));
   }
   check_cublas(cublasLtCreate(&ctx.cublaslt), "creating a cuBLASLt handle");
-  check_status(cudaMalloc(&ctx.workspace, ctx.workspace_bytes), "allocating the cuBLASLt workspace");
+  check_status(cudaMalloc(&ctx.workspace, ctx.workspace_bytes),
+               "allocating the cuBLASLt workspace");
   // Each node's kernel, as the builder chose it.
   for (const auto& node : plan.graph->nodes()) {
     auto t = plan.tactics.find(node->name);
@@ -401,17 +410,21 @@ void initialize_context(const plan::PlanContents& plan, ContextResources& ctx) {
     }
     if (t->second == kViewAliasTactic) {
       KILN_CHECK(node->inputs.size() >= 1 && node->inputs[0] && node->outputs.size() == 1,
-                 ErrorCode::kInvalidPlan, node->describe(), ": a view must have one input and output");
+                 ErrorCode::kInvalidPlan, node->describe(),
+                 ": a view must have one input and output");
       ctx.view_sources[node->outputs[0]] = node->inputs[0];
       continue;
     }
     const CudaKernel* k = CudaKernelRegistry::instance().find(node->op, t->second);
-    KILN_CHECK(k != nullptr, ErrorCode::kInvalidPlan, node->describe(), ": the plan's CUDA tactic '",
-               t->second, "' does not exist in this kiln");
+    KILN_CHECK(k != nullptr, ErrorCode::kInvalidPlan, node->describe(),
+               ": the plan's CUDA tactic '", t->second, "' does not exist in this kiln");
     ctx.kernels[node.get()] = k;
-    if (auto p = plan.tactic_params.find(node->name); p != plan.tactic_params.end() && !p->second.empty()) {
-      KILN_CHECK(k->tunable, ErrorCode::kInvalidPlan, node->describe(), ": the plan gives algorithm "
-                 "parameters to CUDA tactic '", k->name, "', which takes none");
+    if (auto p = plan.tactic_params.find(node->name);
+        p != plan.tactic_params.end() && !p->second.empty()) {
+      KILN_CHECK(k->tunable, ErrorCode::kInvalidPlan, node->describe(),
+                 ": the plan gives algorithm "
+                 "parameters to CUDA tactic '",
+                 k->name, "', which takes none");
       ctx.tactic_params[node.get()] = &p->second;
     }
   }
@@ -456,7 +469,8 @@ void upload_shape_values(const plan::PlanContents& plan, ContextResources& ctx,
     if (ctx.shape_values) cudaFree(ctx.shape_values);
     ctx.shape_values = nullptr;
     ctx.shape_values_capacity = 0;
-    check_status(cudaMalloc(&ctx.shape_values, total), "allocating device memory for shape-time values");
+    check_status(cudaMalloc(&ctx.shape_values, total),
+                 "allocating device memory for shape-time values");
     ctx.shape_values_capacity = total;
   }
   ctx.shape_value_addresses.clear();
@@ -478,8 +492,14 @@ class GraphRun : public ValueScope {
   GraphRun(const plan::PlanContents& plan, EngineResources& engine, ContextResources& ctx,
            const ops::ResolvedShapes& resolved, const std::map<const ir::Value*, void*>& io,
            cudaStream_t stream, const LayerTimeCallback& on_layer_time)
-      : plan_(plan), engine_(engine), ctx_(ctx), rt_(ctx.runtime), resolved_(resolved), io_(io),
-        stream_(stream), on_layer_time_(on_layer_time) {}
+      : plan_(plan),
+        engine_(engine),
+        ctx_(ctx),
+        rt_(ctx.runtime),
+        resolved_(resolved),
+        io_(io),
+        stream_(stream),
+        on_layer_time_(on_layer_time) {}
 
   ~GraphRun() override {
     for (auto& [node, events] : timed_) {
@@ -532,14 +552,16 @@ class GraphRun : public ValueScope {
     synchronize(stream_);
     for (auto& [node, events] : timed_) {
       float ms = 0;
-      check_cuda(cudaEventElapsedTime(&ms, events.first, events.second), *node, "reading a profiling event");
+      check_cuda(cudaEventElapsedTime(&ms, events.first, events.second), *node,
+                 "reading a profiling event");
       on_layer_time_(*node, ms);
     }
   }
 
  private:
   const ir::Value* view_root(const ir::Value* v) const {
-    for (auto it = ctx_.view_sources.find(v); it != ctx_.view_sources.end(); it = ctx_.view_sources.find(v)) {
+    for (auto it = ctx_.view_sources.find(v); it != ctx_.view_sources.end();
+         it = ctx_.view_sources.find(v)) {
       v = it->second;
     }
     return v;
@@ -624,7 +646,8 @@ class GraphRun : public ValueScope {
     }
     kernel.run(rc);
     check_cuda(cudaGetLastError(), node, cat("launching CUDA kernel ", kernel.name).c_str());
-    if (on_layer_time_) check_cuda(cudaEventRecord(after, stream_), node, "recording a profiling event");
+    if (on_layer_time_)
+      check_cuda(cudaEventRecord(after, stream_), node, "recording a profiling event");
   }
 
   void fill_common(RunContext& rc, const ir::Node& node) {
@@ -646,7 +669,8 @@ class GraphRun : public ValueScope {
     const CudaKernel& kernel = *kit->second;
     RunContext rc(node);
     fill_common(rc, node);
-    if (auto p = ctx_.tactic_params.find(&node); p != ctx_.tactic_params.end()) rc.tactic_params = p->second;
+    if (auto p = ctx_.tactic_params.find(&node); p != ctx_.tactic_params.end())
+      rc.tactic_params = p->second;
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const ir::Value* in = node.inputs[i];
       DeviceTensor t;
@@ -658,7 +682,8 @@ class GraphRun : public ValueScope {
         t.present = true;
         t.dtype = d.dtype;
         t.shape = d.shape;
-        if (auto it = resolved_.values.find(in); it != resolved_.values.end()) t.host_value = &it->second;
+        if (auto it = resolved_.values.find(in); it != resolved_.values.end())
+          t.host_value = &it->second;
         if (!is_host_input(kernel, i)) t.data = address_of(in);
       }
       rc.inputs.push_back(std::move(t));
@@ -675,13 +700,14 @@ class GraphRun : public ValueScope {
           t.data = it->second;
         } else {
           auto off = memory.offsets.find(out->name);
-          KILN_CHECK(off != memory.offsets.end(), ErrorCode::kInternal, node.describe(), ": value '",
-                     out->name, "' has no place in the memory plan");
+          KILN_CHECK(off != memory.offsets.end(), ErrorCode::kInternal, node.describe(),
+                     ": value '", out->name, "' has no place in the memory plan");
           const size_t bytes = t.nbytes();
-          KILN_CHECK(bytes <= memory.sizes.at(out->name) && off->second + bytes <= memory.arena_bytes,
-                     ErrorCode::kRuntime, node.describe(), ": output '", out->name, "' needs ", bytes,
-                     " bytes but the plan reserved ", memory.sizes.at(out->name),
-                     " (shapes outside the optimization profile?)");
+          KILN_CHECK(
+              bytes <= memory.sizes.at(out->name) && off->second + bytes <= memory.arena_bytes,
+              ErrorCode::kRuntime, node.describe(), ": output '", out->name, "' needs ", bytes,
+              " bytes but the plan reserved ", memory.sizes.at(out->name),
+              " (shapes outside the optimization profile?)");
           t.data = static_cast<std::byte*>(ctx_.arena) + off->second;
         }
         written_.insert(out);
@@ -771,8 +797,9 @@ class GraphRun : public ValueScope {
     Tensor t = Tensor::zeros(d.dtype, d.shape);
     const bool copying = t.nbytes() > 0;
     if (copying) {
-      check_cuda(cudaMemcpyAsync(t.raw(), address_of(v), t.nbytes(), cudaMemcpyDeviceToHost, stream_),
-                 reader, cat("copying '", v->name, "' to the host").c_str());
+      check_cuda(
+          cudaMemcpyAsync(t.raw(), address_of(v), t.nbytes(), cudaMemcpyDeviceToHost, stream_),
+          reader, cat("copying '", v->name, "' to the host").c_str());
     }
     rt_.downloaded[v] = std::move(t);
     return copying;
@@ -868,8 +895,10 @@ class GraphRun : public ValueScope {
       try {
         inferred.emplace(infer(node));
       } catch (const ops::ShapeValueUnavailable& e) {
-        fail(ErrorCode::kUnsupported, e.what(), "; the CUDA backend copies such inputs to the "
-             "host only up to ", ops::kMaxShapeTimeElements, " elements");
+        fail(ErrorCode::kUnsupported, e.what(),
+             "; the CUDA backend copies such inputs to the "
+             "host only up to ",
+             ops::kMaxShapeTimeElements, " elements");
       }
     }
     if (computed_by_inference(node, *inferred) || evaluate_on_host(node, *inferred)) {
@@ -903,7 +932,8 @@ class GraphRun : public ValueScope {
     const CudaKernel* kernel = CudaKernelRegistry::instance().select(q);
     KILN_CHECK(kernel != nullptr, ErrorCode::kUnsupported, node.describe(),
                ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
-               describe_inputs(q), " (chosen as the engine runs, since its shapes depend on the "
+               describe_inputs(q),
+               " (chosen as the engine runs, since its shapes depend on the "
                "input data; there is no fallback to the CPU)");
     download(node, kernel->host_inputs, kernel);
 
@@ -941,7 +971,8 @@ class GraphRun : public ValueScope {
     if (std::find(waiting.begin(), waiting.end(), true) != waiting.end()) {
       rc.allocate_output = [&](size_t i, const Dims& shape) -> DeviceTensor& {
         KILN_CHECK(i < waiting.size() && waiting[i], ErrorCode::kInternal, node.describe(),
-                   ": the CUDA kernel allocated output ", i, ", which is not data-dependent or "
+                   ": the CUDA kernel allocated output ", i,
+                   ", which is not data-dependent or "
                    "was allocated already");
         DeviceTensor& t = rc.outputs[i];
         t.shape = shape;
@@ -970,7 +1001,8 @@ class GraphRun : public ValueScope {
   const Tensor& fetch(const ir::Value* v, const ir::Node& reader) override {
     if (const Tensor* t = known_value(v)) return *t;
     if (start_download(v, reader)) {
-      check_cuda(cudaStreamSynchronize(stream_), reader, cat("copying '", v->name, "' to the host").c_str());
+      check_cuda(cudaStreamSynchronize(stream_), reader,
+                 cat("copying '", v->name, "' to the host").c_str());
     }
     return rt_.downloaded.at(v);
   }
@@ -1021,8 +1053,9 @@ class GraphRun : public ValueScope {
     if (b.capacity >= want) return b.data;
     const size_t capacity = std::max(want, b.capacity + b.capacity / 2);
     void* fresh = nullptr;
-    check_status(cudaMalloc(&fresh, capacity),
-                 cat("allocating ", capacity, " bytes on the GPU for values computed as the engine runs"));
+    check_status(
+        cudaMalloc(&fresh, capacity),
+        cat("allocating ", capacity, " bytes on the GPU for values computed as the engine runs"));
     if (b.data) {
       // Work still queued may read the old buffer (an earlier iteration of a loop), and part
       // of its contents may have to move: wait before freeing it.

@@ -46,13 +46,15 @@ struct DeviceTensor {
   bool present = false;  // false for an omitted optional input
   DataType dtype = DataType::kFloat32;
   Dims shape;
-  void* data = nullptr;  // nullptr for an omitted input, or one read on the host only
+  void* data = nullptr;                // nullptr for an omitted input, or one read on the host only
   const Tensor* host_value = nullptr;  // contents when known at shape time
 
   int64_t numel() const { return volume(shape); }
   size_t nbytes() const { return size_t(numel()) * element_size(dtype); }
   template <typename T>
-  T* as() const { return static_cast<T*>(data); }
+  T* as() const {
+    return static_cast<T*>(data);
+  }
 };
 
 // One node's launch: device tensors (outputs preallocated with the resolved shapes), the
@@ -65,8 +67,8 @@ struct RunContext {
   std::vector<DeviceTensor> outputs;
   cudaStream_t stream = nullptr;
   uint32_t builder_flags = 0;
-  void* cublaslt = nullptr;       // cublasLtHandle_t of the context
-  void* workspace = nullptr;      // device scratch for cuBLASLt
+  void* cublaslt = nullptr;   // cublasLtHandle_t of the context
+  void* workspace = nullptr;  // device scratch for cuBLASLt
   size_t workspace_bytes = 0;
   std::shared_ptr<void>* state = nullptr;  // the kernel's per-node, per-context cache
   // The context's cuDNN handle, created by the first cuDNN kernel that runs in the context
@@ -151,7 +153,9 @@ class CudaKernelRegistry {
 };
 
 struct CudaKernelRegistration {
-  explicit CudaKernelRegistration(CudaKernel k) { CudaKernelRegistry::instance().add(std::move(k)); }
+  explicit CudaKernelRegistration(CudaKernel k) {
+    CudaKernelRegistry::instance().add(std::move(k));
+  }
 };
 
 // Ops whose outputs are computed from their input extents alone (Shape, Size): on the host,
@@ -168,6 +172,6 @@ void check_cuda(cudaError_t status, const ir::Node& node, const char* what);
 
 }  // namespace kiln::cuda
 
-#define KILN_REGISTER_CUDA_KERNEL(...)                                                     \
-  static const ::kiln::cuda::CudaKernelRegistration KILN_OP_CONCAT(kiln_cuda_kernel_,     \
+#define KILN_REGISTER_CUDA_KERNEL(...)                                                \
+  static const ::kiln::cuda::CudaKernelRegistration KILN_OP_CONCAT(kiln_cuda_kernel_, \
                                                                    __COUNTER__)(__VA_ARGS__)

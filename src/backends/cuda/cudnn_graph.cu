@@ -90,7 +90,8 @@ Descriptor tensor_descriptor(int64_t uid, DataType dtype, const std::vector<int6
 }
 
 Descriptor tensor_descriptor(int64_t uid, DataType dtype, const std::vector<int64_t>& dims,
-                             const std::vector<int64_t>& strides, int64_t alignment, bool is_virtual) {
+                             const std::vector<int64_t>& strides, int64_t alignment,
+                             bool is_virtual) {
   Descriptor t(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
   const cudnnDataType_t type = data_type(dtype);
   t.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type, "tensor data type");
@@ -199,7 +200,8 @@ EngineChoice read_choice(const Descriptor& config) {
   }
   int64_t returned = 0;
   check(cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, int64_t(raw.size()), &returned, raw.data()),
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, int64_t(raw.size()), &returned,
+                                 raw.data()),
         "reading an engine configuration's knob choices");
   for (int64_t i = 0; i < returned && i < int64_t(knobs.size()); ++i) {
     cudnnBackendKnobType_t type{};
@@ -237,8 +239,8 @@ Descriptor make_config(const Descriptor& graph, const EngineChoice& choice,
   Descriptor config(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
   config.set_descriptor(CUDNN_ATTR_ENGINECFG_ENGINE, engine, "configuration engine");
   if (!raw.empty()) {
-    config.set(CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, int64_t(raw.size()),
-               raw.data(), "configuration knobs");
+    config.set(CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+               int64_t(raw.size()), raw.data(), "configuration knobs");
   }
   config.finalize("finalizing the engine configuration");
   keep.push_back(std::move(engine));
@@ -279,7 +281,8 @@ ExecutionPlan::ExecutionPlan(cudnnHandle_t handle, std::vector<Descriptor> opera
   auto finalize_plan = [&](const Descriptor& config, int64_t& workspace) {
     Descriptor plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
     plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "plan handle");
-    plan.set_descriptor(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config, "plan engine configuration");
+    plan.set_descriptor(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config,
+                        "plan engine configuration");
     const cudnnStatus_t status = cudnnBackendFinalize(plan.get());
     if (status != CUDNN_STATUS_SUCCESS) {
       last = status;

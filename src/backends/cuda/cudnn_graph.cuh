@@ -121,7 +121,8 @@ class ExecutionPlan {
   // builder to time.
   ExecutionPlan(cudnnHandle_t handle, std::vector<Descriptor> operations,
                 std::vector<Descriptor> parts, const EnginePolicy& policy,
-                const EngineChoice* wanted = nullptr, std::vector<EngineChoice>* proposals = nullptr);
+                const EngineChoice* wanted = nullptr,
+                std::vector<EngineChoice>* proposals = nullptr);
 
   const EngineChoice& choice() const { return choice_; }
 

@@ -64,8 +64,8 @@ void widen(CopyPlan& p, const void* in, const void* out) {
   for (size_t width : {16, 8, 4, 2}) {
     if (width <= p.bytes) return;
     const int64_t k = int64_t(width / p.bytes);
-    bool fits = p.dims.back() % k == 0 && p.offset % k == 0 && aligned(in, width) &&
-                aligned(out, width);
+    bool fits =
+        p.dims.back() % k == 0 && p.offset % k == 0 && aligned(in, width) && aligned(out, width);
     for (size_t d = 0; d + 1 < p.dims.size(); ++d) fits = fits && p.strides[d] % k == 0;
     if (!fits) continue;
     p.dims.back() /= k;
@@ -146,7 +146,7 @@ struct TileGeometry {
 };
 
 template <typename T, int BR>
-__global__ void __launch_bounds__(kTile * kTileRows)
+__global__ void __launch_bounds__(kTile* kTileRows)
     tiled_transpose_kernel(const T* __restrict__ in, T* __restrict__ out, TileGeometry<BR> g,
                            int64_t offset) {
   __shared__ T tile[kTile][kTile + 1];  // +1: the column reads hit 32 different banks
@@ -179,8 +179,7 @@ __global__ void __launch_bounds__(kTile * kTileRows)
 }
 
 template <typename T, int BR>
-void launch_tiled(const CopyPlan& p, size_t a_dim, const void* in, void* out,
-                  cudaStream_t stream) {
+void launch_tiled(const CopyPlan& p, size_t a_dim, const void* in, void* out, cudaStream_t stream) {
   const size_t last = p.dims.size() - 1;
   const Dims out_strides = contiguous_strides(p.dims);
   TileGeometry<BR> g;
@@ -285,9 +284,11 @@ void launch_permute(const ir::Node& node, const void* in, void* out, size_t elem
   launch_strided_copy(node, in, out, element_bytes, out_shape, strides, 0, stream);
 }
 
-void copy_device(const ir::Node& node, const void* in, void* out, size_t bytes, cudaStream_t stream) {
+void copy_device(const ir::Node& node, const void* in, void* out, size_t bytes,
+                 cudaStream_t stream) {
   if (bytes == 0 || in == out) return;
-  check_cuda(cudaMemcpyAsync(out, in, bytes, cudaMemcpyDeviceToDevice, stream), node, "device copy");
+  check_cuda(cudaMemcpyAsync(out, in, bytes, cudaMemcpyDeviceToDevice, stream), node,
+             "device copy");
 }
 
 namespace {
@@ -312,7 +313,10 @@ KILN_REGISTER_CUDA_KERNEL(copy_kernel("Identity", {}));
 
 // Dropout at inference is the identity; its optional mask is all true.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Dropout", "device_copy", {1, 2}, [](const NodeQuery&) { return true; },
+    "Dropout",
+    "device_copy",
+    {1, 2},
+    [](const NodeQuery&) { return true; },
     [](RunContext& rc) {
       run_copy(rc);
       if (rc.outputs.size() > 1 && rc.outputs[1].present && rc.outputs[1].nbytes()) {
@@ -334,7 +338,9 @@ std::vector<int64_t> transpose_perm(const ir::Node& node, size_t rank) {
 // The kernel keeps its historical name: launch_strided_copy picks a contiguous copy, a copy
 // of contiguous rows (permutations that keep the innermost dim) or a tiled transpose.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Transpose", "cuda_strided_copy", {},
+    "Transpose",
+    "cuda_strided_copy",
+    {},
     [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
@@ -343,7 +349,9 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     }});
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Expand", "cuda_strided_copy", {1},
+    "Expand",
+    "cuda_strided_copy",
+    {1},
     [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
@@ -390,12 +398,17 @@ void run_slice(RunContext& rc) {
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Slice", "cuda_strided_copy", {1, 2, 3, 4},
-    [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); }, run_slice});
+    "Slice",
+    "cuda_strided_copy",
+    {1, 2, 3, 4},
+    [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); },
+    run_slice});
 
 // Split: output k is the slab of the input along `axis` after outputs 0..k-1.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Split", "cuda_strided_copy", {1},
+    "Split",
+    "cuda_strided_copy",
+    {1},
     [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
@@ -507,8 +520,8 @@ void run_concat(RunContext& rc) {
   flush();
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Concat", "cuda_copy_2d", {},
-                                     [](const NodeQuery&) { return true; }, run_concat});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "Concat", "cuda_copy_2d", {}, [](const NodeQuery&) { return true; }, run_concat});
 
 // ---------------------------------------------------------------------------------------------
 // Pad (all modes) and Tile: each output position maps, per dim, to a source position computed in
@@ -529,7 +542,8 @@ struct PadMap {
 
 template <typename T, typename I>
 __global__ void pad_kernel(const T* __restrict__ in, T* __restrict__ out, I n, PadMap m, T value) {
-  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < n; i += I(blockDim.x) * I(gridDim.x)) {
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < n;
+       i += I(blockDim.x) * I(gridDim.x)) {
     I rest = i, offset = 0;
     bool fill = false;
     for (int d = m.rank - 1; d >= 0; --d) {
@@ -540,9 +554,15 @@ __global__ void pad_kernel(const T* __restrict__ in, T* __restrict__ out, I n, P
       const I k = I(m.kept[d]);
       if (x < 0 || x >= k) {
         switch (m.mode) {
-          case kConstant: fill = true; break;
-          case kEdge: x = x < 0 ? 0 : k - 1; break;
-          case kWrap: x = ((x % k) + k) % k; break;
+          case kConstant:
+            fill = true;
+            break;
+          case kEdge:
+            x = x < 0 ? 0 : k - 1;
+            break;
+          case kWrap:
+            x = ((x % k) + k) % k;
+            break;
           default:  // reflect: period 2 (k - 1), the edge not repeated
             if (k == 1) {
               x = 0;
@@ -605,9 +625,11 @@ void launch_pad(RunContext& rc, const PadMap& map, uint64_t value_bits) {
     T value;
     std::memcpy(&value, &value_bits, sizeof(T));
     if (narrow) {
-      pad_kernel<T, int32_t><<<grid_for(n), kBlock, 0, rc.stream>>>(in.as<T>(), out.as<T>(), int32_t(n), m, value);
+      pad_kernel<T, int32_t>
+          <<<grid_for(n), kBlock, 0, rc.stream>>>(in.as<T>(), out.as<T>(), int32_t(n), m, value);
     } else {
-      pad_kernel<T, int64_t><<<grid_for(n), kBlock, 0, rc.stream>>>(in.as<T>(), out.as<T>(), n, m, value);
+      pad_kernel<T, int64_t>
+          <<<grid_for(n), kBlock, 0, rc.stream>>>(in.as<T>(), out.as<T>(), n, m, value);
     }
   });
 }
@@ -621,14 +643,17 @@ PadMode pad_mode(const ir::Node& node) {
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Pad", "cuda_pad", {1, 2, 3},
+    "Pad",
+    "cuda_pad",
+    {1, 2, 3},
     [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype) && ranks_fit(q); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
       const int64_t rank = int64_t(in.shape.size());
       std::vector<int64_t> axes;
       if (rc.has_input(3)) {
-        for (int64_t a : rc.host_input(3, "axes").to_int64_vector()) axes.push_back(a < 0 ? a + rank : a);
+        for (int64_t a : rc.host_input(3, "axes").to_int64_vector())
+          axes.push_back(a < 0 ? a + rank : a);
       } else {
         for (int64_t a = 0; a < rank; ++a) axes.push_back(a);
       }
@@ -658,7 +683,9 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     }});
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Tile", "cuda_pad", {1},
+    "Tile",
+    "cuda_pad",
+    {1},
     [](const NodeQuery& q) { return movable_element_size(q.input(0).dtype) && ranks_fit(q); },
     [](RunContext& rc) {
       const DeviceTensor& in = rc.input(0);
@@ -746,7 +773,7 @@ void run_gather(RunContext& rc) {
     dispatch_bits(rc.node, bytes, [&](auto tag) {
       using T = typename decltype(tag)::type;
       gather_kernel<T, I><<<grid_for(n), kBlock, 0, rc.stream>>>(data.as<T>(), index, out.as<T>(),
-                                                                  n, count, inner, dim);
+                                                                 n, count, inner, dim);
     });
   };
   if (indices.dtype == DataType::kInt64) {
@@ -756,14 +783,15 @@ void run_gather(RunContext& rc) {
   }
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Gather", "cuda_gather", {},
-    [](const NodeQuery& q) {
-      const DataType it = q.input(1).dtype;
-      return movable_element_size(q.input(0).dtype) &&
-             (it == DataType::kInt32 || it == DataType::kInt64);
-    },
-    run_gather});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Gather",
+                                     "cuda_gather",
+                                     {},
+                                     [](const NodeQuery& q) {
+                                       const DataType it = q.input(1).dtype;
+                                       return movable_element_size(q.input(0).dtype) &&
+                                              (it == DataType::kInt32 || it == DataType::kInt64);
+                                     },
+                                     run_gather});
 
 // ---------------------------------------------------------------------------------------------
 // GatherND: the output is [batch, tuples, slice] with each tuple of k indices picking a slice of
@@ -802,7 +830,9 @@ __global__ void gather_nd_kernel(const T* __restrict__ data, const int64_t* __re
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "GatherND", "cuda_gather_nd", {},
+    "GatherND",
+    "cuda_gather_nd",
+    {},
     [](const NodeQuery& q) {
       const TensorInfo& indices = q.input(1);
       return movable_element_size(q.input(0).dtype) && indices.dtype == DataType::kInt64 &&
@@ -831,7 +861,7 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       dispatch_bits(rc.node, element_size(data.dtype), [&](auto tag) {
         using T = typename decltype(tag)::type;
         gather_nd_kernel<<<grid_for(n), kBlock, 0, rc.stream>>>(data.as<T>(), indices.as<int64_t>(),
-                                                                 out.as<T>(), n, g);
+                                                                out.as<T>(), n, g);
       });
     }});
 

@@ -98,7 +98,8 @@ void launch_permute(const ir::Node& node, const void* in, void* out, size_t elem
                     const Dims& in_shape, const std::vector<int64_t>& perm, cudaStream_t stream);
 
 // A stream-ordered device-to-device copy; nothing when the pointers are equal or bytes is 0.
-void copy_device(const ir::Node& node, const void* in, void* out, size_t bytes, cudaStream_t stream);
+void copy_device(const ir::Node& node, const void* in, void* out, size_t bytes,
+                 cudaStream_t stream);
 
 // Element sizes the byte-moving kernels handle (1, 2, 4 or 8 bytes).
 bool movable_element_size(DataType t);

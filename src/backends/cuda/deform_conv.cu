@@ -59,11 +59,14 @@ __global__ void deform_conv_kernel(const T* __restrict__ x, const T* __restrict_
       for (int64_t tap = 0; tap < taps; ++tap) {
         const int64_t ki = tap / a.kw, kj = tap % a.kw;
         // this tap's h displacement channel; the w displacement follows it
-        const T* off_h = offset + (b * a.offset_group * taps * 2 + (og * taps + tap) * 2) * out_plane;
+        const T* off_h =
+            offset + (b * a.offset_group * taps * 2 + (og * taps + tap) * 2) * out_plane;
         const A sy = A(oi * a.stride_h - a.pad_top + ki * a.dilation_h) + widen_to<A>(off_h[at]);
-        const A sx = A(oj * a.stride_w - a.pad_left + kj * a.dilation_w) + widen_to<A>(off_h[out_plane + at]);
+        const A sx = A(oj * a.stride_w - a.pad_left + kj * a.dilation_w) +
+                     widen_to<A>(off_h[out_plane + at]);
         A v = bilinear<T, A>(plane, a.height, a.width, sy, sx) * widen_to<A>(weights[tap]);
-        if (mask) v *= widen_to<A>(mask[(b * a.offset_group * taps + og * taps + tap) * out_plane + at]);
+        if (mask)
+          v *= widen_to<A>(mask[(b * a.offset_group * taps + og * taps + tap) * out_plane + at]);
         sum += v;
       }
     }
@@ -97,11 +100,16 @@ void run_deform_conv(RunContext& rc) {
   a.dilation_h = p.dilation_h, a.dilation_w = p.dilation_w;
   a.pad_top = p.pad_top, a.pad_left = p.pad_left, a.out_h = p.out_h, a.out_w = p.out_w;
   switch (rc.input(0).dtype) {
-    case DataType::kFloat32: return launch<float, float>(rc, a);
-    case DataType::kFloat16: return launch<half, float>(rc, a);
-    case DataType::kBFloat16: return launch<bfloat16, float>(rc, a);
-    case DataType::kFloat64: return launch<double, double>(rc, a);
-    default: break;
+    case DataType::kFloat32:
+      return launch<float, float>(rc, a);
+    case DataType::kFloat16:
+      return launch<half, float>(rc, a);
+    case DataType::kBFloat16:
+      return launch<bfloat16, float>(rc, a);
+    case DataType::kFloat64:
+      return launch<double, double>(rc, a);
+    default:
+      break;
   }
   fail(ErrorCode::kInternal, rc.node.describe(), ": DeformConv launched for type ",
        to_string(rc.input(0).dtype));
@@ -114,8 +122,8 @@ bool supports_deform_conv(const NodeQuery& q) {
          q.input(0).shape.size() == 4;
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"DeformConv", "cuda_deform_conv", {}, supports_deform_conv,
-                                     run_deform_conv});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "DeformConv", "cuda_deform_conv", {}, supports_deform_conv, run_deform_conv});
 
 }  // namespace
 }  // namespace kiln::cuda

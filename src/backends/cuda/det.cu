@@ -113,7 +113,7 @@ void run_det(RunContext& rc) {
   dispatch_float_or_double(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     det_kernel<T><<<unsigned(matrices), kThreads, shared, rc.stream>>>(x.as<T>(), y.as<T>(), m,
-                                                                      global_scratch, in_shared);
+                                                                       global_scratch, in_shared);
   });
   check_cuda(cudaGetLastError(), rc.node, "launching Det");
 }

@@ -228,19 +228,44 @@ __global__ void einsum_generic_kernel(GenericArgs a, int group, T* out) {
 template <typename Fn>
 bool dispatch_einsum(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: fn(Tag<float>{}, Tag<double>{}); return true;
-    case DataType::kFloat16: fn(Tag<half>{}, Tag<double>{}); return true;
-    case DataType::kBFloat16: fn(Tag<bfloat16>{}, Tag<double>{}); return true;
-    case DataType::kFloat64: fn(Tag<double>{}, Tag<double>{}); return true;
-    case DataType::kInt8: fn(Tag<int8_t>{}, Tag<uint64_t>{}); return true;
-    case DataType::kUInt8: fn(Tag<uint8_t>{}, Tag<uint64_t>{}); return true;
-    case DataType::kInt16: fn(Tag<int16_t>{}, Tag<uint64_t>{}); return true;
-    case DataType::kUInt16: fn(Tag<uint16_t>{}, Tag<uint64_t>{}); return true;
-    case DataType::kInt32: fn(Tag<int32_t>{}, Tag<uint64_t>{}); return true;
-    case DataType::kUInt32: fn(Tag<uint32_t>{}, Tag<uint64_t>{}); return true;
-    case DataType::kInt64: fn(Tag<int64_t>{}, Tag<uint64_t>{}); return true;
-    case DataType::kUInt64: fn(Tag<uint64_t>{}, Tag<uint64_t>{}); return true;
-    default: return false;
+    case DataType::kFloat32:
+      fn(Tag<float>{}, Tag<double>{});
+      return true;
+    case DataType::kFloat16:
+      fn(Tag<half>{}, Tag<double>{});
+      return true;
+    case DataType::kBFloat16:
+      fn(Tag<bfloat16>{}, Tag<double>{});
+      return true;
+    case DataType::kFloat64:
+      fn(Tag<double>{}, Tag<double>{});
+      return true;
+    case DataType::kInt8:
+      fn(Tag<int8_t>{}, Tag<uint64_t>{});
+      return true;
+    case DataType::kUInt8:
+      fn(Tag<uint8_t>{}, Tag<uint64_t>{});
+      return true;
+    case DataType::kInt16:
+      fn(Tag<int16_t>{}, Tag<uint64_t>{});
+      return true;
+    case DataType::kUInt16:
+      fn(Tag<uint16_t>{}, Tag<uint64_t>{});
+      return true;
+    case DataType::kInt32:
+      fn(Tag<int32_t>{}, Tag<uint64_t>{});
+      return true;
+    case DataType::kUInt32:
+      fn(Tag<uint32_t>{}, Tag<uint64_t>{});
+      return true;
+    case DataType::kInt64:
+      fn(Tag<int64_t>{}, Tag<uint64_t>{});
+      return true;
+    case DataType::kUInt64:
+      fn(Tag<uint64_t>{}, Tag<uint64_t>{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -302,8 +327,7 @@ struct GemmShape {
 };
 
 // The label groups when the equation is one batched product of two operands.
-std::optional<GemmShape> gemm_shape(const EinsumPlan& plan,
-                                    const std::vector<Dims>& shapes) {
+std::optional<GemmShape> gemm_shape(const EinsumPlan& plan, const std::vector<Dims>& shapes) {
   if (plan.operand_labels.size() != 2) return std::nullopt;
   const auto& la = plan.operand_labels[0];
   const auto& lb = plan.operand_labels[1];
@@ -391,8 +415,8 @@ void permute(RunContext& rc, const void* src, const std::vector<int>& from, void
   if (p.total == 0) return;
   dispatch_bits(rc.node, element_size(dtype), [&](auto tag) {
     using Bits = typename decltype(tag)::type;
-    permute_kernel<Bits><<<grid_for(p.total), kBlock, 0, rc.stream>>>(
-        static_cast<const Bits*>(src), p, static_cast<Bits*>(dst));
+    permute_kernel<Bits><<<grid_for(p.total), kBlock, 0, rc.stream>>>(static_cast<const Bits*>(src),
+                                                                      p, static_cast<Bits*>(dst));
   });
   check_cuda(cudaGetLastError(), rc.node, "launching the Einsum permutation");
 }
@@ -417,8 +441,10 @@ void run_gemm(RunContext& rc, const EinsumPlan& plan, const GemmShape& g) {
   }
   const auto& la = plan.operand_labels[0];
   const auto& lb = plan.operand_labels[1];
-  const std::vector<int> a_mk = concat({&g.batch, &g.m, &g.k}), a_km = concat({&g.batch, &g.k, &g.m});
-  const std::vector<int> b_kn = concat({&g.batch, &g.k, &g.n}), b_nk = concat({&g.batch, &g.n, &g.k});
+  const std::vector<int> a_mk = concat({&g.batch, &g.m, &g.k}),
+                         a_km = concat({&g.batch, &g.k, &g.m});
+  const std::vector<int> b_kn = concat({&g.batch, &g.k, &g.n}),
+                         b_nk = concat({&g.batch, &g.n, &g.k});
   const std::vector<int> d_mn = concat({&g.batch, &g.m, &g.n});
   const size_t elem = element_size(y.dtype);
   const bool a_direct = la == a_mk || la == a_km;
@@ -429,8 +455,8 @@ void run_gemm(RunContext& rc, const EinsumPlan& plan, const GemmShape& g) {
   const size_t b_at = layout.add(b_direct ? 0 : size_t(batch * k * n) * elem);
   const size_t d_at = layout.add(d_direct ? 0 : size_t(batch * m * n) * elem);
   auto& state = node_state<EinsumState>(rc);
-  std::byte* base = (a_direct && b_direct && d_direct) ? nullptr
-                                                        : state.scratch.get(rc.node, layout.total());
+  std::byte* base =
+      (a_direct && b_direct && d_direct) ? nullptr : state.scratch.get(rc.node, layout.total());
   GemmCall c;
   c.dtype = y.dtype;
   c.m = m;

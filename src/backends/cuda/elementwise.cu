@@ -47,7 +47,8 @@ void plan_fast_strided(BinaryPlan& p, const DeviceTensor& a, const DeviceTensor&
   if (!p.fast || p.map.rank == 0 || vector_width <= 1) return;
   const int inner = p.map.rank - 1;
   const int64_t v = vector_width;
-  if (p.map.dims[inner] % v != 0 || !aligned_to(out.data, size_t(v) * element_size(out.dtype))) return;
+  if (p.map.dims[inner] % v != 0 || !aligned_to(out.data, size_t(v) * element_size(out.dtype)))
+    return;
   bool ok = true;
   auto operand = [&](int k, const DeviceTensor& t, bool& splat) {
     const int64_t inner_stride = p.map.strides[k][inner];
@@ -68,8 +69,9 @@ void plan_fast_strided(BinaryPlan& p, const DeviceTensor& a, const DeviceTensor&
 BinaryPlan plan_binary(const ir::Node& node, const DeviceTensor& a, const DeviceTensor& b,
                        const DeviceTensor& out, int vector_width) {
   BinaryPlan p;
-  p.map = make_strided_map<2>(node, out.shape, {broadcast_strides_to(a.shape, out.shape),
-                                                broadcast_strides_to(b.shape, out.shape)});
+  p.map = make_strided_map<2>(
+      node, out.shape,
+      {broadcast_strides_to(a.shape, out.shape), broadcast_strides_to(b.shape, out.shape)});
   const int64_t n = out.numel();
   if (n > kMax32BitIndex) return p;
   const std::optional<Block> ba = block_of(p.map, 0);
@@ -140,10 +142,9 @@ struct BinaryOpDef {
   Arity arity = Arity::kTwo;
 };
 
-constexpr ew::TypeSet kPReluTypes = ew::kFloatTypes | ew::type_bit(DataType::kInt32) |
-                                    ew::type_bit(DataType::kInt64) |
-                                    ew::type_bit(DataType::kUInt32) |
-                                    ew::type_bit(DataType::kUInt64);
+constexpr ew::TypeSet kPReluTypes =
+    ew::kFloatTypes | ew::type_bit(DataType::kInt32) | ew::type_bit(DataType::kInt64) |
+    ew::type_bit(DataType::kUInt32) | ew::type_bit(DataType::kUInt64);
 
 constexpr BinaryOpDef kBinaryOps[] = {
     {"Add", BinaryOp::kAdd, ew::kNumericTypes},
@@ -210,10 +211,12 @@ void run_binary(const BinaryOpDef& def, RunContext& rc) {
 
 const bool binary_registered = [] {
   for (const BinaryOpDef& def : kBinaryOps) {
-    CudaKernelRegistry::instance().add(CudaKernel{
-        def.name, "cuda_binary_broadcast", {},
-        [&def](const NodeQuery& q) { return binary_supported(def, q); },
-        [&def](RunContext& rc) { run_binary(def, rc); }});
+    CudaKernelRegistry::instance().add(
+        CudaKernel{def.name,
+                   "cuda_binary_broadcast",
+                   {},
+                   [&def](const NodeQuery& q) { return binary_supported(def, q); },
+                   [&def](RunContext& rc) { run_binary(def, rc); }});
   }
   return true;
 }();
@@ -294,27 +297,28 @@ void run_pow(RunContext& rc) {
                           rc.stream);
     }
   }
-  const StridedMap<2> map = make_strided_map<2>(
-      rc.node, out.shape,
-      {broadcast_strides_to(base.shape, out.shape),
-       broadcast_strides_to(exponent.shape, out.shape)});
+  const StridedMap<2> map = make_strided_map<2>(rc.node, out.shape,
+                                                {broadcast_strides_to(base.shape, out.shape),
+                                                 broadcast_strides_to(exponent.shape, out.shape)});
   auto launch = [&](auto tag) {
     using T = typename decltype(tag)::type;
     pow_kernel<T><<<grid_for(n), kBlock, 0, rc.stream>>>(base.as<T>(), exponent.data,
-                                                          exponent.dtype, out.as<T>(), n, map);
+                                                         exponent.dtype, out.as<T>(), n, map);
   };
   if (base.dtype == DataType::kInt32) return launch(Tag<int32_t>{});
   if (base.dtype == DataType::kInt64) return launch(Tag<int64_t>{});
   dispatch_float_types(rc.node, base.dtype, launch);
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Pow", "cuda_pow", {},
-    [](const NodeQuery& q) {
-      return q.inputs.size() == 2 && ranks_fit(q) && ew::type_in(q.input(0).dtype, kPowBaseTypes) &&
-             ew::type_in(q.input(1).dtype, ew::kNumericTypes);
-    },
-    run_pow});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Pow",
+                                     "cuda_pow",
+                                     {},
+                                     [](const NodeQuery& q) {
+                                       return q.inputs.size() == 2 && ranks_fit(q) &&
+                                              ew::type_in(q.input(0).dtype, kPowBaseTypes) &&
+                                              ew::type_in(q.input(1).dtype, ew::kNumericTypes);
+                                     },
+                                     run_pow});
 
 // ---------------------------------------------------------------------------------------------
 // Where: elements are only moved, so X and Y are handled by element size.
@@ -342,17 +346,19 @@ __global__ void where_fast_kernel(const uint8_t* __restrict__ c, const T* __rest
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Where", "cuda_where_broadcast", {},
+    "Where",
+    "cuda_where_broadcast",
+    {},
     [](const NodeQuery& q) { return ranks_fit(q) && movable_element_size(q.input(1).dtype); },
     [](RunContext& rc) {
       const DeviceTensor& out = rc.output(0);
       const int64_t n = out.numel();
       if (n == 0) return;
-      const StridedMap<3> map = make_strided_map<3>(
-          rc.node, out.shape,
-          {broadcast_strides_to(rc.input(0).shape, out.shape),
-           broadcast_strides_to(rc.input(1).shape, out.shape),
-           broadcast_strides_to(rc.input(2).shape, out.shape)});
+      const StridedMap<3> map =
+          make_strided_map<3>(rc.node, out.shape,
+                              {broadcast_strides_to(rc.input(0).shape, out.shape),
+                               broadcast_strides_to(rc.input(1).shape, out.shape),
+                               broadcast_strides_to(rc.input(2).shape, out.shape)});
       const std::optional<FastStridedMap<3>> fast = fast_strided_map<3>(
           map, n, {rc.input(0).numel(), rc.input(1).numel(), rc.input(2).numel()});
       dispatch_bits(rc.node, element_size(out.dtype), [&](auto tag) {

@@ -164,22 +164,36 @@ __device__ __forceinline__ Wide wide_signed(int64_t v) { return {Wide::kSigned, 
 
 __device__ inline Wide load_wide(const void* p, int64_t i, DataType t) {
   switch (t) {
-    case DataType::kFloat32: return wide_float(static_cast<const float*>(p)[i]);
-    case DataType::kFloat64: return wide_float(static_cast<const double*>(p)[i]);
-    case DataType::kFloat16: return wide_float(__half2float(static_cast<const half*>(p)[i]));
+    case DataType::kFloat32:
+      return wide_float(static_cast<const float*>(p)[i]);
+    case DataType::kFloat64:
+      return wide_float(static_cast<const double*>(p)[i]);
+    case DataType::kFloat16:
+      return wide_float(__half2float(static_cast<const half*>(p)[i]));
     case DataType::kBFloat16:
       return wide_float(__bfloat162float(static_cast<const bfloat16*>(p)[i]));
-    case DataType::kFloat8E4M3: return wide_float(decode_e4m3(static_cast<const uint8_t*>(p)[i]));
-    case DataType::kFloat8E5M2: return wide_float(decode_e5m2(static_cast<const uint8_t*>(p)[i]));
-    case DataType::kBool: return wide_signed(static_cast<const uint8_t*>(p)[i] != 0);
-    case DataType::kInt8: return wide_signed(static_cast<const int8_t*>(p)[i]);
-    case DataType::kInt16: return wide_signed(static_cast<const int16_t*>(p)[i]);
-    case DataType::kInt32: return wide_signed(static_cast<const int32_t*>(p)[i]);
-    case DataType::kInt64: return wide_signed(static_cast<const int64_t*>(p)[i]);
-    case DataType::kUInt8: return wide_signed(static_cast<const uint8_t*>(p)[i]);
-    case DataType::kUInt16: return wide_signed(static_cast<const uint16_t*>(p)[i]);
-    case DataType::kUInt32: return wide_signed(static_cast<const uint32_t*>(p)[i]);
-    case DataType::kUInt64: return {Wide::kUnsigned, 0, static_cast<const uint64_t*>(p)[i]};
+    case DataType::kFloat8E4M3:
+      return wide_float(decode_e4m3(static_cast<const uint8_t*>(p)[i]));
+    case DataType::kFloat8E5M2:
+      return wide_float(decode_e5m2(static_cast<const uint8_t*>(p)[i]));
+    case DataType::kBool:
+      return wide_signed(static_cast<const uint8_t*>(p)[i] != 0);
+    case DataType::kInt8:
+      return wide_signed(static_cast<const int8_t*>(p)[i]);
+    case DataType::kInt16:
+      return wide_signed(static_cast<const int16_t*>(p)[i]);
+    case DataType::kInt32:
+      return wide_signed(static_cast<const int32_t*>(p)[i]);
+    case DataType::kInt64:
+      return wide_signed(static_cast<const int64_t*>(p)[i]);
+    case DataType::kUInt8:
+      return wide_signed(static_cast<const uint8_t*>(p)[i]);
+    case DataType::kUInt16:
+      return wide_signed(static_cast<const uint16_t*>(p)[i]);
+    case DataType::kUInt32:
+      return wide_signed(static_cast<const uint32_t*>(p)[i]);
+    case DataType::kUInt64:
+      return {Wide::kUnsigned, 0, static_cast<const uint64_t*>(p)[i]};
   }
   return wide_signed(0);
 }
@@ -190,11 +204,16 @@ __device__ inline Wide load_wide(const void* p, int64_t i, DataType t) {
 template <typename Fn>
 void dispatch_float_types(const ir::Node& node, DataType t, Fn&& fn) {
   switch (t) {
-    case DataType::kFloat32: return fn(Tag<float>{});
-    case DataType::kFloat16: return fn(Tag<half>{});
-    case DataType::kBFloat16: return fn(Tag<bfloat16>{});
-    case DataType::kFloat64: return fn(Tag<double>{});
-    default: break;
+    case DataType::kFloat32:
+      return fn(Tag<float>{});
+    case DataType::kFloat16:
+      return fn(Tag<half>{});
+    case DataType::kBFloat16:
+      return fn(Tag<bfloat16>{});
+    case DataType::kFloat64:
+      return fn(Tag<double>{});
+    default:
+      break;
   }
   fail(ErrorCode::kInternal, node.describe(), ": elementwise CUDA kernel for ", to_string(t));
 }
@@ -203,16 +222,25 @@ void dispatch_float_types(const ir::Node& node, DataType t, Fn&& fn) {
 template <typename Fn>
 void dispatch_integer_types(const ir::Node& node, DataType t, Fn&& fn) {
   switch (t) {
-    case DataType::kInt8: return fn(Tag<int8_t>{});
-    case DataType::kInt16: return fn(Tag<int16_t>{});
-    case DataType::kInt32: return fn(Tag<int32_t>{});
-    case DataType::kInt64: return fn(Tag<int64_t>{});
+    case DataType::kInt8:
+      return fn(Tag<int8_t>{});
+    case DataType::kInt16:
+      return fn(Tag<int16_t>{});
+    case DataType::kInt32:
+      return fn(Tag<int32_t>{});
+    case DataType::kInt64:
+      return fn(Tag<int64_t>{});
     case DataType::kUInt8:
-    case DataType::kBool: return fn(Tag<uint8_t>{});
-    case DataType::kUInt16: return fn(Tag<uint16_t>{});
-    case DataType::kUInt32: return fn(Tag<uint32_t>{});
-    case DataType::kUInt64: return fn(Tag<uint64_t>{});
-    default: break;
+    case DataType::kBool:
+      return fn(Tag<uint8_t>{});
+    case DataType::kUInt16:
+      return fn(Tag<uint16_t>{});
+    case DataType::kUInt32:
+      return fn(Tag<uint32_t>{});
+    case DataType::kUInt64:
+      return fn(Tag<uint64_t>{});
+    default:
+      break;
   }
   fail(ErrorCode::kInternal, node.describe(), ": elementwise CUDA kernel for ", to_string(t));
 }
@@ -282,10 +310,9 @@ template <typename In, typename Out, typename Fn>
 void launch_map(const In* x, Out* y, int64_t n, Fn fn, cudaStream_t stream) {
   if (n <= 0) return;
   constexpr int V = vector_width<In, Out>();
-  const bool vectorized =
-      n >= V && aligned_to(x, V * sizeof(In)) && aligned_to(y, V * sizeof(Out));
-  map_kernel<In, Out, Fn><<<grid_for(vectorized ? (n + V - 1) / V : n), kBlock, 0, stream>>>(
-      x, y, n, vectorized, fn);
+  const bool vectorized = n >= V && aligned_to(x, V * sizeof(In)) && aligned_to(y, V * sizeof(Out));
+  map_kernel<In, Out, Fn>
+      <<<grid_for(vectorized ? (n + V - 1) / V : n), kBlock, 0, stream>>>(x, y, n, vectorized, fn);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,8 +373,8 @@ __device__ __forceinline__ void load_operand(const A* p, const BlockOperand& o, 
 // `out` may be `a` (variadic ops fold into their output): each thread reads its elements
 // before writing them, so no pointer is __restrict__.
 template <typename A, typename Out, typename Fn>
-__global__ void binary_block_kernel(const A* a, const A* b, Out* out, uint32_t n,
-                                    BlockOperand oa, BlockOperand ob, bool vectorized, Fn fn) {
+__global__ void binary_block_kernel(const A* a, const A* b, Out* out, uint32_t n, BlockOperand oa,
+                                    BlockOperand ob, bool vectorized, Fn fn) {
   constexpr int V = vector_width<A, Out>();
   const uint32_t tid = blockIdx.x * blockDim.x + threadIdx.x;
   const uint32_t stride = blockDim.x * gridDim.x;
@@ -439,8 +466,8 @@ void launch_binary_map(const ir::Node& node, const DeviceTensor& a, const Device
         a.as<A>(), b.as<A>(), out.as<Out>(), uint32_t(n), *p.fast, p.fast_vectorized, p.splat_a,
         p.splat_b, fn);
   } else {
-    binary_strided_kernel<A, Out, Fn><<<grid_for(n), kBlock, 0, stream>>>(
-        a.as<A>(), b.as<A>(), out.as<Out>(), n, p.map, fn);
+    binary_strided_kernel<A, Out, Fn>
+        <<<grid_for(n), kBlock, 0, stream>>>(a.as<A>(), b.as<A>(), out.as<Out>(), n, p.map, fn);
   }
 }
 
@@ -449,10 +476,30 @@ void launch_binary_map(const ir::Node& node, const DeviceTensor& a, const Device
 
 enum class BinaryOp : uint8_t {
   // Results of the operands' type.
-  kAdd, kSub, kMul, kDiv, kMax, kMin, kPRelu, kModFloor, kModTrunc, kSwiGLU,
-  kBitAnd, kBitOr, kBitXor, kShiftLeft, kShiftRight,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMax,
+  kMin,
+  kPRelu,
+  kModFloor,
+  kModTrunc,
+  kSwiGLU,
+  kBitAnd,
+  kBitOr,
+  kBitXor,
+  kShiftLeft,
+  kShiftRight,
   // Predicates: bool results.
-  kEqual, kLess, kGreater, kLessOrEqual, kGreaterOrEqual, kAnd, kOr, kXor,
+  kEqual,
+  kLess,
+  kGreater,
+  kLessOrEqual,
+  kGreaterOrEqual,
+  kAnd,
+  kOr,
+  kXor,
 };
 
 inline bool is_predicate(BinaryOp op) { return op >= BinaryOp::kEqual; }
@@ -491,16 +538,22 @@ __device__ __forceinline__ C integer_arith(BinaryOp op, C a, C b) {
   // A shift amount is in range when 0 <= b < width; otherwise only the sign fill remains.
   const bool shift_in_range = !is_negative(b) && uint64_t(b) < kBits;
   switch (op) {
-    case BinaryOp::kAdd: return C(uint64_t(a) + uint64_t(b));
-    case BinaryOp::kSub: return C(uint64_t(a) - uint64_t(b));
-    case BinaryOp::kMul: return wrap_mul(a, b);
+    case BinaryOp::kAdd:
+      return C(uint64_t(a) + uint64_t(b));
+    case BinaryOp::kSub:
+      return C(uint64_t(a) - uint64_t(b));
+    case BinaryOp::kMul:
+      return wrap_mul(a, b);
     case BinaryOp::kDiv:
       if (b == 0) return 0;
       if (kSigned && b == C(-1)) return C(uint64_t(0) - uint64_t(a));  // INT_MIN / -1 wraps
       return C(a / b);
-    case BinaryOp::kMax: return a > b ? a : b;
-    case BinaryOp::kMin: return a < b ? a : b;
-    case BinaryOp::kPRelu: return is_negative(a) ? wrap_mul(b, a) : a;
+    case BinaryOp::kMax:
+      return a > b ? a : b;
+    case BinaryOp::kMin:
+      return a < b ? a : b;
+    case BinaryOp::kPRelu:
+      return is_negative(a) ? wrap_mul(b, a) : a;
     case BinaryOp::kModFloor:
     case BinaryOp::kModTrunc: {
       if (b == 0 || (kSigned && b == C(-1))) return 0;
@@ -508,51 +561,75 @@ __device__ __forceinline__ C integer_arith(BinaryOp op, C a, C b) {
       if (op == BinaryOp::kModFloor && r != 0 && (is_negative(r) != is_negative(b))) r = C(r + b);
       return r;
     }
-    case BinaryOp::kBitAnd: return C(a & b);
-    case BinaryOp::kBitOr: return C(a | b);
-    case BinaryOp::kBitXor: return C(a ^ b);
-    case BinaryOp::kShiftLeft: return shift_in_range ? C(uint64_t(a) << unsigned(b)) : C(0);
+    case BinaryOp::kBitAnd:
+      return C(a & b);
+    case BinaryOp::kBitOr:
+      return C(a | b);
+    case BinaryOp::kBitXor:
+      return C(a ^ b);
+    case BinaryOp::kShiftLeft:
+      return shift_in_range ? C(uint64_t(a) << unsigned(b)) : C(0);
     case BinaryOp::kShiftRight:
       if (shift_in_range) return C(a >> unsigned(b));
       return is_negative(a) ? C(-1) : C(0);
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
 template <typename C>
 __device__ __forceinline__ C float_arith(BinaryOp op, C a, C b, double alpha) {
   switch (op) {
-    case BinaryOp::kAdd: return a + b;
-    case BinaryOp::kSub: return a - b;
-    case BinaryOp::kMul: return a * b;
-    case BinaryOp::kDiv: return a / b;
-    case BinaryOp::kMax: return isnan(a) ? a : (a > b ? a : b);  // NaN in either propagates
-    case BinaryOp::kMin: return isnan(a) ? a : (a < b ? a : b);
-    case BinaryOp::kPRelu: return a < C(0) ? b * a : a;
-    case BinaryOp::kModTrunc: return fmod(a, b);
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSub:
+      return a - b;
+    case BinaryOp::kMul:
+      return a * b;
+    case BinaryOp::kDiv:
+      return a / b;
+    case BinaryOp::kMax:
+      return isnan(a) ? a : (a > b ? a : b);  // NaN in either propagates
+    case BinaryOp::kMin:
+      return isnan(a) ? a : (a < b ? a : b);
+    case BinaryOp::kPRelu:
+      return a < C(0) ? b * a : a;
+    case BinaryOp::kModTrunc:
+      return fmod(a, b);
     case BinaryOp::kModFloor: {  // the sign of the divisor; fmod's NaN cases stay NaN
       C r = fmod(a, b);
       if (r != C(0) && ((r < C(0)) != (b < C(0)))) r += b;
       if (r == C(0)) r = copysign(C(0), b);
       return r;
     }
-    case BinaryOp::kSwiGLU: return swish(a, C(alpha)) * b;
-    default: return C(0);
+    case BinaryOp::kSwiGLU:
+      return swish(a, C(alpha)) * b;
+    default:
+      return C(0);
   }
 }
 
 template <typename C>
 __device__ __forceinline__ bool apply_predicate(BinaryOp op, C a, C b) {
   switch (op) {
-    case BinaryOp::kEqual: return a == b;
-    case BinaryOp::kLess: return a < b;
-    case BinaryOp::kGreater: return a > b;
-    case BinaryOp::kLessOrEqual: return a <= b;
-    case BinaryOp::kGreaterOrEqual: return a >= b;
-    case BinaryOp::kAnd: return a != C(0) && b != C(0);
-    case BinaryOp::kOr: return a != C(0) || b != C(0);
-    case BinaryOp::kXor: return (a != C(0)) != (b != C(0));
-    default: return false;
+    case BinaryOp::kEqual:
+      return a == b;
+    case BinaryOp::kLess:
+      return a < b;
+    case BinaryOp::kGreater:
+      return a > b;
+    case BinaryOp::kLessOrEqual:
+      return a <= b;
+    case BinaryOp::kGreaterOrEqual:
+      return a >= b;
+    case BinaryOp::kAnd:
+      return a != C(0) && b != C(0);
+    case BinaryOp::kOr:
+      return a != C(0) || b != C(0);
+    case BinaryOp::kXor:
+      return (a != C(0)) != (b != C(0));
+    default:
+      return false;
   }
 }
 
@@ -601,12 +678,49 @@ void launch_binary_integer(const ir::Node& node, BinaryOp op, const DeviceTensor
 
 enum class UnaryOp : uint8_t {
   // Also on integers (and Not on bool).
-  kIdentity, kRelu, kNeg, kAbs, kSign, kNot, kBitwiseNot, kShrink,
+  kIdentity,
+  kRelu,
+  kNeg,
+  kAbs,
+  kSign,
+  kNot,
+  kBitwiseNot,
+  kShrink,
   // Float types only.
-  kSigmoid, kTanh, kErf, kExp, kLog, kSqrt, kReciprocal, kFloor, kCeil, kRound,
-  kSin, kCos, kTan, kAsin, kAcos, kAtan, kSinh, kCosh, kAsinh, kAcosh, kAtanh,
-  kGelu, kGeluTanh, kLeakyRelu, kElu, kSelu, kCelu, kThresholdedRelu, kHardSigmoid, kHardSwish,
-  kSoftplus, kSoftsign, kMish, kSwish,
+  kSigmoid,
+  kTanh,
+  kErf,
+  kExp,
+  kLog,
+  kSqrt,
+  kReciprocal,
+  kFloor,
+  kCeil,
+  kRound,
+  kSin,
+  kCos,
+  kTan,
+  kAsin,
+  kAcos,
+  kAtan,
+  kSinh,
+  kCosh,
+  kAsinh,
+  kAcosh,
+  kAtanh,
+  kGelu,
+  kGeluTanh,
+  kLeakyRelu,
+  kElu,
+  kSelu,
+  kCelu,
+  kThresholdedRelu,
+  kHardSigmoid,
+  kHardSwish,
+  kSoftplus,
+  kSoftsign,
+  kMish,
+  kSwish,
   kSquare,    // x * x: Pow by a constant 2
   kDivideBy,  // x / alpha: Mean's last step
 };
@@ -641,14 +755,22 @@ __device__ __forceinline__ W shrink(W v, const UnaryParams& p) {
 template <typename C>
 __device__ __forceinline__ C integer_unary(UnaryOp op, C x, const UnaryParams& p) {
   switch (op) {
-    case UnaryOp::kRelu: return is_negative(x) ? C(0) : x;
-    case UnaryOp::kNeg: return C(uint64_t(0) - uint64_t(x));
-    case UnaryOp::kAbs: return is_negative(x) ? C(uint64_t(0) - uint64_t(x)) : x;
-    case UnaryOp::kSign: return x > C(0) ? C(1) : (is_negative(x) ? C(-1) : C(0));
-    case UnaryOp::kNot: return C(x == 0);
-    case UnaryOp::kBitwiseNot: return C(~x);
-    case UnaryOp::kShrink: return float_to_integer<C>(shrink(double(x), p));  // as the CPU
-    default: return x;
+    case UnaryOp::kRelu:
+      return is_negative(x) ? C(0) : x;
+    case UnaryOp::kNeg:
+      return C(uint64_t(0) - uint64_t(x));
+    case UnaryOp::kAbs:
+      return is_negative(x) ? C(uint64_t(0) - uint64_t(x)) : x;
+    case UnaryOp::kSign:
+      return x > C(0) ? C(1) : (is_negative(x) ? C(-1) : C(0));
+    case UnaryOp::kNot:
+      return C(x == 0);
+    case UnaryOp::kBitwiseNot:
+      return C(~x);
+    case UnaryOp::kShrink:
+      return float_to_integer<C>(shrink(double(x), p));  // as the CPU
+    default:
+      return x;
   }
 }
 
@@ -656,54 +778,94 @@ template <typename C>
 __device__ __forceinline__ C float_unary(UnaryOp op, C x, const UnaryParams& p) {
   const C alpha = C(p.alpha);
   switch (op) {
-    case UnaryOp::kRelu: return x < C(0) ? C(0) : x;
-    case UnaryOp::kNeg: return -x;
-    case UnaryOp::kAbs: return fabs(x);
-    case UnaryOp::kSign: return x > C(0) ? C(1) : (x < C(0) ? C(-1) : (x == C(0) ? C(0) : x));
-    case UnaryOp::kShrink: return shrink(x, p);
-    case UnaryOp::kSigmoid: return C(1) / (C(1) + exp(-x));
-    case UnaryOp::kTanh: return tanh(x);
-    case UnaryOp::kErf: return erf(x);
-    case UnaryOp::kExp: return exp(x);
-    case UnaryOp::kLog: return log(x);
-    case UnaryOp::kSqrt: return sqrt(x);
-    case UnaryOp::kReciprocal: return C(1) / x;
-    case UnaryOp::kFloor: return floor(x);
-    case UnaryOp::kCeil: return ceil(x);
-    case UnaryOp::kRound: return rint(x);  // half to even, as the CPU's nearbyint
-    case UnaryOp::kSin: return sin(x);
-    case UnaryOp::kCos: return cos(x);
-    case UnaryOp::kTan: return tan(x);
-    case UnaryOp::kAsin: return asin(x);
-    case UnaryOp::kAcos: return acos(x);
-    case UnaryOp::kAtan: return atan(x);
-    case UnaryOp::kSinh: return sinh(x);
-    case UnaryOp::kCosh: return cosh(x);
-    case UnaryOp::kAsinh: return asinh(x);
-    case UnaryOp::kAcosh: return acosh(x);
-    case UnaryOp::kAtanh: return atanh(x);
-    case UnaryOp::kGelu: return C(0.5) * x * (C(1) + erf(x * C(0.70710678118654752440)));
+    case UnaryOp::kRelu:
+      return x < C(0) ? C(0) : x;
+    case UnaryOp::kNeg:
+      return -x;
+    case UnaryOp::kAbs:
+      return fabs(x);
+    case UnaryOp::kSign:
+      return x > C(0) ? C(1) : (x < C(0) ? C(-1) : (x == C(0) ? C(0) : x));
+    case UnaryOp::kShrink:
+      return shrink(x, p);
+    case UnaryOp::kSigmoid:
+      return C(1) / (C(1) + exp(-x));
+    case UnaryOp::kTanh:
+      return tanh(x);
+    case UnaryOp::kErf:
+      return erf(x);
+    case UnaryOp::kExp:
+      return exp(x);
+    case UnaryOp::kLog:
+      return log(x);
+    case UnaryOp::kSqrt:
+      return sqrt(x);
+    case UnaryOp::kReciprocal:
+      return C(1) / x;
+    case UnaryOp::kFloor:
+      return floor(x);
+    case UnaryOp::kCeil:
+      return ceil(x);
+    case UnaryOp::kRound:
+      return rint(x);  // half to even, as the CPU's nearbyint
+    case UnaryOp::kSin:
+      return sin(x);
+    case UnaryOp::kCos:
+      return cos(x);
+    case UnaryOp::kTan:
+      return tan(x);
+    case UnaryOp::kAsin:
+      return asin(x);
+    case UnaryOp::kAcos:
+      return acos(x);
+    case UnaryOp::kAtan:
+      return atan(x);
+    case UnaryOp::kSinh:
+      return sinh(x);
+    case UnaryOp::kCosh:
+      return cosh(x);
+    case UnaryOp::kAsinh:
+      return asinh(x);
+    case UnaryOp::kAcosh:
+      return acosh(x);
+    case UnaryOp::kAtanh:
+      return atanh(x);
+    case UnaryOp::kGelu:
+      return C(0.5) * x * (C(1) + erf(x * C(0.70710678118654752440)));
     case UnaryOp::kGeluTanh: {
       const C k = C(0.79788456080286535588);  // sqrt(2 / pi)
       return C(0.5) * x * (C(1) + tanh(k * (x + C(0.044715) * x * x * x)));
     }
-    case UnaryOp::kLeakyRelu: return x < C(0) ? alpha * x : x;
-    case UnaryOp::kElu: return x < C(0) ? alpha * expm1(x) : x;
-    case UnaryOp::kSelu: return x > C(0) ? C(p.gamma) * x : C(p.gamma) * (alpha * expm1(x));
+    case UnaryOp::kLeakyRelu:
+      return x < C(0) ? alpha * x : x;
+    case UnaryOp::kElu:
+      return x < C(0) ? alpha * expm1(x) : x;
+    case UnaryOp::kSelu:
+      return x > C(0) ? C(p.gamma) * x : C(p.gamma) * (alpha * expm1(x));
     case UnaryOp::kCelu: {  // max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
       const C negative_part = alpha * expm1(x / alpha);
       return (x > C(0) ? x : C(0)) + (negative_part < C(0) ? negative_part : C(0));
     }
-    case UnaryOp::kThresholdedRelu: return x > alpha ? x : C(0);
-    case UnaryOp::kHardSigmoid: return hard_sigmoid(x, alpha, C(p.beta));
-    case UnaryOp::kHardSwish: return x * hard_sigmoid(x, C(1.0 / 6.0), C(0.5));
-    case UnaryOp::kSoftplus: return softplus(x);
-    case UnaryOp::kSoftsign: return x / (C(1) + fabs(x));
-    case UnaryOp::kMish: return x * tanh(softplus(x));
-    case UnaryOp::kSwish: return swish(x, alpha);
-    case UnaryOp::kSquare: return x * x;
-    case UnaryOp::kDivideBy: return x / alpha;
-    default: return x;
+    case UnaryOp::kThresholdedRelu:
+      return x > alpha ? x : C(0);
+    case UnaryOp::kHardSigmoid:
+      return hard_sigmoid(x, alpha, C(p.beta));
+    case UnaryOp::kHardSwish:
+      return x * hard_sigmoid(x, C(1.0 / 6.0), C(0.5));
+    case UnaryOp::kSoftplus:
+      return softplus(x);
+    case UnaryOp::kSoftsign:
+      return x / (C(1) + fabs(x));
+    case UnaryOp::kMish:
+      return x * tanh(softplus(x));
+    case UnaryOp::kSwish:
+      return swish(x, alpha);
+    case UnaryOp::kSquare:
+      return x * x;
+    case UnaryOp::kDivideBy:
+      return x / alpha;
+    default:
+      return x;
   }
 }
 

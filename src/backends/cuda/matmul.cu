@@ -1,6 +1,6 @@
-#include <array>
 #include <cublasLt.h>
 
+#include <array>
 #include <cstring>
 #include <map>
 
@@ -14,15 +14,20 @@ namespace {
 
 void check_lt(cublasStatus_t status, const ir::Node& node, const char* what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
-  fail(ErrorCode::kRuntime, node.describe(), ": cuBLASLt ", what, " failed with status ", int(status));
+  fail(ErrorCode::kRuntime, node.describe(), ": cuBLASLt ", what, " failed with status ",
+       int(status));
 }
 
 cudaDataType_t cuda_type(DataType t) {
   switch (t) {
-    case DataType::kFloat16: return CUDA_R_16F;
-    case DataType::kBFloat16: return CUDA_R_16BF;
-    case DataType::kFloat64: return CUDA_R_64F;
-    default: return CUDA_R_32F;
+    case DataType::kFloat16:
+      return CUDA_R_16F;
+    case DataType::kBFloat16:
+      return CUDA_R_16BF;
+    case DataType::kFloat64:
+      return CUDA_R_64F;
+    default:
+      return CUDA_R_32F;
   }
 }
 
@@ -90,27 +95,34 @@ std::string describe_algo(const cublasLtMatmulAlgo_t& algo) {
     if (which == CUBLASLT_ALGO_CONFIG_ID || which == CUBLASLT_ALGO_CONFIG_SPLITK_NUM ||
         which == CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING) {
       int32_t v = 0;
-      if (cublasLtMatmulAlgoConfigGetAttribute(&algo, which, &v, sizeof v, &written) != CUBLAS_STATUS_SUCCESS) return -1;
+      if (cublasLtMatmulAlgoConfigGetAttribute(&algo, which, &v, sizeof v, &written) !=
+          CUBLAS_STATUS_SUCCESS)
+        return -1;
       return v;
     }
-    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, which, &v32, sizeof v32, &written) != CUBLAS_STATUS_SUCCESS) return -1;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, which, &v32, sizeof v32, &written) !=
+        CUBLAS_STATUS_SUCCESS)
+      return -1;
     return v32;
   };
-  return cat("cuBLASLt algo ", attr(CUBLASLT_ALGO_CONFIG_ID), " (tile ", attr(CUBLASLT_ALGO_CONFIG_TILE_ID),
-             ", stages ", attr(CUBLASLT_ALGO_CONFIG_STAGES_ID), ", split-k ",
-             attr(CUBLASLT_ALGO_CONFIG_SPLITK_NUM), ", swizzle ", attr(CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING), ")");
+  return cat("cuBLASLt algo ", attr(CUBLASLT_ALGO_CONFIG_ID), " (tile ",
+             attr(CUBLASLT_ALGO_CONFIG_TILE_ID), ", stages ", attr(CUBLASLT_ALGO_CONFIG_STAGES_ID),
+             ", split-k ", attr(CUBLASLT_ALGO_CONFIG_SPLITK_NUM), ", swizzle ",
+             attr(CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING), ")");
 }
 
 std::string describe_params(const std::vector<uint8_t>& bytes) {
   const auto [key, algo] = decode_params(bytes, "tactic parameters");
-  return cat(describe_algo(algo), " for m=", key[0], " n=", key[1], " k=", key[2], " batch ", key[3]);
+  return cat(describe_algo(algo), " for m=", key[0], " n=", key[1], " k=", key[2], " batch ",
+             key[3]);
 }
 
 cublasLtMatrixLayout_t make_layout(const ir::Node& node, DataType dtype, int64_t rows, int64_t cols,
                                    int64_t ld, int64_t batch, int64_t stride) {
   cublasLtMatrixLayout_t layout = nullptr;
-  check_lt(cublasLtMatrixLayoutCreate(&layout, cuda_type(dtype), uint64_t(rows), uint64_t(cols), ld),
-           node, "matrix layout");
+  check_lt(
+      cublasLtMatrixLayoutCreate(&layout, cuda_type(dtype), uint64_t(rows), uint64_t(cols), ld),
+      node, "matrix layout");
   if (batch > 1) {
     const int32_t count = int32_t(batch);
     check_lt(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
@@ -125,13 +137,15 @@ cublasLtMatrixLayout_t make_layout(const ir::Node& node, DataType dtype, int64_t
 
 // Row-major D[m, n] = op(A)[m, k] op(B)[k, n] is column-major D^T[n, m] = op(B)^T op(A)^T:
 // cuBLASLt's first operand is our B, its second our A.
-std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool tf32, const MatmulKey& key) {
+std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool tf32,
+                                  const MatmulKey& key) {
   const ir::Node& node = rc.node;
   auto plan = std::make_unique<LtPlan>();
   const bool in_double = c.dtype == DataType::kFloat64;
-  const cublasComputeType_t compute =
-      in_double ? CUBLAS_COMPUTE_64F
-      : c.dtype == DataType::kFloat32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute = in_double ? CUBLAS_COMPUTE_64F
+                                      : c.dtype == DataType::kFloat32 && tf32
+                                          ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                          : CUBLAS_COMPUTE_32F;
   check_lt(cublasLtMatmulDescCreate(&plan->desc, compute, in_double ? CUDA_R_64F : CUDA_R_32F),
            node, "matmul descriptor");
   const cublasOperation_t op_first = c.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -145,9 +159,15 @@ std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool 
   // The epilogue; the bias pointer is set at each launch.
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   switch (c.activation) {
-    case GemmActivation::kNone: epilogue = c.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT; break;
-    case GemmActivation::kRelu: epilogue = c.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU; break;
-    case GemmActivation::kGeluTanh: epilogue = c.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU; break;
+    case GemmActivation::kNone:
+      epilogue = c.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+      break;
+    case GemmActivation::kRelu:
+      epilogue = c.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+      break;
+    case GemmActivation::kGeluTanh:
+      epilogue = c.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+      break;
   }
   if (epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
     check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
@@ -172,12 +192,13 @@ std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool 
     const auto [tuned_key, algo] = decode_params(*rc.tactic_params, node.describe());
     if (tuned_key == key) {
       cublasLtMatmulHeuristicResult_t check{};
-      const cublasStatus_t status = cublasLtMatmulAlgoCheck(handle, plan->desc, plan->a, plan->b, plan->d,
-                                                            plan->d, &algo, &check);
+      const cublasStatus_t status = cublasLtMatmulAlgoCheck(handle, plan->desc, plan->a, plan->b,
+                                                            plan->d, plan->d, &algo, &check);
       KILN_CHECK(status == CUBLAS_STATUS_SUCCESS && check.workspaceSize <= rc.workspace_bytes,
                  ErrorCode::kRuntime, node.describe(), ": the plan's ", describe_algo(algo),
                  " cannot run this product here (cuBLASLt status ", int(status), ", workspace ",
-                 check.workspaceSize, " of ", rc.workspace_bytes, " bytes): the engine was built for "
+                 check.workspaceSize, " of ", rc.workspace_bytes,
+                 " bytes): the engine was built for "
                  "another GPU or cuBLASLt version; rebuild it");
       plan->algo = algo;
       return plan;
@@ -193,13 +214,14 @@ std::unique_ptr<LtPlan> make_plan(const RunContext& rc, const GemmCall& c, bool 
   std::array<cublasLtMatmulHeuristicResult_t, kMaxTacticProposals> results{};
   const int wanted = rc.tactic_proposals ? int(kMaxTacticProposals) : 1;
   int found = 0;
-  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-      handle, plan->desc, plan->a, plan->b, plan->d, plan->d, preference, wanted, results.data(), &found);
+  const cublasStatus_t status =
+      cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->a, plan->b, plan->d, plan->d,
+                                     preference, wanted, results.data(), &found);
   cublasLtMatmulPreferenceDestroy(preference);
   check_lt(status, node, "algorithm heuristic");
   KILN_CHECK(found > 0, ErrorCode::kRuntime, node.describe(), ": cuBLASLt has no algorithm for a ",
-             to_string(c.dtype), " product of [", c.m, "x", c.k, "] by [", c.k, "x", c.n, "] (batch ",
-             c.batch, ")");
+             to_string(c.dtype), " product of [", c.m, "x", c.k, "] by [", c.k, "x", c.n,
+             "] (batch ", c.batch, ")");
   plan->algo = results[0].algo;
   if (rc.tactic_proposals && rc.tactic_proposals->empty()) {
     for (int i = 0; i < found; ++i) {
@@ -218,9 +240,18 @@ void launch_gemm(RunContext& rc, const GemmCall& c) {
   const bool tf32 = (rc.builder_flags >> uint32_t(BuilderFlag::kTF32)) & 1u;
   if (!*rc.state) *rc.state = std::make_shared<MatmulCache>();
   auto& cache = *static_cast<MatmulCache*>(rc.state->get());
-  const MatmulKey key{c.m, c.n, c.k, c.batch, c.stride_a, c.stride_b, c.stride_d,
-                      int64_t(c.transpose_a), int64_t(c.transpose_b), int64_t(tf32),
-                      int64_t(c.bias != nullptr), int64_t(c.activation)};
+  const MatmulKey key{c.m,
+                      c.n,
+                      c.k,
+                      c.batch,
+                      c.stride_a,
+                      c.stride_b,
+                      c.stride_d,
+                      int64_t(c.transpose_a),
+                      int64_t(c.transpose_b),
+                      int64_t(tf32),
+                      int64_t(c.bias != nullptr),
+                      int64_t(c.activation)};
   std::unique_ptr<LtPlan>& plan = cache.plans[key];
   if (!plan) {
     plan = make_plan(rc, c, tf32, key);
@@ -293,7 +324,8 @@ void run_matmul(RunContext& rc) {
     launch_gemm(rc, c);
   } else {
     // General broadcast: one product per output matrix.
-    const Dims sa = broadcast_strides_to(batch_a, batch_out), sb = broadcast_strides_to(batch_b, batch_out);
+    const Dims sa = broadcast_strides_to(batch_a, batch_out),
+               sb = broadcast_strides_to(batch_b, batch_out);
     const size_t bytes = element_size(a.dtype);
     c.m = m;
     for (int64_t i = 0; i < count; ++i) {
@@ -314,20 +346,28 @@ void run_matmul(RunContext& rc) {
 
 // C shaped [n] or [1, n]: one value per output column, as a bias.
 bool is_row_vector(const Dims& shape, int64_t n) {
-  return (shape.size() == 1 && shape[0] == n) || (shape.size() == 2 && shape[0] == 1 && shape[1] == n);
+  return (shape.size() == 1 && shape[0] == n) ||
+         (shape.size() == 2 && shape[0] == 1 && shape[1] == n);
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "MatMul", "cublaslt_matmul", {},
-    [](const NodeQuery& q) {
-      return plain_matmul_dtype(q.input(0).dtype) && q.input(1).dtype == q.input(0).dtype &&
-             ranks_fit(q);
-    },
-    run_matmul, 0, kCublasLtSource, true, describe_params});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"MatMul",
+                                     "cublaslt_matmul",
+                                     {},
+                                     [](const NodeQuery& q) {
+                                       return plain_matmul_dtype(q.input(0).dtype) &&
+                                              q.input(1).dtype == q.input(0).dtype && ranks_fit(q);
+                                     },
+                                     run_matmul,
+                                     0,
+                                     kCublasLtSource,
+                                     true,
+                                     describe_params});
 
 // Gemm: Y = alpha * op(A) op(B) + beta * C, with C broadcast into Y first.
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Gemm", "cublaslt_gemm", {},
+    "Gemm",
+    "cublaslt_gemm",
+    {},
     [](const NodeQuery& q) {
       const DataType t = q.input(0).dtype;
       if (!plain_matmul_dtype(t) || q.input(1).dtype != t) return false;
@@ -360,20 +400,27 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       }
       if (c.k == 0) {  // alpha * (empty product) is 0
         if (c.beta == 0.0f) {
-          check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), rc.stream), rc.node, "zero-filling");
+          check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), rc.stream), rc.node,
+                     "zero-filling");
         } else if (c.beta != 1.0f) {
-          fail(ErrorCode::kUnsupported, rc.node.describe(), ": Gemm with K = 0 and beta != 1 on the GPU");
+          fail(ErrorCode::kUnsupported, rc.node.describe(),
+               ": Gemm with K = 0 and beta != 1 on the GPU");
         }
         return;
       }
       launch_gemm(rc, c);
     },
-    0, kCublasLtSource, true, describe_params});
+    0,
+    kCublasLtSource,
+    true,
+    describe_params});
 
 // FusedMatMul (passes/matmul_epilogue_fusion.h): act(A W + bias + residual), B one matrix,
 // so A's batches are rows of one product; the residual is cuBLASLt's C (beta = 1).
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "FusedMatMul", "cublaslt_matmul_epilogue", {},
+    "FusedMatMul",
+    "cublaslt_matmul_epilogue",
+    {},
     [](const NodeQuery& q) {
       const DataType t = q.input(0).dtype;
       if (!matmul_dtype(t)) return false;
@@ -392,7 +439,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       c.dtype = a.dtype;
       c.k = w.shape[0];
       c.n = w.shape[1];
-      KILN_CHECK(c.k > 0, ErrorCode::kUnsupported, rc.node.describe(), ": an empty inner dimension");
+      KILN_CHECK(c.k > 0, ErrorCode::kUnsupported, rc.node.describe(),
+                 ": an empty inner dimension");
       c.m = a.numel() / c.k;
       c.a = a.data;
       c.b = w.data;
@@ -408,7 +456,10 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
                                                  : GemmActivation::kNone;
       launch_gemm(rc, c);
     },
-    0, kCublasLtSource, true, describe_params});
+    0,
+    kCublasLtSource,
+    true,
+    describe_params});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -1,8 +1,8 @@
 // MatMul and Gemm through cuBLASLt: row-major operands (handled as the transposed
 // column-major product), batched with strides, broadcast batch dims folded into the rows
 // where possible and looped otherwise. Float32 computes in float32 (or TF32 when the builder
-// flag kTF32 is set); float16/bfloat16 in float32; float64 in float64 (no epilogues). Descriptors and the chosen algorithm are
-// cached per node and shape in the execution context.
+// flag kTF32 is set); float16/bfloat16 in float32; float64 in float64 (no epilogues). Descriptors
+// and the chosen algorithm are cached per node and shape in the execution context.
 #pragma once
 
 #include "backends/cuda/cuda_common.cuh"

@@ -120,20 +120,47 @@ __device__ __forceinline__ typename KeyOf<T>::type order_key(T v) {
 template <typename Fn>
 bool dispatch_keyed(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: fn(Tag<float>{}); return true;
-    case DataType::kFloat16: fn(Tag<half>{}); return true;
-    case DataType::kBFloat16: fn(Tag<bfloat16>{}); return true;
-    case DataType::kFloat64: fn(Tag<double>{}); return true;
-    case DataType::kInt8: fn(Tag<int8_t>{}); return true;
-    case DataType::kUInt8: fn(Tag<uint8_t>{}); return true;
-    case DataType::kBool: fn(Tag<uint8_t>{}); return true;
-    case DataType::kInt16: fn(Tag<int16_t>{}); return true;
-    case DataType::kUInt16: fn(Tag<uint16_t>{}); return true;
-    case DataType::kInt32: fn(Tag<int32_t>{}); return true;
-    case DataType::kUInt32: fn(Tag<uint32_t>{}); return true;
-    case DataType::kInt64: fn(Tag<int64_t>{}); return true;
-    case DataType::kUInt64: fn(Tag<uint64_t>{}); return true;
-    default: return false;
+    case DataType::kFloat32:
+      fn(Tag<float>{});
+      return true;
+    case DataType::kFloat16:
+      fn(Tag<half>{});
+      return true;
+    case DataType::kBFloat16:
+      fn(Tag<bfloat16>{});
+      return true;
+    case DataType::kFloat64:
+      fn(Tag<double>{});
+      return true;
+    case DataType::kInt8:
+      fn(Tag<int8_t>{});
+      return true;
+    case DataType::kUInt8:
+      fn(Tag<uint8_t>{});
+      return true;
+    case DataType::kBool:
+      fn(Tag<uint8_t>{});
+      return true;
+    case DataType::kInt16:
+      fn(Tag<int16_t>{});
+      return true;
+    case DataType::kUInt16:
+      fn(Tag<uint16_t>{});
+      return true;
+    case DataType::kInt32:
+      fn(Tag<int32_t>{});
+      return true;
+    case DataType::kUInt32:
+      fn(Tag<uint32_t>{});
+      return true;
+    case DataType::kInt64:
+      fn(Tag<int64_t>{});
+      return true;
+    case DataType::kUInt64:
+      fn(Tag<uint64_t>{});
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -168,13 +168,13 @@ void run_nms(RunContext& rc) {
     using S = typename decltype(tag)::type;
     using Key = typename KeyOf<S>::type;
     size_t sort_bytes = 0, scan_bytes = 0;
-    check_cuda(cub::DeviceSegmentedRadixSort::SortPairsDescending(
-                   nullptr, sort_bytes, static_cast<const Key*>(nullptr),
-                   static_cast<Key*>(nullptr), static_cast<const int32_t*>(nullptr),
-                   static_cast<int32_t*>(nullptr), int(total), int(segments),
-                   static_cast<const int*>(nullptr), static_cast<const int*>(nullptr), 0,
-                   int(sizeof(Key) * 8), rc.stream),
-               rc.node, "sizing the score sort");
+    check_cuda(
+        cub::DeviceSegmentedRadixSort::SortPairsDescending(
+            nullptr, sort_bytes, static_cast<const Key*>(nullptr), static_cast<Key*>(nullptr),
+            static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr), int(total),
+            int(segments), static_cast<const int*>(nullptr), static_cast<const int*>(nullptr), 0,
+            int(sizeof(Key) * 8), rc.stream),
+        rc.node, "sizing the score sort");
     check_cuda(cub::DeviceScan::InclusiveSum(nullptr, scan_bytes, static_cast<int64_t*>(nullptr),
                                              static_cast<int64_t*>(nullptr), segments, rc.stream),
                rc.node, "sizing the count scan");
@@ -245,8 +245,10 @@ bool supports_nms(const NodeQuery& q) {
   return volume(s) < (int64_t(1) << 31) && s[0] * s[1] < (int64_t(1) << 31);
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"NonMaxSuppression", "cuda_non_max_suppression",
-                                     {kMaxOutput, kIouThreshold, kScoreThreshold}, supports_nms,
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"NonMaxSuppression",
+                                     "cuda_non_max_suppression",
+                                     {kMaxOutput, kIouThreshold, kScoreThreshold},
+                                     supports_nms,
                                      run_nms});
 
 }  // namespace

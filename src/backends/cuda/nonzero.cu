@@ -67,9 +67,9 @@ void inclusive_sum(RunContext& rc, const ScanBuffers& b, int64_t n) {
 
 // Copies `count` int64 values from the device and waits for them.
 void read_back(RunContext& rc, const int64_t* device, int64_t* host, size_t count) {
-  check_cuda(cudaMemcpyAsync(host, device, count * sizeof(int64_t), cudaMemcpyDeviceToHost,
-                             rc.stream),
-             rc.node, "copying the output size to the host");
+  check_cuda(
+      cudaMemcpyAsync(host, device, count * sizeof(int64_t), cudaMemcpyDeviceToHost, rc.stream),
+      rc.node, "copying the output size to the host");
   check_cuda(cudaStreamSynchronize(rc.stream), rc.node, "computing the output size");
 }
 
@@ -142,7 +142,9 @@ void run_nonzero(RunContext& rc) {
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "NonZero", "cuda_nonzero", {},
+    "NonZero",
+    "cuda_nonzero",
+    {},
     [](const NodeQuery& q) {
       const size_t bytes = element_size(q.input(0).dtype);
       // The bit test does not fit the narrow float codes (FNUZ NaN is 0x80, float4 -0 is 0x8,
@@ -243,14 +245,16 @@ void run_compress(RunContext& rc) {
   });
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Compress", "cuda_compress", {},
-    [](const NodeQuery& q) {
-      const size_t bytes = element_size(q.input(0).dtype);
-      return (bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8) &&
-             q.input(1).dtype == DataType::kBool;
-    },
-    run_compress});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Compress",
+                                     "cuda_compress",
+                                     {},
+                                     [](const NodeQuery& q) {
+                                       const size_t bytes = element_size(q.input(0).dtype);
+                                       return (bytes == 1 || bytes == 2 || bytes == 4 ||
+                                               bytes == 8) &&
+                                              q.input(1).dtype == DataType::kBool;
+                                     },
+                                     run_compress});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -160,7 +160,8 @@ void launch_row_norm(const ir::Node& node, const RowNormArgs& a, cudaStream_t st
     if (plan.threads == 32) {
       const int64_t blocks = (a.rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock;
       row_norm_kernel<T, kVec, kItems, true, kRms>
-          <<<unsigned(blocks < grid_cap ? blocks : grid_cap), 32 * kWarpRowsPerBlock, 0, stream>>>(a);
+          <<<unsigned(blocks < grid_cap ? blocks : grid_cap), 32 * kWarpRowsPerBlock, 0, stream>>>(
+              a);
     } else if constexpr (kItems == kRowRegisterBudget / kVec) {
       row_norm_kernel<T, kVec, kItems, false, kRms>
           <<<unsigned(a.rows < grid_cap ? a.rows : grid_cap), plan.threads, 0, stream>>>(a);
@@ -239,7 +240,9 @@ bool row_params_supported(const NodeQuery& q, size_t count) {
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "LayerNormalization", "cuda_layer_norm", {},
+    "LayerNormalization",
+    "cuda_layer_norm",
+    {},
     [](const NodeQuery& q) {
       if (!row_params_supported(q, 2)) return false;
       for (size_t i = 1; i < q.outputs.size(); ++i) {
@@ -261,7 +264,9 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     }});
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "RMSNormalization", "cuda_rms_norm", {},
+    "RMSNormalization",
+    "cuda_rms_norm",
+    {},
     [](const NodeQuery& q) { return row_params_supported(q, 1); },
     [](RunContext& rc) {
       const DeviceTensor& x = rc.input(0);
@@ -314,7 +319,9 @@ __global__ void batch_norm_kernel(const T* __restrict__ x, T* __restrict__ y, in
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "BatchNormalization", "cuda_batch_norm", {},
+    "BatchNormalization",
+    "cuda_batch_norm",
+    {},
     [](const NodeQuery& q) {
       for (size_t i = 0; i < 5; ++i) {
         if (!q.has_input(i) || !is_float16_or_32(q.input(i).dtype)) return false;
@@ -329,7 +336,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
       for (size_t d = 2; d < x.shape.size(); ++d) spatial *= x.shape[d];
       const int64_t planes = batches * channels;
       if (planes * spatial == 0) return;
-      BatchNormParams p{rc.input(1).data, rc.input(2).data, rc.input(3).data, rc.input(4).data, {}, {}};
+      BatchNormParams p{
+          rc.input(1).data, rc.input(2).data, rc.input(3).data, rc.input(4).data, {}, {}};
       for (int i = 0; i < 4; ++i) {
         p.is_half[i] = rc.input(size_t(i) + 1).dtype == DataType::kFloat16;
         p.is_bf16[i] = rc.input(size_t(i) + 1).dtype == DataType::kBFloat16;
@@ -340,8 +348,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
                       unsigned(planes < 65535 ? planes : 65535));
       dispatch_float(rc.node, x.dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        batch_norm_kernel<T><<<grid, kBlock, 0, rc.stream>>>(
-            x.as<T>(), rc.output(0).as<T>(), planes, channels, spatial, p, epsilon);
+        batch_norm_kernel<T><<<grid, kBlock, 0, rc.stream>>>(x.as<T>(), rc.output(0).as<T>(),
+                                                             planes, channels, spatial, p, epsilon);
       });
     }});
 

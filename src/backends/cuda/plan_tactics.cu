@@ -11,7 +11,8 @@ std::string check_loaded_tactic(const ir::Node& node, const std::string& tactic,
     return "";
   }
   const CudaKernel* k = CudaKernelRegistry::instance().find(node.op, tactic);
-  if (k == nullptr) return cat("tactic '", tactic, "' is not a CUDA kernel of ", node.op, " in this kiln");
+  if (k == nullptr)
+    return cat("tactic '", tactic, "' is not a CUDA kernel of ", node.op, " in this kiln");
   if (has_params && !k->tunable) {
     return cat("CUDA tactic '", tactic, "' takes no algorithm parameters, but the plan gives some");
   }

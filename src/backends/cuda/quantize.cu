@@ -60,7 +60,8 @@ ParamLayout resolve_layout(const ir::Node& node, const Dims& x, const Dims& scal
 
 ParamMode param_mode(const ParamLayout& l) {
   switch (l.granularity) {
-    case 0: return ParamMode::kConstant;
+    case 0:
+      return ParamMode::kConstant;
     case 1:
       if (l.inner % kVec == 0) return ParamMode::kConstant;
       if (l.inner == 1 && l.axis_extent % kVec == 0) return ParamMode::kContiguous;
@@ -151,23 +152,34 @@ __device__ __forceinline__ int32_t saturate_integer(F quotient, int32_t zero_poi
 __device__ __forceinline__ int32_t zero_point_int(const void* p, int64_t i, DataType t) {
   const uint8_t byte = static_cast<const uint8_t*>(p)[i];
   switch (t) {
-    case DataType::kInt8: return static_cast<const int8_t*>(p)[i];
-    case DataType::kUInt8: return byte;
-    case DataType::kInt4: return int4_value(byte);
-    case DataType::kUInt4: return uint4_value(byte);
-    case DataType::kInt2: return int2_value(byte);
-    case DataType::kUInt2: return uint2_value(byte);
-    case DataType::kInt16: return static_cast<const int16_t*>(p)[i];
-    default: return static_cast<const uint16_t*>(p)[i];
+    case DataType::kInt8:
+      return static_cast<const int8_t*>(p)[i];
+    case DataType::kUInt8:
+      return byte;
+    case DataType::kInt4:
+      return int4_value(byte);
+    case DataType::kUInt4:
+      return uint4_value(byte);
+    case DataType::kInt2:
+      return int2_value(byte);
+    case DataType::kUInt2:
+      return uint2_value(byte);
+    case DataType::kInt16:
+      return static_cast<const int16_t*>(p)[i];
+    default:
+      return static_cast<const uint16_t*>(p)[i];
   }
 }
 
 // The fnuz float8s and float4 e2m1 decoded (exact in float32).
 __device__ __forceinline__ float decode_narrow_float(uint8_t code, DataType t) {
   switch (t) {
-    case DataType::kFloat8E4M3FNUZ: return fp8e4m3fnuz_to_float(code);
-    case DataType::kFloat8E5M2FNUZ: return fp8e5m2fnuz_to_float(code);
-    default: return fp4e2m1_to_float(code);
+    case DataType::kFloat8E4M3FNUZ:
+      return fp8e4m3fnuz_to_float(code);
+    case DataType::kFloat8E5M2FNUZ:
+      return fp8e5m2fnuz_to_float(code);
+    default:
+      return fp4e2m1_to_float(code);
   }
 }
 
@@ -203,8 +215,8 @@ __device__ __forceinline__ uint16_t quantize_one(const QuantizeArgs& a, T x, int
     case DataType::kFloat8E5M2FNUZ:
     case DataType::kFloat4E2M1: {
       // As the CPU: the quotient plus the zero point in double, rounded once by the encoder.
-      const float zp = a.zero_point ? decode_narrow_float(static_cast<const uint8_t*>(a.zero_point)[p],
-                                                          a.out_type)
+      const float zp = a.zero_point ? decode_narrow_float(
+                                          static_cast<const uint8_t*>(a.zero_point)[p], a.out_type)
                                     : 0.0f;
       const double v = __dadd_rn(in_double ? wide : double(narrow), double(zp));
       if (a.out_type == DataType::kFloat8E4M3FNUZ) return float_to_fp8e4m3fnuz(v, a.saturate);
@@ -215,18 +227,41 @@ __device__ __forceinline__ uint16_t quantize_one(const QuantizeArgs& a, T x, int
       int32_t lo = 0, hi = 255;
       uint16_t mask = 0xffff;  // the stored bits: the low 8 or 16 (one byte per sub-byte code)
       switch (a.out_type) {
-        case DataType::kInt8: lo = -128; hi = 127; break;
-        case DataType::kInt16: lo = -32768; hi = 32767; break;
-        case DataType::kUInt16: hi = 65535; break;
-        case DataType::kInt4: lo = -8; hi = 7; mask = 0xf; break;
-        case DataType::kUInt4: hi = 15; mask = 0xf; break;
-        case DataType::kInt2: lo = -2; hi = 1; mask = 0x3; break;
-        case DataType::kUInt2: hi = 3; mask = 0x3; break;
-        default: break;
+        case DataType::kInt8:
+          lo = -128;
+          hi = 127;
+          break;
+        case DataType::kInt16:
+          lo = -32768;
+          hi = 32767;
+          break;
+        case DataType::kUInt16:
+          hi = 65535;
+          break;
+        case DataType::kInt4:
+          lo = -8;
+          hi = 7;
+          mask = 0xf;
+          break;
+        case DataType::kUInt4:
+          hi = 15;
+          mask = 0xf;
+          break;
+        case DataType::kInt2:
+          lo = -2;
+          hi = 1;
+          mask = 0x3;
+          break;
+        case DataType::kUInt2:
+          hi = 3;
+          mask = 0x3;
+          break;
+        default:
+          break;
       }
       const int32_t zp = a.zero_point ? zero_point_int(a.zero_point, p, a.out_type) : 0;
-      const int32_t q = in_double ? saturate_integer(wide, zp, lo, hi)
-                                  : saturate_integer(narrow, zp, lo, hi);
+      const int32_t q =
+          in_double ? saturate_integer(wide, zp, lo, hi) : saturate_integer(narrow, zp, lo, hi);
       return uint16_t(q) & mask;
     }
   }
@@ -264,10 +299,12 @@ __global__ void quantize_kernel(const T* __restrict__ x, QuantizeArgs a, bool ve
 template <typename Fn>
 void dispatch_mode(ParamMode mode, Fn&& fn) {
   switch (mode) {
-    case ParamMode::kConstant: return fn(std::integral_constant<ParamMode, ParamMode::kConstant>{});
+    case ParamMode::kConstant:
+      return fn(std::integral_constant<ParamMode, ParamMode::kConstant>{});
     case ParamMode::kContiguous:
       return fn(std::integral_constant<ParamMode, ParamMode::kContiguous>{});
-    case ParamMode::kGeneral: return fn(std::integral_constant<ParamMode, ParamMode::kGeneral>{});
+    case ParamMode::kGeneral:
+      return fn(std::integral_constant<ParamMode, ParamMode::kGeneral>{});
   }
 }
 
@@ -294,8 +331,10 @@ bool is_quantized_output(DataType t) {
     case DataType::kFloat8E5M2:
     case DataType::kFloat8E4M3FNUZ:
     case DataType::kFloat8E5M2FNUZ:
-    case DataType::kFloat4E2M1: return true;
-    default: return false;
+    case DataType::kFloat4E2M1:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -348,18 +387,22 @@ void run_quantize(RunContext& rc) {
     });
   };
   switch (x.dtype) {
-    case DataType::kFloat32: return launch(Tag<float>{});
-    case DataType::kFloat16: return launch(Tag<half>{});
-    case DataType::kBFloat16: return launch(Tag<bfloat16>{});
-    case DataType::kInt32: return launch(Tag<int32_t>{});
+    case DataType::kFloat32:
+      return launch(Tag<float>{});
+    case DataType::kFloat16:
+      return launch(Tag<half>{});
+    case DataType::kBFloat16:
+      return launch(Tag<bfloat16>{});
+    case DataType::kInt32:
+      return launch(Tag<int32_t>{});
     default:
       fail(ErrorCode::kInternal, rc.node.describe(), ": QuantizeLinear kernel for ",
            to_string(x.dtype));
   }
 }
 
-KILN_REGISTER_CUDA_KERNEL(
-    CudaKernel{"QuantizeLinear", "cuda_quantize_linear", {}, quantize_supported, run_quantize});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "QuantizeLinear", "cuda_quantize_linear", {}, quantize_supported, run_quantize});
 
 // ---------------------------------------------------------------------------------------------
 // DequantizeLinear: y = (x - zero_point) * scale, subtracted exactly, multiplied in float32,
@@ -378,31 +421,44 @@ struct DequantizeArgs {
 template <typename Bits>
 __device__ __forceinline__ float centered(Bits x, Bits zp, DataType t) {
   switch (t) {
-    case DataType::kInt8: return float(int8_t(x)) - float(int8_t(zp));
-    case DataType::kUInt8: return float(uint8_t(x)) - float(uint8_t(zp));
-    case DataType::kInt16: return float(int16_t(x)) - float(int16_t(zp));
-    case DataType::kUInt16: return float(uint16_t(x)) - float(uint16_t(zp));
+    case DataType::kInt8:
+      return float(int8_t(x)) - float(int8_t(zp));
+    case DataType::kUInt8:
+      return float(uint8_t(x)) - float(uint8_t(zp));
+    case DataType::kInt16:
+      return float(int16_t(x)) - float(int16_t(zp));
+    case DataType::kUInt16:
+      return float(uint16_t(x)) - float(uint16_t(zp));
     // The int64 difference is exact; one rounding to float32, as the CPU's double does.
-    case DataType::kInt32: return __ll2float_rn(int64_t(int32_t(x)) - int64_t(int32_t(zp)));
+    case DataType::kInt32:
+      return __ll2float_rn(int64_t(int32_t(x)) - int64_t(int32_t(zp)));
     // float32 subtraction of the decoded values rounds as the CPU's double then float does.
-    case DataType::kFloat8E4M3: return __fsub_rn(decode_e4m3(uint8_t(x)), decode_e4m3(uint8_t(zp)));
-    case DataType::kFloat8E5M2: return __fsub_rn(decode_e5m2(uint8_t(x)), decode_e5m2(uint8_t(zp)));
-    case DataType::kInt4: return float(int4_value(uint8_t(x)) - int4_value(uint8_t(zp)));
-    case DataType::kUInt4: return float(uint4_value(uint8_t(x)) - uint4_value(uint8_t(zp)));
-    case DataType::kInt2: return float(int2_value(uint8_t(x)) - int2_value(uint8_t(zp)));
-    case DataType::kUInt2: return float(uint2_value(uint8_t(x)) - uint2_value(uint8_t(zp)));
+    case DataType::kFloat8E4M3:
+      return __fsub_rn(decode_e4m3(uint8_t(x)), decode_e4m3(uint8_t(zp)));
+    case DataType::kFloat8E5M2:
+      return __fsub_rn(decode_e5m2(uint8_t(x)), decode_e5m2(uint8_t(zp)));
+    case DataType::kInt4:
+      return float(int4_value(uint8_t(x)) - int4_value(uint8_t(zp)));
+    case DataType::kUInt4:
+      return float(uint4_value(uint8_t(x)) - uint4_value(uint8_t(zp)));
+    case DataType::kInt2:
+      return float(int2_value(uint8_t(x)) - int2_value(uint8_t(zp)));
+    case DataType::kUInt2:
+      return float(uint2_value(uint8_t(x)) - uint2_value(uint8_t(zp)));
     case DataType::kFloat8E4M3FNUZ:
     case DataType::kFloat8E5M2FNUZ:
     case DataType::kFloat4E2M1:
       return __fsub_rn(decode_narrow_float(uint8_t(x), t), decode_narrow_float(uint8_t(zp), t));
-    default: return 0.0f;
+    default:
+      return 0.0f;
   }
 }
 
 template <typename Bits, typename Out>
 __device__ __forceinline__ Out dequantize_one(const DequantizeArgs& a, Bits x, int64_t p) {
   const Bits zp = a.zero_point ? static_cast<const Bits*>(a.zero_point)[p] : Bits(0);
-  return from_float<Out>(__fmul_rn(centered(x, zp, a.x_type), quant::load_scale(a.scale, p, a.scale_type)));
+  return from_float<Out>(
+      __fmul_rn(centered(x, zp, a.x_type), quant::load_scale(a.scale, p, a.scale_type)));
 }
 
 template <typename Bits, typename Out, ParamMode kMode>
@@ -417,8 +473,8 @@ __global__ void dequantize_kernel(const Bits* __restrict__ x, DequantizeArgs a, 
       Vector<Out, kVec> out;
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
-        out.v[j] = dequantize_one<Bits, Out>(a, in.v[j],
-                                             param_of<kMode>(a.layout, first_param, first, j));
+        out.v[j] =
+            dequantize_one<Bits, Out>(a, in.v[j], param_of<kMode>(a.layout, first_param, first, j));
       }
       reinterpret_cast<Vector<Out, kVec>*>(y)[v] = out;
     }
@@ -475,8 +531,8 @@ void run_dequantize(RunContext& rc) {
   });
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"DequantizeLinear", "cuda_dequantize_linear", {},
-                                     dequantize_supported, run_dequantize});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "DequantizeLinear", "cuda_dequantize_linear", {}, dequantize_supported, run_dequantize});
 
 // ---------------------------------------------------------------------------------------------
 // DynamicQuantizeLinear: the range of x (extended to include 0, NaN ignored) in two passes
@@ -496,8 +552,10 @@ __global__ void partial_range_kernel(const float* __restrict__ x, int64_t n, Ran
     lo = fminf(lo, x[i]);  // fminf/fmaxf skip NaN as std::min/max with a NaN second operand do
     hi = fmaxf(hi, x[i]);
   }
-  lo = block_reduce(lo, [](float p, float q) { return fminf(p, q); }, scratch);
-  hi = block_reduce(hi, [](float p, float q) { return fmaxf(p, q); }, scratch);
+  lo = block_reduce(
+      lo, [](float p, float q) { return fminf(p, q); }, scratch);
+  hi = block_reduce(
+      hi, [](float p, float q) { return fmaxf(p, q); }, scratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = {lo, hi};
 }
 
@@ -510,8 +568,10 @@ __global__ void finish_range_kernel(const Range* partials, int count, float* par
     lo = fminf(lo, partials[i].lo);
     hi = fmaxf(hi, partials[i].hi);
   }
-  lo = block_reduce(lo, [](float p, float q) { return fminf(p, q); }, scratch);
-  hi = block_reduce(hi, [](float p, float q) { return fmaxf(p, q); }, scratch);
+  lo = block_reduce(
+      lo, [](float p, float q) { return fminf(p, q); }, scratch);
+  hi = block_reduce(
+      hi, [](float p, float q) { return fmaxf(p, q); }, scratch);
   if (threadIdx.x != 0) return;
   const float scale = __fdiv_rn(hi == lo ? 1.0f : __fsub_rn(hi, lo), 255.0f);
   const float zero_point = rintf(fminf(fmaxf(__fsub_rn(0.0f, __fdiv_rn(lo, scale)), 0.0f), 255.0f));
@@ -521,8 +581,8 @@ __global__ void finish_range_kernel(const Range* partials, int count, float* par
   if (zero_point_out) *zero_point_out = uint8_t(zero_point);
 }
 
-__global__ void dynamic_quantize_kernel(const float* __restrict__ x, int64_t n,
-                                        const float* params, uint8_t* __restrict__ y) {
+__global__ void dynamic_quantize_kernel(const float* __restrict__ x, int64_t n, const float* params,
+                                        uint8_t* __restrict__ y) {
   const float scale = params[0], zero_point = params[1];
   KILN_GRID_STRIDE_LOOP(i, n) {
     const float q = __fadd_rn(rintf(__fdiv_rn(x[i], scale)), zero_point);
@@ -536,14 +596,14 @@ void run_dynamic_quantize(RunContext& rc) {
   KILN_CHECK(rc.workspace_bytes >= kRangeBlocks * sizeof(Range) + 256, ErrorCode::kRuntime,
              rc.node.describe(), ": the context's workspace is too small");
   auto* partials = static_cast<Range*>(rc.workspace);
-  auto* params = reinterpret_cast<float*>(static_cast<char*>(rc.workspace) +
-                                          kRangeBlocks * sizeof(Range));
+  auto* params =
+      reinterpret_cast<float*>(static_cast<char*>(rc.workspace) + kRangeBlocks * sizeof(Range));
   const unsigned blocks = std::min<unsigned>(grid_for(n), kRangeBlocks);
   partial_range_kernel<<<blocks, kBlock, 0, rc.stream>>>(x.as<float>(), n, partials);
-  float* scale_out = rc.outputs.size() > 1 && rc.outputs[1].present ? rc.outputs[1].as<float>()
-                                                                     : nullptr;
-  uint8_t* zero_out = rc.outputs.size() > 2 && rc.outputs[2].present ? rc.outputs[2].as<uint8_t>()
-                                                                      : nullptr;
+  float* scale_out =
+      rc.outputs.size() > 1 && rc.outputs[1].present ? rc.outputs[1].as<float>() : nullptr;
+  uint8_t* zero_out =
+      rc.outputs.size() > 2 && rc.outputs[2].present ? rc.outputs[2].as<uint8_t>() : nullptr;
   finish_range_kernel<<<1, 1024, 0, rc.stream>>>(partials, int(blocks), params, scale_out,
                                                  zero_out);
   if (n > 0) {
@@ -553,7 +613,9 @@ void run_dynamic_quantize(RunContext& rc) {
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "DynamicQuantizeLinear", "cuda_dynamic_quantize_linear", {},
+    "DynamicQuantizeLinear",
+    "cuda_dynamic_quantize_linear",
+    {},
     [](const NodeQuery& q) {
       if (q.input(0).dtype != DataType::kFloat32 || !q.has_output(0) ||
           q.outputs[0].dtype != DataType::kUInt8) {

@@ -21,11 +21,20 @@ enum class QType : uint8_t { kS8, kU8, kE4M3, kE5M2 };
 
 inline bool qtype_of(DataType t, QType& q) {
   switch (t) {
-    case DataType::kInt8: q = QType::kS8; return true;
-    case DataType::kUInt8: q = QType::kU8; return true;
-    case DataType::kFloat8E4M3: q = QType::kE4M3; return true;
-    case DataType::kFloat8E5M2: q = QType::kE5M2; return true;
-    default: return false;
+    case DataType::kInt8:
+      q = QType::kS8;
+      return true;
+    case DataType::kUInt8:
+      q = QType::kU8;
+      return true;
+    case DataType::kFloat8E4M3:
+      q = QType::kE4M3;
+      return true;
+    case DataType::kFloat8E5M2:
+      q = QType::kE5M2;
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -39,10 +48,14 @@ __device__ __forceinline__ int32_t load_int8(const uint8_t* p, int64_t i, QType 
 // Any of the four types' value, as double (exact).
 __device__ __forceinline__ double load_q_double(const uint8_t* p, int64_t i, QType t) {
   switch (t) {
-    case QType::kS8: return double(int8_t(p[i]));
-    case QType::kU8: return double(p[i]);
-    case QType::kE4M3: return double(decode_e4m3(p[i]));
-    case QType::kE5M2: return double(decode_e5m2(p[i]));
+    case QType::kS8:
+      return double(int8_t(p[i]));
+    case QType::kU8:
+      return double(p[i]);
+    case QType::kE4M3:
+      return double(decode_e4m3(p[i]));
+    case QType::kE5M2:
+      return double(decode_e5m2(p[i]));
   }
   return 0.0;
 }
@@ -50,18 +63,24 @@ __device__ __forceinline__ double load_q_double(const uint8_t* p, int64_t i, QTy
 // A scale of type float32, float16 or bfloat16, as float32 (exact).
 __device__ __forceinline__ float load_scale(const void* p, int64_t i, DataType t) {
   switch (t) {
-    case DataType::kFloat16: return __half2float(static_cast<const half*>(p)[i]);
-    case DataType::kBFloat16: return __bfloat162float(static_cast<const bfloat16*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
+    case DataType::kFloat16:
+      return __half2float(static_cast<const half*>(p)[i]);
+    case DataType::kBFloat16:
+      return __bfloat162float(static_cast<const bfloat16*>(p)[i]);
+    default:
+      return static_cast<const float*>(p)[i];
   }
 }
 
 // float32 `v` rounded to float16 / bfloat16 (any other type leaves it as is).
 __device__ __forceinline__ float round_to(DataType t, float v) {
   switch (t) {
-    case DataType::kFloat16: return __half2float(__float2half_rn(v));
-    case DataType::kBFloat16: return __bfloat162float(__float2bfloat16_rn(v));
-    default: return v;
+    case DataType::kFloat16:
+      return __half2float(__float2half_rn(v));
+    case DataType::kBFloat16:
+      return __bfloat162float(__float2bfloat16_rn(v));
+    default:
+      return v;
   }
 }
 
@@ -85,8 +104,12 @@ __device__ __forceinline__ void store_quantized(uint8_t* y, int64_t i, QType t, 
       y[i] = t == QType::kS8 ? uint8_t(int8_t(q)) : uint8_t(q);
       return;
     }
-    case QType::kE4M3: y[i] = encode_e4m3(float(value), true); return;
-    case QType::kE5M2: y[i] = encode_e5m2(float(value), true); return;
+    case QType::kE4M3:
+      y[i] = encode_e4m3(float(value), true);
+      return;
+    case QType::kE5M2:
+      y[i] = encode_e5m2(float(value), true);
+      return;
   }
 }
 
@@ -187,8 +210,7 @@ void launch_tiled_gemm(const ir::Node& node, int64_t batches, int64_t m, int64_t
              node.describe(), ": a quantized product of ", m, " x ", n,
              " outputs per matrix is beyond the CUDA kernel's grid");
   const dim3 grid(unsigned(grid_n), unsigned(grid_m), unsigned(batches < 65535 ? batches : 65535));
-  tiled_gemm<Elem, Sum><<<grid, kGemmThreads, 0, stream>>>(batches, m, n, k, load_a, load_b,
-                                                           store);
+  tiled_gemm<Elem, Sum><<<grid, kGemmThreads, 0, stream>>>(batches, m, n, k, load_a, load_b, store);
 }
 
 }  // namespace kiln::cuda::quant

@@ -100,8 +100,9 @@ Geometry make_geometry(const ir::Node& node, const Dims& a, const Dims& b, const
   const size_t rank = out_full.size();
   const Dims sa = broadcast_strides_to(a_batch, out_batch);
   const Dims sb = broadcast_strides_to(b_batch, out_batch);
-  const Dims spa = a_param ? broadcast_strides_to(row_param_shape(*a_param, a_vector, g.m), out_full)
-                           : Dims(rank, 0);
+  const Dims spa = a_param
+                       ? broadcast_strides_to(row_param_shape(*a_param, a_vector, g.m), out_full)
+                       : Dims(rank, 0);
   const Dims spb = b_param ? broadcast_strides_to(column_param_shape(*b_param, b_vector), out_full)
                            : Dims(rank, 0);
   g.pa_row = spa[rank - 2];
@@ -403,9 +404,9 @@ std::unique_ptr<LtPlan> make_lt_plan(const RunContext& rc, int64_t rows, int64_t
   check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
                                           sizeof(transpose)),
            node, "transpose attribute");
-  check_lt(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &keep,
-                                          sizeof(keep)),
-           node, "transpose attribute");
+  check_lt(
+      cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof(keep)),
+      node, "transpose attribute");
   check_lt(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_8I, uint64_t(k), uint64_t(n), k), node,
            "matrix layout");
   check_lt(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_8I, uint64_t(k), uint64_t(rows), k), node,
@@ -465,8 +466,8 @@ __global__ void row_sums_kernel(uint8_t* __restrict__ data, int64_t rows, int64_
 void launch_row_sums(uint8_t* data, int64_t rows, int64_t k, bool flip, int32_t* sums,
                      cudaStream_t stream) {
   const int64_t blocks = (rows * 32 + kBlock - 1) / kBlock;
-  row_sums_kernel<<<unsigned(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535 * 8)), kBlock,
-                    0, stream>>>(data, rows, k, flip, sums);
+  row_sums_kernel<<<unsigned(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535 * 8)), kBlock, 0,
+                    stream>>>(data, rows, k, flip, sums);
 }
 
 // The zero-point corrections and the store: raw[r, col] is sum_k a * b' (b' = B shifted to
@@ -483,9 +484,8 @@ __global__ void lt_epilogue_kernel(const int32_t* __restrict__ raw, int64_t rows
     const BatchMap::Offsets o = map.offsets(batch);
     const uint32_t za =
         a.zero_point ? uint32_t(quant::load_int8(a.zero_point + o.pa, row * pa_row, a.type)) : 0u;
-    const uint32_t zb =
-        uint32_t((b.zero_point ? quant::load_int8(b.zero_point + o.pb, col * pb_col, b.type) : 0) -
-                 b_shift);
+    const uint32_t zb = uint32_t(
+        (b.zero_point ? quant::load_int8(b.zero_point + o.pb, col * pb_col, b.type) : 0) - b_shift);
     uint32_t acc = uint32_t(raw[i]);
     if (a_row_sums) acc -= zb * uint32_t(a_row_sums[r]);
     if (b_col_sums) acc -= za * uint32_t(b_col_sums[col]);
@@ -511,11 +511,11 @@ bool run_cublaslt(RunContext& rc, const Problem& p) {
   char* ws = static_cast<char*>(rc.workspace);
   auto* bt = reinterpret_cast<uint8_t*>(ws);
   auto* col_sums = reinterpret_cast<int32_t*>(ws + round_up(size_t(g.n * g.k)));
-  auto* row_sums = reinterpret_cast<int32_t*>(reinterpret_cast<char*>(col_sums) +
-                                              round_up(size_t(g.n) * 4));
+  auto* row_sums =
+      reinterpret_cast<int32_t*>(reinterpret_cast<char*>(col_sums) + round_up(size_t(g.n) * 4));
   char* after_sums = reinterpret_cast<char*>(row_sums) + round_up(size_t(rows) * 4);
-  int32_t* product = p.qlinear ? reinterpret_cast<int32_t*>(after_sums)
-                               : rc.output(0).as<int32_t>();
+  int32_t* product =
+      p.qlinear ? reinterpret_cast<int32_t*>(after_sums) : rc.output(0).as<int32_t>();
   char* lt_workspace = p.qlinear ? after_sums + round_up(size_t(rows * g.n) * 4) : after_sums;
   const size_t lt_workspace_bytes = rc.workspace_bytes - size_t(lt_workspace - ws);
 
@@ -608,17 +608,25 @@ void run_matmul_cublaslt(RunContext& rc) {
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "MatMulInteger", "cublaslt_matmul_integer", {},
+    "MatMulInteger",
+    "cublaslt_matmul_integer",
+    {},
     [](const NodeQuery& q) { return matmul_integer_supported(q) && lt_query_ok(q, 0, 1, false); },
-    run_matmul_cublaslt, 1, kCublasLtSource});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"MatMulInteger", "cuda_matmul_integer_tiled", {},
-                                     matmul_integer_supported, run_matmul_tiled});
+    run_matmul_cublaslt,
+    1,
+    kCublasLtSource});
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "QLinearMatMul", "cublaslt_qlinear_matmul", {},
+    "MatMulInteger", "cuda_matmul_integer_tiled", {}, matmul_integer_supported, run_matmul_tiled});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "QLinearMatMul",
+    "cublaslt_qlinear_matmul",
+    {},
     [](const NodeQuery& q) { return qlinear_matmul_supported(q) && lt_query_ok(q, 0, 3, true); },
-    run_matmul_cublaslt, 1, kCublasLtSource});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"QLinearMatMul", "cuda_qlinear_matmul_tiled", {},
-                                     qlinear_matmul_supported, run_matmul_tiled});
+    run_matmul_cublaslt,
+    1,
+    kCublasLtSource});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "QLinearMatMul", "cuda_qlinear_matmul_tiled", {}, qlinear_matmul_supported, run_matmul_tiled});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -12,12 +12,18 @@ namespace {
 
 __device__ __forceinline__ void store_double(void* out, int64_t i, DataType t, double v) {
   switch (t) {
-    case DataType::kFloat64: static_cast<double*>(out)[i] = v; return;
-    case DataType::kFloat16: static_cast<half*>(out)[i] = __float2half_rn(float(v)); return;
+    case DataType::kFloat64:
+      static_cast<double*>(out)[i] = v;
+      return;
+    case DataType::kFloat16:
+      static_cast<half*>(out)[i] = __float2half_rn(float(v));
+      return;
     case DataType::kBFloat16:
       static_cast<bfloat16*>(out)[i] = __float2bfloat16_rn(float(v));
       return;
-    default: static_cast<float*>(out)[i] = float(v); return;
+    default:
+      static_cast<float*>(out)[i] = float(v);
+      return;
   }
 }
 
@@ -48,8 +54,12 @@ __global__ void normal_kernel(void* out, int64_t n, DataType t, uint64_t seed, d
 // 1 or 0 in any non-sub-byte output type.
 __device__ __forceinline__ void store_flag(void* out, int64_t i, DataType t, bool one) {
   switch (t) {
-    case DataType::kFloat32: static_cast<float*>(out)[i] = one ? 1.0f : 0.0f; return;
-    case DataType::kFloat64: static_cast<double*>(out)[i] = one ? 1.0 : 0.0; return;
+    case DataType::kFloat32:
+      static_cast<float*>(out)[i] = one ? 1.0f : 0.0f;
+      return;
+    case DataType::kFloat64:
+      static_cast<double*>(out)[i] = one ? 1.0 : 0.0;
+      return;
     case DataType::kFloat16:
       static_cast<half*>(out)[i] = __float2half_rn(one ? 1.0f : 0.0f);
       return;
@@ -57,12 +67,20 @@ __device__ __forceinline__ void store_flag(void* out, int64_t i, DataType t, boo
       static_cast<bfloat16*>(out)[i] = __float2bfloat16_rn(one ? 1.0f : 0.0f);
       return;
     case DataType::kInt16:
-    case DataType::kUInt16: static_cast<uint16_t*>(out)[i] = one; return;
+    case DataType::kUInt16:
+      static_cast<uint16_t*>(out)[i] = one;
+      return;
     case DataType::kInt32:
-    case DataType::kUInt32: static_cast<uint32_t*>(out)[i] = one; return;
+    case DataType::kUInt32:
+      static_cast<uint32_t*>(out)[i] = one;
+      return;
     case DataType::kInt64:
-    case DataType::kUInt64: static_cast<uint64_t*>(out)[i] = one; return;
-    default: static_cast<uint8_t*>(out)[i] = one; return;  // bool, int8, uint8
+    case DataType::kUInt64:
+      static_cast<uint64_t*>(out)[i] = one;
+      return;
+    default:
+      static_cast<uint8_t*>(out)[i] = one;
+      return;  // bool, int8, uint8
   }
 }
 
@@ -118,16 +136,16 @@ void run_bernoulli(RunContext& rc) {
   launch_check(rc);
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"RandomUniform", "cuda_random_uniform", {}, float_output,
-                                     run_uniform});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"RandomUniformLike", "cuda_random_uniform", {},
-                                     float_output, run_uniform});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"RandomNormal", "cuda_random_normal", {}, float_output,
-                                     run_normal});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"RandomNormalLike", "cuda_random_normal", {}, float_output,
-                                     run_normal});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Bernoulli", "cuda_bernoulli", {}, bernoulli_supported,
-                                     run_bernoulli});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "RandomUniform", "cuda_random_uniform", {}, float_output, run_uniform});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "RandomUniformLike", "cuda_random_uniform", {}, float_output, run_uniform});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "RandomNormal", "cuda_random_normal", {}, float_output, run_normal});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "RandomNormalLike", "cuda_random_normal", {}, float_output, run_normal});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "Bernoulli", "cuda_bernoulli", {}, bernoulli_supported, run_bernoulli});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -33,10 +33,10 @@ void run_range(RunContext& rc) {
   // Operands known only at run time: the output's extent waits for them, and the kernel
   // allocates the output (RunContext::allocate_output) once it has computed the length.
   const bool deferred = rc.outputs[0].data == nullptr && rc.allocate_output;
-  DeviceTensor& out = deferred ? rc.allocate_output(0, {ops::range_length(rc.node, start,
-                                                                          rc.host_input(1, "limit"),
-                                                                          delta)})
-                               : rc.outputs[0];
+  DeviceTensor& out =
+      deferred ? rc.allocate_output(
+                     0, {ops::range_length(rc.node, start, rc.host_input(1, "limit"), delta)})
+               : rc.outputs[0];
   const int64_t n = out.numel();
   if (n == 0) return;
   const unsigned grid = grid_for(n);
@@ -62,8 +62,8 @@ void run_range(RunContext& rc) {
           out.dtype != DataType::kFloat32 && rc.node.attr_int("stash_type", 1) == 11;
       dispatch_float(rc.node, out.dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        range_float_kernel<T><<<grid, kBlock, 0, rc.stream>>>(
-            out.as<T>(), n, start.as_double(0), delta.as_double(0), in_double);
+        range_float_kernel<T><<<grid, kBlock, 0, rc.stream>>>(out.as<T>(), n, start.as_double(0),
+                                                              delta.as_double(0), in_double);
       });
     }
   }

@@ -10,10 +10,14 @@ namespace {
 
 __device__ __forceinline__ double reduce_init(ReduceKind kind) {
   switch (kind) {
-    case ReduceKind::kProd: return 1.0;
-    case ReduceKind::kMax: return -INFINITY;
-    case ReduceKind::kMin: return INFINITY;
-    default: return 0.0;
+    case ReduceKind::kProd:
+      return 1.0;
+    case ReduceKind::kMax:
+      return -INFINITY;
+    case ReduceKind::kMin:
+      return INFINITY;
+    default:
+      return 0.0;
   }
 }
 
@@ -21,24 +25,35 @@ __device__ __forceinline__ double reduce_init(ReduceKind kind) {
 __device__ __forceinline__ double reduce_step(ReduceKind kind, double acc, double v) {
   switch (kind) {
     case ReduceKind::kSumSquare:
-    case ReduceKind::kL2: return acc + v * v;
-    case ReduceKind::kL1: return acc + fabs(v);
-    case ReduceKind::kLogSumExp: return acc + exp(v);  // v already shifted by the maximum
-    case ReduceKind::kLp: return acc;                  // handled by the caller (needs p)
-    case ReduceKind::kProd: return acc * v;
-    case ReduceKind::kMax: return (v > acc || isnan(v)) ? v : acc;
-    case ReduceKind::kMin: return (v < acc || isnan(v)) ? v : acc;
-    default: return acc + v;
+    case ReduceKind::kL2:
+      return acc + v * v;
+    case ReduceKind::kL1:
+      return acc + fabs(v);
+    case ReduceKind::kLogSumExp:
+      return acc + exp(v);  // v already shifted by the maximum
+    case ReduceKind::kLp:
+      return acc;  // handled by the caller (needs p)
+    case ReduceKind::kProd:
+      return acc * v;
+    case ReduceKind::kMax:
+      return (v > acc || isnan(v)) ? v : acc;
+    case ReduceKind::kMin:
+      return (v < acc || isnan(v)) ? v : acc;
+    default:
+      return acc + v;
   }
 }
 
 // Combines two partial accumulators.
 __device__ __forceinline__ double reduce_merge(ReduceKind kind, double a, double b) {
   switch (kind) {
-    case ReduceKind::kProd: return a * b;
+    case ReduceKind::kProd:
+      return a * b;
     case ReduceKind::kMax:
-    case ReduceKind::kMin: return reduce_step(kind, a, b);
-    default: return a + b;
+    case ReduceKind::kMin:
+      return reduce_step(kind, a, b);
+    default:
+      return a + b;
   }
 }
 
@@ -47,12 +62,18 @@ __device__ __forceinline__ double reduce_merge(ReduceKind kind, double a, double
 __device__ __forceinline__ double reduce_finish(ReduceKind kind, double acc, int64_t count,
                                                 double shift, double p) {
   switch (kind) {
-    case ReduceKind::kMean: return acc / double(count);
-    case ReduceKind::kL2: return sqrt(acc);
-    case ReduceKind::kLogSum: return log(acc);
-    case ReduceKind::kLogSumExp: return isfinite(shift) ? shift + log(acc) : shift;
-    case ReduceKind::kLp: return p == 2.0 ? sqrt(acc) : (p == 1.0 ? acc : pow(acc, 1.0 / p));
-    default: return acc;
+    case ReduceKind::kMean:
+      return acc / double(count);
+    case ReduceKind::kL2:
+      return sqrt(acc);
+    case ReduceKind::kLogSum:
+      return log(acc);
+    case ReduceKind::kLogSumExp:
+      return isfinite(shift) ? shift + log(acc) : shift;
+    case ReduceKind::kLp:
+      return p == 2.0 ? sqrt(acc) : (p == 1.0 ? acc : pow(acc, 1.0 / p));
+    default:
+      return acc;
   }
 }
 
@@ -93,7 +114,8 @@ __global__ void reduce_block_kernel(const T* __restrict__ x, T* __restrict__ y, 
     for (int64_t r = threadIdx.x; r < count; r += blockDim.x) {
       acc = reduce_fold(kind, acc, widen_to<double>(x[at(r)]) - shift, p);
     }
-    acc = block_reduce(acc, [kind](double a, double b) { return reduce_merge(kind, a, b); }, scratch);
+    acc = block_reduce(
+        acc, [kind](double a, double b) { return reduce_merge(kind, a, b); }, scratch);
     if (threadIdx.x == 0) y[s] = narrow_to<T>(reduce_finish(kind, acc, count, shift, p));
   }
 }
@@ -180,8 +202,12 @@ __global__ void reduce_integer_kernel(const T* __restrict__ x, T* __restrict__ y
         const T v = value(r);
         const uint64_t u = uint64_t(v);  // sign-extended for signed types: wraps as they do
         switch (kind) {
-          case ReduceKind::kProd: acc *= u; break;
-          case ReduceKind::kSumSquare: acc += u * u; break;
+          case ReduceKind::kProd:
+            acc *= u;
+            break;
+          case ReduceKind::kSumSquare:
+            acc += u * u;
+            break;
           case ReduceKind::kL1:
             if constexpr (std::is_signed_v<T>) {
               acc += v < T(0) ? uint64_t(0) - u : u;
@@ -189,7 +215,9 @@ __global__ void reduce_integer_kernel(const T* __restrict__ x, T* __restrict__ y
               acc += u;
             }
             break;
-          default: acc += u; break;
+          default:
+            acc += u;
+            break;
         }
       }
       if (kind == ReduceKind::kMean) {
@@ -214,16 +242,35 @@ namespace {
 template <typename Fn>
 bool dispatch_integer(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kInt8: fn(Tag<int8_t>{}); return true;
-    case DataType::kUInt8: fn(Tag<uint8_t>{}); return true;
-    case DataType::kInt16: fn(Tag<int16_t>{}); return true;
-    case DataType::kUInt16: fn(Tag<uint16_t>{}); return true;
-    case DataType::kInt32: fn(Tag<int32_t>{}); return true;
-    case DataType::kUInt32: fn(Tag<uint32_t>{}); return true;
-    case DataType::kInt64: fn(Tag<int64_t>{}); return true;
-    case DataType::kUInt64: fn(Tag<uint64_t>{}); return true;
-    case DataType::kBool: fn(Tag<bool>{}); return true;
-    default: return false;
+    case DataType::kInt8:
+      fn(Tag<int8_t>{});
+      return true;
+    case DataType::kUInt8:
+      fn(Tag<uint8_t>{});
+      return true;
+    case DataType::kInt16:
+      fn(Tag<int16_t>{});
+      return true;
+    case DataType::kUInt16:
+      fn(Tag<uint16_t>{});
+      return true;
+    case DataType::kInt32:
+      fn(Tag<int32_t>{});
+      return true;
+    case DataType::kUInt32:
+      fn(Tag<uint32_t>{});
+      return true;
+    case DataType::kInt64:
+      fn(Tag<int64_t>{});
+      return true;
+    case DataType::kUInt64:
+      fn(Tag<uint64_t>{});
+      return true;
+    case DataType::kBool:
+      fn(Tag<bool>{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -255,9 +302,8 @@ void launch_reduce(const ir::Node& node, ReduceKind kind, DataType dtype, const 
     using T = typename decltype(tag)::type;
     if (inner_reduced && count > 64) {
       const unsigned blocks = unsigned(slots < 65536 * 8 ? slots : 65536 * 8);
-      reduce_block_kernel<T><<<blocks, kBlock, 0, stream>>>(static_cast<const T*>(x),
-                                                            static_cast<T*>(y), slots, count, kept,
-                                                            red, kind, p);
+      reduce_block_kernel<T><<<blocks, kBlock, 0, stream>>>(
+          static_cast<const T*>(x), static_cast<T*>(y), slots, count, kept, red, kind, p);
     } else {
       reduce_thread_kernel<T><<<grid_for(slots), kBlock, 0, stream>>>(
           static_cast<const T*>(x), static_cast<T*>(y), slots, count, kept, red, kind, p);
@@ -281,18 +327,25 @@ bool reduce_type_supported(ReduceKind kind, DataType t) {
     case DataType::kInt32:
     case DataType::kInt64:
     case DataType::kUInt32:
-    case DataType::kUInt64: return true;
+    case DataType::kUInt64:
+      return true;
     case DataType::kInt8:
     case DataType::kUInt8:
-    case DataType::kBool: return kind == ReduceKind::kMax || kind == ReduceKind::kMin;
-    default: return false;
+    case DataType::kBool:
+      return kind == ReduceKind::kMax || kind == ReduceKind::kMin;
+    default:
+      return false;
   }
 }
 
 void register_reduce(const char* name, ReduceKind kind) {
   CudaKernelRegistry::instance().add(CudaKernel{
-      name, "cuda_reduce", {1},
-      [kind](const NodeQuery& q) { return reduce_type_supported(kind, q.input(0).dtype) && ranks_fit(q); },
+      name,
+      "cuda_reduce",
+      {1},
+      [kind](const NodeQuery& q) {
+        return reduce_type_supported(kind, q.input(0).dtype) && ranks_fit(q);
+      },
       [kind](RunContext& rc) {
         const DeviceTensor& x = rc.input(0);
         const int64_t rank = int64_t(x.shape.size());
@@ -303,13 +356,16 @@ void register_reduce(const char* name, ReduceKind kind) {
           return copy_device(rc.node, x.data, rc.output(0).data, rc.output(0).nbytes(), rc.stream);
         }
         for (int64_t a : axes) reduced[size_t(a < 0 ? a + rank : a)] = true;
-        launch_reduce(rc.node, kind, x.dtype, x.data, rc.output(0).data, x.shape, reduced, rc.stream);
+        launch_reduce(rc.node, kind, x.dtype, x.data, rc.output(0).data, x.shape, reduced,
+                      rc.stream);
       }});
 }
 
 void register_global_pool(const char* name, ReduceKind kind) {
   CudaKernelRegistry::instance().add(CudaKernel{
-      name, "cuda_reduce", {},
+      name,
+      "cuda_reduce",
+      {},
       [](const NodeQuery& q) {
         return is_float16_or_32(q.input(0).dtype) && q.input(0).shape.size() >= 2 && ranks_fit(q);
       },
@@ -318,8 +374,8 @@ void register_global_pool(const char* name, ReduceKind kind) {
         std::vector<bool> reduced(x.shape.size(), true);
         reduced[0] = false;
         reduced[1] = false;
-        launch_reduce(rc.node, kind, x.dtype, x.data, rc.output(0).data, x.shape, reduced, rc.stream,
-                      double(rc.node.attr_int("p", 2)));
+        launch_reduce(rc.node, kind, x.dtype, x.data, rc.output(0).data, x.shape, reduced,
+                      rc.stream, double(rc.node.attr_int("p", 2)));
       }});
 }
 
@@ -384,15 +440,20 @@ bool arg_type_supported(DataType t) {
 void split_at(const Dims& shape, int64_t axis, int64_t* outer, int64_t* n, int64_t* inner) {
   *outer = *n = *inner = 1;
   for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    if (d < axis) *outer *= shape[size_t(d)];
-    else if (d == axis) *n = shape[size_t(d)];
-    else *inner *= shape[size_t(d)];
+    if (d < axis)
+      *outer *= shape[size_t(d)];
+    else if (d == axis)
+      *n = shape[size_t(d)];
+    else
+      *inner *= shape[size_t(d)];
   }
 }
 
 void register_arg(const char* name, bool is_max) {
   CudaKernelRegistry::instance().add(CudaKernel{
-      name, "cuda_arg_extreme", {},
+      name,
+      "cuda_arg_extreme",
+      {},
       [](const NodeQuery& q) { return arg_type_supported(q.input(0).dtype); },
       [is_max](RunContext& rc) {
         const DeviceTensor& x = rc.input(0);

@@ -8,7 +8,16 @@
 namespace kiln::cuda {
 
 enum class ReduceKind : int {
-  kSum, kMean, kMax, kMin, kProd, kSumSquare, kL1, kL2, kLogSum, kLogSumExp,
+  kSum,
+  kMean,
+  kMax,
+  kMin,
+  kProd,
+  kSumSquare,
+  kL1,
+  kL2,
+  kLogSum,
+  kLogSumExp,
   kLp,  // (sum |x|^p)^(1/p), GlobalLpPool's
 };
 

@@ -95,10 +95,9 @@ struct ResizeAttrs {
 ResizeAttrs parse_attrs(const ir::Node& node, int64_t rank) {
   ResizeAttrs a;
   FilterSpec& f = a.filter;
-  f.interp = choose<Interp>(node, "mode", "nearest",
-                            {{"nearest", Interp::kNearest},
-                             {"linear", Interp::kLinear},
-                             {"cubic", Interp::kCubic}});
+  f.interp = choose<Interp>(
+      node, "mode", "nearest",
+      {{"nearest", Interp::kNearest}, {"linear", Interp::kLinear}, {"cubic", Interp::kCubic}});
   f.coord = choose<Coord>(node, "coordinate_transformation_mode", "half_pixel",
                           {{"half_pixel", Coord::kHalfPixel},
                            {"half_pixel_symmetric", Coord::kHalfPixelSymmetric},
@@ -167,7 +166,8 @@ __host__ __device__ double source_coordinate(Coord mode, const AxisSpec& a, int6
   const double x = double(o);
   const double in_len = double(a.in_len), out_len = double(a.out_len);
   switch (mode) {
-    case Coord::kHalfPixel: return sub_rn(div_rn(add_rn(x, 0.5), a.scale), 0.5);
+    case Coord::kHalfPixel:
+      return sub_rn(div_rn(add_rn(x, 0.5), a.scale), 0.5);
     case Coord::kHalfPixelSymmetric: {
       const double adjustment = div_rn(out_len, mul_rn(a.scale, in_len));
       const double center = div_rn(in_len, 2.0);
@@ -177,16 +177,17 @@ __host__ __device__ double source_coordinate(Coord mode, const AxisSpec& a, int6
     case Coord::kPytorchHalfPixel:
       return a.out_len > 1 ? sub_rn(div_rn(add_rn(x, 0.5), a.scale), 0.5) : 0.0;
     case Coord::kAlignCorners:
-      return a.out_len == 1 ? 0.0
-                            : div_rn(mul_rn(x, double(a.in_len - 1)), double(a.out_len - 1));
-    case Coord::kAsymmetric: return div_rn(x, a.scale);
-    case Coord::kTfHalfPixelForNn: return div_rn(add_rn(x, 0.5), a.scale);
+      return a.out_len == 1 ? 0.0 : div_rn(mul_rn(x, double(a.in_len - 1)), double(a.out_len - 1));
+    case Coord::kAsymmetric:
+      return div_rn(x, a.scale);
+    case Coord::kTfHalfPixelForNn:
+      return div_rn(add_rn(x, 0.5), a.scale);
     case Coord::kTfCropAndResize:
       if (a.out_len > 1) {
         const double span = double(a.in_len - 1);
-        return add_rn(mul_rn(a.roi_start, span),
-                      div_rn(mul_rn(mul_rn(x, sub_rn(a.roi_end, a.roi_start)), span),
-                             double(a.out_len - 1)));
+        return add_rn(
+            mul_rn(a.roi_start, span),
+            div_rn(mul_rn(mul_rn(x, sub_rn(a.roi_end, a.roi_start)), span), double(a.out_len - 1)));
       }
       return mul_rn(mul_rn(0.5, add_rn(a.roi_start, a.roi_end)), double(a.in_len - 1));
   }
@@ -200,10 +201,14 @@ __host__ __device__ double raw_weight(const FilterSpec& f, const AxisSpec& a, in
     if (f.interp == Interp::kLinear) return t == 0 ? 1 - ratio : ratio;
     const double r = ratio, s = 1 - ratio;
     switch (t) {
-      case 0: return ((c * (r + 1) - 5 * c) * (r + 1) + 8 * c) * (r + 1) - 4 * c;
-      case 1: return ((c + 2) * r - (c + 3)) * r * r + 1;
-      case 2: return ((c + 2) * s - (c + 3)) * s * s + 1;
-      default: return ((c * (s + 1) - 5 * c) * (s + 1) + 8 * c) * (s + 1) - 4 * c;
+      case 0:
+        return ((c * (r + 1) - 5 * c) * (r + 1) + 8 * c) * (r + 1) - 4 * c;
+      case 1:
+        return ((c + 2) * r - (c + 3)) * r * r + 1;
+      case 2:
+        return ((c + 2) * s - (c + 3)) * s * s + 1;
+      default:
+        return ((c * (s + 1) - 5 * c) * (s + 1) + 8 * c) * (s + 1) - 4 * c;
     }
   }
   // Antialiasing stretches the filter by 1 / scale when shrinking.
@@ -237,10 +242,18 @@ __host__ __device__ void axis_taps(const FilterSpec& f, const AxisSpec& a, int64
     if (ratio != 1.0) {
       bool up = false;
       switch (f.rounding) {
-        case Rounding::kRoundPreferFloor: up = ratio > 0.5; break;
-        case Rounding::kRoundPreferCeil: up = ratio >= 0.5; break;
-        case Rounding::kFloor: up = false; break;
-        case Rounding::kCeil: up = true; break;
+        case Rounding::kRoundPreferFloor:
+          up = ratio > 0.5;
+          break;
+        case Rounding::kRoundPreferCeil:
+          up = ratio >= 0.5;
+          break;
+        case Rounding::kFloor:
+          up = false;
+          break;
+        case Rounding::kCeil:
+          up = true;
+          break;
       }
       i = base + (up ? 1 : 0);
     }
@@ -483,7 +496,7 @@ struct alignas(sizeof(E) * V) Pack {
 struct RowGeometry {
   FastDivmod vectors_per_row;  // out_w / V
   FastDivmod out_h;
-  uint32_t count = 0;          // threads: planes * out_h * out_w / V
+  uint32_t count = 0;  // threads: planes * out_h * out_w / V
   int64_t in_h = 0, in_w = 0, out_w = 0;
 };
 
@@ -659,11 +672,13 @@ bool launch_linear2x(RunContext& rc, const ResizePlan& p, const Linear2x& wh, co
   const T* x = rc.input(0).as<T>();
   T* y = rc.output(0).as<T>();
   if (row_geometry(p, rc.output(0), kWide, g)) {
-    linear2x_kernel<T, kWide, FH, FW><<<blocks_for(g.count), kBlock, 0, rc.stream>>>(x, y, g, wh, ww);
+    linear2x_kernel<T, kWide, FH, FW>
+        <<<blocks_for(g.count), kBlock, 0, rc.stream>>>(x, y, g, wh, ww);
     return true;
   }
   if (row_geometry(p, rc.output(0), kNarrow, g)) {
-    linear2x_kernel<T, kNarrow, FH, FW><<<blocks_for(g.count), kBlock, 0, rc.stream>>>(x, y, g, wh, ww);
+    linear2x_kernel<T, kNarrow, FH, FW>
+        <<<blocks_for(g.count), kBlock, 0, rc.stream>>>(x, y, g, wh, ww);
     return true;
   }
   return false;
@@ -786,7 +801,8 @@ bool resize_supports(const NodeQuery& q) {
       [&](size_t i) { return q.input(i).host_value; });
   if ((s.scales == nullptr && s.sizes == nullptr) || !q.has_output(0)) return true;
   try {
-    const ResizePlan p = plan_resize(*q.node, x.shape, q.outputs[0].shape, s.scales, s.sizes, s.roi);
+    const ResizePlan p =
+        plan_resize(*q.node, x.shape, q.outputs[0].shape, s.scales, s.sizes, s.roi);
     return table_bytes(p.table_entries) <= (size_t(16) << 20);
   } catch (const Error&) {
     return false;
@@ -800,9 +816,7 @@ void resize_run(RunContext& rc) {
   const ShapeOperands s = shape_operands(
       rc.inputs.size(), [&](size_t i) { return rc.has_input(i); },
       [&](size_t i) -> const Dims& { return rc.input(i).shape; },
-      [&](size_t i) {
-        return &rc.host_input(i, i == 1 ? "roi" : (i == 2 ? "scales" : "sizes"));
-      });
+      [&](size_t i) { return &rc.host_input(i, i == 1 ? "roi" : (i == 2 ? "scales" : "sizes")); });
   KILN_CHECK(s.scales != nullptr || s.sizes != nullptr, ErrorCode::kInvalidModel,
              rc.node.describe(), ": exactly one of scales and sizes must be given");
   const ResizePlan p = plan_resize(rc.node, x.shape, y.shape, s.scales, s.sizes, s.roi);
@@ -812,19 +826,17 @@ void resize_run(RunContext& rc) {
   }
   bool done = false;
   if (p.filter.interp == Interp::kNearest) {
-    dispatch_bits(rc.node, element_size(x.dtype), [&](auto tag) {
-      done = try_replicate<typename decltype(tag)::type>(rc, p);
-    });
+    dispatch_bits(rc.node, element_size(x.dtype),
+                  [&](auto tag) { done = try_replicate<typename decltype(tag)::type>(rc, p); });
   } else {
-    dispatch_float(rc.node, x.dtype, [&](auto tag) {
-      done = try_linear2x<typename decltype(tag)::type>(rc, p);
-    });
+    dispatch_float(rc.node, x.dtype,
+                   [&](auto tag) { done = try_linear2x<typename decltype(tag)::type>(rc, p); });
   }
   if (!done) run_general(rc, p);
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Resize", "cuda_resize", {1, 2, 3}, resize_supports,
-                                     resize_run});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "Resize", "cuda_resize", {1, 2, 3}, resize_supports, resize_run});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -33,9 +33,12 @@ enum class CellKind : int { kRnn = 0, kGru = 1, kLstm = 2 };
 
 int64_t gates_of(CellKind kind) {
   switch (kind) {
-    case CellKind::kRnn: return 1;
-    case CellKind::kGru: return 3;
-    case CellKind::kLstm: return 4;
+    case CellKind::kRnn:
+      return 1;
+    case CellKind::kGru:
+      return 3;
+    case CellKind::kLstm:
+      return 4;
   }
   return 1;
 }
@@ -118,7 +121,8 @@ CellConfig parse_config(const ir::Node& node, CellKind kind) {
     config.clip = node.attr_float("clip");
     require(config.clip > 0, "clip must be positive");
   }
-  if (kind == CellKind::kGru) config.linear_before_reset = node.attr_int("linear_before_reset", 0) != 0;
+  if (kind == CellKind::kGru)
+    config.linear_before_reset = node.attr_int("linear_before_reset", 0) != 0;
   if (kind == CellKind::kLstm) config.input_forget = node.attr_int("input_forget", 0) != 0;
 
   const std::vector<std::string> defaults =
@@ -128,7 +132,8 @@ CellConfig parse_config(const ir::Node& node, CellKind kind) {
   const size_t per_direction = defaults.size();
   std::vector<std::string> names = node.attr_strings("activations", {});
   if (names.empty()) {
-    for (int d = 0; d < config.directions; ++d) names.insert(names.end(), defaults.begin(), defaults.end());
+    for (int d = 0; d < config.directions; ++d)
+      names.insert(names.end(), defaults.begin(), defaults.end());
   } else if (names.size() == 2 * per_direction && config.directions == 1) {
     names.resize(per_direction);  // RNN's schema default names both directions' activation
   } else if (names.size() == per_direction && config.directions == 2) {
@@ -178,25 +183,35 @@ template <typename Acc>
 __device__ __forceinline__ Acc activate(const ActivationParams& p, Acc x) {
   const Acc alpha = Acc(p.alpha), beta = Acc(p.beta);
   switch (p.id) {
-    case kActRelu: return x > Acc(0) ? x : Acc(0);
-    case kActTanh: return dev_tanh(x);
-    case kActSigmoid: return Acc(1) / (Acc(1) + dev_exp(-x));
-    case kActAffine: return alpha * x + beta;
-    case kActLeakyRelu: return x >= Acc(0) ? x : alpha * x;
-    case kActThresholdedRelu: return x > alpha ? x : Acc(0);
-    case kActScaledTanh: return alpha * dev_tanh(beta * x);
+    case kActRelu:
+      return x > Acc(0) ? x : Acc(0);
+    case kActTanh:
+      return dev_tanh(x);
+    case kActSigmoid:
+      return Acc(1) / (Acc(1) + dev_exp(-x));
+    case kActAffine:
+      return alpha * x + beta;
+    case kActLeakyRelu:
+      return x >= Acc(0) ? x : alpha * x;
+    case kActThresholdedRelu:
+      return x > alpha ? x : Acc(0);
+    case kActScaledTanh:
+      return alpha * dev_tanh(beta * x);
     case kActHardSigmoid: {
       const Acc v = alpha * x + beta;
       return v < Acc(0) ? Acc(0) : (v > Acc(1) ? Acc(1) : v);
     }
-    case kActElu: return x >= Acc(0) ? x : alpha * dev_expm1(x);
-    case kActSoftsign: return x / (Acc(1) + (x < Acc(0) ? -x : x));
+    case kActElu:
+      return x >= Acc(0) ? x : alpha * dev_expm1(x);
+    case kActSoftsign:
+      return x / (Acc(1) + (x < Acc(0) ? -x : x));
     case kActSoftplus: {
       // log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|).
       const Acc magnitude = x < Acc(0) ? -x : x;
       return (x > Acc(0) ? x : Acc(0)) + dev_log1p(dev_exp(-magnitude));
     }
-    default: return x;
+    default:
+      return x;
   }
 }
 
@@ -233,8 +248,10 @@ __global__ void projection_kernel(const T* __restrict__ x, const T* __restrict__
   Acc sum = Acc(0);
   for (int64_t k0 = 0; k0 < k; k0 += kTile) {
     const int64_t kk = k0 + tx;
-    x_tile[ty][tx] = row0 + ty < rows && kk < k ? load_acc<T, Acc>(x[(row0 + ty) * k + kk]) : Acc(0);
-    w_tile[ty][tx] = col0 + ty < cols && kk < k ? load_acc<T, Acc>(w[(col0 + ty) * k + kk]) : Acc(0);
+    x_tile[ty][tx] =
+        row0 + ty < rows && kk < k ? load_acc<T, Acc>(x[(row0 + ty) * k + kk]) : Acc(0);
+    w_tile[ty][tx] =
+        col0 + ty < cols && kk < k ? load_acc<T, Acc>(w[(col0 + ty) * k + kk]) : Acc(0);
     __syncthreads();
 #pragma unroll
     for (int i = 0; i < kTile; ++i) sum += x_tile[ty][i] * w_tile[tx][i];
@@ -274,9 +291,8 @@ constexpr int kRecurrenceBlock = 256;
 // out[row - first] = R[row, :] . v for rows [first, last): one warp per row, lanes along the
 // row (coalesced), then a warp reduction.
 template <typename T, typename Acc>
-__device__ __forceinline__ void recurrent_products(const T* __restrict__ r, const Acc* v,
-                                                   Acc* out, int64_t first, int64_t last,
-                                                   int64_t hidden) {
+__device__ __forceinline__ void recurrent_products(const T* __restrict__ r, const Acc* v, Acc* out,
+                                                   int64_t first, int64_t last, int64_t hidden) {
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const int warps = int(blockDim.x) / 32;
   for (int64_t row = first + warp; row < last; row += warps) {
@@ -290,8 +306,7 @@ __device__ __forceinline__ void recurrent_products(const T* __restrict__ r, cons
 }
 
 template <typename T, typename P, typename Acc>
-__global__ void __launch_bounds__(kRecurrenceBlock)
-    recurrence_kernel(RecurrenceArgs<T, P> a) {
+__global__ void __launch_bounds__(kRecurrenceBlock) recurrence_kernel(RecurrenceArgs<T, P> a) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   const int64_t hidden = a.hidden;
   const CellKind kind = CellKind(a.kind);
@@ -359,7 +374,8 @@ __global__ void __launch_bounds__(kRecurrenceBlock)
         recurrent_products(r, h, products, 0, 3 * hidden, hidden);
         __syncthreads();
         for (int64_t j = threadIdx.x; j < hidden; j += blockDim.x) {
-          const int64_t iz = kZ * hidden + j, ir = kReset * hidden + j, ih = kCandidate * hidden + j;
+          const int64_t iz = kZ * hidden + j, ir = kReset * hidden + j,
+                        ih = kCandidate * hidden + j;
           const Acc z = activate(f, clipped(input_part(iz) + products[iz] + biases(iz)));
           const Acc reset = activate(f, clipped(input_part(ir) + products[ir] + biases(ir)));
           const Acc w_b = w_bias ? load_acc<T, Acc>(w_bias[ih]) : Acc(0);
@@ -541,7 +557,8 @@ void run_cell(RunContext& rc, const CellConfig& config, bool use_cublaslt) {
   a.linear_before_reset = config.linear_before_reset;
   a.input_forget = config.input_forget;
   for (int d = 0; d < 2; ++d) {
-    for (int i = 0; i < kMaxActivationsPerDirection; ++i) a.activations[d][i] = config.activations[d][i];
+    for (int i = 0; i < kMaxActivationsPerDirection; ++i)
+      a.activations[d][i] = config.activations[d][i];
   }
   a.projection = projection;
   a.r = rc.input(kR).as<T>();
@@ -633,14 +650,21 @@ void run_cell_any(RunContext& rc, CellKind kind, bool cublaslt) {
 
 constexpr uint32_t kCublasLtSource = 1u << uint32_t(TacticSource::kCUBLAS_LT);
 
-#define KILN_REGISTER_CELL(OP, KIND, LOWER)                                                     \
-  KILN_REGISTER_CUDA_KERNEL(CudaKernel{                                                         \
-      OP, "cuda_" LOWER "_cublaslt", {},                                                        \
-      [](const NodeQuery& q) { return supports_cell(q, KIND, true); },                          \
-      [](RunContext& rc) { run_cell_any(rc, KIND, true); }, 1, kCublasLtSource});               \
-  KILN_REGISTER_CUDA_KERNEL(CudaKernel{                                                         \
-      OP, "cuda_" LOWER, {}, [](const NodeQuery& q) { return supports_cell(q, KIND, false); }, \
-      [](RunContext& rc) { run_cell_any(rc, KIND, false); }})
+#define KILN_REGISTER_CELL(OP, KIND, LOWER)                                        \
+  KILN_REGISTER_CUDA_KERNEL(                                                       \
+      CudaKernel{OP,                                                               \
+                 "cuda_" LOWER "_cublaslt",                                        \
+                 {},                                                               \
+                 [](const NodeQuery& q) { return supports_cell(q, KIND, true); },  \
+                 [](RunContext& rc) { run_cell_any(rc, KIND, true); },             \
+                 1,                                                                \
+                 kCublasLtSource});                                                \
+  KILN_REGISTER_CUDA_KERNEL(                                                       \
+      CudaKernel{OP,                                                               \
+                 "cuda_" LOWER,                                                    \
+                 {},                                                               \
+                 [](const NodeQuery& q) { return supports_cell(q, KIND, false); }, \
+                 [](RunContext& rc) { run_cell_any(rc, KIND, false); }})
 
 KILN_REGISTER_CELL("RNN", CellKind::kRnn, "rnn");
 KILN_REGISTER_CELL("GRU", CellKind::kGru, "gru");

@@ -23,7 +23,6 @@ namespace {
 
 bool signal_dtype(DataType t) { return is_float16_or_32(t) || t == DataType::kFloat64; }
 
-
 template <typename Fn>
 void dispatch_signal_float(const ir::Node& node, DataType dtype, Fn&& fn) {
   if (dtype == DataType::kFloat64) return fn(Tag<double>{});
@@ -33,9 +32,17 @@ void dispatch_signal_float(const ir::Node& node, DataType dtype, Fn&& fn) {
 // Every output type the window generators and MelWeightMatrix accept.
 bool generator_dtype(DataType t) {
   switch (t) {
-    case DataType::kFloat32: case DataType::kFloat16: case DataType::kBFloat16:
-    case DataType::kFloat64: case DataType::kInt8: case DataType::kUInt8: case DataType::kInt16:
-    case DataType::kUInt16: case DataType::kInt32: case DataType::kUInt32: case DataType::kInt64:
+    case DataType::kFloat32:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+    case DataType::kFloat64:
+    case DataType::kInt8:
+    case DataType::kUInt8:
+    case DataType::kInt16:
+    case DataType::kUInt16:
+    case DataType::kInt32:
+    case DataType::kUInt32:
+    case DataType::kInt64:
     case DataType::kUInt64:
       return true;
     default:
@@ -46,15 +53,24 @@ bool generator_dtype(DataType t) {
 template <typename Fn>
 void dispatch_generator(const ir::Node& node, DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kInt8: return fn(Tag<int8_t>{});
-    case DataType::kUInt8: return fn(Tag<uint8_t>{});
-    case DataType::kInt16: return fn(Tag<int16_t>{});
-    case DataType::kUInt16: return fn(Tag<uint16_t>{});
-    case DataType::kInt32: return fn(Tag<int32_t>{});
-    case DataType::kUInt32: return fn(Tag<uint32_t>{});
-    case DataType::kInt64: return fn(Tag<int64_t>{});
-    case DataType::kUInt64: return fn(Tag<uint64_t>{});
-    default: return dispatch_signal_float(node, dtype, fn);
+    case DataType::kInt8:
+      return fn(Tag<int8_t>{});
+    case DataType::kUInt8:
+      return fn(Tag<uint8_t>{});
+    case DataType::kInt16:
+      return fn(Tag<int16_t>{});
+    case DataType::kUInt16:
+      return fn(Tag<uint16_t>{});
+    case DataType::kInt32:
+      return fn(Tag<int32_t>{});
+    case DataType::kUInt32:
+      return fn(Tag<uint32_t>{});
+    case DataType::kInt64:
+      return fn(Tag<int64_t>{});
+    case DataType::kUInt64:
+      return fn(Tag<uint64_t>{});
+    default:
+      return dispatch_signal_float(node, dtype, fn);
   }
 }
 
@@ -261,8 +277,8 @@ void run_stft(RunContext& rc) {
   dispatch_signal_float(node, signal.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* window = rc.has_input(2) ? rc.input(2).as<T>() : nullptr;
-    stft_kernel<T><<<grid_for(total), kBlock, 0, rc.stream>>>(signal.as<T>(), window, y.as<T>(),
-                                                               a, roots);
+    stft_kernel<T>
+        <<<grid_for(total), kBlock, 0, rc.stream>>>(signal.as<T>(), window, y.as<T>(), a, roots);
   });
 }
 
@@ -312,17 +328,23 @@ void run_window(RunContext& rc, WindowKind kind) {
   const int64_t denominator = periodic ? size : size - 1;
   dispatch_generator(rc.node, y.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    window_kernel<T><<<grid_for(size), kBlock, 0, rc.stream>>>(y.as<T>(), size, denominator,
-                                                               int(kind));
+    window_kernel<T>
+        <<<grid_for(size), kBlock, 0, rc.stream>>>(y.as<T>(), size, denominator, int(kind));
   });
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"HannWindow", "cuda_window", {0}, supports_window,
-                                     [](RunContext& rc) { run_window(rc, kHann); }});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"HammingWindow", "cuda_window", {0}, supports_window,
-                                     [](RunContext& rc) { run_window(rc, kHamming); }});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"BlackmanWindow", "cuda_window", {0}, supports_window,
-                                     [](RunContext& rc) { run_window(rc, kBlackman); }});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "HannWindow", "cuda_window", {0}, supports_window, [](RunContext& rc) {
+      run_window(rc, kHann);
+    }});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "HammingWindow", "cuda_window", {0}, supports_window, [](RunContext& rc) {
+      run_window(rc, kHamming);
+    }});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "BlackmanWindow", "cuda_window", {0}, supports_window, [](RunContext& rc) {
+      run_window(rc, kBlackman);
+    }});
 
 // ---------------------------------------------------------------------------------------------
 // MelWeightMatrix: [dft_length / 2 + 1, num_mel_bins] triangular filters. The band edges
@@ -388,9 +410,9 @@ void run_mel(RunContext& rc) {
              node.describe(), ": ", mels, " mel bins do not fit the CUDA workspace");
   // A pageable copy: it returns once `edges` is staged, so the vector may go out of scope.
   // The node reads host operands, so it never runs inside a CUDA graph capture.
-  check_cuda(cudaMemcpyAsync(rc.workspace, edges.data(), edge_bytes, cudaMemcpyHostToDevice,
-                             rc.stream),
-             node, "uploading the mel band edges");
+  check_cuda(
+      cudaMemcpyAsync(rc.workspace, edges.data(), edge_bytes, cudaMemcpyHostToDevice, rc.stream),
+      node, "uploading the mel band edges");
   const int64_t total = spectrogram_bins * mels;
   dispatch_generator(node, y.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -399,8 +421,8 @@ void run_mel(RunContext& rc) {
   });
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"MelWeightMatrix", "cuda_mel_weight_matrix",
-                                     {0, 1, 2, 3, 4}, supports_mel, run_mel});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "MelWeightMatrix", "cuda_mel_weight_matrix", {0, 1, 2, 3, 4}, supports_mel, run_mel});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -180,8 +180,8 @@ void launch_softmax(const ir::Node& node, bool log, DataType dtype, const void* 
     if (inner == 1) {
       launch_softmax_rows<T>(node, log, in, out, outer, n, stream);
     } else {
-      softmax_columns_kernel<T><<<grid_for(outer * inner), kBlock, 0, stream>>>(
-          in, out, outer * inner, n, inner, log);
+      softmax_columns_kernel<T>
+          <<<grid_for(outer * inner), kBlock, 0, stream>>>(in, out, outer * inner, n, inner, log);
     }
   });
 }
@@ -212,10 +212,14 @@ bool softmax_supported(const NodeQuery& q) {
   return (is_float16_or_32(t) || t == DataType::kFloat64) && !q.input(0).shape.empty();
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Softmax", "cuda_softmax", {}, softmax_supported,
-                                    [](RunContext& rc) { run_softmax(rc, false); }});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"LogSoftmax", "cuda_softmax", {}, softmax_supported,
-                                    [](RunContext& rc) { run_softmax(rc, true); }});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "Softmax", "cuda_softmax", {}, softmax_supported, [](RunContext& rc) {
+      run_softmax(rc, false);
+    }});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "LogSoftmax", "cuda_softmax", {}, softmax_supported, [](RunContext& rc) {
+      run_softmax(rc, true);
+    }});
 
 }  // namespace
 }  // namespace kiln::cuda

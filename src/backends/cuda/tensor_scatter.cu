@@ -41,8 +41,9 @@ void run_tensor_scatter(RunContext& rc) {
       ops::tensor_scatter_layout(rc.node, cache.shape, update.shape, cache.dtype);
   const bool circular = ops::tensor_scatter_is_circular(rc.node);
   if (out.data != cache.data && cache.nbytes()) {
-    check_cuda(cudaMemcpyAsync(out.data, cache.data, cache.nbytes(), cudaMemcpyDeviceToDevice, rc.stream),
-               rc.node, "copying past_cache");
+    check_cuda(
+        cudaMemcpyAsync(out.data, cache.data, cache.nbytes(), cudaMemcpyDeviceToDevice, rc.stream),
+        rc.node, "copying past_cache");
   }
   if (l.outer == 0 || l.update_len == 0 || l.row_bytes == 0) return;
   const int64_t* indices = rc.has_input(2) ? rc.input(2).as<int64_t>() : nullptr;
@@ -67,8 +68,8 @@ bool supports_tensor_scatter(const NodeQuery& q) {
   return q.input(0).shape.size() >= 2 && q.input(0).dtype == q.input(1).dtype;
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"TensorScatter", "cuda_tensor_scatter", {},
-                                     supports_tensor_scatter, run_tensor_scatter});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "TensorScatter", "cuda_tensor_scatter", {}, supports_tensor_scatter, run_tensor_scatter});
 
 }  // namespace
 }  // namespace kiln::cuda

@@ -231,8 +231,8 @@ bool supports_tfidf(const NodeQuery& q) {
   return max_gram >= 1 && max_gram <= kMaxGram;
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"TfIdfVectorizer", "cuda_tfidf_vectorizer", {},
-                                     supports_tfidf, run_tfidf});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "TfIdfVectorizer", "cuda_tfidf_vectorizer", {}, supports_tfidf, run_tfidf});
 
 }  // namespace
 }  // namespace kiln::cuda

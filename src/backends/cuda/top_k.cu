@@ -138,13 +138,14 @@ __global__ void topk_chunk_kernel(const T* x, RowLayout rl, int size,
   const int64_t begin = int64_t(chunk) * rl.chunk;
   const int64_t end = begin + rl.chunk < rl.n ? begin + rl.chunk : rl.n;
   const int k = int(rl.k);
-  block_select(buf, size, k, end > begin ? end - begin : 0, []() { return IF::none(); },
-               [&](int64_t i) {
-                 const int64_t e = begin + i;
-                 Key key = order_key(x[in_base + e * rl.inner]);
-                 if (!rl.largest) key = ~key;
-                 return IF::make(key, uint32_t(e));
-               });
+  block_select(
+      buf, size, k, end > begin ? end - begin : 0, []() { return IF::none(); },
+      [&](int64_t i) {
+        const int64_t e = begin + i;
+        Key key = order_key(x[in_base + e * rl.inner]);
+        if (!rl.largest) key = ~key;
+        return IF::make(key, uint32_t(e));
+      });
   if (rl.chunks > 1) {
     Item* out = candidates + (row * rl.chunks + chunk) * rl.k;
     for (int r = int(threadIdx.x); r < k; r += int(blockDim.x)) out[r] = buf[r];
@@ -171,8 +172,9 @@ __global__ void topk_merge_kernel(const T* x, RowLayout rl, int size,
   const int64_t o = row / rl.inner, j = row % rl.inner;
   const Item* own = candidates + row * rl.chunks * rl.k;
   const int k = int(rl.k);
-  block_select(buf, size, k, int64_t(rl.chunks) * rl.k, []() { return IF::none(); },
-               [&](int64_t i) { return own[i]; });
+  block_select(
+      buf, size, k, int64_t(rl.chunks) * rl.k, []() { return IF::none(); },
+      [&](int64_t i) { return own[i]; });
   const int64_t in_base = o * rl.n * rl.inner + j;
   const int64_t out_base = o * rl.k * rl.inner + j;
   for (int r = int(threadIdx.x); r < k; r += int(blockDim.x)) {
@@ -248,7 +250,8 @@ void run_typed(RunContext& rc, const RowLayout& base_layout, int64_t rows) {
     // Split long rows when there are too few rows to fill the GPU.
     const int64_t min_chunk = std::max<int64_t>(1024, 8 * rl.k);
     const int64_t wanted = (2 * int64_t(sm_count()) + rows - 1) / rows;
-    const int64_t chunks = std::max<int64_t>(1, std::min(wanted, (rl.n + min_chunk - 1) / min_chunk));
+    const int64_t chunks =
+        std::max<int64_t>(1, std::min(wanted, (rl.n + min_chunk - 1) / min_chunk));
     rl.chunks = int(chunks);
     rl.chunk = (rl.n + chunks - 1) / chunks;
     // The buffer: the best k, then room for two tiles of candidates (or all of them).
@@ -267,8 +270,9 @@ void run_typed(RunContext& rc, const RowLayout& base_layout, int64_t rows) {
     check_cuda(cudaGetLastError(), rc.node, "launching the TopK selection");
     if (chunks > 1) {
       const int merge_size = buffer_size(chunks * rl.k);
-      topk_merge_kernel<T><<<unsigned(rows), kThreads, size_t(merge_size) * sizeof(Item),
-                             rc.stream>>>(xd, rl, merge_size, candidates, values, indices);
+      topk_merge_kernel<T>
+          <<<unsigned(rows), kThreads, size_t(merge_size) * sizeof(Item), rc.stream>>>(
+              xd, rl, merge_size, candidates, values, indices);
       check_cuda(cudaGetLastError(), rc.node, "launching the TopK merge");
     }
     return;
@@ -302,8 +306,8 @@ void run_typed(RunContext& rc, const RowLayout& base_layout, int64_t rows) {
                  base + temp, temp_bytes, ki, ko, pi, po, int(total), int(rows), off, off + 1, 0,
                  int(sizeof(Key) * 8), rc.stream),
              rc.node, "sorting for TopK");
-  topk_gather_kernel<T><<<grid_for(rows * rl.k), kBlock, 0, rc.stream>>>(xd, rl, rows, po, values,
-                                                                         indices);
+  topk_gather_kernel<T>
+      <<<grid_for(rows * rl.k), kBlock, 0, rc.stream>>>(xd, rl, rows, po, values, indices);
   check_cuda(cudaGetLastError(), rc.node, "launching the TopK gather");
 }
 

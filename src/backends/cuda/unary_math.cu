@@ -16,11 +16,10 @@ void launch_float_unary(UnaryOp op, const UnaryParams& p, const T* x, T* y, int6
   } else {
     // The activations and functions of common models get a kernel each with the op fixed at
     // compile time.
-    dispatch_hot_op<UnaryOp::kRelu, UnaryOp::kSigmoid, UnaryOp::kTanh, UnaryOp::kErf,
-                    UnaryOp::kExp, UnaryOp::kSqrt, UnaryOp::kReciprocal, UnaryOp::kNeg,
-                    UnaryOp::kGelu, UnaryOp::kGeluTanh, UnaryOp::kLeakyRelu,
-                    UnaryOp::kHardSigmoid, UnaryOp::kHardSwish, UnaryOp::kSwish,
-                    UnaryOp::kSquare>(
+    dispatch_hot_op<UnaryOp::kRelu, UnaryOp::kSigmoid, UnaryOp::kTanh, UnaryOp::kErf, UnaryOp::kExp,
+                    UnaryOp::kSqrt, UnaryOp::kReciprocal, UnaryOp::kNeg, UnaryOp::kGelu,
+                    UnaryOp::kGeluTanh, UnaryOp::kLeakyRelu, UnaryOp::kHardSigmoid,
+                    UnaryOp::kHardSwish, UnaryOp::kSwish, UnaryOp::kSquare>(
         op, [&](auto k) { launch_map(x, y, n, StaticUnary<decltype(k)::value>{p}, stream); },
         dynamic);
   }
@@ -102,11 +101,15 @@ constexpr UnaryOpDef kUnaryOps[] = {
 UnaryParams read_params(const ir::Node& node, UnaryOp& op) {
   UnaryParams p;
   switch (op) {
-    case UnaryOp::kLeakyRelu: p.alpha = node.attr_float("alpha", 0.01); break;
+    case UnaryOp::kLeakyRelu:
+      p.alpha = node.attr_float("alpha", 0.01);
+      break;
     case UnaryOp::kElu:
     case UnaryOp::kCelu:
     case UnaryOp::kThresholdedRelu:
-    case UnaryOp::kSwish: p.alpha = node.attr_float("alpha", 1.0); break;
+    case UnaryOp::kSwish:
+      p.alpha = node.attr_float("alpha", 1.0);
+      break;
     case UnaryOp::kSelu:  // the float32 values ONNX's spec stores
       p.alpha = node.attr_float("alpha", 1.67326319217681884765625);
       p.gamma = node.attr_float("gamma", 1.05070102214813232421875);
@@ -122,22 +125,25 @@ UnaryParams read_params(const ir::Node& node, UnaryOp& op) {
     case UnaryOp::kGelu:
       if (node.attr_string("approximate", "none") == "tanh") op = UnaryOp::kGeluTanh;
       break;
-    default: break;
+    default:
+      break;
   }
   return p;
 }
 
 const bool unary_registered = [] {
   for (const UnaryOpDef& def : kUnaryOps) {
-    CudaKernelRegistry::instance().add(CudaKernel{
-        def.name, "cuda_unary", {},
-        [&def](const NodeQuery& q) { return ew::type_in(q.input(0).dtype, def.types); },
-        [&def](RunContext& rc) {
-          UnaryOp op = def.op;
-          const UnaryParams p = read_params(rc.node, op);
-          launch_unary(rc.node, op, p, rc.input(0).dtype, rc.input(0).data, rc.output(0).data,
-                       rc.output(0).numel(), rc.stream);
-        }});
+    CudaKernelRegistry::instance().add(
+        CudaKernel{def.name,
+                   "cuda_unary",
+                   {},
+                   [&def](const NodeQuery& q) { return ew::type_in(q.input(0).dtype, def.types); },
+                   [&def](RunContext& rc) {
+                     UnaryOp op = def.op;
+                     const UnaryParams p = read_params(rc.node, op);
+                     launch_unary(rc.node, op, p, rc.input(0).dtype, rc.input(0).data,
+                                  rc.output(0).data, rc.output(0).numel(), rc.stream);
+                   }});
   }
   return true;
 }();
@@ -183,16 +189,19 @@ void run_clip(RunContext& rc) {
   dispatch_integer_types(rc.node, x.dtype, launch);
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Clip", "cuda_unary", {},
-    [](const NodeQuery& q) {
-      for (size_t i = 1; i < q.inputs.size(); ++i) {
-        if (!q.has_input(i)) continue;
-        if (q.input(i).dtype != q.input(0).dtype || volume(q.input(i).shape) != 1) return false;
-      }
-      return ew::type_in(q.input(0).dtype, ew::kNumericTypes);
-    },
-    run_clip});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Clip",
+                                     "cuda_unary",
+                                     {},
+                                     [](const NodeQuery& q) {
+                                       for (size_t i = 1; i < q.inputs.size(); ++i) {
+                                         if (!q.has_input(i)) continue;
+                                         if (q.input(i).dtype != q.input(0).dtype ||
+                                             volume(q.input(i).shape) != 1)
+                                           return false;
+                                       }
+                                       return ew::type_in(q.input(0).dtype, ew::kNumericTypes);
+                                     },
+                                     run_clip});
 
 // ---------------------------------------------------------------------------------------------
 // IsNaN, IsInf (float and float8 inputs): a float's class as a bool; IsInf's detect_positive
@@ -227,10 +236,10 @@ bool float_class_supported(const NodeQuery& q) {
   return ew::type_in(q.input(0).dtype, ew::kFloatTypes | ew::kFloat8Types);
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"IsNaN", "cuda_float_class", {}, float_class_supported,
-                                     run_float_class});
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"IsInf", "cuda_float_class", {}, float_class_supported,
-                                     run_float_class});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "IsNaN", "cuda_float_class", {}, float_class_supported, run_float_class});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "IsInf", "cuda_float_class", {}, float_class_supported, run_float_class});
 
 }  // namespace
 }  // namespace kiln::cuda

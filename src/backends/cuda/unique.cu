@@ -53,9 +53,7 @@ __global__ void unique_keys_kernel(const T* x, int64_t count, typename KeyOf<T>:
   KILN_GRID_STRIDE_LOOP(i, count) keys[i] = order_key(x[i]);
 }
 
-__global__ void iota_kernel(int64_t* out, int64_t n) {
-  KILN_GRID_STRIDE_LOOP(i, n) out[i] = i;
-}
+__global__ void iota_kernel(int64_t* out, int64_t n) { KILN_GRID_STRIDE_LOOP(i, n) out[i] = i; }
 
 // group[p] = 1 where sorted position p starts a run of equal slices.
 template <typename Key>
@@ -81,8 +79,8 @@ __global__ void mark_first_kernel(const int64_t* first, int64_t count, int64_t* 
 }
 
 // rank[u]: the output slot of run u.
-__global__ void ranks_kernel(const int64_t* first, const int64_t* marks, int64_t count,
-                             bool sorted, int64_t* rank) {
+__global__ void ranks_kernel(const int64_t* first, const int64_t* marks, int64_t count, bool sorted,
+                             int64_t* rank) {
   KILN_GRID_STRIDE_LOOP(u, count) rank[u] = sorted ? u : marks[first[u]] - 1;
 }
 
@@ -121,17 +119,16 @@ void run_typed(RunContext& rc, const Slices& s, const Dims& y_shape_template,
 
   size_t sort_bytes = 0, scan_bytes = 0;
   if (single) {
-    check_cuda(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, static_cast<const Key*>(nullptr),
-                                               static_cast<Key*>(nullptr),
-                                               static_cast<const int64_t*>(nullptr),
-                                               static_cast<int64_t*>(nullptr), n, 0,
-                                               int(sizeof(Key) * 8), rc.stream),
+    check_cuda(cub::DeviceRadixSort::SortPairs(
+                   nullptr, sort_bytes, static_cast<const Key*>(nullptr),
+                   static_cast<Key*>(nullptr), static_cast<const int64_t*>(nullptr),
+                   static_cast<int64_t*>(nullptr), n, 0, int(sizeof(Key) * 8), rc.stream),
                rc.node, "sizing the sort");
   } else {
-    check_cuda(cub::DeviceMergeSort::StableSortKeys(nullptr, sort_bytes,
-                                                    static_cast<int64_t*>(nullptr), n,
-                                                    SliceLess<Key>{nullptr, s}, rc.stream),
-               rc.node, "sizing the sort");
+    check_cuda(
+        cub::DeviceMergeSort::StableSortKeys(nullptr, sort_bytes, static_cast<int64_t*>(nullptr), n,
+                                             SliceLess<Key>{nullptr, s}, rc.stream),
+        rc.node, "sizing the sort");
   }
   check_cuda(cub::DeviceScan::InclusiveSum(nullptr, scan_bytes, static_cast<int64_t*>(nullptr),
                                            static_cast<int64_t*>(nullptr), n, rc.stream),
@@ -181,9 +178,9 @@ void run_typed(RunContext& rc, const Slices& s, const Dims& y_shape_template,
   check_cuda(cub::DeviceScan::InclusiveSum(temp, bytes, group, group, n, rc.stream), rc.node,
              "numbering the runs");
   int64_t count = 0;
-  check_cuda(cudaMemcpyAsync(&count, group + (n - 1), sizeof(int64_t), cudaMemcpyDeviceToHost,
-                             rc.stream),
-             rc.node, "copying the output size to the host");
+  check_cuda(
+      cudaMemcpyAsync(&count, group + (n - 1), sizeof(int64_t), cudaMemcpyDeviceToHost, rc.stream),
+      rc.node, "copying the output size to the host");
   check_cuda(cudaStreamSynchronize(rc.stream), rc.node, "computing the output size");
 
   Dims y_shape = y_shape_template;
@@ -192,9 +189,8 @@ void run_typed(RunContext& rc, const Slices& s, const Dims& y_shape_template,
   int64_t* indices = rc.outputs.size() > 1 && rc.outputs[1].present
                          ? rc.allocate_output(1, {count}).as<int64_t>()
                          : nullptr;
-  int64_t* inverse = rc.outputs.size() > 2 && rc.outputs[2].present
-                         ? rc.outputs[2].as<int64_t>()
-                         : nullptr;
+  int64_t* inverse =
+      rc.outputs.size() > 2 && rc.outputs[2].present ? rc.outputs[2].as<int64_t>() : nullptr;
   int64_t* counts = rc.outputs.size() > 3 && rc.outputs[3].present
                         ? rc.allocate_output(3, {count}).as<int64_t>()
                         : nullptr;
@@ -213,7 +209,8 @@ void run_typed(RunContext& rc, const Slices& s, const Dims& y_shape_template,
     run_outputs_kernel<<<grid_for(count), kBlock, 0, rc.stream>>>(first, head, rank, count, n,
                                                                   indices, counts);
   }
-  if (inverse) inverse_kernel<<<grid_for(n), kBlock, 0, rc.stream>>>(order, group, rank, n, inverse);
+  if (inverse)
+    inverse_kernel<<<grid_for(n), kBlock, 0, rc.stream>>>(order, group, rank, n, inverse);
   if (count * s.len > 0) {
     dispatch_bits(rc.node, element_size(x.dtype), [&](auto tag) {
       using Bits = typename decltype(tag)::type;
@@ -257,9 +254,8 @@ void run_unique(RunContext& rc) {
     if (rc.outputs.size() > 3 && rc.outputs[3].present) rc.allocate_output(3, {0});
     return;
   }
-  dispatch_keyed(x.dtype, [&](auto tag) {
-    run_typed<typename decltype(tag)::type>(rc, s, y_shape, axis);
-  });
+  dispatch_keyed(x.dtype,
+                 [&](auto tag) { run_typed<typename decltype(tag)::type>(rc, s, y_shape, axis); });
 }
 
 bool supports_unique(const NodeQuery& q) { return has_order_key(q.input(0).dtype); }
