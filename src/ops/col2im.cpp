@@ -4,6 +4,8 @@
 // the convolution geometry of image_shape, block_shape and the strides, dilations and pads
 // attributes (pads: begins then ends), so L must equal the number of block positions.
 // image_shape and block_shape are int64 inputs read at shape time.
+#include "ops/col2im.h"
+
 #include <cstring>
 #include <vector>
 
@@ -12,50 +14,9 @@
 namespace kiln::ops {
 namespace {
 
-// Everything the shape inputs and attributes say about the image and its blocks.
-struct Col2ImGeometry {
-  Dims image;   // spatial extents of the output
-  Dims block;   // spatial extents of one block
-  Dims blocks;  // number of block positions along each spatial axis
-  Dims strides, dilations, pads_begin;
-};
-
-Col2ImGeometry read_geometry(const ir::Node& node, const Tensor& image_shape,
-                             const Tensor& block_shape) {
-  auto check = [&](bool cond, auto&&... args) {
-    if (!cond) fail(ErrorCode::kInvalidModel, node.describe(), ": ", args...);
-  };
-  Col2ImGeometry g;
-  check(image_shape.rank() == 1 && block_shape.rank() == 1,
-        "image_shape and block_shape must be 1-D");
-  g.image = image_shape.to_int64_vector();
-  g.block = block_shape.to_int64_vector();
-  const size_t dims = g.image.size();
-  check(dims >= 1 && g.block.size() == dims, "image_shape ", to_string(g.image),
-        " and block_shape ", to_string(g.block), " must have the same, non-zero length");
-  g.strides = node.attr_ints("strides", Dims(dims, 1));
-  g.dilations = node.attr_ints("dilations", Dims(dims, 1));
-  const Dims pads = node.attr_ints("pads", Dims(2 * dims, 0));
-  check(g.strides.size() == dims && g.dilations.size() == dims && pads.size() == 2 * dims,
-        "strides, dilations and pads must have ", dims, ", ", dims, " and ", 2 * dims, " values");
-  for (size_t i = 0; i < dims; ++i) {
-    check(g.image[i] > 0 && g.block[i] > 0, "image_shape ", to_string(g.image), " and block_shape ",
-          to_string(g.block), " must be positive");
-    check(g.strides[i] > 0 && g.dilations[i] > 0 && pads[i] >= 0 && pads[dims + i] >= 0,
-          "strides and dilations must be positive and pads non-negative");
-    const int64_t span = g.dilations[i] * (g.block[i] - 1) + 1;
-    const int64_t padded = g.image[i] + pads[i] + pads[dims + i];
-    check(padded >= span, "a block (extent ", span, ") does not fit the padded image (extent ",
-          padded, ") along spatial axis ", i);
-    g.blocks.push_back((padded - span) / g.strides[i] + 1);
-    g.pads_begin.push_back(pads[i]);
-  }
-  return g;
-}
-
 void infer_col2im(InferContext& ctx) {
-  const Col2ImGeometry g = read_geometry(ctx.node(), ctx.require_integer_value(1, "image_shape"),
-                                         ctx.require_integer_value(2, "block_shape"));
+  const Col2ImGeometry g = col2im_geometry(ctx.node(), ctx.require_integer_value(1, "image_shape"),
+                                           ctx.require_integer_value(2, "block_shape"));
   const DataType dtype = ctx.input_dtype(0);
   ctx.check(
       dtype != DataType::kBool && dtype != DataType::kFloat8E4M3 && dtype != DataType::kFloat8E5M2,
@@ -111,7 +72,7 @@ void col2im(const T* in, T* out, int64_t batch, int64_t channels, const Col2ImGe
 }
 
 void compute_col2im(ComputeContext& ctx) {
-  const Col2ImGeometry g = read_geometry(ctx.node(), ctx.input(1), ctx.input(2));
+  const Col2ImGeometry g = col2im_geometry(ctx.node(), ctx.input(1), ctx.input(2));
   const Tensor& in = ctx.input(0);
   Tensor& out = ctx.output(0);
   if (out.numel() > 0) std::memset(out.raw(), 0, out.nbytes());
@@ -139,4 +100,38 @@ KILN_REGISTER_OP(OpDef{
 });
 
 }  // namespace
+
+Col2ImGeometry col2im_geometry(const ir::Node& node, const Tensor& image_shape,
+                               const Tensor& block_shape) {
+  auto check = [&](bool cond, auto&&... args) {
+    if (!cond) fail(ErrorCode::kInvalidModel, node.describe(), ": ", args...);
+  };
+  Col2ImGeometry g;
+  check(image_shape.rank() == 1 && block_shape.rank() == 1,
+        "image_shape and block_shape must be 1-D");
+  g.image = image_shape.to_int64_vector();
+  g.block = block_shape.to_int64_vector();
+  const size_t dims = g.image.size();
+  check(dims >= 1 && g.block.size() == dims, "image_shape ", to_string(g.image),
+        " and block_shape ", to_string(g.block), " must have the same, non-zero length");
+  g.strides = node.attr_ints("strides", Dims(dims, 1));
+  g.dilations = node.attr_ints("dilations", Dims(dims, 1));
+  const Dims pads = node.attr_ints("pads", Dims(2 * dims, 0));
+  check(g.strides.size() == dims && g.dilations.size() == dims && pads.size() == 2 * dims,
+        "strides, dilations and pads must have ", dims, ", ", dims, " and ", 2 * dims, " values");
+  for (size_t i = 0; i < dims; ++i) {
+    check(g.image[i] > 0 && g.block[i] > 0, "image_shape ", to_string(g.image), " and block_shape ",
+          to_string(g.block), " must be positive");
+    check(g.strides[i] > 0 && g.dilations[i] > 0 && pads[i] >= 0 && pads[dims + i] >= 0,
+          "strides and dilations must be positive and pads non-negative");
+    const int64_t span = g.dilations[i] * (g.block[i] - 1) + 1;
+    const int64_t padded = g.image[i] + pads[i] + pads[dims + i];
+    check(padded >= span, "a block (extent ", span, ") does not fit the padded image (extent ",
+          padded, ") along spatial axis ", i);
+    g.blocks.push_back((padded - span) / g.strides[i] + 1);
+    g.pads_begin.push_back(pads[i]);
+  }
+  return g;
+}
+
 }  // namespace kiln::ops

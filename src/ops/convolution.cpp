@@ -4,12 +4,14 @@
 // The reference computes are plain direct loops that accumulate in double (float16/bfloat16/
 // float32 results are rounded once at the end). They are meant to be obviously correct; the CPU
 // backend's fast float32 kernels (backends/cpu/conv_kernels.cpp) are checked against them.
+#include "ops/convolution.h"
+
 #include <algorithm>
 #include <string>
 #include <vector>
 
 #include "ops/common.h"
-#include "ops/convolution.h"
+#include "ops/window_geometry.h"
 
 namespace kiln::ops {
 namespace {
@@ -26,37 +28,21 @@ int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-// A per-spatial-axis attribute (strides, dilations): default 1, each >= 1.
-Dims positive_ints(const InferContext& ctx, const char* key, size_t spatial_rank) {
-  Dims values = ctx.node().attr_ints(key, Dims(spatial_rank, 1));
-  ctx.check(values.size() == spatial_rank, key, " has ", values.size(), " values, expected ",
-            spatial_rank, " (one per spatial axis)");
-  for (int64_t v : values) ctx.check(v >= 1, key, " must be >= 1, got ", to_string(values));
-  check_window_values(ctx, key, values);
-  return values;
-}
-
-std::string read_auto_pad(const InferContext& ctx) {
-  std::string auto_pad = ctx.node().attr_string("auto_pad", "NOTSET");
-  if (auto_pad.empty()) auto_pad = "NOTSET";  // some exporters write an empty string
-  ctx.check(auto_pad == "NOTSET" || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER" ||
-                auto_pad == "VALID",
-            "auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '", auto_pad, "'");
-  return auto_pad;
-}
-
-// Checks shared by Conv and ConvTranspose: ranks, dtypes, bias, kernel_shape, group.
-void check_common(const InferContext& ctx, ConvGeometry& geo) {
-  const Dims& x = ctx.input_shape(0);
-  const Dims& w = ctx.input_shape(1);
+// X and W of Conv and ConvTranspose: a float type, the same for both.
+void check_float_operands(const InferContext& ctx) {
   ctx.check(is_conv_dtype(ctx.input_dtype(0)), "X must be float32, float64, float16 or bfloat16,",
             " got ", to_string(ctx.input_dtype(0)));
   ctx.check(ctx.input_dtype(1) == ctx.input_dtype(0), "W has dtype ", to_string(ctx.input_dtype(1)),
             " but X has ", to_string(ctx.input_dtype(0)));
+}
+
+// What every convolution shares: ranks, kernel_shape, group, strides, dilations.
+ConvGeometry read_common(const InferContext& ctx, const Dims& x, const Dims& w) {
   ctx.check(x.size() >= 3, "X must have rank >= 3 (N x C x spatial...), got shape ", to_string(x));
   ctx.check(w.size() == x.size(), "W must have the rank of X (", x.size(), "), got shape ",
             to_string(w));
   const size_t spatial_rank = x.size() - 2;
+  ConvGeometry geo;
   geo.batch = x[0];
   geo.in_channels = x[1];
   geo.in_spatial.assign(x.begin() + 2, x.end());
@@ -66,73 +52,21 @@ void check_common(const InferContext& ctx, ConvGeometry& geo) {
     ctx.check(kernel_shape == geo.kernel, "kernel_shape ", to_string(kernel_shape),
               " does not match W's spatial extents ", to_string(geo.kernel));
   }
-  for (int64_t k : geo.kernel) ctx.check(k >= 1, "W has an empty kernel: ", to_string(w));
+  const bool nonempty =
+      std::all_of(geo.kernel.begin(), geo.kernel.end(), [](int64_t k) { return k >= 1; });
+  ctx.check(nonempty, "W has an empty kernel: ", to_string(w));
   check_window_values(ctx, "W's kernel", geo.kernel);
   geo.group = ctx.node().attr_int("group", 1);
-  ctx.check(geo.group >= 1 && geo.group <= kMaxWindowValue, "group must be >= 1 and <= ",
-            kMaxWindowValue, ", got ", geo.group);
-  geo.strides = positive_ints(ctx, "strides", spatial_rank);
-  geo.dilations = positive_ints(ctx, "dilations", spatial_rank);
-}
-
-// Explicit pads: [x1_begin, x2_begin, ..., x1_end, x2_end, ...], default 0.
-void read_explicit_pads(const InferContext& ctx, ConvGeometry& geo, bool allow_negative) {
-  const size_t spatial_rank = geo.in_spatial.size();
-  Dims pads = ctx.node().attr_ints("pads", Dims(2 * spatial_rank, 0));
-  ctx.check(pads.size() == 2 * spatial_rank, "pads has ", pads.size(), " values, expected ",
-            2 * spatial_rank, " (begin and end per spatial axis)");
-  for (int64_t p : pads) {
-    ctx.check(allow_negative || p >= 0, "pads must be >= 0, got ", to_string(pads));
-  }
-  check_window_values(ctx, "pads", pads);
-  geo.pads_begin.assign(pads.begin(), pads.begin() + int64_t(spatial_rank));
-  geo.pads_end.assign(pads.begin() + int64_t(spatial_rank), pads.end());
-}
-
-int64_t dilated_extent(int64_t kernel, int64_t dilation) { return (kernel - 1) * dilation + 1; }
-
-ConvGeometry conv_geometry(const InferContext& ctx) {
-  ConvGeometry geo;
-  check_common(ctx, geo);
-  const Dims& w = ctx.input_shape(1);
-  geo.out_channels = w[0];
-  ctx.check(geo.in_channels == w[1] * geo.group, "X has ", geo.in_channels,
-            " channels but W's shape ", to_string(w), " with group=", geo.group, " expects ",
-            w[1] * geo.group);
-  ctx.check(geo.out_channels % geo.group == 0, "W's ", geo.out_channels,
-            " output channels are not divisible by group=", geo.group);
-  const size_t spatial_rank = geo.in_spatial.size();
-  const std::string auto_pad = read_auto_pad(ctx);
-  if (auto_pad == "NOTSET") {
-    read_explicit_pads(ctx, geo, /*allow_negative=*/false);
-  } else {
-    geo.pads_begin.assign(spatial_rank, 0);
-    geo.pads_end.assign(spatial_rank, 0);
-  }
-  geo.out_spatial.resize(spatial_rank);
-  for (size_t d = 0; d < spatial_rank; ++d) {
-    const int64_t in = geo.in_spatial[d];
-    const int64_t stride = geo.strides[d];
-    const int64_t window = dilated_extent(geo.kernel[d], geo.dilations[d]);
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      // Output ceil(in / stride); the padding that achieves it, extra on the end for UPPER.
-      const int64_t out = (in + stride - 1) / stride;
-      const int64_t total = std::max<int64_t>(0, (out - 1) * stride + window - in);
-      geo.pads_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      geo.pads_end[d] = total - geo.pads_begin[d];
-    }
-    const int64_t span = in + geo.pads_begin[d] + geo.pads_end[d] - window;
-    ctx.check(span >= 0, "spatial axis ", d, ": the input (", in, " plus padding ",
-              geo.pads_begin[d] + geo.pads_end[d], ") is smaller than the dilated kernel (", window,
-              ")");
-    geo.out_spatial[d] = span / stride + 1;
-  }
+  ctx.check(geo.group >= 1 && geo.group <= kMaxWindowValue,
+            "group must be >= 1 and <= ", kMaxWindowValue, ", got ", geo.group);
+  geo.strides = read_window_steps(ctx, "strides", spatial_rank);
+  geo.dilations = read_window_steps(ctx, "dilations", spatial_rank);
   return geo;
 }
 
 ConvGeometry conv_transpose_geometry(const InferContext& ctx) {
-  ConvGeometry geo;
-  check_common(ctx, geo);
+  check_float_operands(ctx);
+  ConvGeometry geo = read_common(ctx, ctx.input_shape(0), ctx.input_shape(1));
   const Dims& w = ctx.input_shape(1);
   ctx.check(w[0] == geo.in_channels, "W's first extent (", w[0], ") must equal X's channel count (",
             geo.in_channels, ")");
@@ -151,14 +85,15 @@ ConvGeometry conv_transpose_geometry(const InferContext& ctx) {
         " must be >= 0 and less than the stride or dilation of its axis");
   }
 
-  const std::string auto_pad = read_auto_pad(ctx);
+  const AutoPad auto_pad = read_auto_pad(ctx);
   // The extent the transposed convolution covers with no padding at all.
   // Checked: a stride up to 2^31 times an extent can pass 64 bits.
   auto full_extent = [&](size_t d) {
     int64_t extent = 0;
     ctx.check(!__builtin_mul_overflow(geo.strides[d], geo.in_spatial[d] - 1, &extent) &&
-                  !__builtin_add_overflow(extent, output_padding[d] + dilated_extent(geo.kernel[d], geo.dilations[d]),
-                                          &extent),
+                  !__builtin_add_overflow(
+                      extent, output_padding[d] + dilated_extent(geo.kernel[d], geo.dilations[d]),
+                      &extent),
               "the output extent of spatial axis ", d, " does not fit in 64 bits");
     return extent;
   };
@@ -170,7 +105,7 @@ ConvGeometry conv_transpose_geometry(const InferContext& ctx) {
     ctx.check(target.size() == spatial_rank, "output_shape has ", target.size(),
               " values, expected ", spatial_rank, " (one per spatial axis)");
     check_window_values(ctx, "output_shape", target);
-  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+  } else if (is_same_padding(auto_pad)) {
     for (size_t d = 0; d < spatial_rank; ++d) {
       int64_t extent = 0;
       ctx.check(!__builtin_mul_overflow(geo.in_spatial[d], geo.strides[d], &extent),
@@ -189,16 +124,18 @@ ConvGeometry conv_transpose_geometry(const InferContext& ctx) {
       ctx.check(target[d] >= 0, "output_shape ", to_string(target), " has a negative extent");
       const int64_t total = full_extent(d) - target[d];
       const int64_t half = floor_div(total, 2);
-      geo.pads_begin[d] = auto_pad == "SAME_UPPER" ? half : total - half;
+      geo.pads_begin[d] = auto_pad == AutoPad::kSameUpper ? half : total - half;
       geo.pads_end[d] = total - geo.pads_begin[d];
       geo.out_spatial[d] = target[d];
     }
   } else {
-    if (auto_pad == "VALID") {
+    if (auto_pad == AutoPad::kValid) {
       geo.pads_begin.assign(spatial_rank, 0);
       geo.pads_end.assign(spatial_rank, 0);
     } else {
-      read_explicit_pads(ctx, geo, /*allow_negative=*/false);
+      Pads pads = read_explicit_pads(ctx, spatial_rank, /*allow_negative=*/false);
+      geo.pads_begin = std::move(pads.begin);
+      geo.pads_end = std::move(pads.end);
     }
     for (size_t d = 0; d < spatial_rank; ++d) {
       geo.out_spatial[d] = full_extent(d) - geo.pads_begin[d] - geo.pads_end[d];
@@ -209,18 +146,17 @@ ConvGeometry conv_transpose_geometry(const InferContext& ctx) {
   return geo;
 }
 
+ConvGeometry float_conv_geometry(const InferContext& ctx) {
+  check_float_operands(ctx);
+  return conv_geometry(ctx, ctx.input_shape(0), ctx.input_shape(1));
+}
+
 void check_bias(const InferContext& ctx, const ConvGeometry& geo) {
   if (!ctx.has_input(2)) return;
   ctx.check(ctx.input_dtype(2) == ctx.input_dtype(0), "B has dtype ", to_string(ctx.input_dtype(2)),
             " but X has ", to_string(ctx.input_dtype(0)));
   ctx.check(ctx.input_shape(2) == Dims{geo.out_channels}, "B must have shape [", geo.out_channels,
             "], got ", to_string(ctx.input_shape(2)));
-}
-
-Dims output_shape(const ConvGeometry& geo) {
-  Dims out{geo.batch, geo.out_channels};
-  out.insert(out.end(), geo.out_spatial.begin(), geo.out_spatial.end());
-  return out;
 }
 
 // Geometry again at compute time: the compute sees only tensors and attributes, so it runs
@@ -257,7 +193,7 @@ void store_results(const std::vector<double>& values, Tensor& out) {
 }
 
 void compute_conv(ComputeContext& ctx) {
-  const ConvGeometry geo = geometry_at_compute(ctx, conv_geometry);
+  const ConvGeometry geo = geometry_at_compute(ctx, float_conv_geometry);
   const std::vector<double> x = ctx.input(0).to_double_vector();
   const std::vector<double> w = ctx.input(1).to_double_vector();
   std::vector<double> bias(size_t(geo.out_channels), 0.0);
@@ -371,9 +307,9 @@ KILN_REGISTER_OP(OpDef{
     .max_inputs = 3,  // X, W, optional B
     .infer =
         [](InferContext& ctx) {
-          const ConvGeometry geo = conv_geometry(ctx);
+          const ConvGeometry geo = float_conv_geometry(ctx);
           check_bias(ctx, geo);
-          ctx.set_output(0, ctx.input_dtype(0), output_shape(geo));
+          ctx.set_output(0, ctx.input_dtype(0), conv_output_shape(geo));
         },
     .compute = compute_conv,
 });
@@ -386,12 +322,39 @@ KILN_REGISTER_OP(OpDef{
         [](InferContext& ctx) {
           const ConvGeometry geo = conv_transpose_geometry(ctx);
           check_bias(ctx, geo);
-          ctx.set_output(0, ctx.input_dtype(0), output_shape(geo));
+          ctx.set_output(0, ctx.input_dtype(0), conv_output_shape(geo));
         },
     .compute = compute_conv_transpose,
 });
 
 }  // namespace
+
+ConvGeometry conv_geometry(const InferContext& ctx, const Dims& x, const Dims& w) {
+  ConvGeometry geo = read_common(ctx, x, w);
+  geo.out_channels = w[0];
+  ctx.check(geo.in_channels == w[1] * geo.group, "X has ", geo.in_channels,
+            " channels but W's shape ", to_string(w), " with group=", geo.group, " expects ",
+            w[1] * geo.group);
+  ctx.check(geo.out_channels % geo.group == 0, "W's ", geo.out_channels,
+            " output channels are not divisible by group=", geo.group);
+  ForwardWindow window = resolve_forward_window(ctx, read_auto_pad(ctx), geo.in_spatial, geo.kernel,
+                                                geo.strides, geo.dilations);
+  geo.pads_begin = std::move(window.pads.begin);
+  geo.pads_end = std::move(window.pads.end);
+  geo.out_spatial = std::move(window.out_spatial);
+  return geo;
+}
+
+Dims conv_output_shape(const ConvGeometry& geo) {
+  Dims out{geo.batch, geo.out_channels};
+  out.insert(out.end(), geo.out_spatial.begin(), geo.out_spatial.end());
+  return out;
+}
+
+ConvGeometry resolve_conv(const ir::Node& node, DataType dtype, const Dims& x, const Dims& w) {
+  InferContext ctx(node, {TensorDesc{dtype, x}, TensorDesc{dtype, w}}, {});
+  return conv_geometry(ctx, x, w);
+}
 
 ConvGeometry resolve_conv_transpose(const ir::Node& node, DataType dtype, const Dims& x,
                                     const Dims& w) {

@@ -7,6 +7,8 @@
 // larger output, the default-shaped result sits at its origin and the rest is zero: this is the
 // ONNX reference implementation's reading, which the ONNX test data follows (onnxruntime instead
 // reads the indices as indices into output_shape).
+#include "ops/max_unpool.h"
+
 #include <cstring>
 #include <vector>
 
@@ -17,33 +19,9 @@ namespace {
 
 constexpr size_t kX = 0, kIndices = 1, kOutputShape = 2;
 
-// The output shape MaxUnpool's attributes imply for input shape `x`.
-Dims default_output_shape(const ir::Node& node, const Dims& x) {
-  auto check = [&](bool cond, auto&&... args) {
-    if (!cond) fail(ErrorCode::kInvalidModel, node.describe(), ": ", args...);
-  };
-  const Dims kernel = node.attr_ints("kernel_shape");
-  const size_t spatial = kernel.size();
-  check(x.size() >= 3 && x.size() == spatial + 2, "X has shape ", to_string(x), "; rank ",
-        spatial + 2, " expected for a ", spatial, "-D kernel_shape");
-  const Dims strides = node.attr_ints("strides", Dims(spatial, 1));
-  const Dims pads = node.attr_ints("pads", Dims(2 * spatial, 0));
-  check(strides.size() == spatial && pads.size() == 2 * spatial, "strides and pads must have ",
-        spatial, " and ", 2 * spatial, " values");
-  Dims out = {x[0], x[1]};
-  for (size_t i = 0; i < spatial; ++i) {
-    check(kernel[i] > 0 && strides[i] > 0 && pads[i] >= 0 && pads[spatial + i] >= 0,
-          "kernel_shape and strides must be positive and pads non-negative");
-    const int64_t extent = (x[i + 2] - 1) * strides[i] - (pads[i] + pads[spatial + i]) + kernel[i];
-    check(extent >= 0, "spatial axis ", i, " would have a negative extent ", extent);
-    out.push_back(extent);
-  }
-  return out;
-}
-
 void infer_max_unpool(InferContext& ctx) {
   const Dims& x = ctx.input_shape(kX);
-  const Dims unpooled = default_output_shape(ctx.node(), x);
+  const Dims unpooled = max_unpool_default_shape(ctx.node(), x);
   ctx.check(ctx.input_dtype(kIndices) == DataType::kInt64, "I has type ",
             to_string(ctx.input_dtype(kIndices)), "; int64 expected");
   ctx.check(ctx.input_shape(kIndices) == x, "I has shape ", to_string(ctx.input_shape(kIndices)),
@@ -68,7 +46,7 @@ void compute_max_unpool(ComputeContext& ctx) {
   const std::vector<int64_t> indices = ctx.input(kIndices).to_int64_vector();
   Tensor& out = ctx.output(0);
   if (out.numel() > 0) std::memset(out.raw(), 0, out.nbytes());
-  const Dims unpooled = default_output_shape(ctx.node(), x.shape());
+  const Dims unpooled = max_unpool_default_shape(ctx.node(), x.shape());
   const Dims unpooled_strides = contiguous_strides(unpooled);
   const Dims out_strides = contiguous_strides(out.shape());
   const int64_t unpooled_size = volume(unpooled);
@@ -98,4 +76,27 @@ KILN_REGISTER_OP(OpDef{
 });
 
 }  // namespace
+Dims max_unpool_default_shape(const ir::Node& node, const Dims& x) {
+  auto check = [&](bool cond, auto&&... args) {
+    if (!cond) fail(ErrorCode::kInvalidModel, node.describe(), ": ", args...);
+  };
+  const Dims kernel = node.attr_ints("kernel_shape");
+  const size_t spatial = kernel.size();
+  check(x.size() >= 3 && x.size() == spatial + 2, "X has shape ", to_string(x), "; rank ",
+        spatial + 2, " expected for a ", spatial, "-D kernel_shape");
+  const Dims strides = node.attr_ints("strides", Dims(spatial, 1));
+  const Dims pads = node.attr_ints("pads", Dims(2 * spatial, 0));
+  check(strides.size() == spatial && pads.size() == 2 * spatial, "strides and pads must have ",
+        spatial, " and ", 2 * spatial, " values");
+  Dims out = {x[0], x[1]};
+  for (size_t i = 0; i < spatial; ++i) {
+    check(kernel[i] > 0 && strides[i] > 0 && pads[i] >= 0 && pads[spatial + i] >= 0,
+          "kernel_shape and strides must be positive and pads non-negative");
+    const int64_t extent = (x[i + 2] - 1) * strides[i] - (pads[i] + pads[spatial + i]) + kernel[i];
+    check(extent >= 0, "spatial axis ", i, " would have a negative extent ", extent);
+    out.push_back(extent);
+  }
+  return out;
+}
+
 }  // namespace kiln::ops

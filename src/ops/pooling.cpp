@@ -9,6 +9,8 @@
 // the input are padding: max and Lp ignore them; average ignores them unless count_include_pad,
 // in which case positions inside the padded extent [-pad_begin, in + pad_end) count (ceil_mode's
 // extra positions beyond pad_end never count).
+#include "ops/pooling.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "ops/common.h"
+#include "ops/window_geometry.h"
 
 namespace kiln::ops {
 namespace {
@@ -23,31 +26,6 @@ namespace {
 bool is_pool_float(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16 ||
          t == DataType::kBFloat16;
-}
-
-struct PoolGeometry {
-  bool channels_last = false;  // layout NHWC: X [N, spatial..., C]
-  int64_t batch = 0;
-  int64_t channels = 0;
-  Dims in_spatial;
-  Dims kernel;
-  Dims out_spatial;
-  Dims strides;
-  Dims dilations;
-  Dims pads_begin;
-  Dims pads_end;
-};
-
-Dims positive_ints(const InferContext& ctx, const char* key, size_t spatial_rank,
-                   std::optional<Dims> fallback) {
-  const ir::Node& node = ctx.node();
-  ctx.check(node.has_attr(key) || fallback.has_value(), "attribute ", key, " is required");
-  Dims values = node.has_attr(key) ? node.attr_ints(key) : *fallback;
-  ctx.check(values.size() == spatial_rank, key, " has ", values.size(), " values, expected ",
-            spatial_rank, " (one per spatial axis of the input)");
-  for (int64_t v : values) ctx.check(v >= 1, key, " must be >= 1, got ", to_string(values));
-  check_window_values(ctx, key, values);
-  return values;
 }
 
 void check_pool_input(const InferContext& ctx, bool allow_int8) {
@@ -63,68 +41,7 @@ void check_pool_input(const InferContext& ctx, bool allow_int8) {
 
 PoolGeometry pool_geometry(const InferContext& ctx, bool allow_int8) {
   check_pool_input(ctx, allow_int8);
-  const Dims& x = ctx.input_shape(0);
-  const size_t rank = x.size() - 2;
-  const std::string layout = ctx.node().attr_string("layout", "NCHW");
-  ctx.check(layout == "NCHW" || layout == "NHWC", "attribute layout must be NCHW or NHWC, got '",
-            layout, "'");
-  PoolGeometry geo;
-  geo.channels_last = layout == "NHWC";
-  geo.batch = x[0];
-  geo.channels = geo.channels_last ? x.back() : x[1];
-  geo.in_spatial.assign(x.begin() + (geo.channels_last ? 1 : 2), x.end() - (geo.channels_last ? 1 : 0));
-  geo.kernel = positive_ints(ctx, "kernel_shape", rank, std::nullopt);
-  geo.strides = positive_ints(ctx, "strides", rank, Dims(rank, 1));
-  geo.dilations = positive_ints(ctx, "dilations", rank, Dims(rank, 1));
-  const int64_t ceil_mode = ctx.node().attr_int("ceil_mode", 0);
-  ctx.check(ceil_mode == 0 || ceil_mode == 1, "ceil_mode must be 0 or 1, got ", ceil_mode);
-
-  std::string auto_pad = ctx.node().attr_string("auto_pad", "NOTSET");
-  if (auto_pad.empty()) auto_pad = "NOTSET";
-  ctx.check(auto_pad == "NOTSET" || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER" ||
-                auto_pad == "VALID",
-            "auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '", auto_pad, "'");
-  if (auto_pad == "NOTSET") {
-    Dims pads = ctx.node().attr_ints("pads", Dims(2 * rank, 0));
-    ctx.check(pads.size() == 2 * rank, "pads has ", pads.size(), " values, expected ", 2 * rank,
-              " (begin and end per spatial axis)");
-    for (int64_t p : pads) ctx.check(p >= 0, "pads must be >= 0, got ", to_string(pads));
-    check_window_values(ctx, "pads", pads);
-    geo.pads_begin.assign(pads.begin(), pads.begin() + int64_t(rank));
-    geo.pads_end.assign(pads.begin() + int64_t(rank), pads.end());
-  } else {
-    geo.pads_begin.assign(rank, 0);
-    geo.pads_end.assign(rank, 0);
-  }
-
-  geo.out_spatial.resize(rank);
-  for (size_t d = 0; d < rank; ++d) {
-    const int64_t in = geo.in_spatial[d];
-    const int64_t stride = geo.strides[d];
-    const int64_t window = (geo.kernel[d] - 1) * geo.dilations[d] + 1;
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      // The spec's formulas give ceil(in / stride) with or without ceil_mode.
-      const int64_t out = (in + stride - 1) / stride;
-      const int64_t total = std::max<int64_t>(0, (out - 1) * stride + window - in);
-      geo.pads_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      geo.pads_end[d] = total - geo.pads_begin[d];
-      geo.out_spatial[d] = out;
-      continue;
-    }
-    const int64_t span = in + geo.pads_begin[d] + geo.pads_end[d] - window;
-    ctx.check(span >= 0, "spatial axis ", d, ": the input (", in, " plus padding ",
-              geo.pads_begin[d] + geo.pads_end[d], ") is smaller than the dilated kernel (", window,
-              ")");
-    // VALID's spec formulas also agree for both modes (ceil((in - window + 1) / stride)).
-    int64_t out = span / stride + 1;
-    if (ceil_mode && auto_pad == "NOTSET") {
-      out = (span + stride - 1) / stride + 1;
-      // A window that would start in the end padding is dropped.
-      if ((out - 1) * stride >= in + geo.pads_begin[d]) --out;
-    }
-    geo.out_spatial[d] = out;
-  }
-  return geo;
+  return window_pool_geometry(ctx);
 }
 
 Dims pooled_shape(const PoolGeometry& geo) {
@@ -415,4 +332,42 @@ KILN_REGISTER_OP(OpDef{
 });
 
 }  // namespace
+PoolGeometry window_pool_geometry(const InferContext& ctx) {
+  const Dims& x = ctx.input_shape(0);
+  ctx.check(x.size() >= 3, "X must have rank >= 3 (N x C x spatial...), got shape ", to_string(x));
+  const size_t rank = x.size() - 2;
+  const std::string layout = ctx.node().attr_string("layout", "NCHW");
+  ctx.check(layout == "NCHW" || layout == "NHWC", "attribute layout must be NCHW or NHWC, got '",
+            layout, "'");
+  PoolGeometry geo;
+  geo.channels_last = layout == "NHWC";
+  geo.batch = x[0];
+  geo.channels = geo.channels_last ? x.back() : x[1];
+  geo.in_spatial.assign(x.begin() + (geo.channels_last ? 1 : 2),
+                        x.end() - (geo.channels_last ? 1 : 0));
+  ctx.check(ctx.node().has_attr("kernel_shape"), "attribute kernel_shape is required");
+  geo.kernel = ctx.node().attr_ints("kernel_shape");
+  ctx.check(geo.kernel.size() == rank, "kernel_shape has ", geo.kernel.size(), " values, expected ",
+            rank, " (one per spatial axis of the input)");
+  const bool positive =
+      std::all_of(geo.kernel.begin(), geo.kernel.end(), [](int64_t k) { return k >= 1; });
+  ctx.check(positive, "kernel_shape must be >= 1, got ", to_string(geo.kernel));
+  check_window_values(ctx, "kernel_shape", geo.kernel);
+  geo.strides = read_window_steps(ctx, "strides", rank);
+  geo.dilations = read_window_steps(ctx, "dilations", rank);
+  const int64_t ceil_mode = ctx.node().attr_int("ceil_mode", 0);
+  ctx.check(ceil_mode == 0 || ceil_mode == 1, "ceil_mode must be 0 or 1, got ", ceil_mode);
+  ForwardWindow window = resolve_forward_window(ctx, read_auto_pad(ctx), geo.in_spatial, geo.kernel,
+                                                geo.strides, geo.dilations, ceil_mode != 0);
+  geo.pads_begin = std::move(window.pads.begin);
+  geo.pads_end = std::move(window.pads.end);
+  geo.out_spatial = std::move(window.out_spatial);
+  return geo;
+}
+
+PoolGeometry resolve_pool(const ir::Node& node, DataType dtype, const Dims& x) {
+  InferContext ctx(node, {TensorDesc{dtype, x}}, {});
+  return window_pool_geometry(ctx);
+}
+
 }  // namespace kiln::ops

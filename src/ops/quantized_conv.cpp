@@ -11,93 +11,16 @@
 // entries); y's are per tensor. Padding is implicit zeros of the shifted input, i.e. the
 // padded positions hold x_zero_point in the quantized domain, as in onnxruntime.
 //
-// The geometry is computed here rather than shared with Conv (src/ops/convolution.cpp keeps its
-// helpers private); it follows the same ONNX rules.
+// The geometry is Conv's (ops/convolution.h).
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "ops/convolution.h"
 #include "ops/quantized_common.h"
 
 namespace kiln::ops {
 namespace {
-
-struct ConvShape {
-  int64_t batch = 0, in_channels = 0, out_channels = 0, group = 1;
-  Dims in_spatial, kernel, out_spatial, strides, dilations, pads_begin;
-};
-
-// Geometry of conv(x, w) from the shapes and the attributes, with every check.
-ConvShape conv_shape(const InferContext& ctx, const Dims& x, const Dims& w) {
-  const ir::Node& node = ctx.node();
-  ctx.check(x.size() >= 3, "x must have rank >= 3 (N x C x spatial...), got shape ", to_string(x));
-  ctx.check(w.size() == x.size(), "w must have the rank of x (", x.size(), "), got shape ",
-            to_string(w));
-  const size_t rank = x.size() - 2;
-  ConvShape s;
-  s.batch = x[0];
-  s.in_channels = x[1];
-  s.out_channels = w[0];
-  s.in_spatial.assign(x.begin() + 2, x.end());
-  s.kernel.assign(w.begin() + 2, w.end());
-  if (node.has_attr("kernel_shape")) {
-    ctx.check(node.attr_ints("kernel_shape") == s.kernel, "kernel_shape ",
-              to_string(node.attr_ints("kernel_shape")), " does not match w's spatial extents ",
-              to_string(s.kernel));
-  }
-  s.group = node.attr_int("group", 1);
-  ctx.check(s.group >= 1, "group must be >= 1, got ", s.group);
-  ctx.check(s.in_channels == w[1] * s.group, "x has ", s.in_channels, " channels but w's shape ",
-            to_string(w), " with group=", s.group, " expects ", w[1] * s.group);
-  ctx.check(s.out_channels % s.group == 0, "w's ", s.out_channels,
-            " output channels are not divisible by group=", s.group);
-  s.strides = node.attr_ints("strides", Dims(rank, 1));
-  s.dilations = node.attr_ints("dilations", Dims(rank, 1));
-  ctx.check(s.strides.size() == rank && s.dilations.size() == rank, "strides ",
-            to_string(s.strides), " and dilations ", to_string(s.dilations), " need ", rank,
-            " values (one per spatial axis)");
-  for (size_t d = 0; d < rank; ++d) {
-    ctx.check(s.strides[d] >= 1 && s.dilations[d] >= 1, "strides and dilations must be >= 1");
-    ctx.check(s.kernel[d] >= 1, "w has an empty kernel: ", to_string(w));
-  }
-  std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
-  if (auto_pad.empty()) auto_pad = "NOTSET";
-  ctx.check(auto_pad == "NOTSET" || auto_pad == "VALID" || auto_pad == "SAME_UPPER" ||
-                auto_pad == "SAME_LOWER",
-            "auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '", auto_pad, "'");
-  Dims pads(2 * rank, 0);
-  if (auto_pad == "NOTSET") {
-    pads = node.attr_ints("pads", pads);
-    ctx.check(pads.size() == 2 * rank, "pads has ", pads.size(), " values, expected ", 2 * rank);
-    for (int64_t p : pads) ctx.check(p >= 0, "pads must be >= 0, got ", to_string(pads));
-  }
-  s.pads_begin.resize(rank);
-  s.out_spatial.resize(rank);
-  for (size_t d = 0; d < rank; ++d) {
-    const int64_t window = (s.kernel[d] - 1) * s.dilations[d] + 1;
-    int64_t begin = pads[d], end = pads[rank + d];
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      // Output ceil(in / stride); an odd total puts the extra pad at the end for SAME_UPPER.
-      const int64_t out = (s.in_spatial[d] + s.strides[d] - 1) / s.strides[d];
-      const int64_t total =
-          std::max<int64_t>(0, (out - 1) * s.strides[d] + window - s.in_spatial[d]);
-      begin = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      end = total - begin;
-    }
-    const int64_t span = s.in_spatial[d] + begin + end - window;
-    ctx.check(span >= 0, "spatial axis ", d, ": the padded input (", s.in_spatial[d] + begin + end,
-              ") is smaller than the dilated kernel (", window, ")");
-    s.pads_begin[d] = begin;
-    s.out_spatial[d] = span / s.strides[d] + 1;
-  }
-  return s;
-}
-
-Dims output_shape(const ConvShape& s) {
-  Dims out = {s.batch, s.out_channels};
-  out.insert(out.end(), s.out_spatial.begin(), s.out_spatial.end());
-  return out;
-}
 
 // A zero point or scale that is per tensor (one element) or, when `per_channel` is allowed,
 // 1-D with one entry per output channel.
@@ -117,7 +40,7 @@ double param_at(const Tensor& t, int64_t c) { return t.as_double(t.numel() == 1 
 
 // Direct convolution of the shifted operands, accumulated in int64 (exact for 8-bit data);
 // returns the [N, M, out spatial...] sums in row-major order.
-std::vector<int64_t> conv_accumulate(const ConvShape& s, const Tensor& x, const Tensor* x_zero,
+std::vector<int64_t> conv_accumulate(const ConvGeometry& s, const Tensor& x, const Tensor* x_zero,
                                      const Tensor& w, const Tensor* w_zero) {
   const int64_t x_shift = x_zero ? x_zero->as_int64(0) : 0;
   std::vector<int64_t> xs(size_t(x.numel()));
@@ -201,12 +124,12 @@ void check_same_type(const InferContext& ctx, size_t input, size_t like, const c
 // ---------------------------------------------------------------------------------------------
 // ConvInteger: x, w, x_zero_point, w_zero_point
 
-ConvShape infer_conv_integer(const InferContext& ctx) {
+ConvGeometry infer_conv_integer(const InferContext& ctx) {
   check_int8_input(ctx, 0, "x");
   check_int8_input(ctx, 1, "w");
   check_same_type(ctx, 2, 0, "x_zero_point");
   check_same_type(ctx, 3, 1, "w_zero_point");
-  const ConvShape s = conv_shape(ctx, ctx.input_shape(0), ctx.input_shape(1));
+  const ConvGeometry s = conv_geometry(ctx, ctx.input_shape(0), ctx.input_shape(1));
   check_param_shape(ctx, 2, "x_zero_point", false, s.out_channels);
   check_param_shape(ctx, 3, "w_zero_point", true, s.out_channels);
   return s;
@@ -218,11 +141,11 @@ KILN_REGISTER_OP(OpDef{
     .max_inputs = 4,
     .infer =
         [](InferContext& ctx) {
-          ctx.set_output(0, DataType::kInt32, output_shape(infer_conv_integer(ctx)));
+          ctx.set_output(0, DataType::kInt32, conv_output_shape(infer_conv_integer(ctx)));
         },
     .compute =
         [](ComputeContext& ctx) {
-          const ConvShape s = infer_conv_integer(infer_from_tensors(ctx));
+          const ConvGeometry s = infer_conv_integer(infer_from_tensors(ctx));
           const std::vector<int64_t> acc =
               conv_accumulate(s, ctx.input(0), ctx.has_input(2) ? &ctx.input(2) : nullptr,
                               ctx.input(1), ctx.has_input(3) ? &ctx.input(3) : nullptr);
@@ -235,7 +158,7 @@ KILN_REGISTER_OP(OpDef{
 // ---------------------------------------------------------------------------------------------
 // QLinearConv: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B
 
-ConvShape infer_qlinear_conv(const InferContext& ctx) {
+ConvGeometry infer_qlinear_conv(const InferContext& ctx) {
   check_int8_input(ctx, 0, "x");
   check_int8_input(ctx, 3, "w");
   check_same_type(ctx, 2, 0, "x_zero_point");
@@ -245,7 +168,7 @@ ConvShape infer_qlinear_conv(const InferContext& ctx) {
     ctx.check(ctx.input_dtype(i) == DataType::kFloat32, "input ", i, " (a scale) has type ",
               to_string(ctx.input_dtype(i)), "; float32 expected");
   }
-  const ConvShape s = conv_shape(ctx, ctx.input_shape(0), ctx.input_shape(3));
+  const ConvGeometry s = conv_geometry(ctx, ctx.input_shape(0), ctx.input_shape(3));
   check_param_shape(ctx, 1, "x_scale", false, s.out_channels);
   check_param_shape(ctx, 2, "x_zero_point", false, s.out_channels);
   check_param_shape(ctx, 4, "w_scale", true, s.out_channels);
@@ -267,14 +190,14 @@ KILN_REGISTER_OP(OpDef{
     .max_inputs = 9,
     .infer =
         [](InferContext& ctx) {
-          const ConvShape s = infer_qlinear_conv(ctx);
+          const ConvGeometry s = infer_qlinear_conv(ctx);
           // Without y_zero_point the output has x's type (the ONNX reference's choice).
           const DataType out_type = ctx.has_input(7) ? ctx.input_dtype(7) : ctx.input_dtype(0);
-          ctx.set_output(0, out_type, output_shape(s));
+          ctx.set_output(0, out_type, conv_output_shape(s));
         },
     .compute =
         [](ComputeContext& ctx) {
-          const ConvShape s = infer_qlinear_conv(infer_from_tensors(ctx));
+          const ConvGeometry s = infer_qlinear_conv(infer_from_tensors(ctx));
           const std::vector<int64_t> acc =
               conv_accumulate(s, ctx.input(0), ctx.has_input(2) ? &ctx.input(2) : nullptr,
                               ctx.input(3), ctx.has_input(5) ? &ctx.input(5) : nullptr);

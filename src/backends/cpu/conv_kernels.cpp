@@ -9,18 +9,20 @@
 //
 // Spatial dims are normalized to three (leading extents of 1) so that one code path serves
 // Conv1D, Conv2D and Conv3D. The output shape comes from the preallocated output (shape
-// inference already resolved it); the padding at the beginning of each axis is resolved here
-// from the attributes exactly as src/ops/convolution.cpp does.
+// inference already resolved it); the rest of the geometry is the one ops/convolution.h resolves
+// for shape inference.
 #include <cblas.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "backends/cpu/cpu_kernel.h"
+#include "ops/convolution.h"
 
 namespace kiln::cpu {
 namespace {
@@ -49,76 +51,31 @@ Triple right_aligned(const Dims& values, int64_t fill) {
   return t;
 }
 
-int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-std::string auto_pad_of(const ir::Node& node) {
-  std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
-  return auto_pad.empty() ? "NOTSET" : auto_pad;
-}
-
-// Shapes and attributes shared by Conv and ConvTranspose; pads are resolved by the caller.
-ConvParams common_params(ops::ComputeContext& ctx) {
-  const ir::Node& node = ctx.node();
-  const Dims& x = ctx.input(0).shape();
-  const Dims& w = ctx.input(1).shape();
-  const Dims& y = ctx.output(0).shape();
-  const size_t rank = x.size() - 2;
+// The geometry shape inference resolved (ops/convolution.h), in this file's three-axis terms.
+ConvParams params_from(const ops::ConvGeometry& g) {
   ConvParams p;
-  p.batch = x[0];
-  p.in_channels = x[1];
-  p.out_channels = y[1];
-  p.group = node.attr_int("group", 1);
-  p.in = right_aligned(Dims(x.begin() + 2, x.end()), 1);
-  p.out = right_aligned(Dims(y.begin() + 2, y.end()), 1);
-  p.kernel = right_aligned(Dims(w.begin() + 2, w.end()), 1);
-  p.stride = right_aligned(node.attr_ints("strides", Dims(rank, 1)), 1);
-  p.dilation = right_aligned(node.attr_ints("dilations", Dims(rank, 1)), 1);
+  p.batch = g.batch;
+  p.in_channels = g.in_channels;
+  p.out_channels = g.out_channels;
+  p.group = g.group;
+  p.in = right_aligned(g.in_spatial, 1);
+  p.out = right_aligned(g.out_spatial, 1);
+  p.kernel = right_aligned(g.kernel, 1);
+  p.stride = right_aligned(g.strides, 1);
+  p.dilation = right_aligned(g.dilations, 1);
+  p.pad_begin = right_aligned(g.pads_begin, 0);
   return p;
-}
-
-Triple explicit_pad_begin(const ir::Node& node, size_t rank) {
-  const Dims pads = node.attr_ints("pads", Dims(2 * rank, 0));
-  return right_aligned(Dims(pads.begin(), pads.begin() + int64_t(rank)), 0);
 }
 
 ConvParams conv_params(ops::ComputeContext& ctx) {
-  ConvParams p = common_params(ctx);
-  const size_t rank = ctx.input(0).rank() - 2;
-  const std::string auto_pad = auto_pad_of(ctx.node());
-  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    for (size_t d = 0; d < kSpatial; ++d) {
-      const int64_t window = (p.kernel[d] - 1) * p.dilation[d] + 1;
-      const int64_t total = std::max<int64_t>(0, (p.out[d] - 1) * p.stride[d] + window - p.in[d]);
-      p.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-    }
-  } else if (auto_pad == "NOTSET") {
-    p.pad_begin = explicit_pad_begin(ctx.node(), rank);
-  }
-  return p;
+  const Tensor& x = ctx.input(0);
+  return params_from(ops::resolve_conv(ctx.node(), x.dtype(), x.shape(), ctx.input(1).shape()));
 }
 
 ConvParams conv_transpose_params(ops::ComputeContext& ctx) {
-  ConvParams p = common_params(ctx);
-  const ir::Node& node = ctx.node();
-  const size_t rank = ctx.input(0).rank() - 2;
-  const std::string auto_pad = auto_pad_of(node);
-  if (node.has_attr("output_shape") || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    // Pads derived from the output extent (the spec's equations, as the reference does).
-    const Triple output_padding = right_aligned(node.attr_ints("output_padding", Dims(rank, 0)), 0);
-    for (size_t d = 0; d < kSpatial; ++d) {
-      const int64_t full =
-          p.stride[d] * (p.in[d] - 1) + output_padding[d] + (p.kernel[d] - 1) * p.dilation[d] + 1;
-      const int64_t total = full - p.out[d];
-      const int64_t half = floor_div(total, 2);
-      p.pad_begin[d] = auto_pad == "SAME_UPPER" ? half : total - half;
-    }
-  } else if (auto_pad == "NOTSET") {
-    p.pad_begin = explicit_pad_begin(node, rank);
-  }
-  return p;
+  const Tensor& x = ctx.input(0);
+  return params_from(
+      ops::resolve_conv_transpose(ctx.node(), x.dtype(), x.shape(), ctx.input(1).shape()));
 }
 
 // The range [lo, hi) of i in [0, count) for which 0 <= i * stride + offset < limit.
@@ -146,24 +103,31 @@ bool is_float32_conv(const ir::Node& node, const std::vector<ops::TensorDesc>& i
   return rank >= 3 && rank <= 2 + kSpatial && inputs[1].shape.size() == rank;
 }
 
-int64_t group_of(const ir::Node& node) { return node.attr_int("group", 1); }
+// The geometry at shape-inference time; nullopt when the node is not a valid convolution (its
+// own inference reports why).
+std::optional<ops::ConvGeometry> conv_geometry_of(const ir::Node& node,
+                                                  const std::vector<ops::TensorDesc>& inputs) {
+  try {
+    return ops::resolve_conv(node, inputs[0].dtype, inputs[0].shape, inputs[1].shape);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
 
 bool is_depthwise(const ir::Node& node, const std::vector<ops::TensorDesc>& inputs) {
-  const int64_t group = group_of(node);
-  return group > 1 && inputs[1].shape[1] == 1;  // W is [M, C/group, ...]: one input channel
+  const std::optional<ops::ConvGeometry> g = conv_geometry_of(node, inputs);
+  return g && g->group > 1 && inputs[1].shape[1] == 1;  // W is [M, C/group, ...]: one channel
 }
 
 bool is_pointwise(const ir::Node& node, const std::vector<ops::TensorDesc>& inputs) {
-  const Dims& w = inputs[1].shape;
-  const size_t rank = w.size() - 2;
-  if (!std::all_of(w.begin() + 2, w.end(), [](int64_t k) { return k == 1; })) return false;
-  const Dims strides = node.attr_ints("strides", Dims(rank, 1));
-  const Dims pads = node.attr_ints("pads", Dims(2 * rank, 0));
-  const std::string auto_pad = auto_pad_of(node);
-  // With a 1x1 kernel SAME padding is zero at stride 1, so only explicit pads matter.
-  const bool no_pads = auto_pad != "NOTSET" ||
-                       std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
-  return no_pads && std::all_of(strides.begin(), strides.end(), [](int64_t s) { return s == 1; });
+  const std::optional<ops::ConvGeometry> g = conv_geometry_of(node, inputs);
+  auto ones = [](const Dims& v) {
+    return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 1; });
+  };
+  auto zeros = [](const Dims& v) {
+    return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 0; });
+  };
+  return g && ones(g->kernel) && ones(g->strides) && zeros(g->pads_begin) && zeros(g->pads_end);
 }
 
 // Y starts as the bias (or zero); returns the beta to pass to sgemm (1 keeps that start).

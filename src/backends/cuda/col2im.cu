@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "backends/cuda/cuda_common.cuh"
+#include "ops/col2im.h"
 
 namespace kiln::cuda {
 namespace {
@@ -28,8 +29,8 @@ struct Col2ImArgs {
 };
 
 template <typename T, typename A>
-__global__ void col2im_kernel(const T* __restrict__ columns, T* __restrict__ image,
-                              int64_t total, Col2ImArgs a) {
+__global__ void col2im_kernel(const T* __restrict__ columns, T* __restrict__ image, int64_t total,
+                              Col2ImArgs a) {
   KILN_GRID_STRIDE_LOOP(i, total) {
     const int64_t plane = i / a.image_size;  // n * C + c
     int64_t rest = i % a.image_size;
@@ -66,30 +67,25 @@ bool col2im_dtype(DataType t) {
 
 Col2ImArgs col2im_args(const RunContext& rc) {
   const ir::Node& node = rc.node;
-  const Dims image = rc.host_input(1, "image_shape").to_int64_vector();
-  const Dims block = rc.host_input(2, "block_shape").to_int64_vector();
-  const size_t dims = image.size();
-  KILN_CHECK(dims >= 1 && dims <= size_t(kMaxImageDims) && block.size() == dims,
-             ErrorCode::kUnsupported, node.describe(), ": image_shape ", to_string(image),
-             " and block_shape ", to_string(block), " must have the same length, 1 to ",
-             kMaxImageDims);
-  const Dims strides = node.attr_ints("strides", Dims(dims, 1));
-  const Dims dilations = node.attr_ints("dilations", Dims(dims, 1));
-  const Dims pads = node.attr_ints("pads", Dims(2 * dims, 0));
+  const ops::Col2ImGeometry g =
+      ops::col2im_geometry(node, rc.host_input(1, "image_shape"), rc.host_input(2, "block_shape"));
+  const size_t dims = g.image.size();
+  KILN_CHECK(dims <= size_t(kMaxImageDims), ErrorCode::kUnsupported, node.describe(),
+             ": image_shape ", to_string(g.image), " has more than ", kMaxImageDims,
+             " dims, the CUDA kernel's limit");
   Col2ImArgs a;
   a.dims = int(dims);
   a.image_size = a.block_size = a.positions = 1;
   for (size_t d = 0; d < dims; ++d) {
-    const int64_t span = dilations[d] * (block[d] - 1) + 1;
-    a.image[d] = image[d];
-    a.block[d] = block[d];
-    a.blocks[d] = (image[d] + pads[d] + pads[dims + d] - span) / strides[d] + 1;
-    a.strides[d] = strides[d];
-    a.dilations[d] = dilations[d];
-    a.pads_begin[d] = pads[d];
-    a.image_size *= image[d];
-    a.block_size *= block[d];
-    a.positions *= a.blocks[d];
+    a.image[d] = g.image[d];
+    a.block[d] = g.block[d];
+    a.blocks[d] = g.blocks[d];
+    a.strides[d] = g.strides[d];
+    a.dilations[d] = g.dilations[d];
+    a.pads_begin[d] = g.pads_begin[d];
+    a.image_size *= g.image[d];
+    a.block_size *= g.block[d];
+    a.positions *= g.blocks[d];
   }
   return a;
 }
@@ -97,7 +93,7 @@ Col2ImArgs col2im_args(const RunContext& rc) {
 template <typename T, typename A>
 void launch_col2im(RunContext& rc, const Col2ImArgs& a, int64_t total) {
   col2im_kernel<T, A><<<grid_for(total), kBlock, 0, rc.stream>>>(rc.input(0).as<T>(),
-                                                                   rc.output(0).as<T>(), total, a);
+                                                                 rc.output(0).as<T>(), total, a);
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
@@ -105,19 +101,24 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
     "cuda_col2im",
     {1, 2},
     [](const NodeQuery& q) {
-      return col2im_dtype(q.input(0).dtype) && q.input(0).shape.size() == 3 &&
-             q.has_output(0) && q.outputs[0].shape.size() <= size_t(kMaxRank);
+      return col2im_dtype(q.input(0).dtype) && q.input(0).shape.size() == 3 && q.has_output(0) &&
+             q.outputs[0].shape.size() <= size_t(kMaxRank);
     },
     [](RunContext& rc) {
       const int64_t total = rc.output(0).numel();
       if (total == 0) return;
       const Col2ImArgs a = col2im_args(rc);
       switch (rc.input(0).dtype) {
-        case DataType::kFloat32: return launch_col2im<float, float>(rc, a, total);
-        case DataType::kFloat16: return launch_col2im<half, float>(rc, a, total);
-        case DataType::kBFloat16: return launch_col2im<bfloat16, float>(rc, a, total);
-        case DataType::kFloat64: return launch_col2im<double, double>(rc, a, total);
-        default: break;
+        case DataType::kFloat32:
+          return launch_col2im<float, float>(rc, a, total);
+        case DataType::kFloat16:
+          return launch_col2im<half, float>(rc, a, total);
+        case DataType::kBFloat16:
+          return launch_col2im<bfloat16, float>(rc, a, total);
+        case DataType::kFloat64:
+          return launch_col2im<double, double>(rc, a, total);
+        default:
+          break;
       }
       // Integers of either signedness add alike in two's complement.
       dispatch_bits(rc.node, element_size(rc.input(0).dtype), [&](auto tag) {

@@ -1,49 +1,34 @@
 #include "backends/cuda/conv_pool.cuh"
+#include "ops/convolution.h"
 
 namespace kiln::cuda {
 
-WindowGeometry window_geometry(const ir::Node& node, const Dims& x, const Dims& kernel, const Dims& y) {
-  const size_t rank = x.size() - 2;  // 1 or 2 spatial dims
+WindowGeometry window_geometry(const ir::Node& node, DataType dtype, const Dims& x, const Dims& w) {
+  const ops::ConvGeometry c = ops::resolve_conv(node, dtype, x, w);
+  const size_t rank = c.in_spatial.size();  // 1 or 2 spatial dims
   WindowGeometry g;
-  g.batch = x[0];
-  g.channels = x[1];
-  g.out_channels = y[1];
-  const Dims ones(rank, 1);
-  const Dims strides = node.attr_ints("strides", ones);
-  const Dims dilations = node.attr_ints("dilations", ones);
-  Dims pads = node.attr_ints("pads", Dims(2 * rank, 0));
-  std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
-  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER" || auto_pad == "VALID") {
-    pads.assign(2 * rank, 0);
-  }
-  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    for (size_t d = 0; d < rank; ++d) {
-      const int64_t in = x[2 + d], out = y[2 + d];
-      const int64_t window = (kernel[d] - 1) * dilations[d] + 1;
-      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[d] + window - in);
-      pads[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      pads[rank + d] = total - pads[d];
-    }
-  }
+  g.batch = c.batch;
+  g.channels = c.in_channels;
+  g.out_channels = c.out_channels;
+  g.groups = c.group;
   // Spatial dim d of the op goes to H (d = 0 of 2) or W (the last).
-  const size_t w = rank - 1;
-  g.width = x[2 + w];
-  g.out_width = y[2 + w];
-  g.kernel_w = kernel[w];
-  g.stride_w = strides[w];
-  g.dilation_w = dilations[w];
-  g.pad_left = pads[w];
-  g.pad_right = pads[rank + w];
+  const size_t last = rank - 1;
+  g.width = c.in_spatial[last];
+  g.out_width = c.out_spatial[last];
+  g.kernel_w = c.kernel[last];
+  g.stride_w = c.strides[last];
+  g.dilation_w = c.dilations[last];
+  g.pad_left = c.pads_begin[last];
+  g.pad_right = c.pads_end[last];
   if (rank == 2) {
-    g.height = x[2];
-    g.out_height = y[2];
-    g.kernel_h = kernel[0];
-    g.stride_h = strides[0];
-    g.dilation_h = dilations[0];
-    g.pad_top = pads[0];
-    g.pad_bottom = pads[2];
+    g.height = c.in_spatial[0];
+    g.out_height = c.out_spatial[0];
+    g.kernel_h = c.kernel[0];
+    g.stride_h = c.strides[0];
+    g.dilation_h = c.dilations[0];
+    g.pad_top = c.pads_begin[0];
+    g.pad_bottom = c.pads_end[0];
   }
-  g.groups = node.attr_int("group", 1);
   return g;
 }
 
@@ -95,7 +80,8 @@ __global__ void __launch_bounds__(256)
     for (int r = 0; r < 4; ++r) {
       const int64_t m = m0 + wm + 16 * r;
       const int64_t k = k0 + wk;
-      w_tile[wk][wm + 16 * r] = (m < out_per_group && k < depth) ? to_float(w_group[m * depth + k]) : 0.0f;
+      w_tile[wk][wm + 16 * r] =
+          (m < out_per_group && k < depth) ? to_float(w_group[m * depth + k]) : 0.0f;
     }
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
@@ -195,16 +181,15 @@ void run_conv(RunContext& rc) {
   const DeviceTensor& y = rc.output(0);
   const int64_t n_out = y.numel();
   if (n_out == 0) return;
-  const Dims kernel(w.shape.begin() + 2, w.shape.end());
-  const WindowGeometry g = window_geometry(rc.node, x.shape, kernel, y.shape);
+  const WindowGeometry g = window_geometry(rc.node, x.dtype, x.shape, w.shape);
   const void* bias = rc.has_input(2) ? rc.input(2).data : nullptr;
   dispatch_float(rc.node, x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (kImplicitGemm) {
       const int64_t pixels = g.batch * g.out_height * g.out_width;
       const int64_t per_group = g.out_channels / g.groups;
-      const dim3 grid(unsigned((pixels + kTileP - 1) / kTileP), unsigned((per_group + kTileM - 1) / kTileM),
-                      unsigned(g.groups));
+      const dim3 grid(unsigned((pixels + kTileP - 1) / kTileP),
+                      unsigned((per_group + kTileM - 1) / kTileM), unsigned(g.groups));
       conv_implicit_gemm_kernel<T><<<grid, 256, 0, rc.stream>>>(
           x.as<T>(), w.as<T>(), static_cast<const T*>(bias), y.as<T>(), g);
     } else {
@@ -214,16 +199,20 @@ void run_conv(RunContext& rc) {
   });
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "Conv", "cuda_conv_implicit_gemm", {},
-    [](const NodeQuery& q) {
-      // grid.y and grid.z limits: at most 65535 tiles of channels and 65535 groups.
-      return conv_supported(q) && out_channels_per_group(q) >= 16 &&
-             q.node->attr_int("group", 1) < 65536;
-    },
-    run_conv<true>});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Conv",
+                                     "cuda_conv_implicit_gemm",
+                                     {},
+                                     [](const NodeQuery& q) {
+                                       // grid.y and grid.z limits: at most 65535 tiles of channels
+                                       // and 65535 groups.
+                                       return conv_supported(q) &&
+                                              out_channels_per_group(q) >= 16 &&
+                                              q.node->attr_int("group", 1) < 65536;
+                                     },
+                                     run_conv<true>});
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Conv", "cuda_conv_direct", {}, conv_supported, run_conv<false>});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{
+    "Conv", "cuda_conv_direct", {}, conv_supported, run_conv<false>});
 
 }  // namespace
 }  // namespace kiln::cuda

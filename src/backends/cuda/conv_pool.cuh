@@ -19,8 +19,8 @@ struct WindowGeometry {
   int64_t groups = 1;
 };
 
-// Geometry from the node's attributes (strides, dilations, pads, auto_pad) for input shape
-// `x`, kernel extents `kernel` (spatial only) and output shape `y`.
-WindowGeometry window_geometry(const ir::Node& node, const Dims& x, const Dims& kernel, const Dims& y);
+// A Conv's geometry as shape inference resolves it (ops/convolution.h) for X and W of these
+// shapes, in the kernels' 2-D terms.
+WindowGeometry window_geometry(const ir::Node& node, DataType dtype, const Dims& x, const Dims& w);
 
 }  // namespace kiln::cuda

@@ -27,6 +27,8 @@
 #include "backends/cuda/cuda_common.cuh"
 #include "backends/cuda/cudnn_graph.cuh"
 #include "kiln/builder.h"
+#include "ops/convolution.h"
+#include "ops/window_geometry.h"
 
 namespace kiln::cuda {
 namespace {
@@ -69,100 +71,42 @@ struct ConvProblem {
   }
 };
 
-// Python-style floor division (ONNX splits a ConvTranspose's total padding with it; the total
-// may be negative).
-int64_t floor_div(int64_t a, int64_t b) {
-  const int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-// Resolves the node's attributes at the given shapes the way kiln's shape inference does
-// (src/ops/convolution.cpp), into cuDNN's terms. nullopt when cuDNN cannot express the
-// convolution (negative padding, an output_padding that adds a whole stride, a rank other
-// than 1-D to 3-D) or the shapes are not those of a valid convolution.
+// The node's geometry as kiln's shape inference resolves it (ops/convolution.h), in cuDNN's
+// terms. nullopt when cuDNN cannot express the convolution (negative padding, an output_padding
+// that adds a whole stride, a rank other than 1-D to 3-D) or the shapes are not those of a valid
+// convolution.
 std::optional<ConvProblem> resolve(const ir::Node& node, ConvKind kind, DataType dtype,
                                    const Dims& x, const Dims& w, const Dims& y) {
   const size_t rank = x.size();
   if (rank < 3 || rank > 5 || w.size() != rank || y.size() != rank) return std::nullopt;
   const size_t spatial = rank - 2;
-  const Dims ones(spatial, 1);
+  ops::ConvGeometry g;
+  try {
+    g = kind == ConvKind::kForward ? ops::resolve_conv(node, dtype, x, w)
+                                   : ops::resolve_conv_transpose(node, dtype, x, w);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (ops::conv_output_shape(g) != y) return std::nullopt;
   ConvProblem p;
   p.kind = kind;
   p.dtype = dtype;
-  p.strides = node.attr_ints("strides", ones);
-  p.dilations = node.attr_ints("dilations", ones);
-  if (p.strides.size() != spatial || p.dilations.size() != spatial) return std::nullopt;
-  for (size_t d = 0; d < spatial; ++d) {
-    if (p.strides[d] < 1 || p.dilations[d] < 1) return std::nullopt;
-  }
-  const int64_t group = node.attr_int("group", 1);
-  if (group < 1) return std::nullopt;
-  std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
-  if (auto_pad.empty()) auto_pad = "NOTSET";
-  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
-
+  p.strides = g.strides;
+  p.dilations = g.dilations;
+  p.pre = g.pads_begin;
+  p.post = g.pads_end;
   p.image = kind == ConvKind::kForward ? x : y;
   p.response = kind == ConvKind::kForward ? y : x;
   p.filter = w;
-  auto window = [&](size_t d) { return (w[2 + d] - 1) * p.dilations[d] + 1; };
-  auto explicit_pads = [&]() -> bool {
-    if (auto_pad == "VALID") {
-      p.pre.assign(spatial, 0);
-      p.post.assign(spatial, 0);
-      return true;
-    }
-    const Dims pads = node.attr_ints("pads", Dims(2 * spatial, 0));
-    if (pads.size() != 2 * spatial) return false;
-    p.pre.assign(pads.begin(), pads.begin() + int64_t(spatial));
-    p.post.assign(pads.begin() + int64_t(spatial), pads.end());
-    return true;
-  };
-
-  if (kind == ConvKind::kForward) {
-    if (same) {
-      // Output ceil(in / stride) with the padding that achieves it, the odd one at the end
-      // for SAME_UPPER.
-      for (size_t d = 0; d < spatial; ++d) {
-        const int64_t in = x[2 + d];
-        const int64_t out = (in + p.strides[d] - 1) / p.strides[d];
-        const int64_t total = std::max<int64_t>(0, (out - 1) * p.strides[d] + window(d) - in);
-        const int64_t begin = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-        p.pre.push_back(begin);
-        p.post.push_back(total - begin);
-      }
-    } else if (!explicit_pads()) {
-      return std::nullopt;
-    }
-  } else {
-    const Dims output_padding = node.attr_ints("output_padding", Dims(spatial, 0));
-    if (output_padding.size() != spatial) return std::nullopt;
-    if (node.has_attr("output_shape") || same) {
-      // The padding follows from the requested output extent (explicit pads are ignored):
-      // SAME_UPPER puts the odd element at the end, everything else at the beginning.
-      for (size_t d = 0; d < spatial; ++d) {
-        const int64_t full = p.strides[d] * (x[2 + d] - 1) + output_padding[d] + window(d);
-        const int64_t total = full - y[2 + d];
-        const int64_t half = floor_div(total, 2);
-        const int64_t begin = auto_pad == "SAME_UPPER" ? half : total - half;
-        p.pre.push_back(begin);
-        p.post.push_back(total - begin);
-      }
-    } else if (!explicit_pads()) {
-      return std::nullopt;
-    }
-  }
 
   // What cuDNN needs: non-negative padding, and the forward convolution of the image giving
   // exactly the response (a ConvTranspose whose output_padding reaches a whole stride, which
-  // ONNX allows when the dilation is larger, fails here), with matching channels.
+  // ONNX allows when the dilation is larger, fails here).
   for (size_t d = 0; d < spatial; ++d) {
     if (p.pre[d] < 0 || p.post[d] < 0) return std::nullopt;
-    const int64_t span = p.image[2 + d] + p.pre[d] + p.post[d] - window(d);
+    const int64_t span =
+        p.image[2 + d] + p.pre[d] + p.post[d] - ops::dilated_extent(w[2 + d], p.dilations[d]);
     if (span < 0 || span / p.strides[d] + 1 != p.response[2 + d]) return std::nullopt;
-  }
-  if (p.image[0] != p.response[0] || p.filter[1] * group != p.image[1] ||
-      p.filter[0] != p.response[1] || p.filter[0] % group != 0) {
-    return std::nullopt;
   }
 
   if (spatial == 1) {
@@ -193,7 +137,8 @@ cudnn::EnginePolicy engine_policy(DataType dtype, bool tf32, size_t workspace_by
 // virtual tensor parts[2]: + bias [1, K, 1, 1], + residual, ReLU; the last writes the response.
 template <typename MakeTensor>
 void add_epilogue(const ConvProblem& p, int64_t response_alignment, MakeTensor&& tensor,
-                  std::vector<cudnn::Descriptor>& parts, std::vector<cudnn::Descriptor>& operations) {
+                  std::vector<cudnn::Descriptor>& parts,
+                  std::vector<cudnn::Descriptor>& operations) {
   enum Step { kAddBias, kAddResidual, kRelu };
   std::vector<Step> steps;
   if (p.bias) steps.push_back(kAddBias);
@@ -220,16 +165,20 @@ void add_epilogue(const ConvProblem& p, int64_t response_alignment, MakeTensor&&
     const size_t output = parts.size() - 1;
 
     cudnn::Descriptor mode_desc(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
-    const cudnnPointwiseMode_t mode = steps[i] == kRelu ? CUDNN_POINTWISE_RELU_FWD : CUDNN_POINTWISE_ADD;
+    const cudnnPointwiseMode_t mode =
+        steps[i] == kRelu ? CUDNN_POINTWISE_RELU_FWD : CUDNN_POINTWISE_ADD;
     mode_desc.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, "pointwise mode");
     const cudnnDataType_t precision = CUDNN_DATA_FLOAT;
-    mode_desc.set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &precision, "pointwise precision");
+    mode_desc.set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &precision,
+                  "pointwise precision");
     mode_desc.finalize("finalizing a pointwise descriptor");
 
     cudnn::Descriptor op(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
-    op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, mode_desc, "pointwise descriptor");
+    op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, mode_desc,
+                      "pointwise descriptor");
     op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, parts[current], "pointwise X");
-    if (steps[i] != kRelu) op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, parts[operand], "pointwise B");
+    if (steps[i] != kRelu)
+      op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, parts[operand], "pointwise B");
     op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, parts[output], "pointwise Y");
     op.finalize("finalizing a pointwise operation");
     parts.push_back(std::move(mode_desc));
@@ -311,12 +260,11 @@ std::string describe_params(const std::vector<uint8_t>& bytes) {
 
 // Plans `p` on `handle` with the given pointer alignments: with `wanted`, exactly that engine
 // configuration; with `proposals`, also listing others for the builder to time.
-std::unique_ptr<cudnn::ExecutionPlan> make_plan(cudnnHandle_t handle, const ConvProblem& p,
-                                                const cudnn::EnginePolicy& policy,
-                                                int64_t image_alignment, int64_t filter_alignment,
-                                                int64_t response_alignment,
-                                                const cudnn::EngineChoice* wanted = nullptr,
-                                                std::vector<cudnn::EngineChoice>* proposals = nullptr) {
+std::unique_ptr<cudnn::ExecutionPlan> make_plan(
+    cudnnHandle_t handle, const ConvProblem& p, const cudnn::EnginePolicy& policy,
+    int64_t image_alignment, int64_t filter_alignment, int64_t response_alignment,
+    const cudnn::EngineChoice* wanted = nullptr,
+    std::vector<cudnn::EngineChoice>* proposals = nullptr) {
   // Every tensor is laid out NCHW or NHWC; cuDNN names dims N, C, spatial... either way.
   auto strides_of = [&](const Dims& dims) {
     Dims strides(dims.size(), 1);
@@ -333,8 +281,8 @@ std::unique_ptr<cudnn::ExecutionPlan> make_plan(cudnnHandle_t handle, const Conv
     return strides;
   };
   auto tensor = [&](int64_t uid, const Dims& dims, int64_t alignment, bool is_virtual = false) {
-    return cudnn::tensor_descriptor(uid, is_virtual ? DataType::kFloat32 : p.dtype, dims, strides_of(dims),
-                                    alignment, is_virtual);
+    return cudnn::tensor_descriptor(uid, is_virtual ? DataType::kFloat32 : p.dtype, dims,
+                                    strides_of(dims), alignment, is_virtual);
   };
   // With an epilogue, the convolution writes a virtual float32 tensor the pointwise
   // operations read; the last of them writes the response.
@@ -418,8 +366,9 @@ bool cudnn_can_plan(const ConvProblem& p, bool tf32) {
 
 // The problem of a Conv/ConvTranspose node (kind), or of a FusedConv (epilogue and layout
 // from its attributes and inputs), at the given shapes; nullopt when cuDNN cannot express it.
-std::optional<ConvProblem> node_problem(const ir::Node& node, ConvKind kind, bool fused_conv, DataType dtype,
-                                        Dims x, Dims w, Dims y, bool has_bias, bool has_residual) {
+std::optional<ConvProblem> node_problem(const ir::Node& node, ConvKind kind, bool fused_conv,
+                                        DataType dtype, Dims x, Dims w, Dims y, bool has_bias,
+                                        bool has_residual) {
   if (!fused_conv) return resolve(node, kind, dtype, x, w, y);
   const bool channels_last = node.attr_string("layout", "NCHW") == "NHWC";
   if (channels_last) {
@@ -453,7 +402,8 @@ bool supports_conv(const NodeQuery& q) {
     const Dims& x = q.input(0).shape;
     const Dims& w = q.input(1).shape;
     const Dims& y = q.outputs[0].shape;
-    std::optional<ConvProblem> p = node_problem(*q.node, kKind, kFused, t, x, w, y, q.has_input(2), q.has_input(3));
+    std::optional<ConvProblem> p =
+        node_problem(*q.node, kKind, kFused, t, x, w, y, q.has_input(2), q.has_input(3));
     if (!p || !fits_int32(x) || !fits_int32(w) || !fits_int32(y)) return false;
     // Empty convolutions never reach cuDNN (the run fills the output with the epilogue).
     if (volume(x) == 0 || volume(w) == 0 || volume(y) == 0) return true;
@@ -470,8 +420,9 @@ bool supports_conv(const NodeQuery& q) {
 // y = act(y + bias[channel] + z) in one pass: Conv's bias, and FusedConv's epilogue where
 // cuDNN could not fuse it. `plane` is the spatial size (NCHW), or 1 with channels last.
 template <typename T>
-__global__ void conv_epilogue_kernel(T* __restrict__ y, const T* __restrict__ bias, const T* __restrict__ z,
-                                     bool relu, int64_t n, int64_t plane, int64_t channels) {
+__global__ void conv_epilogue_kernel(T* __restrict__ y, const T* __restrict__ bias,
+                                     const T* __restrict__ z, bool relu, int64_t n, int64_t plane,
+                                     int64_t channels) {
   KILN_GRID_STRIDE_LOOP(i, n) {
     float v = to_float(y[i]);
     if (bias) v += to_float(bias[(i / plane) % channels]);
@@ -497,7 +448,8 @@ void apply_epilogue(RunContext& rc, const Epilogue& e) {
   dispatch_float(rc.node, y.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     conv_epilogue_kernel<T><<<grid_for(n), kBlock, 0, rc.stream>>>(
-        y.as<T>(), static_cast<const T*>(e.bias), static_cast<const T*>(e.residual), e.relu, n, plane, channels);
+        y.as<T>(), static_cast<const T*>(e.bias), static_cast<const T*>(e.residual), e.relu, n,
+        plane, channels);
   });
 }
 
@@ -523,8 +475,8 @@ struct ConvState {
 cudnn::ExecutionPlan* plan_for(RunContext& rc, ConvState& state, const ConvProblem& p, bool tf32,
                                const std::array<int64_t, 3>& alignments, bool may_fail) {
   const auto& [image_alignment, filter_alignment, response_alignment] = alignments;
-  const std::string problem = cat(p.key(), tf32, ",", image_alignment, ",", filter_alignment, ",",
-                                  response_alignment);
+  const std::string problem =
+      cat(p.key(), tf32, ",", image_alignment, ",", filter_alignment, ",", response_alignment);
   const std::string key = cat(problem, ",", rc.workspace_bytes);
   if (state.unfusable.count(key)) return nullptr;
   std::unique_ptr<cudnn::ExecutionPlan>& plan = state.plans[key];
@@ -538,23 +490,25 @@ cudnn::ExecutionPlan* plan_for(RunContext& rc, ConvState& state, const ConvProbl
     std::vector<cudnn::EngineChoice> proposals;
     const bool propose = rc.tactic_proposals && rc.tactic_proposals->empty() && !tuned;
     try {
-      plan = make_plan(cudnn::context_handle(rc), p, engine_policy(p.dtype, tf32, rc.workspace_bytes),
-                       image_alignment, filter_alignment, response_alignment,
-                       tuned ? &tuned->choice : nullptr, propose ? &proposals : nullptr);
+      plan =
+          make_plan(cudnn::context_handle(rc), p, engine_policy(p.dtype, tf32, rc.workspace_bytes),
+                    image_alignment, filter_alignment, response_alignment,
+                    tuned ? &tuned->choice : nullptr, propose ? &proposals : nullptr);
     } catch (const cudnn::CudnnFailure& e) {
       state.plans.erase(key);
       cudaGetLastError();
       if (tuned) {
         fail(ErrorCode::kRuntime, rc.node.describe(), ": the plan's ", tuned->choice.describe(),
-             " cannot run the ", p.describe(), " here (", e.what(), "): the engine was built for "
+             " cannot run the ", p.describe(), " here (", e.what(),
+             "): the engine was built for "
              "another GPU or cuDNN version; rebuild it");
       }
       if (may_fail) {
         state.unfusable[key] = true;
         return nullptr;
       }
-      fail(ErrorCode::kRuntime, rc.node.describe(), ": cuDNN could not plan the ", p.describe(), ": ",
-           e.what());
+      fail(ErrorCode::kRuntime, rc.node.describe(), ": cuDNN could not plan the ", p.describe(),
+           ": ", e.what());
     }
     // Engines that failed to finalize may leave a (non-sticky) CUDA error behind, which the
     // executor's launch check would otherwise blame on this node.
@@ -583,18 +537,19 @@ void run_conv(RunContext& rc) {
   }
   if (!*rc.state) *rc.state = std::make_shared<ConvState>();
   auto& state = *static_cast<ConvState*>(rc.state->get());
-  const std::array<int64_t, 3> alignments{cudnn::alignment_of(image.data), cudnn::alignment_of(w.data),
+  const std::array<int64_t, 3> alignments{cudnn::alignment_of(image.data),
+                                          cudnn::alignment_of(w.data),
                                           cudnn::alignment_of(response.data)};
   const bool tf32 = tf32_allowed(rc.builder_flags);
   const ConvState::Launch& last = state.last;
-  const bool as_last = state.last_plan && last.x == x.shape && last.w == w.shape && last.y == y.shape &&
-                       last.alignments == alignments && last.tf32 == tf32;
+  const bool as_last = state.last_plan && last.x == x.shape && last.w == w.shape &&
+                       last.y == y.shape && last.alignments == alignments && last.tf32 == tf32;
   if (!as_last) {
-    std::optional<ConvProblem> p =
-        node_problem(rc.node, kKind, kFused, x.dtype, x.shape, w.shape, y.shape, rc.has_input(2), rc.has_input(3));
+    std::optional<ConvProblem> p = node_problem(rc.node, kKind, kFused, x.dtype, x.shape, w.shape,
+                                                y.shape, rc.has_input(2), rc.has_input(3));
     KILN_CHECK(p.has_value(), ErrorCode::kRuntime, rc.node.describe(), ": cuDNN cannot run this ",
-               kind_name(kKind), " at input shapes ", to_string(x.shape), " and ", to_string(w.shape),
-               " (output ", to_string(y.shape), ")");
+               kind_name(kKind), " at input shapes ", to_string(x.shape), " and ",
+               to_string(w.shape), " (output ", to_string(y.shape), ")");
     if (x.numel() == 0 || w.numel() == 0) {  // no terms: the output is the epilogue alone
       if (rc.plan_only) return;
       check_cuda(cudaMemsetAsync(y.data, 0, y.nbytes(), rc.stream), rc.node, "zero-filling");
@@ -602,7 +557,8 @@ void run_conv(RunContext& rc) {
       return;
     }
     // The fused graph where cuDNN has an engine for it, else the convolution alone.
-    cudnn::ExecutionPlan* plan = p->has_epilogue() ? plan_for(rc, state, *p, tf32, alignments, true) : nullptr;
+    cudnn::ExecutionPlan* plan =
+        p->has_epilogue() ? plan_for(rc, state, *p, tf32, alignments, true) : nullptr;
     state.epilogue_fused = plan != nullptr;
     if (!plan) {
       p->bias = p->residual = p->relu = false;
@@ -616,14 +572,16 @@ void run_conv(RunContext& rc) {
     if (state.epilogue_fused) {
       std::vector<int64_t> uids{kImageUid, kFilterUid, kResponseUid};
       std::vector<void*> pointers{image.data, w.data, response.data};
-      for (const auto& [uid, data] : {std::pair{kBiasUid, epilogue.bias}, std::pair{kResidualUid, epilogue.residual}}) {
+      for (const auto& [uid, data] :
+           {std::pair{kBiasUid, epilogue.bias}, std::pair{kResidualUid, epilogue.residual}}) {
         if (!data) continue;
         uids.push_back(uid);
         pointers.push_back(const_cast<void*>(data));
       }
       state.last_plan->execute(cudnn::context_handle(rc), rc.stream, uids, pointers, rc.workspace);
     } else {
-      state.last_plan->execute(cudnn::context_handle(rc), rc.stream, {kImageUid, kFilterUid, kResponseUid},
+      state.last_plan->execute(cudnn::context_handle(rc), rc.stream,
+                               {kImageUid, kFilterUid, kResponseUid},
                                {image.data, w.data, response.data}, rc.workspace);
     }
   } catch (const cudnn::CudnnFailure& e) {

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "backends/cuda/data_movement.cuh"
+#include "ops/max_unpool.h"
 
 namespace kiln::cuda {
 namespace {
@@ -428,16 +429,8 @@ KILN_REGISTER_CUDA_KERNEL(CudaKernel{
                  "clearing the output");
       const int64_t n = x.numel();
       if (n == 0) return;
-      // The unpooled shape from the attributes, as the reference derives it.
-      const Dims kernel = rc.node.attr_ints("kernel_shape");
-      const size_t spatial = kernel.size();
-      const Dims strides = rc.node.attr_ints("strides", Dims(spatial, 1));
-      const Dims pads = rc.node.attr_ints("pads", Dims(2 * spatial, 0));
-      Dims unpooled = {x.shape[0], x.shape[1]};
-      for (size_t i = 0; i < spatial; ++i) {
-        unpooled.push_back((x.shape[i + 2] - 1) * strides[i] - (pads[i] + pads[spatial + i]) +
-                           kernel[i]);
-      }
+      // The unpooled shape from the attributes (the reference's).
+      const Dims unpooled = ops::max_unpool_default_shape(rc.node, x.shape);
       UnpoolMap m;
       m.rank = int(unpooled.size());
       m.unpooled_size = volume(unpooled);

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "backends/cuda/cuda_common.cuh"
+#include "ops/pooling.h"
 
 namespace kiln::cuda {
 
@@ -28,46 +29,33 @@ inline constexpr int kPoolDims = 3;
 // Spatial dims right-aligned in kPoolDims (leading dims of extent 1 for 1-D and 2-D pools).
 struct PoolWindow {
   bool channels_last = false;
-  int64_t planes = 0;    // N * C (NCHW), N (NHWC)
+  int64_t planes = 0;  // N * C (NCHW), N (NHWC)
   int64_t channels = 0;
   int64_t in[kPoolDims], out[kPoolDims], kernel[kPoolDims];
   int64_t stride[kPoolDims], dilation[kPoolDims], pad_begin[kPoolDims], pad_end[kPoolDims];
 };
 
-PoolWindow pool_window(const ir::Node& node, const Dims& x, const Dims& y) {
-  const size_t rank = x.size() - 2;
-  const bool channels_last = node.attr_string("layout", "NCHW") == "NHWC";
-  const size_t first_spatial = channels_last ? 1 : 2;
-  const Dims ones(rank, 1);
-  const Dims kernel = node.attr_ints("kernel_shape");
-  const Dims strides = node.attr_ints("strides", ones);
-  const Dims dilations = node.attr_ints("dilations", ones);
-  std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
-  Dims pads = node.attr_ints("pads", Dims(2 * rank, 0));
-  if (auto_pad != "NOTSET" && !auto_pad.empty()) pads.assign(2 * rank, 0);
+// The geometry shape inference resolved (ops/pooling.h), right-aligned in kPoolDims axes.
+PoolWindow pool_window(const ir::Node& node, DataType dtype, const Dims& x) {
+  const ops::PoolGeometry g = ops::resolve_pool(node, dtype, x);
+  const size_t rank = g.in_spatial.size();
   PoolWindow w;
-  w.channels_last = channels_last;
-  w.channels = channels_last ? x.back() : x[1];
-  w.planes = channels_last ? x[0] : x[0] * x[1];
+  w.channels_last = g.channels_last;
+  w.channels = g.channels;
+  w.planes = g.channels_last ? g.batch : g.batch * g.channels;
   const size_t lead = kPoolDims - rank;
   for (size_t d = 0; d < size_t(kPoolDims); ++d) {
     w.in[d] = w.out[d] = w.kernel[d] = w.stride[d] = w.dilation[d] = 1;
     w.pad_begin[d] = w.pad_end[d] = 0;
     if (d < lead) continue;
     const size_t s = d - lead;
-    w.in[d] = x[first_spatial + s];
-    w.out[d] = y[first_spatial + s];
-    w.kernel[d] = kernel[s];
-    w.stride[d] = strides[s];
-    w.dilation[d] = dilations[s];
-    w.pad_begin[d] = pads[s];
-    w.pad_end[d] = pads[rank + s];
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      const int64_t window = (kernel[s] - 1) * dilations[s] + 1;
-      const int64_t total = std::max<int64_t>(0, (w.out[d] - 1) * strides[s] + window - w.in[d]);
-      w.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      w.pad_end[d] = total - w.pad_begin[d];
-    }
+    w.in[d] = g.in_spatial[s];
+    w.out[d] = g.out_spatial[s];
+    w.kernel[d] = g.kernel[s];
+    w.stride[d] = g.strides[s];
+    w.dilation[d] = g.dilations[s];
+    w.pad_begin[d] = g.pads_begin[s];
+    w.pad_end[d] = g.pads_end[s];
   }
   return w;
 }
@@ -113,8 +101,8 @@ __device__ __forceinline__ void for_each_tap(const PoolWindow& w, I o0, I o1, I 
       const I p1 = o1 * I(w.stride[1]) - I(w.pad_begin[1]) + k1 * I(w.dilation[1]);
       for (I k2 = 0; k2 < I(w.kernel[2]); ++k2) {
         const I p2 = o2 * I(w.stride[2]) - I(w.pad_begin[2]) + k2 * I(w.dilation[2]);
-        const bool inside = p0 >= 0 && p0 < I(w.in[0]) && p1 >= 0 && p1 < I(w.in[1]) &&
-                            p2 >= 0 && p2 < I(w.in[2]);
+        const bool inside =
+            p0 >= 0 && p0 < I(w.in[0]) && p1 >= 0 && p1 < I(w.in[1]) && p2 >= 0 && p2 < I(w.in[2]);
         const bool in_padded_extent = p0 < I(w.in[0] + w.pad_end[0]) &&
                                       p1 < I(w.in[1] + w.pad_end[1]) &&
                                       p2 < I(w.in[2] + w.pad_end[2]);
@@ -186,8 +174,8 @@ struct alignas(sizeof(T) * kVector) ChannelVector {
 // Channels-last: x [N, spatial..., C], y [N, out spatial..., C]; one thread per output position
 // and group of kVector channels (C % kVector == 0).
 template <typename T, PoolKind kKind, int kVector, typename I>
-__global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, I n_work,
-                                 PoolWindow w, bool count_include_pad) {
+__global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, I n_work, PoolWindow w,
+                                 bool count_include_pad) {
   using Vec = ChannelVector<T, kVector>;
   const I groups = I(w.channels) / kVector;
   const I out0 = I(w.out[0]), out1 = I(w.out[1]), out2 = I(w.out[2]);
@@ -231,8 +219,8 @@ __global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, I n
 #pragma unroll
     for (int c = 0; c < kVector; ++c) {
       out.v[c] = store_value<T>(kKind == PoolKind::kMax ? acc[c]
-                                : count                  ? acc[c] / float(count)
-                                                         : NAN);
+                                : count                 ? acc[c] / float(count)
+                                                        : NAN);
     }
     reinterpret_cast<Vec*>(y)[i] = out;
   }
@@ -262,8 +250,8 @@ void launch_pool(RunContext& rc, const PoolWindow& w, int64_t* indices) {
     auto launch = [&](auto vector) {
       constexpr int kVector = decltype(vector)::value;
       const int64_t work = y.numel() / kVector;
-      pool_nhwc_kernel<T, kKind, kVector, I><<<grid_for(work), kBlock, 0, rc.stream>>>(
-          x.as<T>(), y.as<T>(), I(work), w, include_pad);
+      pool_nhwc_kernel<T, kKind, kVector, I>
+          <<<grid_for(work), kBlock, 0, rc.stream>>>(x.as<T>(), y.as<T>(), I(work), w, include_pad);
     };
     if (w.channels % kWide == 0) {
       launch(std::integral_constant<int, kWide>{});
@@ -278,7 +266,7 @@ void run_pool(RunContext& rc) {
   const DeviceTensor& x = rc.input(0);
   const DeviceTensor& y = rc.output(0);
   if (y.numel() == 0) return;
-  const PoolWindow w = pool_window(rc.node, x.shape, y.shape);
+  const PoolWindow w = pool_window(rc.node, x.dtype, x.shape);
   int64_t* indices =
       rc.outputs.size() > 1 && rc.outputs[1].present ? rc.outputs[1].as<int64_t>() : nullptr;
   // 32-bit offsets when every element index (and index + a grid stride) fits.

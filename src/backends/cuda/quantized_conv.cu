@@ -10,6 +10,7 @@
 // padded positions read 0 after the shift (x_zero_point in the quantized domain, as the CPU and
 // onnxruntime pad). Correctness first: no im2col buffer, no tensor cores.
 #include "backends/cuda/quantized_common.cuh"
+#include "ops/convolution.h"
 
 namespace kiln::cuda {
 namespace {
@@ -29,49 +30,37 @@ struct Spatial {
   int32_t in_volume = 1, out_volume = 1, kernel_volume = 1;
 };
 
-struct ConvGeometry {
+struct QuantizedConvGeometry {
   int64_t batch = 0, in_channels = 0, out_channels = 0, group = 1;
   int64_t group_in = 0, group_out = 0;
   Spatial s;
 };
 
-// quantized_conv.cpp's conv_shape (inference has checked everything); the output extents come
-// from y's shape.
-ConvGeometry make_geometry(const ir::Node& node, const Dims& x, const Dims& w, const Dims& y) {
-  ConvGeometry g;
-  const size_t rank = x.size() - 2;
-  g.batch = x[0];
-  g.in_channels = x[1];
-  g.out_channels = w[0];
-  g.group = node.attr_int("group", 1);
+// Conv's geometry as shape inference resolves it (ops/convolution.h), right-aligned into
+// kMaxSpatial axes of int32 (the support check keeps every extent within int32).
+QuantizedConvGeometry make_geometry(const ir::Node& node, DataType dtype, const Dims& x,
+                                    const Dims& w) {
+  const ops::ConvGeometry c = ops::resolve_conv(node, dtype, x, w);
+  QuantizedConvGeometry g;
+  const size_t rank = c.in_spatial.size();
+  g.batch = c.batch;
+  g.in_channels = c.in_channels;
+  g.out_channels = c.out_channels;
+  g.group = c.group;
   g.group_in = g.in_channels / g.group;
   g.group_out = g.out_channels / g.group;
-  const Dims strides = node.attr_ints("strides", Dims(rank, 1));
-  const Dims dilations = node.attr_ints("dilations", Dims(rank, 1));
-  std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
-  if (auto_pad.empty()) auto_pad = "NOTSET";
-  Dims pads(2 * rank, 0);
-  if (auto_pad == "NOTSET") pads = node.attr_ints("pads", pads);
   const size_t skip = kMaxSpatial - rank;
   for (size_t d = 0; d < rank; ++d) {
-    const int64_t in = x[2 + d], kernel = w[2 + d];
-    const int64_t window = (kernel - 1) * dilations[d] + 1;
-    int64_t begin = pads[d];
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      const int64_t out = (in + strides[d] - 1) / strides[d];
-      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[d] + window - in);
-      begin = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-    }
-    g.s.in[skip + d] = int32_t(in);
-    g.s.kernel[skip + d] = int32_t(kernel);
-    g.s.out[skip + d] = int32_t(y[2 + d]);
-    g.s.stride[skip + d] = int32_t(strides[d]);
-    g.s.dilation[skip + d] = int32_t(dilations[d]);
-    g.s.pad[skip + d] = int32_t(begin);
+    g.s.in[skip + d] = int32_t(c.in_spatial[d]);
+    g.s.kernel[skip + d] = int32_t(c.kernel[d]);
+    g.s.out[skip + d] = int32_t(c.out_spatial[d]);
+    g.s.stride[skip + d] = int32_t(c.strides[d]);
+    g.s.dilation[skip + d] = int32_t(c.dilations[d]);
+    g.s.pad[skip + d] = int32_t(c.pads_begin[d]);
   }
-  g.s.in_volume = int32_t(volume(Dims(x.begin() + 2, x.end())));
-  g.s.out_volume = int32_t(volume(Dims(y.begin() + 2, y.end())));
-  g.s.kernel_volume = int32_t(volume(Dims(w.begin() + 2, w.end())));
+  g.s.in_volume = int32_t(volume(c.in_spatial));
+  g.s.out_volume = int32_t(volume(c.out_spatial));
+  g.s.kernel_volume = int32_t(volume(c.kernel));
   return g;
 }
 
@@ -129,9 +118,8 @@ struct LoadImage {
         coords[d] = out_coord * g.stride[d] - g.pad[d] + k_coord * g.dilation[d];
         if (coords[d] < 0 || coords[d] >= g.in[d]) return 0;  // padding: x_zero_point
       }
-      const int64_t offset =
-          int64_t(channel) * g.in_volume + (int64_t(coords[0]) * g.in[1] + coords[1]) * g.in[2] +
-          coords[2];
+      const int64_t offset = int64_t(channel) * g.in_volume +
+                             (int64_t(coords[0]) * g.in[1] + coords[1]) * g.in[2] + coords[2];
       return quant::load_int8(x, offset, type) - zero;
     }
   };
@@ -224,7 +212,7 @@ void run_conv(RunContext& rc) {
   const DeviceTensor& w = rc.input(iw);
   const DeviceTensor& y = rc.output(0);
   if (y.numel() == 0) return;
-  const ConvGeometry g = make_geometry(rc.node, x.shape, w.shape, y.shape);
+  const QuantizedConvGeometry g = make_geometry(rc.node, x.dtype, x.shape, w.shape);
   const int64_t k = g.group_in * g.s.kernel_volume;
   if (k == 0) {
     KILN_CHECK(!qlinear, ErrorCode::kUnsupported, rc.node.describe(),
@@ -275,8 +263,8 @@ void run_conv(RunContext& rc) {
     quant::launch_tiled_gemm<int32_t, uint32_t>(rc.node, batches, g.group_out, positions, k,
                                                 weights, image, store, rc.stream);
   } else {
-    quant::launch_tiled_gemm<int32_t, int64_t>(rc.node, batches, g.group_out, positions, k,
-                                               weights, image, store, rc.stream);
+    quant::launch_tiled_gemm<int32_t, int64_t>(rc.node, batches, g.group_out, positions, k, weights,
+                                               image, store, rc.stream);
   }
 }
 
@@ -297,18 +285,23 @@ bool same_type_if_present(const NodeQuery& q, size_t i, DataType t) {
   return !q.has_input(i) || q.input(i).dtype == t;
 }
 
-KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "ConvInteger", "cuda_conv_integer_implicit_gemm", {},
-    [](const NodeQuery& q) {
-      const DataType xt = q.input(0).dtype, wt = q.input(1).dtype;
-      return quant::is_int8_type(xt) && quant::is_int8_type(wt) && same_type_if_present(q, 2, xt) &&
-             same_type_if_present(q, 3, wt) && conv_geometry_ok(q, 0, 1) &&
-             q.outputs[0].dtype == DataType::kInt32;
-    },
-    run_conv});
+KILN_REGISTER_CUDA_KERNEL(CudaKernel{"ConvInteger",
+                                     "cuda_conv_integer_implicit_gemm",
+                                     {},
+                                     [](const NodeQuery& q) {
+                                       const DataType xt = q.input(0).dtype, wt = q.input(1).dtype;
+                                       return quant::is_int8_type(xt) && quant::is_int8_type(wt) &&
+                                              same_type_if_present(q, 2, xt) &&
+                                              same_type_if_present(q, 3, wt) &&
+                                              conv_geometry_ok(q, 0, 1) &&
+                                              q.outputs[0].dtype == DataType::kInt32;
+                                     },
+                                     run_conv});
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{
-    "QLinearConv", "cuda_qlinear_conv_implicit_gemm", {},
+    "QLinearConv",
+    "cuda_qlinear_conv_implicit_gemm",
+    {},
     [](const NodeQuery& q) {
       const DataType xt = q.input(0).dtype, wt = q.input(3).dtype;
       if (!quant::is_int8_type(xt) || !quant::is_int8_type(wt)) return false;
