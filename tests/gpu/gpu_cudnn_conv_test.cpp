@@ -233,6 +233,48 @@ TEST(GpuCudnnConv, ConvTranspose) {
       GpuOptions{kFloat16Tolerance});
 }
 
+// A node no CUDA kernel takes fails the build with each candidate kernel's reason, so that a
+// user sees what to change (the type, the rank, the tactic sources) without reading kernels.
+TEST(GpuCudnnConv, NodeNoKernelTakesListsEachKernelsReason) {
+#ifdef KILN_HAVE_CUDA
+  auto build_error = [](DataType dtype, const Dims& x_shape, const Dims& w_shape,
+                        uint32_t tactic_sources) {
+    StderrLogger logger(Logger::Severity::kError);
+    Builder builder(logger);
+    auto network = builder.create_network();
+    ITensor* x = network->add_input("x", dtype, x_shape);
+    ILayer* conv =
+        network->add_layer("Conv", {x, &gpu_test::constant(*network, noise(w_shape, 1, dtype))});
+    conv->set_name("the_conv");
+    network->mark_output(*conv->output(0));
+    BuilderConfig config;
+    config.set_device(DeviceType::kGPU);
+    config.set_tactic_sources(tactic_sources);
+    try {
+      builder.build_engine(*network, config);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // float64: every Conv kernel refuses the type.
+  std::string e = build_error(DataType::kFloat64, {1, 2, 5, 5}, {3, 2, 3, 3}, kAllTacticSources);
+  EXPECT_TRUE(has(e, "Conv 'the_conv'")) << e;
+  EXPECT_TRUE(has(e, "cudnn_conv: takes float16 or float32, not float64")) << e;
+  EXPECT_TRUE(has(e, "cuda_conv_direct: takes float16 or float32, not float64")) << e;
+  // 3-D without cuDNN: kiln's own kernels stop at 2-D, cuDNN is turned off.
+  e = build_error(DataType::kFloat32, {1, 2, 4, 4, 4}, {3, 2, 3, 3, 3},
+                  1u << uint32_t(TacticSource::kCUBLAS_LT));
+  EXPECT_TRUE(has(e, "cudnn_conv: its library is not among the BuilderConfig's tactic sources"))
+      << e;
+  EXPECT_TRUE(has(e, "cuda_conv_implicit_gemm: takes 1-D and 2-D convolutions, not rank 5")) << e;
+  EXPECT_TRUE(has(e, "cuda_conv_direct: takes 1-D and 2-D convolutions, not rank 5")) << e;
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
 // An output_padding of a whole stride (ONNX allows it when the dilation is larger) has no
 // backward-data equivalent: the capability check must refuse it rather than fail at run time.
 TEST(GpuCudnnConv, ConvTransposeCudnnCannotExpressIsRefusedAtBuildTime) {

@@ -139,7 +139,7 @@ bool kernel_supports(const cuda::CudaKernel& kernel, const ProbeRecipe& recipe, 
     q.outputs.push_back(std::move(t));
   }
   try {
-    return kernel.supports(q);
+    return bool(kernel.supports(q));
   } catch (const std::exception&) {
     return false;  // a kernel that throws on a node cannot be chosen for it either
   }

@@ -163,11 +163,18 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
   }
 }
 
-bool conv_supported(const NodeQuery& q) {
+KernelSupport conv_supported(const NodeQuery& q) {
   const TensorInfo& x = q.input(0);
-  if (!is_float16_or_32(x.dtype) || (x.shape.size() != 3 && x.shape.size() != 4)) return false;
-  if (q.input(1).dtype != x.dtype) return false;
-  return !q.has_input(2) || q.input(2).dtype == x.dtype;
+  if (!is_float16_or_32(x.dtype)) {
+    return KernelSupport::no(cat("takes float16 or float32, not ", to_string(x.dtype)));
+  }
+  if (x.shape.size() != 3 && x.shape.size() != 4) {
+    return KernelSupport::no(cat("takes 1-D and 2-D convolutions, not rank ", x.shape.size()));
+  }
+  if (q.input(1).dtype != x.dtype || (q.has_input(2) && q.input(2).dtype != x.dtype)) {
+    return KernelSupport::no("takes W and B of X's type only");
+  }
+  return true;
 }
 
 int64_t out_channels_per_group(const NodeQuery& q) {
@@ -202,12 +209,18 @@ void run_conv(RunContext& rc) {
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{"Conv",
                                      "cuda_conv_implicit_gemm",
                                      {},
-                                     [](const NodeQuery& q) {
-                                       // grid.y and grid.z limits: at most 65535 tiles of channels
-                                       // and 65535 groups.
-                                       return conv_supported(q) &&
-                                              out_channels_per_group(q) >= 16 &&
-                                              q.node->attr_int("group", 1) < 65536;
+                                     [](const NodeQuery& q) -> KernelSupport {
+                                       if (KernelSupport s = conv_supported(q); !s) return s;
+                                       // A 64-channel tile needs enough channels to fill; grid.z
+                                       // limits the groups to 65535.
+                                       if (out_channels_per_group(q) < 16) {
+                                         return KernelSupport::no(
+                                             "needs 16 or more output channels per group");
+                                       }
+                                       if (q.node->attr_int("group", 1) >= 65536) {
+                                         return KernelSupport::no("takes fewer than 65536 groups");
+                                       }
+                                       return true;
                                      },
                                      run_conv<true>});
 

@@ -236,7 +236,8 @@ void dispatch_bits(const ir::Node& node, size_t bytes, Fn&& fn) {
   fail(ErrorCode::kInternal, node.describe(), ": no CUDA copy for elements of ", bytes, " bytes");
 }
 
-// Every input and output rank is at most kMaxRank (a common capability condition).
-bool ranks_fit(const NodeQuery& q);
+// Every input and output rank is at most kMaxRank (a common capability condition); the answer
+// names the first tensor that has more.
+KernelSupport ranks_fit(const NodeQuery& q);
 
 }  // namespace kiln::cuda

@@ -71,6 +71,24 @@ std::vector<const CudaKernel*> CudaKernelRegistry::candidates(const NodeQuery& q
   return found;
 }
 
+std::string CudaKernelRegistry::explain_refusals(const NodeQuery& query) const {
+  std::string out;
+  for (const CudaKernel& k : kernels_) {
+    if (k.op != query.node->op) continue;
+    std::string reason;
+    if (k.source != 0 && (query.tactic_sources & k.source) == 0) {
+      reason = "its library is not among the BuilderConfig's tactic sources";
+    } else if (const KernelSupport answer = k.supports(query); answer) {
+      reason = "takes it";  // only when asked about a node another rule refused
+    } else {
+      reason = answer.reason().empty() ? "does not take these inputs (no reason given)"
+                                       : answer.reason();
+    }
+    out += cat("\n  ", k.name, ": ", reason);
+  }
+  return out;
+}
+
 bool CudaKernelRegistry::has_op(const std::string& op) const {
   return std::any_of(kernels_.begin(), kernels_.end(),
                      [&](const CudaKernel& k) { return k.op == op; });
@@ -113,10 +131,14 @@ bool is_float16_or_32(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16;
 }
 
-bool ranks_fit(const NodeQuery& q) {
+KernelSupport ranks_fit(const NodeQuery& q) {
   for (const auto* list : {&q.inputs, &q.outputs}) {
-    for (const TensorInfo& t : *list) {
-      if (t.present && t.shape.size() > size_t(kMaxRank)) return false;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const TensorInfo& t = (*list)[i];
+      if (t.present && t.shape.size() > size_t(kMaxRank)) {
+        return KernelSupport::no(cat(list == &q.inputs ? "input " : "output ", i, " has rank ",
+                                     t.shape.size(), ", more than the CUDA kernels' ", kMaxRank));
+      }
     }
   }
   return true;
@@ -146,6 +168,12 @@ std::string describe_inputs(const NodeQuery& q) {
     s += t.present ? cat(to_string(t.dtype), "[", to_string(t.shape), "]") : "(none)";
   }
   return s;
+}
+
+// What the op's kernels said about `q`, for the error of a node none of them takes.
+std::string refusals_text(const NodeQuery& q) {
+  const std::string why = CudaKernelRegistry::instance().explain_refusals(q);
+  return why.empty() ? std::string() : cat(". Its CUDA kernels:", why);
 }
 
 }  // namespace
@@ -228,7 +256,8 @@ std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedS
              ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
              describe_inputs(q),
              " (and no fallback to the CPU); build for DeviceType::kCPU, or "
-             "change the model");
+             "change the model",
+             refusals_text(q));
   // Shape operands are read on the host. One computed at run time is copied there when the
   // node runs, which makes the run wait for the GPU: the kernel is then chosen at that point.
   for (size_t i : k->host_inputs) {
@@ -934,7 +963,8 @@ class GraphRun : public ValueScope {
                ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
                describe_inputs(q),
                " (chosen as the engine runs, since its shapes depend on the "
-               "input data; there is no fallback to the CPU)");
+               "input data; there is no fallback to the CPU)",
+               refusals_text(q));
     download(node, kernel->host_inputs, kernel);
 
     RunContext rc(node);

@@ -41,6 +41,25 @@ struct NodeQuery {
   bool has_output(size_t i) const { return i < outputs.size() && outputs[i].present; }
 };
 
+// A capability check's answer: yes, or no with why. When no kernel takes a node, the build
+// error lists each candidate kernel with its reason. A bool converts, so a check that has no
+// reason to give may still `return false;` (reported as giving none).
+class KernelSupport {
+ public:
+  KernelSupport(bool yes) : yes_(yes) {}  // NOLINT(google-explicit-constructor): on purpose
+  static KernelSupport no(std::string reason) {
+    KernelSupport s(false);
+    s.reason_ = std::move(reason);
+    return s;
+  }
+  explicit operator bool() const { return yes_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  bool yes_;
+  std::string reason_;
+};
+
 // A tensor in device memory.
 struct DeviceTensor {
   bool present = false;  // false for an omitted optional input
@@ -110,7 +129,7 @@ struct CudaKernel {
   // Inputs read on the host only (shape operands such as Reshape's shape): they must be known
   // at shape time and are never uploaded.
   std::vector<size_t> host_inputs;
-  std::function<bool(const NodeQuery&)> supports;
+  std::function<KernelSupport(const NodeQuery&)> supports;
   std::function<void(RunContext&)> run;
   // Among the kernels that support a node, the builder takes the one with the highest priority
   // (registration order breaks ties): library-backed kernels (cuDNN) outrank kiln's own.
@@ -143,6 +162,9 @@ class CudaKernelRegistry {
   // priority first (registration order among equals): the candidates autotuning times.
   std::vector<const CudaKernel*> candidates(const NodeQuery& query) const;
   const CudaKernel* find(const std::string& op, const std::string& name) const;
+  // Why each kernel for node.op refuses the query, one "name: reason" per line (indented), for
+  // the build error of a node no kernel takes; "" when the op has no kernel at all.
+  std::string explain_refusals(const NodeQuery& query) const;
   // Whether any kernel is registered for `op`.
   bool has_op(const std::string& op) const;
   // Every registered kernel, in registration order (for docs/operators.md).

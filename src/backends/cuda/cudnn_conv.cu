@@ -389,28 +389,42 @@ std::optional<ConvProblem> node_problem(const ir::Node& node, ConvKind kind, boo
 // Plans `p` on the probe handle (answers cached for the process): the fused graph where there
 // is one, else the convolution alone (the run falls back to it), which must plan.
 template <ConvKind kKind, bool kFused>
-bool supports_conv(const NodeQuery& q) {
+KernelSupport supports_conv(const NodeQuery& q) {
   try {
     const DataType t = q.input(0).dtype;
-    if (!is_float16_or_32(t) || q.input(1).dtype != t || !q.has_output(0) ||
-        q.outputs[0].dtype != t) {
-      return false;
+    if (!is_float16_or_32(t)) {
+      return KernelSupport::no(cat("takes float16 or float32, not ", to_string(t)));
     }
+    bool same_types = q.input(1).dtype == t && q.has_output(0) && q.outputs[0].dtype == t;
     for (size_t i = 2; i < q.inputs.size(); ++i) {
-      if (q.has_input(i) && q.input(i).dtype != t) return false;
+      if (q.has_input(i) && q.input(i).dtype != t) same_types = false;
     }
+    if (!same_types) return KernelSupport::no("takes every input and the output of X's type only");
     const Dims& x = q.input(0).shape;
     const Dims& w = q.input(1).shape;
     const Dims& y = q.outputs[0].shape;
     std::optional<ConvProblem> p =
         node_problem(*q.node, kKind, kFused, t, x, w, y, q.has_input(2), q.has_input(3));
-    if (!p || !fits_int32(x) || !fits_int32(w) || !fits_int32(y)) return false;
+    if (!p) {
+      return KernelSupport::no(
+          "cuDNN cannot express this convolution (1-D to 3-D only, no negative padding, an "
+          "output_padding below the stride)");
+    }
+    if (!fits_int32(x) || !fits_int32(w) || !fits_int32(y)) {
+      return KernelSupport::no("an extent or element count does not fit in int32");
+    }
     // Empty convolutions never reach cuDNN (the run fills the output with the epilogue).
     if (volume(x) == 0 || volume(w) == 0 || volume(y) == 0) return true;
     p->bias = p->residual = p->relu = false;
-    return cudnn_can_plan(*p, tf32_allowed(q.builder_flags));
+    if (!cudnn_can_plan(*p, tf32_allowed(q.builder_flags))) {
+      return KernelSupport::no(cat("cuDNN has no engine for the ", p->describe()));
+    }
+    return true;
+  } catch (const std::exception& e) {
+    // A malformed attribute: another kernel (or the op's own inference) reports it.
+    return KernelSupport::no(e.what());
   } catch (...) {
-    return false;  // a malformed attribute: let another kernel (or its error) handle the node
+    return KernelSupport::no("its capability check failed");
   }
 }
 

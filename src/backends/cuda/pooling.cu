@@ -283,12 +283,21 @@ void run_pool(RunContext& rc) {
   });
 }
 
-bool pool_supported(const NodeQuery& q, bool allow_int8) {
+KernelSupport pool_supported(const NodeQuery& q, bool allow_int8) {
   const TensorInfo& x = q.input(0);
   const bool int8 = x.dtype == DataType::kInt8 || x.dtype == DataType::kUInt8;
-  if (!is_float16_or_32(x.dtype) && !(allow_int8 && int8)) return false;
-  if (q.node->attr_string("layout", "NCHW") == "NHWC" && q.node->op == "LpPool") return false;
-  return x.shape.size() >= 3 && x.shape.size() <= size_t(2 + kPoolDims);
+  if (!is_float16_or_32(x.dtype) && !(allow_int8 && int8)) {
+    return KernelSupport::no(cat("takes float16, float32", allow_int8 ? ", int8 or uint8" : "",
+                                 ", not ", to_string(x.dtype)));
+  }
+  if (q.node->attr_string("layout", "NCHW") == "NHWC" && q.node->op == "LpPool") {
+    return KernelSupport::no("takes LpPool in NCHW layout only");
+  }
+  if (x.shape.size() < 3 || x.shape.size() > size_t(2 + kPoolDims)) {
+    return KernelSupport::no(
+        cat("takes 1 to ", kPoolDims, " spatial dims, not ", x.shape.size() - 2));
+  }
+  return true;
 }
 
 KILN_REGISTER_CUDA_KERNEL(CudaKernel{"MaxPool",
