@@ -261,8 +261,8 @@ TEST(GpuCudnnConv, NodeNoKernelTakesListsEachKernelsReason) {
   // float64: every Conv kernel refuses the type.
   std::string e = build_error(DataType::kFloat64, {1, 2, 5, 5}, {3, 2, 3, 3}, kAllTacticSources);
   EXPECT_TRUE(has(e, "Conv 'the_conv'")) << e;
-  EXPECT_TRUE(has(e, "cudnn_conv: takes float16 or float32, not float64")) << e;
-  EXPECT_TRUE(has(e, "cuda_conv_direct: takes float16 or float32, not float64")) << e;
+  EXPECT_TRUE(has(e, "cudnn_conv: takes float16, bfloat16 or float32, not float64")) << e;
+  EXPECT_TRUE(has(e, "cuda_conv_direct: takes float16, bfloat16 or float32, not float64")) << e;
   // 3-D without cuDNN: kiln's own kernels stop at 2-D, cuDNN is turned off.
   e = build_error(DataType::kFloat32, {1, 2, 4, 4, 4}, {3, 2, 3, 3, 3},
                   1u << uint32_t(TacticSource::kCUBLAS_LT));

@@ -166,7 +166,7 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
 KernelSupport conv_supported(const NodeQuery& q) {
   const TensorInfo& x = q.input(0);
   if (!is_float16_or_32(x.dtype)) {
-    return KernelSupport::no(cat("takes float16 or float32, not ", to_string(x.dtype)));
+    return KernelSupport::no(cat("takes float16, bfloat16 or float32, not ", to_string(x.dtype)));
   }
   if (x.shape.size() != 3 && x.shape.size() != 4) {
     return KernelSupport::no(cat("takes 1-D and 2-D convolutions, not rank ", x.shape.size()));

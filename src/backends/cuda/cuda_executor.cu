@@ -1,4 +1,5 @@
-// The CUDA executor: tactic choice for the builder, and running a plan's graph on a stream.
+// The CUDA executor: running a plan's graph on a stream (the kernel registry is in
+// kernel_registry.cu, the builder's tactic choice in tactic_choice.cu).
 //
 // Memory: weights (every constant of the graph) are uploaded once per engine, on the first
 // run, under std::call_once. Each execution context allocates, on its first run, one device
@@ -38,114 +39,6 @@
 
 namespace kiln::cuda {
 
-// ---------------------------------------------------------------------------------------------
-// Registry and small shared helpers
-
-CudaKernelRegistry& CudaKernelRegistry::instance() {
-  static CudaKernelRegistry registry;
-  return registry;
-}
-
-void CudaKernelRegistry::add(CudaKernel kernel) { kernels_.push_back(std::move(kernel)); }
-
-const CudaKernel* CudaKernelRegistry::select(const NodeQuery& query) const {
-  const CudaKernel* best = nullptr;
-  for (const CudaKernel& k : kernels_) {
-    if (k.op != query.node->op || (best && k.priority <= best->priority)) continue;
-    if (k.source != 0 && (query.tactic_sources & k.source) == 0) continue;
-    if (k.supports(query)) best = &k;
-  }
-  return best;
-}
-
-std::vector<const CudaKernel*> CudaKernelRegistry::candidates(const NodeQuery& query) const {
-  std::vector<const CudaKernel*> found;
-  for (const CudaKernel& k : kernels_) {
-    if (k.op != query.node->op) continue;
-    if (k.source != 0 && (query.tactic_sources & k.source) == 0) continue;
-    if (k.supports(query)) found.push_back(&k);
-  }
-  std::stable_sort(found.begin(), found.end(), [](const CudaKernel* a, const CudaKernel* b) {
-    return a->priority > b->priority;
-  });
-  return found;
-}
-
-std::string CudaKernelRegistry::explain_refusals(const NodeQuery& query) const {
-  std::string out;
-  for (const CudaKernel& k : kernels_) {
-    if (k.op != query.node->op) continue;
-    std::string reason;
-    if (k.source != 0 && (query.tactic_sources & k.source) == 0) {
-      reason = "its library is not among the BuilderConfig's tactic sources";
-    } else if (const KernelSupport answer = k.supports(query); answer) {
-      reason = "takes it";  // only when asked about a node another rule refused
-    } else {
-      reason = answer.reason().empty() ? "does not take these inputs (no reason given)"
-                                       : answer.reason();
-    }
-    out += cat("\n  ", k.name, ": ", reason);
-  }
-  return out;
-}
-
-bool CudaKernelRegistry::has_op(const std::string& op) const {
-  return std::any_of(kernels_.begin(), kernels_.end(),
-                     [&](const CudaKernel& k) { return k.op == op; });
-}
-
-bool computed_from_extents(const std::string& op) { return op == "Shape" || op == "Size"; }
-
-const CudaKernel* CudaKernelRegistry::find(const std::string& op, const std::string& name) const {
-  for (const CudaKernel& k : kernels_) {
-    if (k.op == op && k.name == name) return &k;
-  }
-  return nullptr;
-}
-
-void check_cuda(cudaError_t status, const ir::Node& node, const char* what) {
-  if (status == cudaSuccess) return;
-  fail(ErrorCode::kRuntime, node.describe(), ": ", what, ": CUDA error ", cudaGetErrorName(status),
-       " (", cudaGetErrorString(status), ")");
-}
-
-const Tensor& RunContext::host_input(size_t i, const char* what) const {
-  const Tensor* t = i < inputs.size() ? inputs[i].host_value : nullptr;
-  KILN_CHECK(t != nullptr, ErrorCode::kRuntime, node.describe(), ": ", what,
-             " must be known when shapes are resolved (a constant or shape arithmetic) for the "
-             "CUDA kernel, which reads it on the host");
-  return *t;
-}
-
-Dims broadcast_strides_to(const Dims& shape, const Dims& out) {
-  Dims strides(out.size(), 0);
-  const Dims own = contiguous_strides(shape);
-  const size_t offset = out.size() - shape.size();
-  for (size_t d = 0; d < shape.size(); ++d) {
-    strides[offset + d] = shape[d] == 1 ? 0 : own[d];
-  }
-  return strides;
-}
-
-bool is_float16_or_32(DataType t) {
-  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16;
-}
-
-KernelSupport ranks_fit(const NodeQuery& q) {
-  for (const auto* list : {&q.inputs, &q.outputs}) {
-    for (size_t i = 0; i < list->size(); ++i) {
-      const TensorInfo& t = (*list)[i];
-      if (t.present && t.shape.size() > size_t(kMaxRank)) {
-        return KernelSupport::no(cat(list == &q.inputs ? "input " : "output ", i, " has rank ",
-                                     t.shape.size(), ", more than the CUDA kernels' ", kMaxRank));
-      }
-    }
-  }
-  return true;
-}
-
-bool is_cuda_target(const std::string& target) { return target.rfind("cuda", 0) == 0; }
-
 namespace {
 
 void check_status(cudaError_t status, const std::string& what) {
@@ -161,118 +54,7 @@ void check_cublas(cublasStatus_t status, const char* what) {
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-std::string describe_inputs(const NodeQuery& q) {
-  std::string s;
-  for (const TensorInfo& t : q.inputs) {
-    if (!s.empty()) s += ", ";
-    s += t.present ? cat(to_string(t.dtype), "[", to_string(t.shape), "]") : "(none)";
-  }
-  return s;
-}
-
-// What the op's kernels said about `q`, for the error of a node none of them takes.
-std::string refusals_text(const NodeQuery& q) {
-  const std::string why = CudaKernelRegistry::instance().explain_refusals(q);
-  return why.empty() ? std::string() : cat(". Its CUDA kernels:", why);
-}
-
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Tactic choice
-
-NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_t builder_flags,
-                     uint32_t tactic_sources) {
-  NodeQuery q;
-  q.node = &node;
-  q.builder_flags = builder_flags;
-  q.tactic_sources = tactic_sources;
-  for (const ir::Value* in : node.inputs) {
-    TensorInfo t;
-    if (in) {
-      const ops::TensorDesc& d = r.of(in);
-      t = TensorInfo{true, d.dtype, d.shape, nullptr};
-      if (auto it = r.values.find(in); it != r.values.end()) t.host_value = &it->second;
-    }
-    q.inputs.push_back(std::move(t));
-  }
-  for (const ir::Value* out : node.outputs) {
-    TensorInfo t;
-    if (out) {
-      const ops::TensorDesc& d = r.of(out);
-      t = TensorInfo{true, d.dtype, d.shape, nullptr};
-    }
-    q.outputs.push_back(std::move(t));
-  }
-  return q;
-}
-
-bool supports_types(const ir::Node& node, const ops::ResolvedShapes& r,
-                    const std::vector<DataType>& inputs, const std::vector<DataType>& outputs,
-                    uint32_t builder_flags, uint32_t tactic_sources) {
-  for (const ir::Value* v : node.inputs) {
-    if (v && r.is_deferred(v)) return false;
-  }
-  for (const ir::Value* v : node.outputs) {
-    if (v && r.is_deferred(v)) return false;
-  }
-  NodeQuery q = make_query(node, r, builder_flags, tactic_sources);
-  for (size_t i = 0; i < q.inputs.size() && i < inputs.size(); ++i) q.inputs[i].dtype = inputs[i];
-  for (size_t i = 0; i < q.outputs.size() && i < outputs.size(); ++i)
-    q.outputs[i].dtype = outputs[i];
-  return CudaKernelRegistry::instance().select(q) != nullptr;
-}
-
-std::string choose_tactic(const ir::Node& node, const std::vector<ops::ResolvedShapes>& points,
-                          size_t opt, uint32_t builder_flags, uint32_t tactic_sources) {
-  bool known_everywhere = true;
-  bool deferred = false;
-  for (const ir::Value* out : node.outputs) {
-    if (!out) continue;
-    for (const ops::ResolvedShapes& r : points) {
-      if (r.is_deferred(out)) deferred = true;
-      if (!r.values.count(out)) known_everywhere = false;
-    }
-  }
-  if (known_everywhere) return kShapeTimeTactic;
-  if (is_control_flow(node.op)) {
-    // Runs as the engine runs (control_flow.cuh); the build checks that every body node can.
-    check_bodies_run_on_gpu(node);
-    return kRuntimeSelectTactic;
-  }
-  if (deferred) {
-    // Shapes that wait for data: the kernel is chosen when the node runs, for the shapes
-    // then known; the build only checks that the op can run on the GPU at all.
-    KILN_CHECK(CudaKernelRegistry::instance().has_op(node.op) || computed_from_extents(node.op),
-               ErrorCode::kUnsupported, node.describe(), ": the CUDA backend has no kernel for op ",
-               node.op,
-               " (and no fallback to the CPU); build for DeviceType::kCPU, or change the model");
-    return kRuntimeSelectTactic;
-  }
-
-  const NodeQuery q = make_query(node, points.at(opt), builder_flags, tactic_sources);
-  const CudaKernel* k = CudaKernelRegistry::instance().select(q);
-  KILN_CHECK(k != nullptr, ErrorCode::kUnsupported, node.describe(),
-             ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
-             describe_inputs(q),
-             " (and no fallback to the CPU); build for DeviceType::kCPU, or "
-             "change the model",
-             refusals_text(q));
-  // Shape operands are read on the host. One computed at run time is copied there when the
-  // node runs, which makes the run wait for the GPU: the kernel is then chosen at that point.
-  for (size_t i : k->host_inputs) {
-    if (i >= node.inputs.size() || !node.inputs[i]) continue;
-    for (const ops::ResolvedShapes& p : points) {
-      if (p.values.count(node.inputs[i])) continue;
-      KILN_CHECK(volume(p.of(node.inputs[i]).shape) <= ops::kMaxShapeTimeElements,
-                 ErrorCode::kUnsupported, node.describe(), ": input ", i, " ('",
-                 node.inputs[i]->name, "') is read on the host by the CUDA kernel ", k->name,
-                 ", but it is computed at run time and too large to copy there");
-      return kRuntimeSelectTactic;
-    }
-  }
-  return k->name;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Resources
@@ -959,12 +741,11 @@ class GraphRun : public ValueScope {
       q.outputs.push_back(std::move(t));
     }
     const CudaKernel* kernel = CudaKernelRegistry::instance().select(q);
-    KILN_CHECK(kernel != nullptr, ErrorCode::kUnsupported, node.describe(),
-               ": the CUDA backend has no kernel for op ", node.op, " with inputs ",
-               describe_inputs(q),
-               " (chosen as the engine runs, since its shapes depend on the "
-               "input data; there is no fallback to the CPU)",
-               refusals_text(q));
+    if (kernel == nullptr) {
+      fail_no_kernel(q,
+                     "chosen as the engine runs, since its shapes depend on the input data; there "
+                     "is no fallback to the CPU");
+    }
     download(node, kernel->host_inputs, kernel);
 
     RunContext rc(node);
@@ -1163,22 +944,6 @@ void enqueue_graph(const plan::PlanContents& plan, EngineResources& engine, Cont
 void synchronize(void* stream) {
   check_status(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)),
                "running the engine on the GPU");
-}
-
-}  // namespace kiln::cuda
-
-namespace kiln::cuda {
-
-std::string describe_tactic_params(const std::string& op, const std::string& kernel,
-                                   const std::vector<uint8_t>& params) {
-  if (params.empty()) return "";
-  const CudaKernel* k = CudaKernelRegistry::instance().find(op, kernel);
-  if (!k || !k->describe_params) return cat(params.size(), " bytes of parameters");
-  try {
-    return k->describe_params(params);
-  } catch (const std::exception& e) {
-    return cat("unreadable parameters (", e.what(), ")");
-  }
 }
 
 }  // namespace kiln::cuda

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kiln/builder.h"
@@ -187,6 +188,12 @@ bool computed_from_extents(const std::string& op);
 // What a kernel's capability check sees of `node`, with the types and shapes resolved in `r`.
 NodeQuery make_query(const ir::Node& node, const ops::ResolvedShapes& r, uint32_t builder_flags,
                      uint32_t tactic_sources);
+
+// "float32[1x3x224x224], (none), int64[2]": the query's inputs, for messages.
+std::string describe_inputs(const NodeQuery& q);
+// Throws kiln::Error(kUnsupported) for a node no kernel takes: the node, its inputs, `context`
+// (why there is no way around it) and each of the op's kernels with its reason.
+[[noreturn]] void fail_no_kernel(const NodeQuery& q, std::string_view context);
 
 // Throws kiln::Error(kRuntime) "<Op 'name'>: <what>: <CUDA error string>" unless `status` is
 // cudaSuccess.

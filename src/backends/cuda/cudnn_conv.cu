@@ -393,7 +393,7 @@ KernelSupport supports_conv(const NodeQuery& q) {
   try {
     const DataType t = q.input(0).dtype;
     if (!is_float16_or_32(t)) {
-      return KernelSupport::no(cat("takes float16 or float32, not ", to_string(t)));
+      return KernelSupport::no(cat("takes float16, bfloat16 or float32, not ", to_string(t)));
     }
     bool same_types = q.input(1).dtype == t && q.has_output(0) && q.outputs[0].dtype == t;
     for (size_t i = 2; i < q.inputs.size(); ++i) {

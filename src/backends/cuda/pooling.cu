@@ -287,8 +287,9 @@ KernelSupport pool_supported(const NodeQuery& q, bool allow_int8) {
   const TensorInfo& x = q.input(0);
   const bool int8 = x.dtype == DataType::kInt8 || x.dtype == DataType::kUInt8;
   if (!is_float16_or_32(x.dtype) && !(allow_int8 && int8)) {
-    return KernelSupport::no(cat("takes float16, float32", allow_int8 ? ", int8 or uint8" : "",
-                                 ", not ", to_string(x.dtype)));
+    return KernelSupport::no(cat("takes float16, bfloat16, float32",
+                                 allow_int8 ? ", int8 or uint8" : "", ", not ",
+                                 to_string(x.dtype)));
   }
   if (q.node->attr_string("layout", "NCHW") == "NHWC" && q.node->op == "LpPool") {
     return KernelSupport::no("takes LpPool in NCHW layout only");
