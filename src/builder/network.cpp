@@ -1,5 +1,6 @@
 // NetworkDefinition: the layer API over an ir::Graph. Each add_* creates one kiln op (or a
 // short chain) with the ONNX-semantics attributes documented in docs/operators.md.
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <optional>
@@ -50,6 +51,7 @@ ir::Node* NetworkImpl::add_node(const std::string& op, std::vector<ir::Value*> i
   std::string name = cat(op, "_", next_layer_id++);
   while (graph->find_value(name + "_output_0")) name = cat(op, "_", next_layer_id++);
   std::vector<std::string> outs;
+  outs.reserve(size_t(std::max(num_outputs, 0)));
   for (int i = 0; i < num_outputs; ++i) outs.push_back(cat(name, "_output_", i));
   return graph->add_node(op, name, std::move(inputs), outs, std::move(attrs));
 }
@@ -597,6 +599,7 @@ ILayer* NetworkDefinition::add_identity(ITensor& input) {
 ILayer* NetworkDefinition::add_layer(const std::string& op, const std::vector<ITensor*>& inputs,
                                      int num_outputs) {
   std::vector<ir::Value*> ins;
+  ins.reserve(inputs.size());
   for (ITensor* t : inputs) ins.push_back(t ? &NetworkImpl::value(*t) : nullptr);
   return impl_->handle(impl_->add_node(op, ins, num_outputs));
 }

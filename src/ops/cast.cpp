@@ -68,7 +68,9 @@ struct CastOptions {
 template <typename Kind, typename Wide>
 void load_chunk(const Tensor& in, int64_t begin, int64_t count, Wide* wide) {
   const auto* src = in.data<StorageOf<Kind>>() + begin;
-  for (int64_t i = 0; i < count; ++i) wide[i] = Wide(Kind::load(src[i]));
+  // int8 storage holds numbers, not characters.
+  for (int64_t i = 0; i < count; ++i)
+    wide[i] = Wide(Kind::load(src[i]));  // NOLINT(bugprone-signed-char-misuse)
 }
 
 // Calls fn(Kind{}, Wide{}): the element kind of `type` and the wide type it converts through.

@@ -129,7 +129,7 @@ ConvGeometry infer_conv_integer(const InferContext& ctx) {
   check_int8_input(ctx, 1, "w");
   check_same_type(ctx, 2, 0, "x_zero_point");
   check_same_type(ctx, 3, 1, "w_zero_point");
-  const ConvGeometry s = conv_geometry(ctx, ctx.input_shape(0), ctx.input_shape(1));
+  ConvGeometry s = conv_geometry(ctx, ctx.input_shape(0), ctx.input_shape(1));
   check_param_shape(ctx, 2, "x_zero_point", false, s.out_channels);
   check_param_shape(ctx, 3, "w_zero_point", true, s.out_channels);
   return s;
@@ -168,7 +168,7 @@ ConvGeometry infer_qlinear_conv(const InferContext& ctx) {
     ctx.check(ctx.input_dtype(i) == DataType::kFloat32, "input ", i, " (a scale) has type ",
               to_string(ctx.input_dtype(i)), "; float32 expected");
   }
-  const ConvGeometry s = conv_geometry(ctx, ctx.input_shape(0), ctx.input_shape(3));
+  ConvGeometry s = conv_geometry(ctx, ctx.input_shape(0), ctx.input_shape(3));
   check_param_shape(ctx, 1, "x_scale", false, s.out_channels);
   check_param_shape(ctx, 2, "x_zero_point", false, s.out_channels);
   check_param_shape(ctx, 4, "w_scale", true, s.out_channels);

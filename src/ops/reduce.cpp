@@ -364,13 +364,13 @@ void compute_reduce(ComputeContext& ctx, ReduceKind kind) {
   });
 }
 
-#define KILN_REGISTER_REDUCE(op_name, kind)                              \
-  KILN_REGISTER_OP(OpDef{                                                \
-      .name = op_name,                                                   \
-      .min_inputs = 1,                                                   \
-      .max_inputs = 2,                                                   \
-      .infer = [](InferContext& ctx) { infer_reduce(ctx, kind); },       \
-      .compute = [](ComputeContext& ctx) { compute_reduce(ctx, kind); }, \
+#define KILN_REGISTER_REDUCE(op_name, kind)                                \
+  KILN_REGISTER_OP(OpDef{                                                  \
+      .name = op_name,                                                     \
+      .min_inputs = 1,                                                     \
+      .max_inputs = 2,                                                     \
+      .infer = [](InferContext& ctx) { infer_reduce(ctx, (kind)); },       \
+      .compute = [](ComputeContext& ctx) { compute_reduce(ctx, (kind)); }, \
   })
 
 KILN_REGISTER_REDUCE("ReduceSum", ReduceKind::kSum);

@@ -57,6 +57,7 @@ class ConstantFolding : public Pass {
           outs.push_back(Tensor::zeros(ictx.outputs()[i]->dtype, ictx.outputs()[i]->shape));
         }
       }
+      out_ptrs.reserve(outs.size());
       for (auto& t : outs) out_ptrs.push_back(&t);
       ops::ComputeContext cctx(node, inputs, out_ptrs);
       ops::OpRegistry::instance().get(node).compute(cctx);

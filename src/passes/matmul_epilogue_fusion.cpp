@@ -91,12 +91,12 @@ class EpilogueFusion {
         activation = "relu";
       } else if (next->op == "Gelu" && activation == "none") {
         const std::string approximate = next->attr_string("approximate", "none");
-        if (approximate == "tanh")
+        // The exact form runs as the tanh form when the builder allows it (gelu_as_tanh_).
+        if (approximate == "tanh" || (approximate == "none" && gelu_as_tanh_)) {
           activation = "gelu_tanh";
-        else if (approximate == "none" && gelu_as_tanh_)
-          activation = "gelu_tanh";
-        else
+        } else {
           break;
+        }
       } else {
         break;
       }

@@ -337,7 +337,8 @@ void put_text(uint8_t* field, size_t field_size, const std::string& text, const 
     fail(ErrorCode::kInvalidArgument, "cannot serialize plan: ", what, " '", printable(text),
          "' must be shorter than ", field_size, " bytes and contain no NUL");
   }
-  std::memcpy(field, text.data(), text.size());
+  // The field is zeroed beforehand, so the copy stays NUL-terminated.
+  std::memcpy(field, text.data(), text.size());  // NOLINT(bugprone-not-null-terminated-result)
 }
 
 std::vector<uint8_t> serialize_with(const PlanContents& plan, format::HeaderFields header) {

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "expectations.h"
 #include "kiln/kiln.h"
 #include "run_case.h"
@@ -101,7 +102,7 @@ Options parse_args(int argc, char** argv) {
         if (used != text.size() || v < 0) throw std::invalid_argument(text);
         return v;
       } catch (const std::exception&) {
-        usage_error(arg + " needs a non-negative number, got '" + text + "'");
+        usage_error(cat(arg, " needs a non-negative number, got '", text, "'"));
       }
     };
     if (arg == "--suite") {
@@ -332,6 +333,7 @@ std::vector<CaseResult> run_all(const std::vector<TestCase>& cases, const Option
       running.push_back({index, pid, fds[0], "", now, now + timeout});
     }
     std::vector<pollfd> polls;
+    polls.reserve(running.size());
     for (const Running& r : running) polls.push_back({r.fd, POLLIN, 0});
     poll(polls.data(), polls.size(), 10);
     for (size_t k = 0; k < running.size();) {

@@ -195,6 +195,7 @@ BenchmarkResult benchmark_gpu(const Engine& engine, const RunSetup& setup,
   check_no_data_dependent_outputs(setup);
   BenchmarkResult result;
   std::vector<std::unique_ptr<GpuStream>> streams;
+  streams.reserve(size_t(std::max(options.streams, 0)));
   for (int index = 0; index < options.streams; ++index) {
     streams.push_back(make_gpu_stream(engine, setup, index));
   }

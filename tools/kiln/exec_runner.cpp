@@ -142,6 +142,7 @@ void profile_layers(const Engine& engine, const RunSetup& setup, const Benchmark
 BenchmarkResult benchmark_cpu(const Engine& engine, const RunSetup& setup,
                               const BenchmarkOptions& options) {
   std::vector<std::unique_ptr<CpuWorker>> workers;
+  workers.reserve(size_t(std::max(options.streams, 0)));
   for (int stream = 0; stream < options.streams; ++stream) {
     workers.push_back(make_cpu_worker(engine, setup));
   }

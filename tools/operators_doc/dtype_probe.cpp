@@ -3,6 +3,7 @@
 // supports the node.
 #include "dtype_probe.h"
 
+#include <algorithm>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -52,6 +53,7 @@ std::unique_ptr<ProbeGraph> build_probe(const ops::OpDef& def, const ProbeRecipe
   if (!recipe.dtype_attr.empty()) attrs[recipe.dtype_attr] = int64_t(dtype);
   if (recipe.typed_attrs) recipe.typed_attrs(attrs, dtype);
   std::vector<std::string> outputs;
+  outputs.reserve(size_t(std::max(recipe.outputs, 0)));
   for (int i = 0; i < recipe.outputs; ++i) outputs.push_back(cat("output", i));
   p->node = p->graph.add_node(def.name, "probe", std::move(inputs), outputs, std::move(attrs));
   return p;

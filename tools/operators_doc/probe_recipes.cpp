@@ -56,6 +56,7 @@ std::shared_ptr<ir::Graph> identity_body(const std::vector<BodyInput>& inputs,
   auto body = std::make_shared<ir::Graph>();
   body->name = "body";
   std::vector<ir::Value*> values;
+  values.reserve(inputs.size());
   for (const BodyInput& in : inputs) {
     values.push_back(body->add_input(in.name, in.dtype.value_or(probed), ir::from_dims(in.shape)));
   }
