@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/source_file.h"
 #include "core/tensor.h"
 #include "ir/graph.h"
 
@@ -184,6 +185,9 @@ struct OnnxImporterDef {
   int64_t min_opset = 1;
   int64_t max_opset = kNoMaxOpset;
   ImportFn import;
+  // The file that registers the importer, relative to the repository, set by
+  // KILN_REGISTER_ONNX_IMPORTER: docs/operators.md shows it.
+  std::string defined_in{};
 };
 
 class ImporterRegistry {
@@ -201,7 +205,8 @@ class ImporterRegistry {
 };
 
 struct OnnxImporterRegistration {
-  explicit OnnxImporterRegistration(OnnxImporterDef def) {
+  OnnxImporterRegistration(OnnxImporterDef def, std::string_view file) {
+    def.defined_in = file;
     ImporterRegistry::instance().add(std::move(def));
   }
 };
@@ -216,4 +221,4 @@ void import_as_is(ImportContext& ctx);
 // KILN_REGISTER_ONNX_IMPORTER(OnnxImporterDef{...}); at namespace scope in an importer file.
 #define KILN_REGISTER_ONNX_IMPORTER(...)                                       \
   static const ::kiln::onnx_import::OnnxImporterRegistration KILN_ONNX_CONCAT( \
-      kiln_onnx_importer_registration_, __COUNTER__)(__VA_ARGS__)
+      kiln_onnx_importer_registration_, __COUNTER__)(__VA_ARGS__, KILN_SOURCE_FILE)

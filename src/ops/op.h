@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/source_file.h"
 #include "core/tensor.h"
 #include "ir/node.h"
 
@@ -123,6 +124,9 @@ struct OpDef {
   int max_outputs = 1;
   std::function<void(InferContext&)> infer;
   std::function<void(ComputeContext&)> compute;
+  // The file that registers the op, relative to the repository ("src/ops/convolution.cpp"), set
+  // by KILN_REGISTER_OP: docs/operators.md shows it.
+  std::string defined_in{};
 };
 
 class OpRegistry {
@@ -139,7 +143,10 @@ class OpRegistry {
 };
 
 struct OpRegistration {
-  explicit OpRegistration(OpDef def) { OpRegistry::instance().add(std::move(def)); }
+  OpRegistration(OpDef def, std::string_view file) {
+    def.defined_in = file;
+    OpRegistry::instance().add(std::move(def));
+  }
 };
 
 }  // namespace kiln::ops
@@ -147,6 +154,6 @@ struct OpRegistration {
 #define KILN_OP_CONCAT_INNER(a, b) a##b
 #define KILN_OP_CONCAT(a, b) KILN_OP_CONCAT_INNER(a, b)
 // KILN_REGISTER_OP(OpDef{...}); at namespace scope in the op's .cpp file.
-#define KILN_REGISTER_OP(...)                                                    \
-  static const ::kiln::ops::OpRegistration KILN_OP_CONCAT(kiln_op_registration_, \
-                                                          __COUNTER__)(__VA_ARGS__)
+#define KILN_REGISTER_OP(...)                                                                  \
+  static const ::kiln::ops::OpRegistration KILN_OP_CONCAT(kiln_op_registration_, __COUNTER__)( \
+      __VA_ARGS__, KILN_SOURCE_FILE)

@@ -8,8 +8,9 @@ if(KILN_CUDA)
   set_tests_properties(docs.operators_up_to_date PROPERTIES LABELS unit)
 endif()
 
-# Unit tests of the dtype probe behind that doc (tools/operators_doc) and of the restriction
-# table it prints (src/ops/op_restrictions.cpp).
-add_executable(kiln_docs_tests ${CMAKE_CURRENT_LIST_DIR}/dtype_probe_test.cpp)
+# Unit tests of the dtype probe behind that doc (tools/operators_doc), of the restriction table
+# it prints (src/ops/op_restrictions.cpp) and of the files it says each op is defined in.
+add_executable(kiln_docs_tests ${CMAKE_CURRENT_LIST_DIR}/dtype_probe_test.cpp
+                               ${CMAKE_CURRENT_LIST_DIR}/op_sources_test.cpp)
 target_link_libraries(kiln_docs_tests PRIVATE kiln_operators_probe GTest::gtest GTest::gtest_main)
 gtest_discover_tests(kiln_docs_tests PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)

@@ -1,7 +1,8 @@
-// Prints docs/operators.md: every ONNX op kiln imports (with the opsets its importers cover)
-// and every kiln op with the element types each backend runs (found by probing, see
-// dtype_probe.h) and its restrictions. Generated from the registries, so the tables cannot
-// drift from the code:  build/bin/kiln_operators_doc > docs/operators.md
+// Prints docs/operators.md: every ONNX op kiln imports (with the opsets its importers cover),
+// every kiln op with the element types each backend runs (found by probing, see
+// dtype_probe.h) and its restrictions, and the files each op is defined in (op_sources.h).
+// Generated from the registries, so the tables cannot drift from the code:
+//   build/bin/kiln_operators_doc > docs/operators.md
 //
 // Options for whoever maintains the probe recipes:
 //   --explain OP   why each dtype of OP passed or failed, per recipe
@@ -13,10 +14,13 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/error.h"
 #include "dtype_probe.h"
 #include "onnx/op_importer.h"
+#include "op_sources.h"
 #include "ops/op.h"
 #include "ops/op_restrictions.h"
 
@@ -105,6 +109,24 @@ std::string cuda_cell(const std::string& name, const OpProbe& p) {
   return out.empty() ? "—" : out;
 }
 
+// Links to `files` (paths relative to the repository), each shown relative to `dir`, the
+// directory its column names: "[convolution.cpp](../src/ops/convolution.cpp)".
+std::string file_links(const std::vector<std::string>& files, std::string_view dir) {
+  std::string out;
+  for (const std::string& file : files) {
+    std::string_view shown = file;
+    if (shown.substr(0, dir.size()) == dir) shown.remove_prefix(dir.size());
+    out += (out.empty() ? "" : ", ") + cat("[", shown, "](../", file, ")");
+  }
+  return out;
+}
+
+std::string importer_cell(const opsdoc::OpSources& s) {
+  std::string out = file_links(s.importers, "src/onnx/");
+  if (s.imported_as_is) out += out.empty() ? "as is" : ", as is";
+  return out.empty() ? "— (kiln only)" : out;
+}
+
 // The prose of the doc; its markdown lines are the source lines.
 constexpr const char* kIntroduction = R"(# kiln operators
 
@@ -116,6 +138,7 @@ the kiln op of the same name unless the importer rewrites it (older opsets, Upsa
 Every kiln op runs on the CPU reference backend (float16/bfloat16/float8 storage with float32
 math); float32 Conv, ConvTranspose, MatMul and Gemm also have OpenBLAS kernels. The CUDA
 column names the GPU kernels (tactics); an op without one cannot be built for the GPU yet.
+The last table gives the files each op is defined, imported, run and tested in.
 
 ## ONNX operators imported
 
@@ -145,6 +168,36 @@ same name cover. Restrictions: what the op refuses of nodes the ONNX spec allows
 |---|---|---|---|---|---|---|
 )";
 
+constexpr const char* kSourcesIntroduction = R"(
+## Where each op is defined
+
+The files of each op, as its registration macros recorded them (`KILN_SOURCE_FILE`,
+src/core/source_file.h), each a link named relative to the directory its column gives.
+Definition: the file whose `KILN_REGISTER_OP` registers the op (shape inference and reference
+compute). ONNX importer: the files registering an importer of the ONNX op of that name
+(`KILN_REGISTER_ONNX_IMPORTER`); "as is": the pass-through list,
+src/onnx/import_passthrough.cpp. CPU kernels: fast kernels beside the reference compute
+(`KILN_REGISTER_CPU_KERNEL`). CUDA kernels: the kernel families registering its tactics
+(`KILN_REGISTER_CUDA_KERNEL`, `KILN_ADD_CUDA_KERNEL`). Tests: those of the names
+tests/ops/FAMILY_test.cpp and tests/gpu/gpu_FAMILY_test.cpp for a definition
+src/ops/FAMILY.cpp, and tests/gpu/gpu_FAMILY_test.cpp for a CUDA family
+src/backends/cuda/FAMILY.cu, that exist; "—": the op's tests are named otherwise (look in
+tests/ops/ and tests/gpu/).
+
+| op | definition (src/ops/) | ONNX importer (src/onnx/) | CPU kernels (src/backends/cpu/) | CUDA kernels (src/backends/cuda/) | tests (tests/) |
+|---|---|---|---|---|---|
+)";
+
+void print_sources(const ops::OpDef& def) {
+  const opsdoc::OpSources s = opsdoc::op_sources(def, KILN_SOURCE_DIR);
+  auto or_dash = [](std::string cell) { return cell.empty() ? std::string("—") : cell; };
+  std::printf("| %s | %s | %s | %s | %s | %s |\n", def.name.c_str(),
+              or_dash(file_links({s.definition}, "src/ops/")).c_str(), importer_cell(s).c_str(),
+              or_dash(file_links(s.cpu_kernels, "src/backends/cpu/")).c_str(),
+              or_dash(file_links(s.cuda_kernels, "src/backends/cuda/")).c_str(),
+              or_dash(file_links(s.tests, "tests/")).c_str());
+}
+
 void print_doc() {
   std::fputs(kIntroduction, stdout);
   for (const std::string& op : onnx_import::ImporterRegistry::instance().op_names()) {
@@ -166,6 +219,8 @@ void print_doc() {
                 cuda_cell(def->name, probe).c_str(),
                 restrictions.empty() ? "—" : restrictions.c_str());
   }
+  std::fputs(kSourcesIntroduction, stdout);
+  for (const ops::OpDef* def : ops::OpRegistry::instance().all()) print_sources(*def);
 }
 
 int explain(const std::string& op) {

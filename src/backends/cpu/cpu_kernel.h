@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ops/op.h"
@@ -17,6 +18,9 @@ struct CpuKernel {
   std::string name;  // e.g. "conv2d_im2col_sgemm", shown by inspect and the profiler
   std::function<bool(const ir::Node&, const std::vector<ops::TensorDesc>& inputs)> supports;
   std::function<void(ops::ComputeContext&)> run;
+  // The file that registers the kernel, relative to the repository, set by
+  // KILN_REGISTER_CPU_KERNEL: docs/operators.md shows it.
+  std::string defined_in{};
 };
 
 class CpuKernelRegistry {
@@ -28,17 +32,22 @@ class CpuKernelRegistry {
   // The kernel registered for `op` under `name`, or nullptr (a loaded plan's tactic is checked
   // with it).
   const CpuKernel* find(const std::string& op, const std::string& name) const;
+  // Every registered kernel, in registration order (for docs/operators.md).
+  const std::vector<CpuKernel>& kernels() const { return kernels_; }
 
  private:
   std::vector<CpuKernel> kernels_;
 };
 
 struct CpuKernelRegistration {
-  explicit CpuKernelRegistration(CpuKernel k) { CpuKernelRegistry::instance().add(std::move(k)); }
+  CpuKernelRegistration(CpuKernel k, std::string_view file) {
+    k.defined_in = file;
+    CpuKernelRegistry::instance().add(std::move(k));
+  }
 };
 
 }  // namespace kiln::cpu
 
-#define KILN_REGISTER_CPU_KERNEL(...)                                              \
-  static const ::kiln::cpu::CpuKernelRegistration KILN_OP_CONCAT(kiln_cpu_kernel_, \
-                                                                 __COUNTER__)(__VA_ARGS__)
+#define KILN_REGISTER_CPU_KERNEL(...)                                                            \
+  static const ::kiln::cpu::CpuKernelRegistration KILN_OP_CONCAT(kiln_cpu_kernel_, __COUNTER__)( \
+      __VA_ARGS__, KILN_SOURCE_FILE)

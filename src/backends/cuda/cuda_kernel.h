@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/source_file.h"
 #include "kiln/builder.h"
 #include "ops/op.h"
 #include "ops/shape_inference.h"
@@ -147,6 +148,10 @@ struct CudaKernel {
   // Whether the kernel honours RunContext::plan_only, its planning being thread-safe given a
   // state and a cuDNN handle of its own (cuDNN's plan finalization, which may compile kernels).
   bool plans_ahead = false;
+  // The file that registers the kernel, relative to the repository, set by
+  // KILN_REGISTER_CUDA_KERNEL and KILN_ADD_CUDA_KERNEL: docs/operators.md shows it. Last, with
+  // a default, so that registrations need not name it.
+  std::string defined_in{};
 };
 
 // Most algorithms a tunable kernel proposes for one node.
@@ -175,9 +180,16 @@ class CudaKernelRegistry {
   std::vector<CudaKernel> kernels_;
 };
 
+// Adds `kernel`, registered in `file`, to the registry (KILN_REGISTER_CUDA_KERNEL and
+// KILN_ADD_CUDA_KERNEL pass their KILN_SOURCE_FILE).
+inline void register_kernel(CudaKernel kernel, std::string_view file) {
+  kernel.defined_in = file;
+  CudaKernelRegistry::instance().add(std::move(kernel));
+}
+
 struct CudaKernelRegistration {
-  explicit CudaKernelRegistration(CudaKernel k) {
-    CudaKernelRegistry::instance().add(std::move(k));
+  CudaKernelRegistration(CudaKernel k, std::string_view file) {
+    register_kernel(std::move(k), file);
   }
 };
 
@@ -201,6 +213,9 @@ void check_cuda(cudaError_t status, const ir::Node& node, const char* what);
 
 }  // namespace kiln::cuda
 
-#define KILN_REGISTER_CUDA_KERNEL(...)                                                \
-  static const ::kiln::cuda::CudaKernelRegistration KILN_OP_CONCAT(kiln_cuda_kernel_, \
-                                                                   __COUNTER__)(__VA_ARGS__)
+#define KILN_REGISTER_CUDA_KERNEL(...)                              \
+  static const ::kiln::cuda::CudaKernelRegistration KILN_OP_CONCAT( \
+      kiln_cuda_kernel_, __COUNTER__)(__VA_ARGS__, KILN_SOURCE_FILE)
+// KILN_ADD_CUDA_KERNEL(CudaKernel{...}); inside a function: for kernels added in a loop over a
+// table, which the static registration above cannot express.
+#define KILN_ADD_CUDA_KERNEL(...) ::kiln::cuda::register_kernel(__VA_ARGS__, KILN_SOURCE_FILE)

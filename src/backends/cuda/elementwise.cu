@@ -211,12 +211,11 @@ void run_binary(const BinaryOpDef& def, RunContext& rc) {
 
 const bool binary_registered = [] {
   for (const BinaryOpDef& def : kBinaryOps) {
-    CudaKernelRegistry::instance().add(
-        CudaKernel{def.name,
-                   "cuda_binary_broadcast",
-                   {},
-                   [&def](const NodeQuery& q) { return binary_supported(def, q); },
-                   [&def](RunContext& rc) { run_binary(def, rc); }});
+    KILN_ADD_CUDA_KERNEL(CudaKernel{def.name,
+                                    "cuda_binary_broadcast",
+                                    {},
+                                    [&def](const NodeQuery& q) { return binary_supported(def, q); },
+                                    [&def](RunContext& rc) { run_binary(def, rc); }});
   }
   return true;
 }();

@@ -339,7 +339,7 @@ bool reduce_type_supported(ReduceKind kind, DataType t) {
 }
 
 void register_reduce(const char* name, ReduceKind kind) {
-  CudaKernelRegistry::instance().add(CudaKernel{
+  KILN_ADD_CUDA_KERNEL(CudaKernel{
       name,
       "cuda_reduce",
       {1},
@@ -362,7 +362,7 @@ void register_reduce(const char* name, ReduceKind kind) {
 }
 
 void register_global_pool(const char* name, ReduceKind kind) {
-  CudaKernelRegistry::instance().add(CudaKernel{
+  KILN_ADD_CUDA_KERNEL(CudaKernel{
       name,
       "cuda_reduce",
       {},
@@ -450,7 +450,7 @@ void split_at(const Dims& shape, int64_t axis, int64_t* outer, int64_t* n, int64
 }
 
 void register_arg(const char* name, bool is_max) {
-  CudaKernelRegistry::instance().add(CudaKernel{
+  KILN_ADD_CUDA_KERNEL(CudaKernel{
       name,
       "cuda_arg_extreme",
       {},

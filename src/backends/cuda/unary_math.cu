@@ -133,7 +133,7 @@ UnaryParams read_params(const ir::Node& node, UnaryOp& op) {
 
 const bool unary_registered = [] {
   for (const UnaryOpDef& def : kUnaryOps) {
-    CudaKernelRegistry::instance().add(
+    KILN_ADD_CUDA_KERNEL(
         CudaKernel{def.name,
                    "cuda_unary",
                    {},
