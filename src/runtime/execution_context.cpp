@@ -2,6 +2,7 @@
 #include <new>
 
 #include "backends/cpu/cpu_executor.h"
+#include "core/checked_size.h"
 #include "runtime/engine_impl.h"
 #ifdef KILN_HAVE_CUDA
 #include "backends/cuda/cuda_backend.h"
@@ -35,6 +36,8 @@ std::byte* ContextImpl::arena() {
   // Allocated on first use and kept: the plan sized it for the profile's max shapes.
   size_t bytes = size_t(engine->plan.memory.arena_bytes);
   if (arena_storage.size() < bytes) {
+    // One allocation, bounded as every tensor is (a plan may ask for any size).
+    check_allocation_size(bytes, "the execution context's activation arena");
     try {
       arena_storage.assign(bytes, std::byte{0});
     } catch (const std::bad_alloc&) {

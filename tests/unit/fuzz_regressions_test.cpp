@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/checked_size.h"
 #include "fuzz/fuzz_util.h"
 #include "plan/checksum.h"
 #include "plan/plan_format.h"
@@ -32,7 +33,17 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> regression_inputs(
   return inputs;
 }
 
+// The fuzzers ran with a small tensor limit (scripts/fuzz); replays use one too, so that an input
+// asking for a huge but legal allocation (a 32 GiB arena) is refused on any machine rather than
+// allocated where there happens to be room.
+class FuzzLimits {
+ public:
+  FuzzLimits() { set_max_tensor_bytes(size_t(256) << 20); }
+  ~FuzzLimits() { set_max_tensor_bytes(0); }
+};
+
 TEST(FuzzRegressions, PlanReaderInputsFailCleanlyOrRun) {
+  const FuzzLimits limits;
   for (auto& [name, bytes] : regression_inputs("plan_reader")) {
     SCOPED_TRACE(name);
     if (bytes.size() >= plan::format::kChecksumOffset + 4) {
@@ -49,6 +60,7 @@ TEST(FuzzRegressions, PlanReaderInputsFailCleanlyOrRun) {
 }
 
 TEST(FuzzRegressions, OnnxImportInputsFailCleanlyOrRun) {
+  const FuzzLimits limits;
   for (auto& [name, bytes] : regression_inputs("onnx_import")) {
     SCOPED_TRACE(name);
     try {
