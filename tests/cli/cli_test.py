@@ -963,13 +963,19 @@ class CliTest(unittest.TestCase):
     def test_max_tensor_bytes_from_the_environment(self):
         model = make_mlp(self.path("mlp.onnx"))
         old = os.environ.get("KILN_MAX_TENSOR_BYTES")
-        os.environ["KILN_MAX_TENSOR_BYTES"] = "100"
+        os.environ["KILN_MAX_TENSOR_BYTES"] = "1000"
         try:
-            # x is 8x4 float32 = 128 bytes.
-            self.kiln_error("run", model, "--device=cpu", "--shapes=x:8x4",
-                            contains=["input 'x' of shape 8x4 float32 needs 128 bytes, more "
-                                      "than the limit of 100 bytes (KILN_MAX_TENSOR_BYTES)"])
+            # x is 300x4 float32 = 4800 bytes.
+            self.kiln_error("run", model, "--device=cpu", "--shapes=x:300x4",
+                            contains=["input 'x' of shape 300x4 float32 needs 4800 bytes, more "
+                                      "than the limit of 1000 bytes (KILN_MAX_TENSOR_BYTES)"])
             self.kiln("run", model, "--device=cpu", "--shapes=x:2x4")
+            # The limit bounds every allocation: at 100 bytes each 2x4 tensor fits, but the
+            # activation arena (its slots aligned to 256 bytes) does not.
+            os.environ["KILN_MAX_TENSOR_BYTES"] = "100"
+            self.kiln_error("run", model, "--device=cpu", "--shapes=x:2x4",
+                            contains=["activation arena needs",
+                                      "more than the limit of 100 bytes (KILN_MAX_TENSOR_BYTES)"])
         finally:
             if old is None:
                 del os.environ["KILN_MAX_TENSOR_BYTES"]
