@@ -17,7 +17,6 @@
 #include <array>
 #include <cstring>
 #include <optional>
-#include <string>
 #include <utility>
 #include <vector>
 
